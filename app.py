@@ -1,0 +1,38 @@
+"""Jarvis: page config -> services (cached) -> session / login gate -> navigation by role."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from jarvis.errors import JarvisError
+from jarvis.ui.components import show_error
+from jarvis.ui.navigation import pages_for
+from jarvis.ui.services import get_services
+from jarvis.ui.session import current_principal, sign_out
+
+st.set_page_config(page_title="Jarvis", page_icon=":material/smart_toy:", layout="wide")
+
+try:
+    services = get_services()
+    principal = current_principal(services)
+except JarvisError as exc:
+    show_error(exc)
+    st.stop()
+
+if principal is None:
+    page = st.navigation([st.Page("app_pages/login.py", title="Sign in", icon=":material/login:", url_path="login", default=True)])
+else:
+    sections: dict[str, list[st.Page]] = {}
+    for spec in pages_for(principal.role):
+        sections.setdefault(spec.section, []).append(
+            st.Page(spec.path, title=spec.title, icon=spec.icon, url_path=spec.url_path,
+                    default=spec.url_path == "home")
+        )
+    page = st.navigation(sections)
+    with st.sidebar:
+        st.caption(f"Signed in as **{principal.display_name or principal.email}** ({principal.role})")
+        if st.button("Log out", key="app_logout", icon=":material/logout:"):
+            sign_out(services)
+            st.rerun()
+
+page.run()

@@ -1,0 +1,24 @@
+"""Home: who is signed in and the database status."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from jarvis.ui.guard import require_user
+
+services, principal = require_user()
+
+st.title(f"Welcome, {principal.display_name or principal.email}")
+st.write(f"Signed in as **{principal.email}** · role **{principal.role}**")
+
+status = services.health.database_status()
+st.subheader("Database")
+if status.ok:
+    cols = st.columns(4)
+    cols[0].metric("PostgreSQL", status.server_version)
+    cols[1].metric("pgvector", status.pgvector_version)
+    cols[2].metric("Schema", status.migration)
+    cols[3].metric("Connected as", status.connected_as)
+    st.caption("Embedded PostgreSQL in the data folder." if status.embedded else "External PostgreSQL (DATABASE_URL).")
+else:
+    st.error(f"The database is not reachable ({status.error}).")

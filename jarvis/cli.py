@@ -1,0 +1,198 @@
+"""The ``jarvis`` command.
+
+Each capability adds its sub-commands in ``build_parser`` (one ``add_parser`` block each) and a
+``cmd_*`` function; errors are one clear line on stderr and a non-zero exit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from jarvis.config import Settings, get_settings
+from jarvis.errors import JarvisError
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def _settings_with_database(args: argparse.Namespace) -> tuple[Settings, Any]:
+    """Settings whose DATABASE_URL points at a running server (starting the embedded one)."""
+    settings = get_settings()
+    server = None
+    if settings.database_url is None:
+        from jarvis.db.embedded import EmbeddedPostgres
+
+        server = EmbeddedPostgres(settings.data_dir)
+        url = server.start()
+        settings = settings.model_copy(update={"database_url": url, "embedded_database": True})
+    return settings, server
+
+
+def _services(args: argparse.Namespace) -> Any:
+    from jarvis.bootstrap import build_services
+
+    settings, _server = _settings_with_database(args)
+    return build_services(settings)
+
+
+def read_password(prompt: str = "Password: ") -> str:
+    """Read a password from stdin (a pipe) or the terminal, never from the command line."""
+    if sys.stdin.isatty():
+        first = getpass.getpass(prompt)
+        second = getpass.getpass("Repeat password: ")
+        if first != second:
+            raise JarvisError("The passwords do not match.")
+        return first
+    return sys.stdin.readline().rstrip("\r\n")
+
+
+# -- db ----------------------------------------------------------------------------------------
+
+
+def cmd_db_upgrade(args: argparse.Namespace) -> int:
+    from jarvis.db.migrate import upgrade
+
+    settings, _ = _settings_with_database(args)
+    if args.owner_url:
+        settings = settings.model_copy(update={"database_url": args.owner_url})
+    upgrade(settings, args.revision)
+    print(f"Database migrated to {args.revision}.")
+    return 0
+
+
+# -- users -------------------------------------------------------------------------------------
+
+
+def cmd_users_add(args: argparse.Namespace) -> int:
+    services = _services(args)
+    password = read_password()
+    principal = services.auth.register(
+        args.email, password, args.name or "", role="admin" if args.admin else "user",
+        actor=_cli_admin(services),
+    )
+    print(f"Created {principal.role} {principal.email}.")
+    return 0
+
+
+def _cli_admin(services: Any) -> Any:
+    """The CLI acts with operator rights: an admin principal for the first admin account."""
+    from jarvis.identity import Principal
+
+    with services.uow(scope="auth") as uow:
+        from sqlalchemy import select
+
+        from jarvis.db.tables import User
+
+        admin = uow.session.scalar(select(User).where(User.role == "admin").order_by(User.created_at).limit(1))
+        if admin is None:
+            return None
+        return Principal(user_id=admin.id, email=admin.email, role="admin", display_name=admin.display_name)
+
+
+def cmd_users_list(args: argparse.Namespace) -> int:
+    services = _services(args)
+    admin = _cli_admin(services)
+    if admin is None:
+        print("No users yet. Create the first with: jarvis users add EMAIL --admin")
+        return 0
+    for user in services.auth.list_users(admin):
+        print(f"{user.email}\t{user.role}\t{user.display_name}")
+    return 0
+
+
+# -- up ----------------------------------------------------------------------------------------
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    """Start the embedded database if needed, migrate, run Streamlit; Ctrl-C stops both."""
+    from jarvis.db.migrate import upgrade
+
+    settings, server = _settings_with_database(args)
+    upgrade(settings)
+    env = dict(os.environ)
+    env["DATABASE_URL"] = settings.owner_url()
+    if server is not None:
+        env["JARVIS_EMBEDDED_DATABASE"] = "1"
+    # Dev keys generated on first run are passed on, so the app sees the same ones.
+    env.setdefault("JARVIS_MASTER_KEY", settings.master_key or "")
+    env.setdefault("JARVIS_JWT_SECRET", settings.jwt_secret or "")
+    env.setdefault("JARVIS_DB_APP_PASSWORD", settings.db_app_password or "")
+    port = args.port or settings.port
+    app = Path(__file__).resolve().parents[1] / "app.py"
+    cmd = [
+        sys.executable, "-m", "streamlit", "run", str(app),
+        "--server.port", str(port), "--server.address", args.host or settings.host,
+        "--server.headless", "true", "--browser.gatherUsageStats", "false",
+    ]
+    print(f"Jarvis is starting on http://{args.host or settings.host}:{port}  (Ctrl-C to stop)", flush=True)
+    proc = subprocess.Popen(cmd, env=env)  # noqa: S603 - fixed argv
+    try:
+        return proc.wait()
+    except KeyboardInterrupt:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        return 0
+    finally:
+        if server is not None:
+            server.stop()
+            print("Embedded PostgreSQL stopped.", flush=True)
+
+
+# -- parser ------------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="jarvis", description="Jarvis command line")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    up = sub.add_parser("up", help="start the database if needed, migrate, start the UI")
+    up.add_argument("--port", type=int)
+    up.add_argument("--host")
+    up.set_defaults(handler=cmd_up)
+
+    db = sub.add_parser("db", help="database maintenance").add_subparsers(dest="db_command", required=True)
+    db_up = db.add_parser("upgrade", help="apply migrations (creates the app role)")
+    db_up.add_argument("--revision", default="heads")
+    db_up.add_argument("--owner-url", help="an owner URL for an external database (else DATABASE_URL)")
+    db_up.set_defaults(handler=cmd_db_upgrade)
+
+    users = sub.add_parser("users", help="accounts").add_subparsers(dest="users_command", required=True)
+    add = users.add_parser("add", help="create an account; the password is read from stdin")
+    add.add_argument("email")
+    add.add_argument("--admin", action="store_true")
+    add.add_argument("--name")
+    add.set_defaults(handler=cmd_users_add)
+    users.add_parser("list", help="list accounts").set_defaults(handler=cmd_users_list)
+
+    # [secrets] jarvis secrets rotate-master-key  -- added by the secrets capability
+    # [usage]   jarvis usage reprice              -- added by the usage capability
+    # [demo]    jarvis demo seed                  -- added by the usage capability
+    # [memory]  jarvis embeddings reembed         -- added by the memory capability
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handler: Handler = args.handler
+    try:
+        return handler(args)
+    except JarvisError as exc:
+        print(f"jarvis: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

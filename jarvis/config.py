@@ -1,0 +1,288 @@
+"""Typed settings, read once from the environment and `.env`.
+
+In development (``JARVIS_ENV=dev``, the default) missing keys are generated once and kept in
+the data folder, so ``make run`` works on a fresh machine. In production missing or weak keys
+refuse to start, with a message naming the variable.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets as _secrets
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Literal
+
+import platformdirs
+from pydantic import AliasChoices, Field, field_validator
+from pydantic import ValidationError as PydanticValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import URL, make_url
+
+from jarvis.errors import ConfigError
+
+KEYS_FILE = "keys.json"
+MIN_JWT_SECRET_BYTES = 32
+
+
+def _env(name: str) -> Any:
+    return Field(validation_alias=AliasChoices(name, name.lower()))
+
+
+def normalise_database_url(url: str) -> str:
+    """Return ``url`` with the ``postgresql+psycopg`` driver (psycopg 3)."""
+    for prefix in ("postgres://", "postgresql://", "postgresql+psycopg2://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+class Settings(BaseSettings):
+    """Every setting Jarvis reads; each field documents its environment variable."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", populate_by_name=True
+    )
+
+    env: Literal["dev", "test", "production"] = Field(
+        "dev", validation_alias=AliasChoices("JARVIS_ENV", "env")
+    )
+    data_dir: Path = Field(
+        Path(platformdirs.user_data_dir("jarvis")),
+        validation_alias=AliasChoices("JARVIS_DATA_DIR", "data_dir"),
+    )
+    # Owner connection (migrations, CLI). Unset: the embedded PostgreSQL in the data folder.
+    database_url: str | None = Field(
+        None, validation_alias=AliasChoices("DATABASE_URL", "database_url")
+    )
+    # Connection used by the running app; default: DATABASE_URL with the app role's credentials.
+    # Set by `jarvis up` / build_services when the database is the embedded server.
+    embedded_database: bool = Field(
+        False, validation_alias=AliasChoices("JARVIS_EMBEDDED_DATABASE", "embedded_database")
+    )
+    app_database_url: str | None = Field(
+        None, validation_alias=AliasChoices("JARVIS_APP_DATABASE_URL", "app_database_url")
+    )
+    db_app_role: str = Field(
+        "jarvis_app", validation_alias=AliasChoices("JARVIS_DB_APP_ROLE", "db_app_role")
+    )
+    db_app_password: str | None = Field(
+        None, validation_alias=AliasChoices("JARVIS_DB_APP_PASSWORD", "db_app_password")
+    )
+    db_pool_size: int = Field(5, validation_alias=AliasChoices("JARVIS_DB_POOL_SIZE", "db_pool_size"), ge=1, le=100)
+
+    master_key: str | None = Field(
+        None, validation_alias=AliasChoices("JARVIS_MASTER_KEY", "master_key")
+    )
+    master_key_version: int = Field(
+        1, validation_alias=AliasChoices("JARVIS_MASTER_KEY_VERSION", "master_key_version"), ge=1
+    )
+    jwt_secret: str | None = Field(
+        None, validation_alias=AliasChoices("JARVIS_JWT_SECRET", "jwt_secret")
+    )
+    jwt_algorithm: Literal["HS256"] = Field(
+        "HS256", validation_alias=AliasChoices("JARVIS_JWT_ALGORITHM", "jwt_algorithm")
+    )
+    jwt_issuer: str = Field("jarvis", validation_alias=AliasChoices("JARVIS_JWT_ISSUER", "jwt_issuer"))
+    jwt_audience: str = Field(
+        "jarvis-app", validation_alias=AliasChoices("JARVIS_JWT_AUDIENCE", "jwt_audience")
+    )
+    access_token_ttl_seconds: int = Field(
+        900, validation_alias=AliasChoices("JARVIS_ACCESS_TOKEN_TTL", "access_token_ttl_seconds"), ge=30
+    )
+    refresh_idle_ttl_seconds: int = Field(
+        7 * 86400,
+        validation_alias=AliasChoices("JARVIS_REFRESH_IDLE_TTL", "refresh_idle_ttl_seconds"),
+        ge=60,
+    )
+    refresh_absolute_ttl_seconds: int = Field(
+        30 * 86400,
+        validation_alias=AliasChoices("JARVIS_REFRESH_ABSOLUTE_TTL", "refresh_absolute_ttl_seconds"),
+        ge=60,
+    )
+    trusted_proxies: list[str] = Field(
+        default_factory=list,
+        validation_alias=AliasChoices("JARVIS_TRUSTED_PROXIES", "trusted_proxies"),
+    )
+
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        "INFO", validation_alias=AliasChoices("LOG_LEVEL", "log_level")
+    )
+    log_format: Literal["json", "text"] = Field(
+        "json", validation_alias=AliasChoices("JARVIS_LOG_FORMAT", "log_format")
+    )
+    otel_exporter: Literal["none", "console", "otlp"] = Field(
+        "none", validation_alias=AliasChoices("JARVIS_OTEL_EXPORTER", "otel_exporter")
+    )
+
+    host: str = Field("127.0.0.1", validation_alias=AliasChoices("JARVIS_HOST", "host"))
+    port: int = Field(8501, validation_alias=AliasChoices("JARVIS_PORT", "port"), ge=1, le=65535)
+
+    # Guards (chat / orchestrator)
+    max_concurrent_runs: int = Field(
+        2, validation_alias=AliasChoices("JARVIS_MAX_CONCURRENT_RUNS", "max_concurrent_runs"), ge=1
+    )
+    messages_per_minute: int = Field(
+        20, validation_alias=AliasChoices("JARVIS_MESSAGES_PER_MINUTE", "messages_per_minute"), ge=1
+    )
+    max_steps_per_run: int = Field(
+        8, validation_alias=AliasChoices("JARVIS_MAX_STEPS", "max_steps_per_run"), ge=1, le=100
+    )
+    max_tokens_per_run: int = Field(
+        200_000, validation_alias=AliasChoices("JARVIS_MAX_RUN_TOKENS", "max_tokens_per_run"), ge=1
+    )
+    max_cost_per_run_usd: float = Field(
+        1.0, validation_alias=AliasChoices("JARVIS_MAX_RUN_COST_USD", "max_cost_per_run_usd"), gt=0
+    )
+    default_monthly_budget_usd: float = Field(
+        20.0,
+        validation_alias=AliasChoices("JARVIS_DEFAULT_MONTHLY_BUDGET_USD", "default_monthly_budget_usd"),
+        ge=0,
+    )
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _split_proxies(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [p.strip() for p in value.split(",") if p.strip()]
+        return value
+
+    @field_validator("database_url", "app_database_url")
+    @classmethod
+    def _check_url(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        value = normalise_database_url(value)
+        try:
+            url = make_url(value)
+        except Exception as exc:  # sqlalchemy raises ArgumentError
+            raise ValueError("expected a URL like postgresql://user:password@host:5432/db") from exc
+        if not url.drivername.startswith("postgresql"):
+            raise ValueError("expected a PostgreSQL URL (postgresql://...)")
+        return value
+
+    @field_validator("master_key")
+    @classmethod
+    def _check_master_key(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        try:
+            raw = bytes.fromhex(value)
+        except ValueError as exc:
+            raise ValueError("expected 64 hexadecimal characters (32 bytes)") from exc
+        if len(raw) != 32:
+            raise ValueError("expected 64 hexadecimal characters (32 bytes)")
+        return value.lower()
+
+    @field_validator("jwt_secret")
+    @classmethod
+    def _check_jwt_secret(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        if len(value.encode()) < MIN_JWT_SECRET_BYTES:
+            raise ValueError(f"expected at least {MIN_JWT_SECRET_BYTES} bytes")
+        return value
+
+    # -- derived values -------------------------------------------------------------------
+
+    @property
+    def uses_embedded_database(self) -> bool:
+        return self.database_url is None or self.embedded_database
+
+    @property
+    def master_key_bytes(self) -> bytes:
+        if not self.master_key:
+            raise ConfigError("JARVIS_MASTER_KEY is not set: expected 64 hexadecimal characters.")
+        return bytes.fromhex(self.master_key)
+
+    def owner_url(self) -> str:
+        if not self.database_url:
+            raise ConfigError("DATABASE_URL is not set and the embedded database is not started.")
+        return self.database_url
+
+    def app_url(self) -> str:
+        """The URL the running app uses: the unprivileged app role, never the owner."""
+        if self.app_database_url:
+            return self.app_database_url
+        owner: URL = make_url(self.owner_url())
+        return owner.set(username=self.db_app_role, password=self.db_app_password).render_as_string(
+            hide_password=False
+        )
+
+
+def _load_or_create_keys(data_dir: Path) -> dict[str, str]:
+    """Development keys, generated once and kept (mode 0600) in the data folder."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    path = data_dir / KEYS_FILE
+    keys: dict[str, str] = {}
+    if path.exists():
+        keys = json.loads(path.read_text())
+    changed = False
+    for name, factory in (
+        ("master_key", lambda: _secrets.token_hex(32)),
+        ("jwt_secret", lambda: _secrets.token_urlsafe(48)),
+        ("db_app_password", lambda: _secrets.token_urlsafe(24)),
+    ):
+        if name not in keys:
+            keys[name] = factory()
+            changed = True
+    if changed:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            json.dump(keys, fh)
+    return keys
+
+
+def _describe(exc: PydanticValidationError) -> str:
+    parts = []
+    aliases = {name: f.validation_alias for name, f in Settings.model_fields.items()}
+    for err in exc.errors():
+        field = str(err["loc"][0]) if err["loc"] else "?"
+        alias = aliases.get(field)
+        var = field.upper()
+        if isinstance(alias, AliasChoices):
+            var = str(alias.choices[0])
+        msg = str(err["msg"]).removeprefix("Value error, ")
+        parts.append(f"{var}: {msg}")
+    return "Invalid configuration: " + "; ".join(parts)
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read and validate settings; fill dev keys; raise :class:`ConfigError` on bad values."""
+    try:
+        settings = Settings(**overrides)
+    except PydanticValidationError as exc:
+        raise ConfigError(_describe(exc)) from None
+    missing = [
+        var
+        for var, value in (
+            ("JARVIS_MASTER_KEY", settings.master_key),
+            ("JARVIS_JWT_SECRET", settings.jwt_secret),
+            ("JARVIS_DB_APP_PASSWORD", settings.db_app_password),
+        )
+        if not value
+    ]
+    if missing and settings.env == "production":
+        raise ConfigError(
+            "Missing required settings in production: "
+            + ", ".join(missing)
+            + ". Set JARVIS_MASTER_KEY to 64 hex characters (openssl rand -hex 32), "
+            "JARVIS_JWT_SECRET to at least 32 random bytes, JARVIS_DB_APP_PASSWORD to a strong password."
+        )
+    if missing:
+        keys = _load_or_create_keys(settings.data_dir)
+        settings = settings.model_copy(
+            update={
+                "master_key": settings.master_key or keys["master_key"],
+                "jwt_secret": settings.jwt_secret or keys["jwt_secret"],
+                "db_app_password": settings.db_app_password or keys["db_app_password"],
+            }
+        )
+    return settings
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings (cached)."""
+    return load_settings()

@@ -1,0 +1,1 @@
+"""Database layer: engine, embedded server, tables, unit of work, repositories, migrations."""

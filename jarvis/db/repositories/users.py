@@ -1,0 +1,55 @@
+"""Users and instance settings."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from jarvis.db.tables import AppSetting, User
+
+
+class UserRepository:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def get(self, user_id: uuid.UUID) -> User | None:
+        return self.session.get(User, user_id)
+
+    def by_email(self, email: str) -> User | None:
+        return self.session.scalar(select(User).where(func.lower(User.email) == email.strip().lower()))
+
+    def count(self) -> int:
+        return int(self.session.scalar(select(func.count()).select_from(User)) or 0)
+
+    def add(self, user: User) -> User:
+        self.session.add(user)
+        self.session.flush()
+        return user
+
+    def list(self) -> list[User]:
+        return list(self.session.scalars(select(User).order_by(User.created_at)))
+
+    def touch_login(self, user: User, when: datetime) -> None:
+        user.last_login_at = when
+
+
+class AppSettingsRepository:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def get(self, key: str, default: Any = None) -> Any:
+        row = self.session.get(AppSetting, key)
+        return row.value.get("value", default) if row else default
+
+    def set(self, key: str, value: Any) -> None:
+        row = self.session.get(AppSetting, key)
+        if row is None:
+            self.session.add(AppSetting(key=key, value={"value": value}))
+        else:
+            row.value = {"value": value}
+            row.updated_at = func.now()
+        self.session.flush()

@@ -1,0 +1,16 @@
+"""The app's services, built once per process (``st.cache_resource``); never mutated by pages."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from jarvis.bootstrap import Services, build_services
+from jarvis.config import get_settings
+from jarvis.logs import configure_logging
+
+
+@st.cache_resource(show_spinner=False)
+def get_services() -> Services:
+    settings = get_settings()
+    configure_logging(settings.log_level, settings.log_format)
+    return build_services(settings)

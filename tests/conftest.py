@@ -1,0 +1,159 @@
+"""Shared fixtures: one embedded PostgreSQL per test session, migrated once.
+
+* ``settings``        settings pointing at the session's server (owner = superuser ``postgres``)
+* ``app_engine``      the unprivileged app role's engine (row-level security applies)
+* ``uow_factory``     units of work joined to a per-test transaction that is rolled back
+* ``services``        ``build_services`` wired to that rolled-back transaction and a fixed clock
+* ``committed_services`` services on the real engine (for RLS / concurrency / commit tests:
+                      use unique emails, the data stays for the session)
+* ``fresh_database``  a factory for a new empty migrated database (UI tests that need no users)
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from psycopg import sql
+from sqlalchemy import Connection, Engine
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session
+
+os.environ.setdefault("XDG_RUNTIME_DIR", "/tmp")
+
+from jarvis.bootstrap import Services, build_services  # noqa: E402
+from jarvis.clock import FixedClock  # noqa: E402
+from jarvis.config import Settings, load_settings  # noqa: E402
+from jarvis.db.embedded import EmbeddedPostgres  # noqa: E402
+from jarvis.db.engine import create_app_engine, create_owner_engine  # noqa: E402
+from jarvis.db.migrate import upgrade  # noqa: E402
+from jarvis.db.uow import UnitOfWorkFactory  # noqa: E402
+from jarvis.security.passwords import PasswordHasher  # noqa: E402
+
+TEST_MASTER_KEY = "11" * 32
+TEST_JWT_SECRET = "test-jwt-secret-" + "x" * 40
+TEST_APP_PASSWORD = "test-app-role-password"  # noqa: S105
+
+_db_counter = itertools.count(1)
+
+
+def plain_url(url: str) -> str:
+    """A SQLAlchemy URL as libpq understands it (no +psycopg)."""
+    return url.replace("postgresql+psycopg://", "postgresql://", 1)
+
+
+@pytest.fixture(scope="session")
+def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    root = Path(tmp_path_factory.mktemp("pg"))
+    server = EmbeddedPostgres(root, delete_on_stop=True)
+    url = server.start()
+    yield url
+    server.stop()
+
+
+def make_settings(database_url: str, data_dir: Path, **extra: object) -> Settings:
+    return load_settings(
+        env="test",
+        database_url=database_url,
+        data_dir=data_dir,
+        master_key=TEST_MASTER_KEY,
+        jwt_secret=TEST_JWT_SECRET,
+        db_app_password=TEST_APP_PASSWORD,
+        **extra,
+    )
+
+
+@pytest.fixture(scope="session")
+def settings(pg_server: str, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    s = make_settings(pg_server, Path(tmp_path_factory.mktemp("data")))
+    upgrade(s)
+    return s
+
+
+@pytest.fixture(scope="session")
+def app_engine(settings: Settings) -> Iterator[Engine]:
+    engine = create_app_engine(settings)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def owner_engine(settings: Settings) -> Iterator[Engine]:
+    engine = create_owner_engine(settings)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def fast_hasher() -> PasswordHasher:
+    """argon2id with small costs: tests that do not measure hashing stay fast."""
+    return PasswordHasher(memory_cost=1024, time_cost=1, parallelism=1)
+
+
+@pytest.fixture
+def db_connection(app_engine: Engine) -> Iterator[Connection]:
+    conn = app_engine.connect()
+    trans = conn.begin()
+    yield conn
+    trans.rollback()
+    conn.close()
+
+
+@pytest.fixture
+def uow_factory(db_connection: Connection) -> UnitOfWorkFactory:
+    return UnitOfWorkFactory(
+        session_factory=lambda: Session(
+            bind=db_connection, join_transaction_mode="create_savepoint", expire_on_commit=False
+        )
+    )
+
+
+@pytest.fixture
+def clock() -> FixedClock:
+    return FixedClock()
+
+
+@pytest.fixture
+def services(
+    settings: Settings,
+    app_engine: Engine,
+    uow_factory: UnitOfWorkFactory,
+    clock: FixedClock,
+    fast_hasher: PasswordHasher,
+) -> Services:
+    return build_services(settings, engine=app_engine, uow=uow_factory, clock=clock, hasher=fast_hasher)
+
+
+@pytest.fixture
+def committed_services(
+    settings: Settings, app_engine: Engine, fast_hasher: PasswordHasher
+) -> Services:
+    return build_services(settings, engine=app_engine, hasher=fast_hasher)
+
+
+@pytest.fixture
+def unique_email() -> Callable[[str], str]:
+    return lambda prefix="user": f"{prefix}-{uuid.uuid4().hex[:10]}@example.com"
+
+
+@pytest.fixture(scope="session")
+def fresh_database(
+    pg_server: str, tmp_path_factory: pytest.TempPathFactory
+) -> Callable[[], Settings]:
+    """Create and migrate a new, empty database in the session's server; return its settings."""
+
+    def make() -> Settings:
+        name = f"jarvis_t{next(_db_counter)}_{uuid.uuid4().hex[:6]}"
+        with psycopg.connect(plain_url(pg_server), autocommit=True) as conn:
+            conn.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
+        url = make_url(pg_server).set(database=name).render_as_string(hide_password=False)
+        s = make_settings(url, Path(tmp_path_factory.mktemp("data")))
+        upgrade(s)
+        return s
+
+    return make

@@ -1,0 +1,73 @@
+"""The schema: migrations up and down, models and migrations agree, indexes, the app role."""
+
+from __future__ import annotations
+
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import Engine, create_engine, text
+
+from jarvis.config import Settings
+from jarvis.db.migrate import downgrade, upgrade
+from jarvis.db.tables import USER_OWNED_TABLES, Base
+
+
+def test_models_and_migrations_agree(owner_engine: Engine) -> None:
+    with owner_engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+    assert diff == []
+
+
+def test_hnsw_indexes_have_the_spec_parameters(owner_engine: Engine) -> None:
+    with owner_engine.connect() as conn:
+        rows = dict(
+            conn.execute(
+                text("select tablename, indexdef from pg_indexes where indexdef ilike '%hnsw%'")
+            ).all()
+        )
+    for table in ("memories", "kg_entities"):
+        assert "vector_cosine_ops" in rows[table]
+        assert "m='16'" in rows[table] and "ef_construction='64'" in rows[table]
+
+
+def test_every_user_owned_table_has_forced_rls(owner_engine: Engine) -> None:
+    with owner_engine.connect() as conn:
+        rows = dict(
+            conn.execute(
+                text(
+                    "select relname, relrowsecurity and relforcerowsecurity from pg_class "
+                    "where relname = any(:names)"
+                ),
+                {"names": list(USER_OWNED_TABLES) + ["users"]},
+            ).all()
+        )
+    assert set(rows) == set(USER_OWNED_TABLES) | {"users"}
+    assert all(rows.values()), rows
+
+
+def test_app_role_is_neither_owner_nor_superuser_nor_bypassrls(app_engine: Engine) -> None:
+    with app_engine.connect() as conn:
+        me = conn.scalar(text("select current_user"))
+        flags = conn.execute(
+            text("select rolsuper, rolbypassrls, rolcreaterole from pg_roles where rolname = current_user")
+        ).one()
+        owners = set(conn.scalars(text("select tableowner from pg_tables where schemaname = 'public'")))
+    assert me == "jarvis_app"
+    assert tuple(flags) == (False, False, False)
+    assert me not in owners
+
+
+def test_upgrade_and_downgrade_round_trip(fresh_database) -> None:  # type: ignore[no-untyped-def]
+    s: Settings = fresh_database()
+    engine = create_engine(s.owner_url())
+    try:
+        downgrade(s, "base")
+        with engine.connect() as conn:
+            tables = set(conn.scalars(text("select tablename from pg_tables where schemaname='public'")))
+            ext = conn.scalar(text("select count(*) from pg_extension where extname = 'vector'"))
+        assert tables <= {"alembic_version"}
+        assert ext == 0
+        upgrade(s)
+        with engine.connect() as conn:
+            assert conn.scalar(text("select count(*) from users")) == 0
+    finally:
+        engine.dispose()

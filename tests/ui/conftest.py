@@ -1,0 +1,44 @@
+"""AppTest fixtures: run ``app.py`` against a fresh, empty, migrated database."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+import streamlit as st
+from streamlit.testing.v1 import AppTest
+
+from jarvis.config import Settings, get_settings
+ROOT = Path(__file__).resolve().parents[2]
+
+from tests.conftest import TEST_APP_PASSWORD, TEST_JWT_SECRET, TEST_MASTER_KEY
+
+
+def point_app_at(monkeypatch: pytest.MonkeyPatch, s: Settings) -> None:
+    monkeypatch.setenv("DATABASE_URL", s.owner_url())
+    monkeypatch.setenv("JARVIS_DATA_DIR", str(s.data_dir))
+    monkeypatch.setenv("JARVIS_MASTER_KEY", TEST_MASTER_KEY)
+    monkeypatch.setenv("JARVIS_JWT_SECRET", TEST_JWT_SECRET)
+    monkeypatch.setenv("JARVIS_DB_APP_PASSWORD", TEST_APP_PASSWORD)
+    monkeypatch.setenv("JARVIS_ENV", "test")
+    get_settings.cache_clear()
+    st.cache_resource.clear()
+
+
+@pytest.fixture
+def app_settings(fresh_database: Callable[[], Settings], monkeypatch: pytest.MonkeyPatch) -> Iterator[Settings]:
+    """A fresh empty database the app under test uses (env + caches reset)."""
+    s = fresh_database()
+    point_app_at(monkeypatch, s)
+    yield s
+    get_settings.cache_clear()
+    st.cache_resource.clear()
+
+
+@pytest.fixture
+def new_app() -> Callable[[], AppTest]:
+    def make() -> AppTest:
+        return AppTest.from_file(str(ROOT / "app.py"), default_timeout=30)
+
+    return make

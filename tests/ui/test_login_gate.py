@@ -1,0 +1,61 @@
+"""The login gate: first visit creates the admin, then sign-in, pages need a user."""
+
+from __future__ import annotations
+
+from streamlit.testing.v1 import AppTest
+
+from jarvis.ui.services import get_services
+from tests.ui.conftest import ROOT
+
+
+def create_admin(at: AppTest, email: str = "admin@example.com", password: str = "correct horse battery") -> AppTest:
+    at.text_input(key="login_admin_email").input(email)
+    at.text_input(key="login_admin_name").input("Ada Admin")
+    at.text_input(key="login_admin_password").input(password)
+    at.text_input(key="login_admin_confirm").input(password)
+    at.button[0].click()
+    return at.run()
+
+
+def test_first_visit_offers_to_create_the_admin_and_signs_in(app_settings, new_app) -> None:  # type: ignore[no-untyped-def]
+    at = new_app().run()
+    assert not at.exception
+    assert any("Create the administrator account" in s.value for s in at.subheader)
+    at = create_admin(at)
+    assert not at.exception
+    assert any("Welcome, Ada Admin" in t.value for t in at.title)
+    assert any("PostgreSQL" == m.label for m in at.metric)
+    assert get_services().auth.list_users(get_services().auth.login("admin@example.com", "correct horse battery"))[0].role == "admin"
+
+
+def test_mismatched_passwords_create_nothing(app_settings, new_app) -> None:  # type: ignore[no-untyped-def]
+    at = new_app().run()
+    at.text_input(key="login_admin_email").input("a@example.com")
+    at.text_input(key="login_admin_password").input("password-one")
+    at.text_input(key="login_admin_confirm").input("password-two")
+    at.button[0].click()
+    at = at.run()
+    assert any("do not match" in e.value for e in at.error)
+    assert not get_services().auth.has_users()
+
+
+def test_wrong_password_is_refused_with_one_message(app_settings, new_app) -> None:  # type: ignore[no-untyped-def]
+    get_services().auth.register("owner@example.com", "right password 1")
+    at = new_app().run()
+    at.text_input(key="login_email").input("owner@example.com")
+    at.text_input(key="login_password").input("wrong password 1")
+    at.button[0].click()
+    at = at.run()
+    assert not at.exception
+    assert [e.value for e in at.error] == ["Invalid email or password."]
+    at.text_input(key="login_email").input("nobody@example.com")
+    at.button[0].click()
+    at = at.run()
+    assert [e.value for e in at.error] == ["Invalid email or password."]
+
+
+def test_page_script_refuses_to_render_without_a_user(app_settings) -> None:  # type: ignore[no-untyped-def]
+    at = AppTest.from_file(str(ROOT / "app_pages" / "home.py"), default_timeout=30).run()
+    assert not at.exception
+    assert any("Please sign in" in w.value for w in at.warning)
+    assert not at.title
