@@ -1,0 +1,174 @@
+"""Browser tests: the real app (``streamlit run app.py``) on a fresh database, driven by
+Playwright in Debian's Chromium (``/usr/bin/chromium``; ``.ci/run`` installs it).
+
+Fixtures:
+* ``live_app``  base URL of a running app on a new empty migrated database (per test)
+* ``page``      a Playwright page in a fresh browser context
+* ``live_settings`` the settings of that database (to prepare data through services)
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from jarvis.config import Settings
+from tests.conftest import TEST_APP_PASSWORD, TEST_JWT_SECRET, TEST_MASTER_KEY
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = os.environ.get("JARVIS_TEST_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class LiveApp:
+    url: str
+    settings: Settings
+    process: subprocess.Popen[bytes]
+    log_path: Path
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+def start_app(s: Settings, log_path: Path, extra_env: dict[str, str] | None = None) -> LiveApp:
+    port = _free_port()
+    env = dict(os.environ)
+    env.update(
+        {
+            "DATABASE_URL": s.owner_url(),
+            "JARVIS_DATA_DIR": str(s.data_dir),
+            "JARVIS_MASTER_KEY": TEST_MASTER_KEY,
+            "JARVIS_JWT_SECRET": TEST_JWT_SECRET,
+            "JARVIS_DB_APP_PASSWORD": TEST_APP_PASSWORD,
+            "JARVIS_ENV": "test",
+            "XDG_RUNTIME_DIR": "/tmp",
+        }
+    )
+    env.update(extra_env or {})
+    cmd = [
+        sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"),
+        "--server.port", str(port), "--server.address", "127.0.0.1",
+        "--server.headless", "true", "--browser.gatherUsageStats", "false",
+    ]
+    log = open(log_path, "wb")  # noqa: SIM115 - closed with the process
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError("streamlit exited early:\n" + log_path.read_text(errors="replace"))
+        try:
+            with urllib.request.urlopen(url + "/_stcore/health", timeout=2) as resp:  # noqa: S310
+                if resp.read().decode().strip() == "ok":
+                    return LiveApp(url, s, proc, log_path)
+        except OSError:
+            time.sleep(0.3)
+    proc.terminate()
+    raise RuntimeError("streamlit did not become healthy in 60 s")
+
+
+def stop_app(app: LiveApp) -> None:
+    app.process.terminate()
+    try:
+        app.process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        app.process.kill()
+        app.process.wait(timeout=5)
+
+
+@pytest.fixture
+def live_app_factory(
+    fresh_database: Callable[[], Settings], tmp_path: Path
+) -> Iterator[Callable[..., LiveApp]]:
+    started: list[LiveApp] = []
+
+    def make(settings: Settings | None = None, extra_env: dict[str, str] | None = None) -> LiveApp:
+        app = start_app(settings or fresh_database(), tmp_path / f"streamlit-{len(started)}.log", extra_env)
+        started.append(app)
+        return app
+
+    yield make
+    for app in started:
+        stop_app(app)
+
+
+@pytest.fixture
+def live(live_app_factory: Callable[..., LiveApp]) -> LiveApp:
+    """The running app (URL, settings, log)."""
+    return live_app_factory()
+
+
+@pytest.fixture
+def live_app(live: LiveApp) -> str:
+    """Base URL of the running app."""
+    return live.url
+
+
+@pytest.fixture
+def live_settings(live: LiveApp) -> Settings:
+    return live.settings
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"Chromium not found at {CHROMIUM}: run `apt-get install -y chromium` (.ci/run does).")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[Any]:
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    context.set_default_timeout(20_000)
+    pg = context.new_page()
+    yield pg
+    context.close()
+
+
+# -- helpers shared by browser tests -------------------------------------------------------------
+
+
+def wait_for_app(page: Any) -> None:
+    """Wait until Streamlit has finished running the script."""
+    page.wait_for_selector("[data-testid='stApp']")
+    page.wait_for_function(
+        "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')"
+        " || !document.querySelector('[data-testid=\"stStatusWidget\"]').innerText.includes('Running')",
+        timeout=30_000,
+    )
+
+
+def fill(page: Any, label: str, value: str) -> None:
+    page.get_by_label(label, exact=True).fill(value)
+    page.get_by_label(label, exact=True).press("Tab")

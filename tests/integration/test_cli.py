@@ -1,0 +1,64 @@
+"""The `jarvis` command as an operator uses it: passwords from stdin, one-line errors."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+
+import pytest
+
+from jarvis.config import Settings
+from tests.conftest import TEST_APP_PASSWORD, TEST_JWT_SECRET, TEST_MASTER_KEY
+
+
+@pytest.fixture
+def run_cli(fresh_database: Callable[[], Settings]) -> Callable[..., subprocess.CompletedProcess[str]]:
+    s = fresh_database()
+    env = dict(os.environ)
+    env.update(
+        DATABASE_URL=s.owner_url(), JARVIS_DATA_DIR=str(s.data_dir), JARVIS_MASTER_KEY=TEST_MASTER_KEY,
+        JARVIS_JWT_SECRET=TEST_JWT_SECRET, JARVIS_DB_APP_PASSWORD=TEST_APP_PASSWORD, JARVIS_ENV="test",
+        LOG_LEVEL="WARNING",
+    )
+
+    def run(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "jarvis.cli", *args], input=stdin, env=env,
+            capture_output=True, text=True, timeout=120,
+        )
+
+    return run
+
+
+def test_users_add_reads_the_password_from_stdin_and_list_shows_roles(run_cli) -> None:  # type: ignore[no-untyped-def]
+    added = run_cli("users", "add", "Root@Example.com", "--admin", stdin="s3cret-passphrase\n")
+    assert added.returncode == 0, added.stderr
+    assert "Created admin Root@Example.com" in added.stdout
+    assert "s3cret-passphrase" not in added.stdout + added.stderr
+    second = run_cli("users", "add", "bob@example.com", "--name", "Bob", stdin="another-passphrase\n")
+    assert second.returncode == 0, second.stderr
+    listed = run_cli("users", "list")
+    assert listed.returncode == 0
+    rows = [line.split("\t") for line in listed.stdout.strip().splitlines()]
+    assert rows == [["Root@Example.com", "admin", "Root"], ["bob@example.com", "user", "Bob"]]
+
+
+def test_errors_are_one_clear_line_and_a_nonzero_exit(run_cli) -> None:  # type: ignore[no-untyped-def]
+    bad_email = run_cli("users", "add", "not-an-email", stdin="whatever-long\n")
+    assert bad_email.returncode == 1
+    assert bad_email.stderr.strip() == "jarvis: Enter a valid email address."
+    short = run_cli("users", "add", "x@example.com", stdin="short\n")
+    assert short.returncode == 1
+    assert short.stderr.strip() == "jarvis: Password must be at least 8 characters."
+    run_cli("users", "add", "dup@example.com", stdin="long-enough-1\n")
+    dup = run_cli("users", "add", "DUP@example.com", stdin="long-enough-1\n")
+    assert dup.returncode == 1
+    assert "already exists" in dup.stderr and "Traceback" not in dup.stderr
+
+
+def test_db_upgrade_is_idempotent(run_cli) -> None:  # type: ignore[no-untyped-def]
+    result = run_cli("db", "upgrade")
+    assert result.returncode == 0, result.stderr
+    assert "Database migrated" in result.stdout

@@ -1,0 +1,69 @@
+"""Settings: clear errors naming the variable; dev keys generated once; production refuses."""
+
+from __future__ import annotations
+
+import stat
+from pathlib import Path
+
+import pytest
+
+from jarvis.config import load_settings, normalise_database_url
+from jarvis.errors import ConfigError
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    for var in ("DATABASE_URL", "JARVIS_MASTER_KEY", "JARVIS_JWT_SECRET", "JARVIS_DB_APP_PASSWORD", "JARVIS_ENV"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.chdir(tmp_path)  # no stray .env
+
+
+@pytest.mark.parametrize(
+    ("var", "value", "expected"),
+    [
+        ("JARVIS_MASTER_KEY", "not-hex", "JARVIS_MASTER_KEY: expected 64 hexadecimal characters"),
+        ("JARVIS_MASTER_KEY", "ab" * 16, "JARVIS_MASTER_KEY: expected 64 hexadecimal characters"),
+        ("JARVIS_JWT_SECRET", "short", "JARVIS_JWT_SECRET: expected at least 32 bytes"),
+        ("DATABASE_URL", "mysql://x@y/z", "DATABASE_URL: expected a PostgreSQL URL"),
+        ("JARVIS_PORT", "eighty", "JARVIS_PORT"),
+        ("LOG_LEVEL", "LOUD", "LOG_LEVEL"),
+    ],
+)
+def test_bad_values_name_the_variable(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, var: str, value: str, expected: str) -> None:
+    monkeypatch.setenv(var, value)
+    with pytest.raises(ConfigError, match=expected):
+        load_settings(data_dir=tmp_path)
+
+
+def test_error_message_never_echoes_the_bad_secret(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("JARVIS_JWT_SECRET", "my-short-secret")
+    with pytest.raises(ConfigError) as info:
+        load_settings(data_dir=tmp_path)
+    assert "my-short-secret" not in str(info.value)
+
+
+def test_dev_mode_generates_keys_once_and_keeps_them_private(tmp_path: Path) -> None:
+    first = load_settings(data_dir=tmp_path)
+    second = load_settings(data_dir=tmp_path)
+    assert first.master_key and len(bytes.fromhex(first.master_key)) == 32
+    assert first.jwt_secret and len(first.jwt_secret) >= 32
+    assert (first.master_key, first.jwt_secret) == (second.master_key, second.jwt_secret)
+    mode = stat.S_IMODE((tmp_path / "keys.json").stat().st_mode)
+    assert mode == 0o600
+
+
+def test_production_refuses_missing_keys(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("JARVIS_ENV", "production")
+    with pytest.raises(ConfigError, match="JARVIS_MASTER_KEY.*JARVIS_JWT_SECRET"):
+        load_settings(data_dir=tmp_path)
+    assert not (tmp_path / "keys.json").exists()
+
+
+def test_database_urls_are_normalised_to_psycopg3() -> None:
+    assert normalise_database_url("postgres://u:p@h/db") == "postgresql+psycopg://u:p@h/db"
+    assert normalise_database_url("postgresql://u@h/db") == "postgresql+psycopg://u@h/db"
+
+
+def test_app_url_uses_the_app_role_not_the_owner(tmp_path: Path) -> None:
+    s = load_settings(data_dir=tmp_path, database_url="postgresql://owner:secret@db:5432/jarvis", db_app_password="pw")
+    assert s.app_url() == "postgresql+psycopg://jarvis_app:pw@db:5432/jarvis"
