@@ -4,7 +4,6 @@
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
-export XDG_RUNTIME_DIR ?= /tmp
 
 .PHONY: run test lint typecheck pytest bench clean help
 

@@ -12,7 +12,6 @@
 from __future__ import annotations
 
 import itertools
-import os
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -23,8 +22,6 @@ from psycopg import sql
 from sqlalchemy import Connection, Engine
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
-
-os.environ.setdefault("XDG_RUNTIME_DIR", "/tmp")
 
 from jarvis.bootstrap import Services, build_services  # noqa: E402
 from jarvis.clock import FixedClock  # noqa: E402

