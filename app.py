@@ -6,9 +6,9 @@ import streamlit as st
 
 from jarvis.errors import JarvisError
 from jarvis.ui.components import show_error
-from jarvis.ui.navigation import pages_for
+from jarvis.ui.navigation import PAGES, pages_for
 from jarvis.ui.services import get_services
-from jarvis.ui.session import current_principal, sign_out
+from jarvis.ui.session import current_principal, sign_out, skip_cookie_wait, write_cookie
 
 st.set_page_config(page_title="Jarvis", page_icon=":material/smart_toy:", layout="wide")
 
@@ -20,19 +20,52 @@ except JarvisError as exc:
     st.stop()
 
 if principal is None:
-    page = st.navigation([st.Page("app_pages/login.py", title="Sign in", icon=":material/login:", url_path="login", default=True)])
+    # Signed out: every known URL shows the sign-in form (no "page not found", no page content);
+    # after signing in, the same URL opens the page that was asked for.
+    login = [
+        st.Page(
+            "app_pages/login.py",
+            title="Sign in",
+            icon=":material/login:",
+            url_path="login",
+            default=True,
+        )
+    ]
+    login += [
+        st.Page("app_pages/login.py", title="Sign in", url_path=spec.url_path) for spec in PAGES
+    ]
+    page = st.navigation(login, position="hidden")
 else:
     sections: dict[str, list[st.Page]] = {}
     for spec in pages_for(principal.role):
         sections.setdefault(spec.section, []).append(
-            st.Page(spec.path, title=spec.title, icon=spec.icon, url_path=spec.url_path,
-                    default=spec.url_path == "home")
+            st.Page(
+                spec.path,
+                title=spec.title,
+                icon=spec.icon,
+                url_path=spec.url_path,
+                default=spec.url_path == "home",
+            )
         )
     page = st.navigation(sections)
     with st.sidebar:
-        st.caption(f"Signed in as **{principal.display_name or principal.email}** ({principal.role})")
+        st.caption(
+            f"Signed in as **{principal.display_name or principal.email}** ({principal.role})"
+        )
         if st.button("Log out", key="app_logout", icon=":material/logout:"):
             sign_out(services)
             st.rerun()
 
+# The refresh-token cookie (set at sign-in / refresh, deleted at logout) is written by a tiny
+# invisible component; page content waits for the browser to confirm a new session cookie, so
+# a click or reload right after signing in cannot run ahead of it.
+if not write_cookie() and principal is not None:
+    st.caption("Signing you in…")
+    st.button(
+        "Continue",
+        key="app_cookie_continue",
+        on_click=skip_cookie_wait,
+        help="Only needed if your browser blocks cookies.",
+    )
+    st.stop()
 page.run()

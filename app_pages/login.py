@@ -7,10 +7,13 @@ import streamlit as st
 from jarvis.errors import JarvisError
 from jarvis.ui.components import show_error
 from jarvis.ui.services import get_services
-from jarvis.ui.session import sign_in
+from jarvis.ui.session import client_details, sign_in, take_notice
 
 services = get_services()
 st.title("Jarvis")
+notice = take_notice()
+if notice:
+    st.info(notice, icon=":material/logout:")
 
 if not services.auth.has_users():
     st.subheader("Create the administrator account")
@@ -18,7 +21,9 @@ if not services.auth.has_users():
     with st.form("login_first_admin"):
         email = st.text_input("Email", key="login_admin_email")
         name = st.text_input("Display name", key="login_admin_name")
-        password = st.text_input("Password (8+ characters)", type="password", key="login_admin_password")
+        password = st.text_input(
+            "Password (8+ characters)", type="password", key="login_admin_password"
+        )
         confirm = st.text_input("Repeat password", type="password", key="login_admin_confirm")
         submitted = st.form_submit_button("Create admin account")
     if submitted:
@@ -40,12 +45,13 @@ with tab_in, st.form("login_form"):
     password = st.text_input("Password", type="password", key="login_password")
     submitted = st.form_submit_button("Sign in")
 if submitted:
+    ip, agent = client_details(services)
     try:
-        principal = services.auth.login(email, password)
+        issued = services.auth.sign_in(email, password, ip=ip, user_agent=agent)
     except JarvisError as exc:
         show_error(exc)
     else:
-        sign_in(services, principal)
+        sign_in(services, issued)
         st.rerun()
 
 with tab_up:
@@ -55,11 +61,15 @@ with tab_up:
         with st.form("login_signup"):
             su_email = st.text_input("Email", key="login_signup_email")
             su_name = st.text_input("Display name", key="login_signup_name")
-            su_password = st.text_input("Password (8+ characters)", type="password", key="login_signup_password")
+            su_password = st.text_input(
+                "Password (8+ characters)", type="password", key="login_signup_password"
+            )
             su_submitted = st.form_submit_button("Create account")
         if su_submitted:
             try:
-                principal = services.auth.register(su_email, su_password, su_name)
+                principal = services.auth.register(
+                    su_email, su_password, su_name, ip=client_details(services)[0]
+                )
             except JarvisError as exc:
                 show_error(exc)
             else:

@@ -10,9 +10,10 @@ import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from jarvis.config import Settings, get_settings
-ROOT = Path(__file__).resolve().parents[2]
-
+from jarvis.identity import Principal
 from tests.conftest import TEST_APP_PASSWORD, TEST_JWT_SECRET, TEST_MASTER_KEY
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def point_app_at(monkeypatch: pytest.MonkeyPatch, s: Settings) -> None:
@@ -27,7 +28,9 @@ def point_app_at(monkeypatch: pytest.MonkeyPatch, s: Settings) -> None:
 
 
 @pytest.fixture
-def app_settings(fresh_database: Callable[[], Settings], monkeypatch: pytest.MonkeyPatch) -> Iterator[Settings]:
+def app_settings(
+    fresh_database: Callable[[], Settings], monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Settings]:
     """A fresh empty database the app under test uses (env + caches reset)."""
     s = fresh_database()
     point_app_at(monkeypatch, s)
@@ -42,3 +45,12 @@ def new_app() -> Callable[[], AppTest]:
         return AppTest.from_file(str(ROOT / "app.py"), default_timeout=30)
 
     return make
+
+
+def sign_in_as(at: AppTest, principal: Principal) -> AppTest:
+    """Act as ``principal`` in the next run (the app opens a real, revocable server session).
+
+    Equivalent to ``at.session_state["jarvis_principal"] = principal`` (which keeps working).
+    """
+    at.session_state["jarvis_principal"] = principal
+    return at

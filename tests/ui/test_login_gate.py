@@ -8,7 +8,9 @@ from jarvis.ui.services import get_services
 from tests.ui.conftest import ROOT
 
 
-def create_admin(at: AppTest, email: str = "admin@example.com", password: str = "correct horse battery") -> AppTest:
+def create_admin(
+    at: AppTest, email: str = "admin@example.com", password: str = "correct horse battery"
+) -> AppTest:
     at.text_input(key="login_admin_email").input(email)
     at.text_input(key="login_admin_name").input("Ada Admin")
     at.text_input(key="login_admin_password").input(password)
@@ -24,8 +26,13 @@ def test_first_visit_offers_to_create_the_admin_and_signs_in(app_settings, new_a
     at = create_admin(at)
     assert not at.exception
     assert any("Welcome, Ada Admin" in t.value for t in at.title)
-    assert any("PostgreSQL" == m.label for m in at.metric)
-    assert get_services().auth.list_users(get_services().auth.login("admin@example.com", "correct horse battery"))[0].role == "admin"
+    assert any(m.label == "PostgreSQL" for m in at.metric)
+    assert (
+        get_services()
+        .auth.list_users(get_services().auth.login("admin@example.com", "correct horse battery"))[0]
+        .role
+        == "admin"
+    )
 
 
 def test_mismatched_passwords_create_nothing(app_settings, new_app) -> None:  # type: ignore[no-untyped-def]

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy.orm import Session
+from sqlalchemy import select
+from sqlalchemy.orm import Session, aliased
 
-from jarvis.db.tables import AuditEvent
+from jarvis.db.tables import AuditEvent, User
 from jarvis.security.redaction import redact_value
 
 
@@ -38,3 +40,39 @@ class AuditRepository:
             )
         )
         self.session.flush()
+
+    def search(
+        self,
+        *,
+        action: str | None = None,
+        user_id: uuid.UUID | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int = 200,
+    ) -> list[tuple[AuditEvent, str | None, str | None]]:
+        """Newest first: (event, user email, actor email). What is visible follows RLS
+        (your own events; administrators see all)."""
+        subject = aliased(User)
+        actor = aliased(User)
+        stmt = (
+            select(AuditEvent, subject.email, actor.email)
+            .outerjoin(subject, subject.id == AuditEvent.user_id)
+            .outerjoin(actor, actor.id == AuditEvent.actor_id)
+            .order_by(AuditEvent.created_at.desc(), AuditEvent.id)
+            .limit(limit)
+        )
+        if action:
+            stmt = stmt.where(AuditEvent.action == action)
+        if user_id is not None:
+            stmt = stmt.where((AuditEvent.user_id == user_id) | (AuditEvent.actor_id == user_id))
+        if since is not None:
+            stmt = stmt.where(AuditEvent.created_at >= since)
+        if until is not None:
+            stmt = stmt.where(AuditEvent.created_at < until)
+        return [(row[0], row[1], row[2]) for row in self.session.execute(stmt).all()]
+
+    def actions(self) -> list[str]:
+        """Every action name recorded so far (for filters)."""
+        return list(
+            self.session.scalars(select(AuditEvent.action).distinct().order_by(AuditEvent.action))
+        )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import uuid
 from datetime import datetime
 from typing import Any
@@ -20,7 +21,9 @@ class UserRepository:
         return self.session.get(User, user_id)
 
     def by_email(self, email: str) -> User | None:
-        return self.session.scalar(select(User).where(func.lower(User.email) == email.strip().lower()))
+        return self.session.scalar(
+            select(User).where(func.lower(User.email) == email.strip().lower())
+        )
 
     def count(self) -> int:
         return int(self.session.scalar(select(func.count()).select_from(User)) or 0)
@@ -35,6 +38,25 @@ class UserRepository:
 
     def touch_login(self, user: User, when: datetime) -> None:
         user.last_login_at = when
+
+    def search(self, query: str = "", *, limit: int = 500) -> builtins.list[User]:
+        """Users whose email or display name contains ``query`` (case-insensitive)."""
+        stmt = select(User).order_by(User.created_at).limit(limit)
+        if query.strip():
+            pattern = "%" + query.strip().replace("%", r"\%").replace("_", r"\_") + "%"
+            stmt = stmt.where(User.email.ilike(pattern) | User.display_name.ilike(pattern))
+        return list(self.session.scalars(stmt))
+
+    def count_active_admins(self) -> int:
+        """How many active administrators exist (the last one is never demoted or deactivated)."""
+        return int(
+            self.session.scalar(
+                select(func.count())
+                .select_from(User)
+                .where(User.role == "admin", User.is_active.is_(True))
+            )
+            or 0
+        )
 
 
 class AppSettingsRepository:

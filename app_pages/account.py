@@ -1,0 +1,96 @@
+"""Your account: change password, active sessions (with revoke), sign out everywhere."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import streamlit as st
+
+from jarvis.errors import JarvisError
+from jarvis.ui.components import show_error
+from jarvis.ui.guard import require_user
+from jarvis.ui.session import current_session_id, end_local_session
+
+services, principal = require_user()
+
+FLASH_KEY = "account_flash"
+
+
+def _when(value: datetime | None) -> str:
+    return value.strftime("%Y-%m-%d %H:%M UTC") if value else "—"
+
+
+st.title("Account")
+st.write(
+    f"**{principal.display_name or principal.email}** · {principal.email} · role **{principal.role}**"
+)
+if flash := st.session_state.pop(FLASH_KEY, None):
+    st.success(flash)
+
+this_session = current_session_id()
+
+st.subheader("Change password")
+with st.form("account_password_form", clear_on_submit=True):
+    current = st.text_input("Current password", type="password", key="account_current_password")
+    new = st.text_input(
+        "New password (8–1024 characters)", type="password", key="account_new_password"
+    )
+    confirm = st.text_input("Repeat new password", type="password", key="account_confirm_password")
+    change = st.form_submit_button("Change password")
+if change:
+    if new != confirm:
+        st.error("The new passwords do not match.")
+    else:
+        try:
+            ended = services.auth.change_password(
+                principal, current, new, keep_session_id=this_session
+            )
+        except JarvisError as exc:
+            show_error(exc)
+        else:
+            st.session_state[FLASH_KEY] = (
+                f"Password changed. {ended} other session{'s' if ended != 1 else ''} signed out."
+            )
+            st.rerun()
+
+st.subheader("Active sessions")
+st.caption("Each browser or device you are signed in on. Sign out the ones you do not recognise.")
+try:
+    sessions = services.auth.list_sessions(principal, this_session)
+except JarvisError as exc:
+    show_error(exc)
+    sessions = []
+for view in sessions:
+    with st.container(border=True):
+        left, right = st.columns([5, 1])
+        label = "This browser" if view.current else view.user_agent[:120]
+        left.markdown(f"**{label}**")
+        if view.current:
+            left.caption(view.user_agent[:160])
+        left.caption(
+            f"IP {view.ip or 'local or unknown'} · signed in {_when(view.started_at)} · "
+            f"last used {_when(view.last_used_at)} · expires {_when(view.expires_at)}"
+        )
+        if not view.current and right.button(
+            "Sign out", key=f"account_revoke_{view.session_id.hex}", icon=":material/logout:"
+        ):
+            try:
+                services.auth.revoke_session(principal, view.session_id)
+            except JarvisError as exc:
+                show_error(exc)
+            else:
+                st.session_state[FLASH_KEY] = "That session was signed out."
+                st.rerun()
+if not sessions:
+    st.info("No active sessions.")
+
+st.subheader("Sign out everywhere")
+st.caption("Ends every session of your account, this browser included.")
+if st.button("Sign out everywhere", key="account_sign_out_everywhere", type="primary"):
+    try:
+        services.auth.sign_out_everywhere(principal)
+    except JarvisError as exc:
+        show_error(exc)
+    else:
+        end_local_session()
+        st.rerun()

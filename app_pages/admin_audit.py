@@ -1,0 +1,81 @@
+"""Administration: the audit log, filtered by action, user and date."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, date, datetime, time, timedelta
+
+import pandas as pd
+import streamlit as st
+
+from jarvis.errors import JarvisError
+from jarvis.ui.components import show_error
+from jarvis.ui.guard import require_admin
+
+services, principal = require_admin()
+
+ALL = "(all)"
+
+st.title("Audit log")
+st.caption("Sign-ins, sessions, password and role changes, administration. Newest first.")
+
+try:
+    actions = services.admin.audit_actions(principal)
+    users = services.admin.list_users(principal)
+except JarvisError as exc:
+    show_error(exc)
+    st.stop()
+
+col_action, col_user, col_dates, col_limit = st.columns([2, 3, 3, 1])
+action = col_action.selectbox("Action", [ALL, *actions], key="admin_audit_action")
+emails = {u.email: u.user_id for u in users}
+who = col_user.selectbox("User", [ALL, *emails], key="admin_audit_user")
+today = datetime.now(UTC).date()
+dates = col_dates.date_input(
+    "Between", value=(today - timedelta(days=30), today), key="admin_audit_dates"
+)
+limit = col_limit.number_input(
+    "Rows", min_value=10, max_value=2000, value=200, step=50, key="admin_audit_limit"
+)
+
+since: datetime | None = None
+until: datetime | None = None
+if isinstance(dates, tuple | list) and dates:
+    start: date = dates[0]
+    end: date = dates[-1]
+    since = datetime.combine(start, time.min, UTC)
+    until = datetime.combine(end, time.min, UTC) + timedelta(days=1)
+
+try:
+    events = services.admin.audit_log(
+        principal,
+        action=None if action == ALL else action,
+        user_id=None if who == ALL else emails[who],
+        since=since,
+        until=until,
+        limit=int(limit),
+    )
+except JarvisError as exc:
+    show_error(exc)
+    st.stop()
+
+st.write(f"{len(events)} event{'s' if len(events) != 1 else ''}")
+st.dataframe(
+    pd.DataFrame(
+        [
+            {
+                "When (UTC)": e.created_at.strftime("%Y-%m-%d %H:%M:%S"),
+                "Action": e.action,
+                "User": e.user_email or ("—" if e.user_id is None else str(e.user_id)),
+                "By": e.actor_email or ("—" if e.actor_id is None else str(e.actor_id)),
+                "Target": e.target or "",
+                "IP": e.ip or "",
+                "Details": json.dumps(e.details, sort_keys=True) if e.details else "",
+            }
+            for e in events
+        ],
+        columns=["When (UTC)", "Action", "User", "By", "Target", "IP", "Details"],
+    ),
+    hide_index=True,
+    width="stretch",
+)

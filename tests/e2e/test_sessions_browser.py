@@ -1,0 +1,167 @@
+"""Sessions in a real browser: the refresh cookie survives reloads and rotates, logout sticks,
+server-side revocation ends the browser session, a replayed cookie kills the session,
+admin pages stay out of reach for users."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from jarvis.bootstrap import Services, build_services
+from jarvis.security.passwords import PasswordHasher
+from tests.e2e.conftest import LiveApp, fill, wait_for_app
+
+pytestmark = pytest.mark.e2e
+
+PW = "a long enough passphrase"
+
+
+@pytest.fixture
+def live_services(live: LiveApp) -> Iterator[Services]:
+    services = build_services(live.settings, hasher=PasswordHasher(memory_cost=1024, time_cost=1))
+    admin = services.auth.register("admin@example.com", PW, "Ada")
+    services.auth.register("user@example.com", PW, "Uma", actor=admin)
+    yield services
+    services.engine.dispose()
+
+
+def sign_in(page: Any, url: str, email: str) -> None:
+    page.goto(url)
+    wait_for_app(page)
+    fill(page, "Email", email)
+    fill(page, "Password", PW)
+    page.get_by_role("button", name="Sign in").click()
+    page.get_by_text("Welcome,").wait_for()
+
+
+def refresh_cookie(page: Any) -> str | None:
+    for cookie in page.context.cookies():
+        if cookie["name"] == "jarvis_refresh":
+            value: str = cookie["value"]
+            assert cookie["sameSite"] == "Strict"
+            return value
+    return None
+
+
+def wait_for_cookie(page: Any, not_value: str | None = None) -> str:
+    for _ in range(100):
+        value = refresh_cookie(page)
+        if value and value != not_value:
+            return value
+        page.wait_for_timeout(100)
+    raise AssertionError("the refresh cookie was not written")
+
+
+def test_reload_keeps_the_session_rotates_the_cookie_and_logout_sticks(
+    live: LiveApp, live_services: Services, page: Any
+) -> None:
+    sign_in(page, live.url, "user@example.com")
+    first = wait_for_cookie(page)
+    assert len(first) == 43
+
+    page.reload()
+    wait_for_app(page)
+    page.get_by_text("Welcome, Uma").wait_for()
+    second = wait_for_cookie(page, not_value=first)  # rotated on use
+    assert second != first
+
+    page.reload()
+    wait_for_app(page)
+    page.get_by_text("Welcome, Uma").wait_for()
+    third = wait_for_cookie(page, not_value=second)
+
+    page.get_by_role("button", name="Log out").click()
+    page.get_by_role("button", name="Sign in").wait_for()
+    for _ in range(50):
+        if refresh_cookie(page) is None:
+            break
+        page.wait_for_timeout(100)
+    assert refresh_cookie(page) is None
+    page.reload()
+    wait_for_app(page)
+    page.get_by_role("button", name="Sign in").wait_for()
+    assert page.get_by_text("Welcome, Uma").count() == 0
+    # Even a copy of the last cookie is useless now: the session was revoked on the server.
+    page.context.add_cookies([{"name": "jarvis_refresh", "value": third, "url": live.url}])
+    page.reload()
+    wait_for_app(page)
+    page.get_by_role("button", name="Sign in").wait_for()
+    assert page.get_by_text("Welcome, Uma").count() == 0
+
+
+def test_a_replayed_cookie_revokes_the_session_everywhere(
+    live: LiveApp, live_services: Services, page: Any, browser: Any
+) -> None:
+    sign_in(page, live.url, "user@example.com")
+    stolen = wait_for_cookie(page)
+    page.reload()  # the real user comes back: the token rotates
+    wait_for_app(page)
+    page.get_by_text("Welcome, Uma").wait_for()
+    wait_for_cookie(page, not_value=stolen)
+
+    thief = browser.new_context()
+    try:
+        thief.add_cookies([{"name": "jarvis_refresh", "value": stolen, "url": live.url}])
+        other = thief.new_page()
+        other.goto(live.url)
+        wait_for_app(other)
+        other.get_by_role("button", name="Sign in").wait_for()
+        assert other.get_by_text("Welcome, Uma").count() == 0
+    finally:
+        thief.close()
+    # The replay revoked the whole family: the real user's tab ends at its next interaction.
+    page.get_by_role("link", name="Account").click()
+    page.get_by_role("button", name="Sign in").wait_for()
+    admin = live_services.auth.login("admin@example.com", PW)
+    assert live_services.admin.audit_log(admin, action="session.refresh_reuse")
+
+
+def test_revoking_on_the_server_ends_the_browser_session(
+    live: LiveApp, live_services: Services, page: Any
+) -> None:
+    sign_in(page, live.url, "user@example.com")
+    user = live_services.auth.login("user@example.com", PW)
+    live_services.auth.sign_out_everywhere(user)
+    page.get_by_role("link", name="Account").click()
+    page.get_by_role("button", name="Sign in").wait_for()
+    page.get_by_text("Your session has ended").wait_for()
+
+
+def test_a_user_cannot_open_admin_pages_by_url(
+    live: LiveApp, live_services: Services, page: Any
+) -> None:
+    sign_in(page, live.url, "user@example.com")
+    wait_for_cookie(page)
+    for path in ("/admin-users", "/admin-audit"):
+        page.goto(live.url + path)
+        wait_for_app(page)
+        page.get_by_text("Welcome, Uma").wait_for()  # still signed in, on the home page
+        assert page.get_by_role("heading", name="Users").count() == 0
+        assert page.get_by_role("heading", name="Audit log").count() == 0
+        assert page.get_by_text("admin@example.com").count() == 0
+    assert page.get_by_role("link", name="Audit log").count() == 0
+
+
+def test_two_tabs_share_one_session(live: LiveApp, live_services: Services, page: Any) -> None:
+    sign_in(page, live.url, "user@example.com")
+    first = wait_for_cookie(page)
+    second_tab = page.context.new_page()
+    second_tab.goto(live.url)  # signs in from the cookie and rotates it
+    wait_for_app(second_tab)
+    second_tab.get_by_text("Welcome, Uma").wait_for()
+    wait_for_cookie(second_tab, not_value=first)
+    # The first tab is not thrown out by the other tab's rotation...
+    page.get_by_role("link", name="Account").click()
+    page.get_by_text("Active sessions").wait_for()
+    assert page.get_by_role("button", name="Sign in").count() == 0
+    # ...and a reload of it uses the newest cookie.
+    page.reload()
+    wait_for_app(page)
+    page.get_by_text("Active sessions").wait_for()
+    # Logging out in one tab ends the other at its next interaction.
+    page.get_by_role("button", name="Log out").click()
+    page.get_by_role("button", name="Sign in").wait_for()
+    second_tab.get_by_role("link", name="Account").click()
+    second_tab.get_by_role("button", name="Sign in").wait_for()

@@ -1,0 +1,252 @@
+"""Password sign-in against the real database: rehash, one error for everything, throttling."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import pytest
+
+from jarvis.bootstrap import Services
+from jarvis.clock import FixedClock
+from jarvis.db.repositories.users import UserRepository
+from jarvis.errors import (
+    AccountDisabledError,
+    AccountLockedError,
+    InvalidCredentialsError,
+    RateLimitError,
+    ValidationError,
+)
+from jarvis.security.passwords import PasswordHasher
+from jarvis.services.auth import AuthService, LoginPolicy
+from tests.accounts_support import OPERATOR, PW, make_admin, make_user
+
+
+def stored_hash(services: Services, email: str) -> str:
+    with services.uow(scope="auth") as uow:
+        user = UserRepository(uow.session).by_email(email)
+        assert user is not None
+        return user.password_hash
+
+
+def test_login_rehashes_a_hash_with_old_parameters(services: Services, clock: FixedClock) -> None:
+    weak = PasswordHasher(memory_cost=256, time_cost=1)
+    AuthService(services.uow, weak, clock).register("old@example.com", PW, actor=OPERATOR)
+    before = stored_hash(services, "old@example.com")
+    assert "m=256,t=1" in before
+    services.auth.login("old@example.com", PW)
+    after = stored_hash(services, "old@example.com")
+    assert after != before
+    assert "m=1024,t=1,p=1" in after  # the (test) hasher's current parameters
+    services.auth.login("old@example.com", PW)  # the new hash works
+    assert stored_hash(services, "old@example.com") == after  # and is not rehashed again
+
+
+def test_production_parameters_are_stored(services: Services, clock: FixedClock) -> None:
+    auth = AuthService(services.uow, PasswordHasher(), clock)
+    auth.register("strong@example.com", PW, actor=OPERATOR)
+    assert stored_hash(services, "strong@example.com").startswith("$argon2id$v=19$m=19456,t=2,p=1$")
+    assert auth.login("strong@example.com", PW).email == "strong@example.com"
+    assert stored_hash(services, "strong@example.com").startswith("$argon2id$v=19$m=19456,t=2,p=1$")
+
+
+def test_unknown_email_and_wrong_password_give_the_same_error(services: Services) -> None:
+    services.auth.register("known@example.com", PW, actor=OPERATOR)
+    with pytest.raises(InvalidCredentialsError) as wrong:
+        services.auth.login("known@example.com", "wrong password 1")
+    with pytest.raises(InvalidCredentialsError) as unknown:
+        services.auth.login("nobody@example.com", "wrong password 1")
+    assert str(wrong.value) == str(unknown.value) == "Invalid email or password."
+    assert type(wrong.value) is type(unknown.value)
+
+
+def test_unknown_email_still_spends_a_hash(services: Services, clock: FixedClock) -> None:
+    slow = PasswordHasher(memory_cost=19456, time_cost=2)  # the real cost: ~tens of ms
+    auth = AuthService(services.uow, slow, clock)
+    auth.register("timing@example.com", PW, actor=OPERATOR)
+
+    def timed(email: str) -> float:
+        started = time.perf_counter()
+        with pytest.raises(InvalidCredentialsError):
+            auth.login(email, "wrong password 1")
+        return time.perf_counter() - started
+
+    wrong = min(timed("timing@example.com") for _ in range(3))
+    unknown = min(timed("nobody-timing@example.com") for _ in range(3))
+    # Both verify one argon2id hash; without the dummy hash "unknown" would be ~100x faster.
+    assert unknown > wrong * 0.5, (unknown, wrong)
+
+
+def test_long_and_unicode_passwords(services: Services) -> None:
+    unicode_pw = "Grüße, 世界! 🔐 " * 3
+    services.auth.register("uni@example.com", unicode_pw, actor=OPERATOR)
+    assert services.auth.login("uni@example.com", unicode_pw).email == "uni@example.com"
+    long_pw = "x" * 1023 + "y"
+    services.auth.register("long@example.com", long_pw, actor=OPERATOR)
+    assert services.auth.login("long@example.com", long_pw).email == "long@example.com"
+    with pytest.raises(InvalidCredentialsError):
+        services.auth.login("long@example.com", "x" * 1023 + "z")  # not truncated
+    started = time.perf_counter()
+    with pytest.raises(ValidationError):
+        services.auth.login("long@example.com", "x" * 100_000)
+    assert time.perf_counter() - started < 0.5
+    with pytest.raises(ValidationError):
+        services.auth.register("toolong@example.com", "x" * 1025, actor=OPERATOR)
+
+
+def test_deactivated_accounts_cannot_sign_in(services: Services) -> None:
+    admin = make_admin(services, "boss@example.com")
+    user = services.auth.register("gone@example.com", PW, actor=OPERATOR)
+    services.admin.set_active(admin, user.user_id, False)
+    with pytest.raises(AccountDisabledError):
+        services.auth.login("gone@example.com", PW)
+
+
+def test_repeated_failures_lock_the_account_even_from_many_ips(
+    services: Services, clock: FixedClock
+) -> None:
+    services.auth.register("target@example.com", PW, actor=OPERATOR)
+    threshold = services.auth.policy.account_threshold
+    for i in range(threshold - 1):
+        with pytest.raises(InvalidCredentialsError):
+            services.auth.login("target@example.com", f"guess-{i}-xx", ip=f"198.51.100.{i + 1}")
+    with pytest.raises(AccountLockedError) as locked:
+        services.auth.login("target@example.com", "guess-last-x", ip="203.0.113.50")
+    assert locked.value.retry_after == services.auth.policy.lockout_base_seconds
+    assert "Try again in" in str(locked.value)
+    # Even the right password is refused while locked, from a brand-new IP.
+    with pytest.raises(AccountLockedError) as still:
+        services.auth.login("target@example.com", PW, ip="192.0.2.77")
+    assert 0 < still.value.retry_after <= 60
+    clock.advance(seconds=61)
+    assert (
+        services.auth.login("target@example.com", PW, ip="192.0.2.77").email == "target@example.com"
+    )
+
+
+def test_lockouts_grow_and_success_resets(services: Services, clock: FixedClock) -> None:
+    services.auth.register("grow@example.com", PW, actor=OPERATOR)
+    policy = services.auth.policy
+    waits = []
+    for _round in range(3):
+        for _ in range(policy.account_threshold - 1):
+            with pytest.raises(InvalidCredentialsError):
+                services.auth.login("grow@example.com", "wrong password 1")
+        with pytest.raises(AccountLockedError) as locked:
+            services.auth.login("grow@example.com", "wrong password 1")
+        waits.append(locked.value.retry_after)
+        clock.advance(seconds=locked.value.retry_after + 1)
+    assert waits == [60, 120, 240]
+    services.auth.login("grow@example.com", PW)
+    for _ in range(policy.account_threshold - 1):
+        with pytest.raises(InvalidCredentialsError):
+            services.auth.login("grow@example.com", "wrong password 1")
+    with pytest.raises(AccountLockedError) as again:
+        services.auth.login("grow@example.com", "wrong password 1")
+    assert again.value.retry_after == 60  # back to the first step after a success
+
+
+def test_unknown_emails_lock_the_same_way(services: Services) -> None:
+    # Otherwise the lockout itself would tell which emails have accounts.
+    for _ in range(services.auth.policy.account_threshold - 1):
+        with pytest.raises(InvalidCredentialsError):
+            services.auth.login("ghost@example.com", "wrong password 1")
+    with pytest.raises(AccountLockedError):
+        services.auth.login("ghost@example.com", "wrong password 1")
+
+
+def test_per_ip_throttling(services: Services, clock: FixedClock) -> None:
+    policy = LoginPolicy(ip_limit=3, ip_window_seconds=60, account_threshold=100)
+    auth = AuthService(
+        services.uow,
+        PasswordHasher(memory_cost=1024, time_cost=1),
+        clock,
+        tokens=services.auth.tokens,
+        policy=policy,
+    )
+    for i in range(3):
+        with pytest.raises(InvalidCredentialsError):
+            auth.login(f"spray{i}@example.com", "wrong password 1", ip="203.0.113.7")
+    with pytest.raises(RateLimitError) as limited:
+        auth.login("spray9@example.com", "wrong password 1", ip="203.0.113.7")
+    assert 0 < limited.value.retry_after <= 60
+    assert "Try again in" in str(limited.value)
+    # Another address is not affected.
+    with pytest.raises(InvalidCredentialsError):
+        auth.login("spray9@example.com", "wrong password 1", ip="203.0.113.8")
+    clock.advance(seconds=61)
+    with pytest.raises(InvalidCredentialsError):
+        auth.login("spray9@example.com", "wrong password 1", ip="203.0.113.7")
+
+
+def test_throttling_state_lives_in_postgres_across_processes(
+    committed_services: Services, unique_email: Callable[[str], str], fast_hasher: PasswordHasher
+) -> None:
+    """Two services (two "app processes") on the same database share the lockout."""
+    from jarvis.bootstrap import build_services
+
+    other = build_services(committed_services.settings, hasher=fast_hasher)
+    email = unique_email("shared")
+    for i in range(committed_services.auth.policy.account_threshold - 1):
+        svc = committed_services if i % 2 else other
+        with pytest.raises(InvalidCredentialsError):
+            svc.auth.login(email, "wrong password 1", ip=f"192.0.2.{i + 1}")
+    with pytest.raises(AccountLockedError):
+        other.auth.login(email, "wrong password 1", ip="192.0.2.200")
+    with pytest.raises(AccountLockedError):
+        committed_services.auth.login(email, "wrong password 1", ip="192.0.2.201")
+    other.engine.dispose()
+
+
+def test_sign_in_events_are_audited_without_secrets(services: Services) -> None:
+    admin = make_admin(services, "auditor@example.com")
+    with pytest.raises(InvalidCredentialsError):
+        services.auth.login("auditor@example.com", "wrong password 1", ip="203.0.113.5")
+    with pytest.raises(InvalidCredentialsError):
+        services.auth.login("nobody@example.com", "another wrong one", ip="203.0.113.5")
+    for _ in range(services.auth.policy.account_threshold - 1):
+        with pytest.raises((InvalidCredentialsError, AccountLockedError)):
+            services.auth.login("victim@example.com", "wrong password 1")
+    services.auth.sign_in("auditor@example.com", PW, ip="203.0.113.5", user_agent="pytest")
+    events = services.admin.audit_log(admin)
+    got = [e.action for e in events]
+    assert "login.success" in got
+    assert got.count("login.failure") >= 2
+    assert "login.lockout" in got
+    failure = next(e for e in events if e.action == "login.failure" and e.user_id == admin.user_id)
+    assert failure.ip == "203.0.113.5"
+    text = repr(events)
+    for secret in (PW, "wrong password 1", "another wrong one"):
+        assert secret not in text
+
+
+def test_guessing_the_current_password_on_the_account_page_locks_too(
+    services: Services, clock: FixedClock
+) -> None:
+    user = make_user(services, "Hijacked@Example.com")
+    for _ in range(services.auth.policy.account_threshold - 1):
+        with pytest.raises(InvalidCredentialsError):
+            services.auth.change_password(user, "guess guess", "new passphrase 1")
+    with pytest.raises(AccountLockedError):
+        services.auth.change_password(user, "guess guess", "new passphrase 1")
+    # The sign-in form is locked as well (same account), and so is the right password.
+    with pytest.raises(AccountLockedError):
+        services.auth.login("hijacked@example.com", PW)
+    with pytest.raises(AccountLockedError):
+        services.auth.change_password(user, PW, "new passphrase 1")
+    clock.advance(seconds=61)
+    services.auth.change_password(user, PW, "new passphrase 1")
+    assert services.auth.login("hijacked@example.com", "new passphrase 1") == user
+
+
+def test_self_service_sign_ups_are_limited_per_ip(services: Services) -> None:
+    admin = make_admin(services, "signup-admin@example.com")
+    services.auth.set_signup_open(admin, True)
+    limit = services.auth.policy.signups_per_ip
+    for i in range(limit):
+        services.auth.register(f"bot{i}@example.com", PW, ip="203.0.113.66")
+    with pytest.raises(RateLimitError):
+        services.auth.register("bot-last@example.com", PW, ip="203.0.113.66")
+    services.auth.register("human@example.com", PW, ip="203.0.113.67")
+    # Administrators adding people are not limited.
+    services.auth.register("added@example.com", PW, actor=admin, ip="203.0.113.66")

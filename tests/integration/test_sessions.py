@@ -1,0 +1,246 @@
+"""Sessions: refresh-token rotation, reuse detection, concurrency, expiry and revocation."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+
+import pytest
+from sqlalchemy import Engine, text
+
+from jarvis.bootstrap import Services
+from jarvis.clock import FixedClock
+from jarvis.db.repositories.tokens import RefreshTokenRepository
+from jarvis.errors import AccountDisabledError, InvalidCredentialsError, TokenError
+from jarvis.security.tokens import hash_refresh_token
+from jarvis.services.auth import IssuedSession
+from tests.accounts_support import PW, make_admin, make_user
+
+
+def family_rows(services: Services, issued: IssuedSession) -> list[tuple[str, str | None]]:
+    with services.uow(scope="auth") as uow:
+        return [
+            (r.token_hash, r.revoked_reason)
+            for r in RefreshTokenRepository(uow.session).family(issued.session_id)
+        ]
+
+
+def test_refresh_rotates_on_every_use_and_keeps_the_chain(services: Services) -> None:
+    user = make_user(services, "chain@example.com")
+    first = services.auth.sign_in("chain@example.com", PW, ip="203.0.113.1", user_agent="UA-1")
+    second = services.auth.refresh(first.refresh_token)
+    third = services.auth.refresh(second.refresh_token, user_agent="UA-2")
+    assert len({first.refresh_token, second.refresh_token, third.refresh_token}) == 3
+    assert first.session_id == second.session_id == third.session_id
+    assert third.principal == user
+    assert services.auth.authenticate(third.access_token) == user
+    rows = family_rows(services, first)
+    assert [reason for _h, reason in rows] == ["rotated", "rotated", None]
+    with services.uow(scope="auth") as uow:
+        chain = RefreshTokenRepository(uow.session).family(first.session_id)
+        assert chain[1].parent_id == chain[0].id and chain[2].parent_id == chain[1].id
+        # The absolute lifetime is the family's, not reset by rotation.
+        assert len({row.expires_at for row in chain}) == 1
+
+
+def test_only_hashes_are_stored(services: Services, owner_engine: Engine) -> None:
+    make_user(services, "hash@example.com")
+    issued = services.auth.sign_in("hash@example.com", PW)
+    rotated = services.auth.refresh(issued.refresh_token)
+    with services.uow(scope="auth") as uow:
+        stored = uow.session.execute(text("select * from refresh_tokens")).all()
+    dump = repr(stored)
+    for token in (issued.refresh_token, rotated.refresh_token):
+        assert token not in dump
+        assert hash_refresh_token(token) in dump
+    assert rotated.access_token not in dump
+
+
+def test_reusing_a_rotated_token_revokes_the_whole_family_and_is_audited(
+    services: Services,
+) -> None:
+    admin = make_admin(services, "reuse-admin@example.com")
+    make_user(services, "reuse@example.com")
+    stolen = services.auth.sign_in("reuse@example.com", PW)
+    legit = services.auth.refresh(stolen.refresh_token)  # the real user rotates first
+    with pytest.raises(TokenError):
+        services.auth.refresh(stolen.refresh_token)  # the thief replays the old one
+    # The whole family is dead, including the legitimate newest token and access checks.
+    with pytest.raises(TokenError):
+        services.auth.refresh(legit.refresh_token)
+    with pytest.raises(TokenError):
+        services.auth.authenticate(legit.access_token)
+    assert {reason for _h, reason in family_rows(services, stolen)} == {"rotated", "reuse"}
+    events = services.admin.audit_log(admin, action="session.refresh_reuse")
+    assert len(events) == 1
+    assert events[0].target == f"session:{stolen.session_id}"
+    assert stolen.refresh_token not in repr(events) and legit.refresh_token not in repr(events)
+
+
+def test_other_sessions_survive_a_reuse_in_one_family(services: Services) -> None:
+    make_user(services, "two@example.com")
+    laptop = services.auth.sign_in("two@example.com", PW)
+    phone = services.auth.sign_in("two@example.com", PW)
+    services.auth.refresh(laptop.refresh_token)
+    with pytest.raises(TokenError):
+        services.auth.refresh(laptop.refresh_token)
+    assert services.auth.refresh(phone.refresh_token).session_id == phone.session_id
+
+
+def test_idle_expiry(services: Services, clock: FixedClock) -> None:
+    make_user(services, "idle@example.com")
+    idle = services.settings.refresh_idle_ttl_seconds
+    issued = services.auth.sign_in("idle@example.com", PW)
+    clock.advance(seconds=idle - 60)
+    kept = services.auth.refresh(issued.refresh_token)  # used in time: the window restarts
+    clock.advance(seconds=idle - 60)
+    assert services.auth.check_session(kept.principal.user_id, kept.session_id) == kept.principal
+    clock.advance(seconds=idle + 1)
+    with pytest.raises(TokenError):
+        services.auth.check_session(kept.principal.user_id, kept.session_id)
+    latest = services.auth.refresh  # the last token is idle too
+    with pytest.raises(TokenError):
+        latest(kept.refresh_token)
+
+
+def test_absolute_expiry_even_when_used_all_the_time(services: Services, clock: FixedClock) -> None:
+    make_user(services, "absolute@example.com")
+    absolute = services.settings.refresh_absolute_ttl_seconds
+    idle = services.settings.refresh_idle_ttl_seconds
+    issued = services.auth.sign_in("absolute@example.com", PW)
+    elapsed = 0
+    while elapsed + idle // 2 < absolute:
+        clock.advance(seconds=idle // 2)
+        elapsed += idle // 2
+        issued = services.auth.refresh(issued.refresh_token)
+    clock.advance(seconds=absolute - elapsed + 1)
+    with pytest.raises(TokenError):
+        services.auth.refresh(issued.refresh_token)
+    with pytest.raises(TokenError):
+        services.auth.check_session(issued.principal.user_id, issued.session_id)
+
+
+def test_logout_revokes_the_session(services: Services) -> None:
+    make_user(services, "logout@example.com")
+    issued = services.auth.sign_in("logout@example.com", PW)
+    other = services.auth.sign_in("logout@example.com", PW)
+    services.auth.logout(issued.principal, issued.session_id)
+    with pytest.raises(TokenError):
+        services.auth.refresh(issued.refresh_token)
+    with pytest.raises(TokenError):
+        services.auth.authenticate(issued.access_token)
+    # Only that session: the other one lives on.
+    assert services.auth.authenticate(other.access_token) == other.principal
+
+
+def test_password_change_revokes_every_other_session(services: Services) -> None:
+    user = make_user(services, "change@example.com")
+    here = services.auth.sign_in("change@example.com", PW)
+    there = services.auth.sign_in("change@example.com", PW)
+    with pytest.raises(InvalidCredentialsError):
+        services.auth.change_password(user, "not the password", "a new passphrase")
+    ended = services.auth.change_password(
+        user, PW, "a new passphrase", keep_session_id=here.session_id
+    )
+    assert ended == 1
+    with pytest.raises(TokenError):
+        services.auth.refresh(there.refresh_token)
+    assert services.auth.authenticate(here.access_token) == user
+    with pytest.raises(InvalidCredentialsError):
+        services.auth.login("change@example.com", PW)
+    assert services.auth.login("change@example.com", "a new passphrase") == user
+
+
+def test_sessions_list_and_revoke_one_and_everywhere(services: Services) -> None:
+    user = make_user(services, "list@example.com")
+    a = services.auth.sign_in("list@example.com", PW, ip="198.51.100.1", user_agent="Firefox")
+    b = services.auth.sign_in("list@example.com", PW, ip="198.51.100.2", user_agent="Chrome")
+    views = services.auth.list_sessions(user, current_session_id=a.session_id)
+    assert {v.user_agent for v in views} == {"Firefox", "Chrome"}
+    assert {v.ip for v in views} == {"198.51.100.1", "198.51.100.2"}
+    assert [v.current for v in views if v.user_agent == "Firefox"] == [True]
+    services.auth.revoke_session(user, b.session_id)
+    assert [v.user_agent for v in services.auth.list_sessions(user)] == ["Firefox"]
+    with pytest.raises(TokenError):
+        services.auth.refresh(b.refresh_token)
+    services.auth.sign_out_everywhere(user)
+    assert services.auth.list_sessions(user) == []
+    with pytest.raises(TokenError):
+        services.auth.authenticate(a.access_token)
+
+
+def test_a_user_cannot_revoke_someone_elses_session(services: Services) -> None:
+    alice = make_user(services, "alice-s@example.com")
+    make_user(services, "bob-s@example.com")
+    bob = services.auth.sign_in("bob-s@example.com", PW)
+    with pytest.raises(TokenError):
+        services.auth.revoke_session(alice, bob.session_id)
+    assert services.auth.authenticate(bob.access_token) == bob.principal
+
+
+def test_deactivation_ends_sessions_at_once(services: Services) -> None:
+    admin = make_admin(services, "deact-admin@example.com")
+    make_user(services, "deact@example.com")
+    issued = services.auth.sign_in("deact@example.com", PW)
+    services.admin.set_active(admin, issued.principal.user_id, False)
+    with pytest.raises(TokenError):
+        services.auth.authenticate(issued.access_token)
+    with pytest.raises(TokenError):
+        services.auth.refresh(issued.refresh_token)
+    with pytest.raises(AccountDisabledError):
+        services.auth.open_session(issued.principal)
+
+
+@pytest.mark.parametrize(
+    "junk", ["", "short", "x" * 10_240, "eyJhbGciOiJIUzI1NiJ9.e30.abc", "A" * 43, None, 7]
+)
+def test_refresh_with_junk_is_a_token_error(services: Services, junk: object) -> None:
+    with pytest.raises(TokenError):
+        services.auth.refresh(junk)  # type: ignore[arg-type]
+
+
+def test_access_token_is_refused_as_refresh_token_and_vice_versa(services: Services) -> None:
+    make_user(services, "confuse@example.com")
+    issued = services.auth.sign_in("confuse@example.com", PW)
+    with pytest.raises(TokenError):
+        services.auth.refresh(issued.access_token)
+    with pytest.raises(TokenError):
+        services.auth.authenticate(issued.refresh_token)
+
+
+def test_two_concurrent_refreshes_exactly_one_wins(
+    committed_services: Services, unique_email: Callable[[str], str]
+) -> None:
+    """Two threads, two connections, one token: one new pair, one TokenError, no fork."""
+    services = committed_services
+    email = unique_email("race")
+    make_user(services, email)
+    for _attempt in range(5):
+        issued = services.auth.sign_in(email, PW)
+        barrier = threading.Barrier(2)
+        results: list[object] = [None, None]
+
+        def run(i: int, token: str = issued.refresh_token, slot: list[object] = results) -> None:
+            barrier.wait()
+            try:
+                slot[i] = services.auth.refresh(token)
+            except TokenError as exc:
+                slot[i] = exc
+
+        threads = [threading.Thread(target=run, args=(i,)) for i in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+        winners = [r for r in results if isinstance(r, IssuedSession)]
+        losers = [r for r in results if isinstance(r, TokenError)]
+        assert len(winners) == 1 and len(losers) == 1, results
+        with services.uow(scope="auth") as uow:
+            rows = [
+                (r.id, r.parent_id, r.revoked_reason)
+                for r in RefreshTokenRepository(uow.session).family(issued.session_id)
+            ]
+        # Never two successors of one token.
+        assert len(rows) == 2, rows
+        assert rows[1][1] == rows[0][0]
+        assert rows[0][2] in ("rotated", "reuse")

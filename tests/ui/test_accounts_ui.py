@@ -1,0 +1,231 @@
+"""Accounts in the app (AppTest): sessions are server-side and revocable, the account page,
+admin pages only for admins, deactivated users are thrown out at their next interaction."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from jarvis.identity import Principal
+from jarvis.ui.navigation import pages_for
+from jarvis.ui.services import get_services
+from jarvis.ui.session import COOKIE_OP_KEY, SESSION_KEY
+from tests.ui.conftest import ROOT, sign_in_as
+
+PW = "correct horse battery"
+
+
+def admin_and_user() -> tuple[Principal, Principal]:
+    auth = get_services().auth
+    admin = auth.register("boss@example.com", PW, "Boss")
+    user = auth.register("user@example.com", PW, "Uma", actor=admin)
+    return admin, user
+
+
+def signed_out(at: AppTest) -> bool:
+    return any(t.key == "login_email" for t in at.text_input)
+
+
+def test_signing_in_opens_a_server_session_and_queues_the_cookie(
+    app_settings, new_app: Callable[[], AppTest]
+) -> None:  # type: ignore[no-untyped-def]
+    admin_and_user()
+    at = new_app().run()
+    at.text_input(key="login_email").input("user@example.com")
+    at.text_input(key="login_password").input(PW)
+    at.button[0].click()
+    at = at.run()
+    assert not at.exception
+    assert any("Welcome, Uma" in t.value for t in at.title)
+    session = at.session_state[SESSION_KEY]
+    cookie = at.session_state[COOKIE_OP_KEY]
+    assert cookie["name"] == "jarvis_refresh" and len(cookie["value"]) == 43
+    assert cookie["max_age"] > 86400
+    # The cookie carries a working refresh token of exactly this session.
+    refreshed = get_services().auth.refresh(cookie["value"])
+    assert refreshed.session_id == session.session_id
+    assert PW not in repr(session) and PW not in repr(cookie)
+
+
+def test_logout_revokes_the_server_session_and_deletes_the_cookie(
+    app_settings, new_app: Callable[[], AppTest]
+) -> None:  # type: ignore[no-untyped-def]
+    _admin, user = admin_and_user()
+    at = sign_in_as(new_app(), user).run()
+    assert any("Welcome, Uma" in t.value for t in at.title)
+    session = at.session_state[SESSION_KEY]
+    at.button(key="app_logout").click()
+    at = at.run()
+    assert not at.exception
+    assert signed_out(at)
+    assert at.session_state[COOKIE_OP_KEY]["value"] == ""  # delete the cookie
+    assert get_services().auth.list_sessions(user) == []
+    assert session.session_id not in {v.session_id for v in get_services().auth.list_sessions(user)}
+
+
+def test_a_deactivated_user_is_thrown_out_at_the_next_interaction(
+    app_settings, new_app: Callable[[], AppTest]
+) -> None:  # type: ignore[no-untyped-def]
+    admin, user = admin_and_user()
+    at = sign_in_as(new_app(), user).run()
+    assert any("Welcome, Uma" in t.value for t in at.title)
+    get_services().admin.set_active(admin, user.user_id, False)
+    at = at.run()
+    assert not at.exception
+    assert signed_out(at)
+    assert not any("Welcome" in t.value for t in at.title)
+    assert any("session has ended" in i.value for i in at.info)
+
+
+def test_a_session_revoked_elsewhere_ends_here(
+    app_settings, new_app: Callable[[], AppTest]
+) -> None:  # type: ignore[no-untyped-def]
+    _admin, user = admin_and_user()
+    at = sign_in_as(new_app(), user).run()
+    get_services().auth.sign_out_everywhere(user)
+    at = at.run()
+    assert signed_out(at)
+
+
+def test_a_non_admin_cannot_reach_admin_pages(app_settings, new_app: Callable[[], AppTest]) -> None:  # type: ignore[no-untyped-def]
+    _admin, user = admin_and_user()
+    assert not [p for p in pages_for("user") if p.admin_only]
+    # The admin pages are not even registered in a user's navigation (so no URL reaches them).
+    at = sign_in_as(new_app(), user).run()
+    assert not at.exception
+    for page in ("app_pages/admin_users.py", "app_pages/admin_audit.py"):
+        with pytest.raises(ValueError, match="Could not find a navigation page"):
+            at.switch_page(page)
+    at.switch_page("app_pages/account.py")  # a page users do have
+    assert [t.value for t in at.run().title] == ["Account"]
+    # The page script itself refuses too (guard), for both admin pages.
+    for page in ("admin_users.py", "admin_audit.py"):
+        direct = AppTest.from_file(str(ROOT / "app_pages" / page), default_timeout=30)
+        direct = sign_in_as(direct, user).run()
+        assert not direct.exception
+        assert any("for administrators" in e.value for e in direct.error)
+        assert not direct.dataframe
+
+
+def test_an_admin_manages_users(app_settings, new_app: Callable[[], AppTest]) -> None:  # type: ignore[no-untyped-def]
+    admin, user = admin_and_user()
+    at = sign_in_as(new_app(), admin).run()
+    at.switch_page("app_pages/admin_users.py")
+    at = at.run()
+    assert not at.exception
+    assert [t.value for t in at.title] == ["Users"]
+    victim = sign_in_as(new_app(), user).run()
+    assert any("Welcome, Uma" in t.value for t in victim.title)
+    emails = list(at.dataframe[0].value["Email"])
+    assert emails == ["boss@example.com", "user@example.com"]
+    at.selectbox(key="admin_users_selected").select("user@example.com")
+    at = at.run()
+    at.button(key="admin_users_toggle_active").click()
+    at = at.run()
+    assert not at.exception
+    assert any("was deactivated" in s.value for s in at.success)
+    # The user's open browser session ends at its next interaction.
+    victim = victim.run()
+    assert signed_out(victim)
+    # Sign-up switch.
+    assert get_services().auth.signup_open() is False
+    at.toggle(key="admin_users_signup").set_value(True)
+    at = at.run()
+    assert get_services().auth.signup_open() is True
+
+
+def test_admin_audit_page_filters(app_settings, new_app: Callable[[], AppTest]) -> None:  # type: ignore[no-untyped-def]
+    admin, _user = admin_and_user()
+    get_services().auth.sign_in("user@example.com", PW)
+    at = sign_in_as(new_app(), admin).run()
+    at.switch_page("app_pages/admin_audit.py")
+    at = at.run()
+    assert not at.exception
+    actions = set(at.dataframe[0].value["Action"])
+    assert {"user.registered", "login.success"} <= actions
+    at.selectbox(key="admin_audit_action").select("login.success")
+    at = at.run()
+    table = at.dataframe[0].value
+    assert set(table["Action"]) == {"login.success"}
+    assert set(table["User"]) == {"user@example.com"}
+
+
+def test_account_page_change_password_sessions_and_sign_out_everywhere(
+    app_settings, new_app: Callable[[], AppTest]
+) -> None:  # type: ignore[no-untyped-def]
+    _admin, user = admin_and_user()
+    elsewhere = get_services().auth.sign_in("user@example.com", PW, user_agent="Phone browser")
+    at = sign_in_as(new_app(), user).run()
+    at.switch_page("app_pages/account.py")
+    at = at.run()
+    assert not at.exception
+    assert [t.value for t in at.title] == ["Account"]
+    texts = " ".join(m.value for m in at.markdown)
+    assert "This browser" in texts and "Phone browser" in texts
+
+    # Sign the phone out from here.
+    at.button(key=f"account_revoke_{elsewhere.session_id.hex}").click()
+    at = at.run()
+    assert any("signed out" in s.value for s in at.success)
+    assert "Phone browser" not in " ".join(m.value for m in at.markdown)
+
+    # Change password: wrong current password first.
+    again = get_services().auth.sign_in("user@example.com", PW, user_agent="Tablet")
+    at.text_input(key="account_current_password").input("not my password")
+    at.text_input(key="account_new_password").input("brand new passphrase")
+    at.text_input(key="account_confirm_password").input("brand new passphrase")
+    at = _submit(at, "account_password_form")
+    assert any("not correct" in e.value for e in at.error)
+    at.text_input(key="account_current_password").input(PW)
+    at.text_input(key="account_new_password").input("brand new passphrase")
+    at.text_input(key="account_confirm_password").input("brand new passphrase")
+    at = _submit(at, "account_password_form")
+    assert not at.exception
+    assert any("Password changed. 1 other session signed out." in s.value for s in at.success)
+    assert get_services().auth.login("user@example.com", "brand new passphrase") == user
+    assert [v.user_agent for v in get_services().auth.list_sessions(user)] == ["unknown device"]
+    assert again.session_id not in {v.session_id for v in get_services().auth.list_sessions(user)}
+    # Still signed in here.
+    assert [t.value for t in at.title] == ["Account"]
+
+    at.button(key="account_sign_out_everywhere").click()
+    at = at.run()
+    assert signed_out(at)
+    assert get_services().auth.list_sessions(user) == []
+
+
+def _submit(at: AppTest, form_key: str) -> AppTest:
+    for button in at.button:
+        if button.proto.is_form_submitter and button.proto.form_id == form_key:
+            button.click()
+            return at.run()
+    raise AssertionError(f"no submit button in form {form_key}")
+
+
+def test_a_locked_out_user_sees_when_to_try_again(
+    app_settings, new_app: Callable[[], AppTest]
+) -> None:  # type: ignore[no-untyped-def]
+    admin_and_user()
+    at = new_app().run()
+    at.text_input(key="login_email").input("user@example.com")
+    messages = []
+    for _ in range(get_services().auth.policy.account_threshold + 1):
+        at.text_input(key="login_password").input("wrong password 1")
+        at.button[0].click()
+        at = at.run()
+        messages.append([e.value for e in at.error])
+    assert not at.exception
+    assert messages[0] == ["Invalid email or password."]
+    assert len(messages[-1]) == 1
+    assert re.fullmatch(
+        r"Too many failed sign-in attempts\. Try again in \d+ seconds\.", messages[-1][0]
+    )
+    # The right password does not get in while locked.
+    at.text_input(key="login_password").input(PW)
+    at.button[0].click()
+    at = at.run()
+    assert signed_out(at)
+    assert any("Try again in" in e.value for e in at.error)

@@ -1,0 +1,36 @@
+"""The client IP: the connection's peer; X-Forwarded-For only behind a trusted proxy."""
+
+from __future__ import annotations
+
+from jarvis.security.client_ip import client_ip
+
+XFF = {"X-Forwarded-For": "6.6.6.6, 203.0.113.9"}
+
+
+def test_forwarded_for_is_ignored_without_a_trusted_proxy() -> None:
+    assert client_ip("198.51.100.7", XFF, []) == "198.51.100.7"
+    assert client_ip("198.51.100.7", {"x-forwarded-for": "1.2.3.4"}, []) == "198.51.100.7"
+
+
+def test_forwarded_for_is_ignored_when_the_peer_is_not_the_trusted_proxy() -> None:
+    assert client_ip("198.51.100.7", XFF, ["10.0.0.0/8"]) == "198.51.100.7"
+
+
+def test_behind_a_trusted_proxy_the_rightmost_untrusted_hop_is_the_client() -> None:
+    # The client may have sent "6.6.6.6" itself; the proxy appended the real peer.
+    assert client_ip("10.0.0.5", XFF, ["10.0.0.0/8"]) == "203.0.113.9"
+    chain = {"X-Forwarded-For": "203.0.113.9, 10.0.0.7"}
+    assert client_ip("10.0.0.5", chain, ["10.0.0.0/8"]) == "203.0.113.9"
+
+
+def test_a_local_proxy_counts_as_loopback() -> None:
+    # Streamlit reports None for 127.0.0.1 / ::1.
+    assert client_ip(None, XFF, ["127.0.0.1"]) == "203.0.113.9"
+    assert client_ip(None, XFF, []) is None
+
+
+def test_garbage_is_never_an_address() -> None:
+    assert client_ip("10.0.0.5", {"X-Forwarded-For": "not-an-ip"}, ["10.0.0.0/8"]) == "10.0.0.5"
+    assert client_ip("garbage", {}, []) is None
+    assert client_ip("10.0.0.5", {"X-Forwarded-For": ""}, ["10.0.0.0/8"]) == "10.0.0.5"
+    assert client_ip("2001:db8::1", {}, []) == "2001:db8::1"
