@@ -1,0 +1,149 @@
+"""Secrets: add, replace and delete provider API keys. Values are write-only.
+
+Saving happens in the submit buttons' callbacks so the typed value is wiped from the session
+state in the same step (``clear_on_submit`` alone leaves it on the server until the next run).
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+import streamlit as st
+
+from jarvis.errors import JarvisError
+from jarvis.services.secrets import BASE_URL_ALLOWED, PROVIDER_LABELS, PROVIDERS, SecretView
+from jarvis.ui.components import show_error
+from jarvis.ui.guard import require_user
+
+services, principal = require_user()
+
+FLASH_KEY = "secrets_flash"
+ERROR_KEY = "secrets_error"
+
+
+def _when(value: datetime | None) -> str:
+    return value.strftime("%Y-%m-%d %H:%M UTC") if value else "never"
+
+
+def _label(provider: str) -> str:
+    return PROVIDER_LABELS.get(provider, provider)
+
+
+def _save_new() -> None:
+    state = st.session_state
+    try:
+        created = services.secrets.create(
+            principal,
+            state.get("secrets_provider", ""),
+            state.get("secrets_name", ""),
+            state.get("secrets_value", ""),
+            base_url=state.get("secrets_base_url") or None,
+        )
+    except JarvisError as exc:
+        state[ERROR_KEY] = exc
+    else:
+        state[FLASH_KEY] = (
+            f"Saved the {_label(created.provider)} secret “{created.name}” ({created.masked})."
+        )
+        state["secrets_name"] = ""
+        state["secrets_base_url"] = ""
+    finally:
+        state["secrets_value"] = ""
+
+
+def _replace(secret_id: uuid.UUID) -> None:
+    state = st.session_state
+    value_key, url_key = f"secrets_new_value_{secret_id}", f"secrets_new_base_url_{secret_id}"
+    try:
+        updated = services.secrets.update(
+            principal, secret_id, state.get(value_key, ""), base_url=state.get(url_key) or None
+        )
+    except JarvisError as exc:
+        state[ERROR_KEY] = exc
+    else:
+        state[FLASH_KEY] = f"Replaced the value of “{updated.name}” ({updated.masked})."
+    finally:
+        state[value_key] = ""
+
+
+st.title("Secrets")
+st.caption(
+    "Your provider API keys, encrypted at rest with your own data key. After saving, a value is "
+    "never shown again: only its last four characters are."
+)
+if flash := st.session_state.pop(FLASH_KEY, None):
+    st.success(flash)
+if error := st.session_state.pop(ERROR_KEY, None):
+    show_error(error)
+
+with st.form("secrets_add_form"):
+    st.subheader("Add a secret")
+    st.selectbox("Provider", PROVIDERS, format_func=_label, key="secrets_provider")
+    st.text_input(
+        "Name",
+        placeholder="default",
+        max_chars=100,
+        key="secrets_name",
+        help="Tell several keys of one provider apart (e.g. work, personal).",
+    )
+    st.text_input("Secret value", type="password", key="secrets_value")
+    st.text_input(
+        "Base URL (OpenAI-compatible and custom only)",
+        key="secrets_base_url",
+        placeholder="http://localhost:11434/v1",
+    )
+    st.form_submit_button("Save secret", type="primary", key="secrets_save", on_click=_save_new)
+
+try:
+    secrets: list[SecretView] = services.secrets.list(principal)
+except JarvisError as exc:
+    show_error(exc)
+    st.stop()
+
+st.subheader("Your secrets")
+if not secrets:
+    st.info("No secrets yet. Add an API key above to use that provider in chat.")
+    st.stop()
+
+st.dataframe(
+    [
+        {
+            "Provider": _label(s.provider),
+            "Name": s.name,
+            "Key": s.masked,
+            "Base URL": s.base_url or "",
+            "Created": _when(s.created_at),
+            "Updated": _when(s.updated_at),
+            "Last used": _when(s.last_used_at),
+        }
+        for s in secrets
+    ],
+    hide_index=True,
+    width="stretch",
+)
+
+for s in secrets:
+    with st.expander(f"{_label(s.provider)} · {s.name} · {s.masked}"):
+        with st.form(f"secrets_replace_form_{s.id}"):
+            st.text_input("New value", type="password", key=f"secrets_new_value_{s.id}")
+            if s.provider in BASE_URL_ALLOWED:
+                st.text_input(
+                    "Base URL",
+                    placeholder=s.base_url or "",
+                    key=f"secrets_new_base_url_{s.id}",
+                    help="Leave empty to keep the current one.",
+                )
+            st.form_submit_button(
+                "Replace value", key=f"secrets_replace_{s.id}", on_click=_replace, args=(s.id,)
+            )
+        confirm = st.checkbox("Yes, delete this secret", key=f"secrets_confirm_delete_{s.id}")
+        if st.button("Delete", key=f"secrets_delete_{s.id}", disabled=not confirm):
+            try:
+                services.secrets.delete(principal, s.id)
+            except JarvisError as exc:
+                show_error(exc)
+            else:
+                st.session_state.pop(f"secrets_confirm_delete_{s.id}", None)
+                st.session_state[FLASH_KEY] = f"Deleted the {_label(s.provider)} secret “{s.name}”."
+                st.rerun()

@@ -1,0 +1,146 @@
+"""Which tools the agent may use for a user.
+
+No row means the default: **allowed**. A row records an explicit grant (``granted = true``) or
+deny (``false``); "reset" deletes rows. Everything runs in the user's unit of work (row-level
+security) and each change is an audit event. :meth:`PermissionsService.tools_for` is what the
+orchestrator offers the model: permitted tools whose required secret the user has.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+
+from jarvis.clock import Clock
+from jarvis.db.repositories.audit import AuditRepository
+from jarvis.db.repositories.permissions import ToolPermissionRepository
+from jarvis.db.repositories.secrets import SecretRepository
+from jarvis.db.uow import UnitOfWorkFactory
+from jarvis.errors import ValidationError
+from jarvis.identity import Principal
+from jarvis.tools.registry import ToolRegistry, ToolSpec
+
+log = logging.getLogger(__name__)
+
+State = Literal["default", "allowed", "denied"]
+DEFAULT_ALLOWED = True
+
+
+@dataclass(frozen=True, slots=True)
+class ToolPermissionView:
+    """One row of the tools page."""
+
+    tool: ToolSpec
+    state: State
+    updated_at: datetime | None
+    #: False when the tool needs a secret the user has not saved.
+    secret_available: bool
+
+    @property
+    def allowed(self) -> bool:
+        return self.state != "denied"
+
+    @property
+    def usable(self) -> bool:
+        """Offered to the model: allowed and its secret (if any) present."""
+        return self.allowed and self.secret_available
+
+
+class PermissionsService:
+    """Per-user allow / deny of tools (default: allowed)."""
+
+    def __init__(self, uow: UnitOfWorkFactory, registry: ToolRegistry, clock: Clock) -> None:
+        self._uow = uow
+        self._registry = registry
+        self._clock = clock
+
+    @property
+    def registry(self) -> ToolRegistry:
+        return self._registry
+
+    def list_for(self, principal: Principal) -> list[ToolPermissionView]:
+        """Every registered tool with the user's state (default / allowed / denied)."""
+        with self._uow(principal) as uow:
+            stored = ToolPermissionRepository(uow.session).states(principal.user_id)
+            # Plain values: the rows expire when the unit of work ends.
+            rows = {t: (r.granted, r.updated_at) for t, r in stored.items()}
+            providers = SecretRepository(uow.session).providers(principal.user_id)
+        views = []
+        for spec in self._registry.all():
+            granted, updated_at = rows.get(spec.id, (None, None))
+            state: State = "default" if granted is None else ("allowed" if granted else "denied")
+            views.append(
+                ToolPermissionView(
+                    tool=spec,
+                    state=state,
+                    updated_at=updated_at,
+                    secret_available=spec.required_secret is None
+                    or spec.required_secret in providers,
+                )
+            )
+        return views
+
+    def is_allowed(self, principal: Principal, tool_id: str) -> bool:
+        """Check one tool (unknown tools are never allowed). Ignores the secret: see tools_for."""
+        if tool_id not in self._registry:
+            return False
+        with self._uow(principal) as uow:
+            row = ToolPermissionRepository(uow.session).get(principal.user_id, tool_id)
+            return DEFAULT_ALLOWED if row is None else bool(row.granted)
+
+    def tools_for(self, principal: Principal) -> list[ToolSpec]:
+        """Tools to offer the model: permitted and with their required secret present."""
+        return [v.tool for v in self.list_for(principal) if v.usable]
+
+    def set(self, principal: Principal, tool_id: str, granted: bool) -> None:
+        """Explicitly allow (``granted=True``) or deny one tool."""
+        self.bulk(principal, [tool_id], granted)
+
+    def bulk(self, principal: Principal, tool_ids: Iterable[str], granted: bool) -> int:
+        """Explicitly allow or deny several tools at once; returns how many."""
+        ids = self._known(tool_ids)
+        if not ids:
+            return 0
+        with self._uow(principal) as uow:
+            ToolPermissionRepository(uow.session).upsert(
+                principal.user_id, ids, granted, self._clock.now()
+            )
+            AuditRepository(uow.session).record(
+                "tool_permission.granted" if granted else "tool_permission.denied",
+                user_id=principal.user_id,
+                target="tools:" + ",".join(ids)[:290],
+                details={"tool_ids": ids, "granted": granted},
+            )
+            uow.commit()
+        log.info("tool permissions changed", extra={"tool_ids": ids, "granted": granted})
+        return len(ids)
+
+    def reset(self, principal: Principal, tool_id: str | Iterable[str] | None = None) -> int:
+        """Back to the default for one tool, several, or (``None``) all; returns rows removed."""
+        ids = (
+            None
+            if tool_id is None
+            else self._known([tool_id] if isinstance(tool_id, str) else tool_id)
+        )
+        with self._uow(principal) as uow:
+            removed = ToolPermissionRepository(uow.session).delete(principal.user_id, ids)
+            AuditRepository(uow.session).record(
+                "tool_permission.reset",
+                user_id=principal.user_id,
+                target="tools:" + (",".join(ids)[:290] if ids is not None else "*"),
+                details={"tool_ids": ids if ids is not None else "all", "removed": removed},
+            )
+            uow.commit()
+        return removed
+
+    def _known(self, tool_ids: Iterable[str]) -> list[str]:
+        ids = list(dict.fromkeys(tool_ids))
+        unknown = [t for t in ids if t not in self._registry]
+        if unknown:
+            raise ValidationError(
+                f"Unknown tool: {', '.join(t[:100] for t in unknown[:5])}.", field="tool_id"
+            )
+        return ids

@@ -1,0 +1,1 @@
+"""Tools: the registry (metadata), built-in tool specs and handlers."""
