@@ -1,0 +1,170 @@
+"""Admin: model prices (versioned: a change is a new version, history stays) and budgets
+(instance default and per-user overrides)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pandas as pd
+import streamlit as st
+
+from jarvis.errors import JarvisError
+from jarvis.services.pricing import PROVIDERS, PriceInput
+from jarvis.ui.components import show_error
+from jarvis.ui.guard import require_admin
+
+services, principal = require_admin()
+
+st.title("Prices and budgets")
+prices_tab, budgets_tab = st.tabs(["Prices", "Budgets"])
+
+with prices_tab:
+    try:
+        versions = services.pricing.list_prices(principal)
+    except JarvisError as exc:
+        show_error(exc)
+        st.stop()
+    today = services.clock.now().date()
+    in_force: dict[tuple[str, str], int] = {}
+    for p in versions:
+        key = (p.provider, p.model)
+        if p.effective_from <= today and (
+            key not in in_force
+            or next(v for v in versions if v.id == in_force[key]).effective_from < p.effective_from
+        ):
+            in_force[key] = p.id
+    st.caption(
+        "USD per 1 million tokens. A model is an exact name or a pattern with `*` "
+        "(e.g. `gpt-4o-mini*`); the most specific match wins. Runs on models without a price "
+        "are shown as unpriced, never as free."
+    )
+    show_all = st.toggle("Show every version (history)", key="prices_show_all")
+    rows = [
+        {
+            "version": p.id,
+            "provider": p.provider,
+            "model": p.model,
+            "input": float(p.input_per_mtok),
+            "output": float(p.output_per_mtok),
+            "cache read": float(p.cache_read_per_mtok),
+            "cache write": float(p.cache_write_per_mtok),
+            "effective from": p.effective_from,
+            "status": "in force"
+            if in_force.get((p.provider, p.model)) == p.id
+            else ("scheduled" if p.effective_from > today else "superseded"),
+        }
+        for p in versions
+        if show_all or in_force.get((p.provider, p.model)) == p.id or p.effective_from > today
+    ]
+    st.dataframe(pd.DataFrame(rows), hide_index=True, key="prices_table")
+
+    st.subheader("Add a price version")
+    with st.form("prices_add", clear_on_submit=False):
+        c = st.columns(2)
+        provider = c[0].selectbox("Provider", PROVIDERS, key="prices_provider")
+        model = c[1].text_input("Model or pattern", key="prices_model", placeholder="gpt-4o-mini*")
+        n = st.columns(4)
+        price_in = n[0].number_input(
+            "Input", min_value=0.0, step=0.01, format="%.6f", key="prices_input"
+        )
+        price_out = n[1].number_input(
+            "Output", min_value=0.0, step=0.01, format="%.6f", key="prices_output"
+        )
+        price_cr = n[2].number_input(
+            "Cache read", min_value=0.0, step=0.01, format="%.6f", key="prices_cache_read"
+        )
+        price_cw = n[3].number_input(
+            "Cache write", min_value=0.0, step=0.01, format="%.6f", key="prices_cache_write"
+        )
+        effective = st.date_input("Effective from", value=today, key="prices_effective")
+        submitted = st.form_submit_button("Add version")
+    if submitted:
+        try:
+            added = services.pricing.add_price(
+                principal,
+                PriceInput(
+                    provider=provider,
+                    model=model,
+                    input_per_mtok=Decimal(str(price_in)),
+                    output_per_mtok=Decimal(str(price_out)),
+                    cache_read_per_mtok=Decimal(str(price_cr)),
+                    cache_write_per_mtok=Decimal(str(price_cw)),
+                    effective_from=effective,
+                ),
+            )
+        except JarvisError as exc:
+            show_error(exc)
+        else:
+            st.success(
+                f"Added version {added.id} for {added.provider} / {added.model} from "
+                f"{added.effective_from}. New runs use it from that day; to re-price past runs "
+                f"run `jarvis usage reprice --since {added.effective_from}`."
+            )
+
+with budgets_tab:
+    try:
+        default = services.usage.default_budget(principal)
+        budgets = services.usage.list_budgets(principal)
+    except JarvisError as exc:
+        show_error(exc)
+        st.stop()
+    st.caption(
+        "Each user's monthly budget (their local calendar month): their override, else the "
+        "default. Chat warns at 80 % and refuses new runs once it is spent. 0 blocks all runs."
+    )
+    with st.form("budgets_default"):
+        new_default = st.number_input(
+            "Default monthly budget (USD)",
+            min_value=0.0,
+            value=float(default),
+            step=5.0,
+            key="budgets_default_usd",
+        )
+        if st.form_submit_button("Save default"):
+            try:
+                saved = services.usage.set_default_budget(principal, Decimal(str(new_default)))
+                st.success(f"Default budget is now ${saved:,.2f}.")
+            except JarvisError as exc:
+                show_error(exc)
+
+    st.subheader("Per-user overrides")
+    st.dataframe(
+        pd.DataFrame(
+            [
+                {
+                    "user": b.display_name,
+                    "email": b.email,
+                    "override (USD)": None if b.override_usd is None else float(b.override_usd),
+                }
+                for b in budgets
+            ]
+        ),
+        hide_index=True,
+        key="budgets_table",
+    )
+    by_id = {str(b.user_id): b for b in budgets}
+    if by_id:
+        with st.form("budgets_user"):
+            who = st.selectbox(
+                "User",
+                list(by_id),
+                key="budgets_user_id",
+                format_func=lambda k: f"{by_id[k].display_name} <{by_id[k].email}>",
+            )
+            amount = st.number_input(
+                "Monthly budget (USD)", min_value=0.0, step=5.0, key="budgets_user_usd"
+            )
+            clear = st.checkbox(
+                "Use the default instead (remove the override)", key="budgets_user_clear"
+            )
+            if st.form_submit_button("Save override"):
+                try:
+                    result = services.usage.set_user_budget(
+                        principal, by_id[who].user_id, None if clear else Decimal(str(amount))
+                    )
+                    st.success(
+                        f"{by_id[who].email}: "
+                        + ("uses the default." if result is None else f"${result:,.2f} per month.")
+                    )
+                except JarvisError as exc:
+                    show_error(exc)

@@ -1,0 +1,140 @@
+"""Model prices: versions (never overwritten), seeding from the package file, repricing."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Connection, func, select, text
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.orm import Session
+
+from jarvis.db.tables import ModelPrice
+
+#: A price pattern as a LIKE pattern: escape LIKE's own wildcards, then ``*`` -> ``%``.
+_LIKE_OF_PATTERN = (
+    "replace(replace(replace(replace(p.model, '\\', '\\\\'), '%', '\\%'), '_', '\\_'), '*', '%')"
+)
+
+#: The price in force for (provider, model, day): most specific pattern (exact name first, then
+#: the longest pattern), then the latest version effective on or before the day. Same rule as
+#: ``jarvis.services.pricing.select_price``.
+_PRICE_LATERAL = f"""
+    LEFT JOIN LATERAL (
+        SELECT p.id, p.input_per_mtok, p.output_per_mtok,
+               p.cache_read_per_mtok, p.cache_write_per_mtok
+        FROM model_prices p
+        WHERE p.provider = k.provider
+          AND k.model LIKE {_LIKE_OF_PATTERN}
+          AND p.effective_from <= k.day
+        ORDER BY (p.model = k.model) DESC, length(p.model) DESC, p.effective_from DESC
+        LIMIT 1
+    ) p ON true
+"""
+
+_RUN_DAY_UTC = "(coalesce(r.finished_at, r.started_at) AT TIME ZONE 'UTC')::date"
+
+_REPRICE_SQL = f"""
+WITH keys AS (
+    SELECT DISTINCT r.provider, r.model, {_RUN_DAY_UTC} AS day
+    FROM agent_runs r
+    WHERE r.started_at >= :since AND r.status <> 'running'
+), chosen AS (
+    SELECT k.provider, k.model, k.day, p.id AS price_version, p.input_per_mtok,
+           p.output_per_mtok, p.cache_read_per_mtok, p.cache_write_per_mtok
+    FROM keys k {_PRICE_LATERAL}
+)
+UPDATE agent_runs r SET
+    price_version = c.price_version,
+    unpriced = c.price_version IS NULL,
+    total_cost = CASE WHEN c.price_version IS NULL THEN NULL ELSE round(
+        (r.input_tokens * c.input_per_mtok + r.output_tokens * c.output_per_mtok
+         + r.cache_read_tokens * c.cache_read_per_mtok
+         + r.cache_write_tokens * c.cache_write_per_mtok) / 1000000, 6) END
+FROM chosen c
+WHERE r.started_at >= :since AND r.status <> 'running'
+  AND r.provider = c.provider AND r.model = c.model AND {_RUN_DAY_UTC} = c.day
+"""
+
+
+class PricingRepository:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def for_provider(self, provider: str) -> list[ModelPrice]:
+        """Every version of every pattern of one provider (a handful of rows)."""
+        return list(self.session.scalars(select(ModelPrice).where(ModelPrice.provider == provider)))
+
+    def list(self) -> list[ModelPrice]:
+        return list(
+            self.session.scalars(
+                select(ModelPrice).order_by(
+                    ModelPrice.provider, ModelPrice.model, ModelPrice.effective_from.desc()
+                )
+            )
+        )
+
+    def get(self, price_id: int) -> ModelPrice | None:
+        return self.session.get(ModelPrice, price_id)
+
+    def add(
+        self,
+        *,
+        provider: str,
+        model: str,
+        input_per_mtok: Decimal,
+        output_per_mtok: Decimal,
+        cache_read_per_mtok: Decimal,
+        cache_write_per_mtok: Decimal,
+        effective_from: date,
+    ) -> ModelPrice:
+        row = ModelPrice(
+            provider=provider,
+            model=model,
+            input_per_mtok=input_per_mtok,
+            output_per_mtok=output_per_mtok,
+            cache_read_per_mtok=cache_read_per_mtok,
+            cache_write_per_mtok=cache_write_per_mtok,
+            effective_from=effective_from,
+        )
+        self.session.add(row)
+        self.session.flush()
+        return row
+
+    def exists(self, provider: str, model: str, effective_from: date) -> bool:
+        return bool(
+            self.session.scalar(
+                select(func.count())
+                .select_from(ModelPrice)
+                .where(
+                    ModelPrice.provider == provider,
+                    ModelPrice.model == model,
+                    ModelPrice.effective_from == effective_from,
+                )
+            )
+        )
+
+
+def seed_prices(conn: Connection | Session, rows: Iterable[dict[str, Any]]) -> int:
+    """Insert price rows that are not there yet (same provider, model, effective_from); never
+    overwrites a version. Returns how many rows were inserted. Run as the owner (migration)."""
+    values = list(rows)
+    if not values:
+        return 0
+    stmt = (
+        insert(ModelPrice)
+        .values(values)
+        .on_conflict_do_nothing(constraint="uq_model_prices_version")
+        .returning(ModelPrice.id)
+    )
+    return len(list(conn.execute(stmt)))
+
+
+def reprice_runs(conn: Connection | Session, since: datetime) -> int:
+    """Recompute cost, price version and the unpriced flag of every finished run started at or
+    after ``since`` with the prices in force on the day each run ended (UTC). Needs a connection
+    that sees every user's runs (the owner: superuser or BYPASSRLS). Returns the runs updated."""
+    result = conn.execute(text(_REPRICE_SQL), {"since": since})
+    return int(getattr(result, "rowcount", 0) or 0)

@@ -1,0 +1,165 @@
+"""The usage page (user and admin views) and the admin prices & budgets page, via app.py."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from jarvis.identity import Principal
+from jarvis.ui.navigation import pages_for
+from jarvis.ui.services import get_services
+from tests.integration.usage_helpers import finish_run
+
+PASSWORD = "correct horse battery"
+
+
+def people() -> tuple[Principal, Principal]:
+    auth = get_services().auth
+    admin = auth.register("boss@example.com", PASSWORD, "Boss")
+    user = auth.register("worker@example.com", PASSWORD, "Worker", actor=admin)
+    return admin, user
+
+
+def add_runs(who: Principal) -> None:
+    services = get_services()
+    now = services.clock.now() - timedelta(minutes=30)
+    finish_run(
+        services,
+        who,
+        "openai",
+        "gpt-4o",
+        now,
+        input_tokens=1_000_000,
+        output_tokens=100_000,
+        tools=(("memory_search", "ok", 30), ("web_search", "error", 800)),
+    )  # 3.50 USD
+    finish_run(
+        services, who, "openai", "gpt-4o-mini", now + timedelta(minutes=1), input_tokens=1_000_000
+    )  # 0.15
+    finish_run(
+        services,
+        who,
+        "openai_compatible",
+        "llama3.1:8b",
+        now + timedelta(minutes=2),
+        input_tokens=10,
+    )
+
+
+def open_usage(new_app, who: Principal, page: str = "app_pages/usage.py") -> AppTest:  # type: ignore[no-untyped-def]
+    at = new_app()
+    at.session_state["jarvis_principal"] = who
+    at.switch_page(page)
+    at = at.run()
+    # The first run turns the principal into a session; admin-only pages are listed from the
+    # second run on, so open the page again.
+    at.switch_page(page)
+    at = at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def metric(at: AppTest, label: str) -> str:
+    return next(m.value for m in at.metric if m.label == label)
+
+
+def test_user_sees_cards_charts_runs_and_csv_export(app_settings, new_app) -> None:  # type: ignore[no-untyped-def]
+    _, user = people()
+    add_runs(user)
+    at = open_usage(new_app, user)
+    assert any(t.value == "Usage and cost" for t in at.title)
+    assert metric(at, "Runs") == "3"
+    assert metric(at, "Cost (USD)") == "$3.65"
+    assert metric(at, "Unpriced runs") == "1"
+    assert len(at.get("plotly_chart")) == 3  # daily cost by model, tokens by type, top tools
+    runs = next(
+        df.value
+        for df in at.dataframe
+        if "model" in df.value.columns and "status" in df.value.columns
+    )
+    assert list(runs["model"]) == ["llama3.1:8b", "gpt-4o-mini", "gpt-4o"]
+    assert list(runs["cost (USD)"])[0] == "unpriced"
+    assert "user" not in runs.columns
+    assert len(at.get("download_button")) == 2
+    assert not at.selectbox  # no user filter for a normal user
+    assert any(
+        "Monthly budget: $3.65 of $20.00" in (p.proto.text or "") for p in at.get("progress")
+    )
+
+    at.multiselect(key="usage_models").select("gpt-4o").run()
+    assert not at.exception, at.exception
+    assert metric(at, "Runs") == "1" and metric(at, "Cost (USD)") == "$3.50"
+
+
+def test_empty_state_says_what_to_do(app_settings, new_app) -> None:  # type: ignore[no-untyped-def]
+    _, user = people()
+    at = open_usage(new_app, user)
+    assert metric(at, "Runs") == "0"
+    assert any("No runs in this range yet" in i.value and "Chat page" in i.value for i in at.info)
+    assert not at.get("plotly_chart")
+
+
+def test_admin_filters_by_user_and_sees_the_ranking(app_settings, new_app) -> None:  # type: ignore[no-untyped-def]
+    admin, user = people()
+    add_runs(user)
+    at = open_usage(new_app, admin)
+    assert metric(at, "Runs") == "0"  # the admin's own usage by default
+    at.selectbox(key="usage_user").set_value("__everyone__").run()
+    assert not at.exception, at.exception
+    assert metric(at, "Runs") == "3"
+    ranking = next(
+        df.value
+        for df in at.dataframe
+        if "cost (USD)" in df.value.columns and "email" in df.value.columns
+    )
+    assert list(ranking["email"]) == ["worker@example.com"]
+    runs = next(df.value for df in at.dataframe if "status" in df.value.columns)
+    assert set(runs["user"]) == {"worker@example.com"}
+    at.selectbox(key="usage_user").set_value(str(user.user_id)).run()
+    assert not at.exception, at.exception
+    assert metric(at, "Cost (USD)") == "$3.65"
+    assert not any(
+        "email" in df.value.columns and "unpriced runs" in df.value.columns for df in at.dataframe
+    )
+
+
+def test_admin_prices_page_adds_a_version_and_sets_budgets(app_settings, new_app) -> None:  # type: ignore[no-untyped-def]
+    admin, user = people()
+    at = open_usage(new_app, admin, "app_pages/admin_prices.py")
+    table = next(df.value for df in at.dataframe if "version" in df.value.columns)
+    assert {"gpt-4o-mini*", "*"} <= set(table["model"])
+    at.selectbox(key="prices_provider").set_value("openai_compatible")
+    at.text_input(key="prices_model").input("llama3.1:*")
+    at.number_input(key="prices_input").set_value(0.2)
+    at.number_input(key="prices_output").set_value(0.4)
+    at.button(key="FormSubmitter:prices_add-Add version").click().run()
+    assert not at.exception, at.exception
+    assert any("jarvis usage reprice --since" in s.value for s in at.success)
+    assert get_services().pricing.cost_for(
+        "openai_compatible", "llama3.1:8b", 1_000_000, 0
+    ).cost == Decimal("0.2")
+
+    at.number_input(key="budgets_default_usd").set_value(42.0)
+    at.button(key="FormSubmitter:budgets_default-Save default").click().run()
+    assert not at.exception, at.exception
+    assert get_services().usage.budget_status(user).budget_usd == Decimal("42.00")
+    at.selectbox(key="budgets_user_id").set_value(str(user.user_id))
+    at.number_input(key="budgets_user_usd").set_value(7.5)
+    at.button(key="FormSubmitter:budgets_user-Save override").click().run()
+    assert not at.exception, at.exception
+    status = get_services().usage.budget_status(user)
+    assert (status.budget_usd, status.source) == (Decimal("7.50"), "user")
+
+
+def test_prices_page_is_for_admins_only(app_settings, new_app) -> None:  # type: ignore[no-untyped-def]
+    _, user = people()
+    assert "app_pages/admin_prices.py" not in [p.path for p in pages_for("user")]
+    assert "app_pages/admin_prices.py" in [p.path for p in pages_for("admin")]
+    at = new_app()
+    at.session_state["jarvis_principal"] = user
+    at = at.run()
+    with pytest.raises(ValueError, match="Could not find a navigation page"):
+        at.switch_page("app_pages/admin_prices.py")
