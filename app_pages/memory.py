@@ -1,0 +1,142 @@
+"""Semantic memory: search (semantic or hybrid), browse by date, add and delete memories."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, time, timedelta
+
+import streamlit as st
+
+from jarvis.errors import JarvisError
+from jarvis.services.memory import model_label
+from jarvis.ui.components import show_error
+from jarvis.ui.guard import require_user
+
+services, principal = require_user()
+memory = services.memory
+
+st.title("Memory")
+info = memory.embedding_info(principal)
+if info.lexical:
+    st.info(
+        f"Embeddings: **{info.label}**. This offline embedder is *lexical*: it matches shared words "
+        "and word parts, not meaning. Add an OpenAI key and re-embed for semantic search.",
+        icon=":material/text_fields:",
+    )
+else:
+    st.caption(f"Embeddings: {info.label}")
+if info.other_models:
+    others = ", ".join(f"{n} with {model_label(m)}" for m, n in info.other_models.items())
+    st.warning(
+        f"Some memories use another embedding model and are left out of searches ({others}). "
+        "Run `jarvis embeddings reembed` to move them."
+    )
+
+
+def _delete_button(memory_id: uuid.UUID, key: str) -> None:
+    if st.button("Delete", key=key, icon=":material/delete:"):
+        try:
+            memory.delete(principal, memory_id)
+        except JarvisError as exc:
+            show_error(exc)
+        else:
+            st.toast("Memory deleted.")
+            st.rerun()
+
+
+def _meta_line(created: datetime, source: str | None, extra: str = "") -> str:
+    parts = [extra] if extra else []
+    parts.append(created.strftime("%Y-%m-%d %H:%M"))
+    if source:
+        parts.append(f"from run {source.removeprefix('run:')}")
+    return " · ".join(parts)
+
+
+search_tab, browse_tab, add_tab = st.tabs(["Search", "Browse", "Add"])
+
+with search_tab:
+    q_col, m_col, k_col = st.columns([4, 2, 1])
+    query = q_col.text_input(
+        "Search your memories", key="memory_query", placeholder="what do I know about…"
+    )
+    mode = m_col.radio(
+        "Mode",
+        ["semantic", "hybrid"],
+        horizontal=True,
+        key="memory_mode",
+        help="Hybrid fuses vector and full-text rankings (reciprocal rank fusion).",
+    )
+    k = k_col.number_input("Top k", 1, 50, 5, key="memory_k")
+    min_score = st.slider(
+        "Minimum similarity (semantic)",
+        0.0,
+        1.0,
+        0.0,
+        0.05,
+        key="memory_min_score",
+        disabled=mode != "semantic",
+    )
+    if query.strip():
+        try:
+            hits = memory.search(
+                principal,
+                query,
+                k=int(k),
+                mode=mode,  # type: ignore[arg-type]
+                min_score=min_score if mode == "semantic" and min_score > 0 else None,
+            )
+        except JarvisError as exc:
+            show_error(exc)
+            hits = []
+        if not hits:
+            st.info("No memory matches.")
+        for hit in hits:
+            with st.container(border=True):
+                st.markdown(hit.content)
+                score = (
+                    f"similarity {hit.score:.3f}"
+                    if mode == "semantic"
+                    else f"fused score {hit.score:.4f} (vector #{hit.vector_rank or '–'}, "
+                    f"text #{hit.text_rank or '–'})"
+                )
+                st.caption(_meta_line(hit.created_at, hit.source, score))
+                _delete_button(hit.id, f"memory_del_hit_{hit.id}")
+
+with browse_tab:
+    today = services.clock.now().date()
+    f1, f2, f3 = st.columns([2, 2, 2])
+    period = f1.date_input(
+        "Created between", value=(today - timedelta(days=30), today), key="memory_dates"
+    )
+    contains = f2.text_input("Text contains", key="memory_contains")
+    source = f3.text_input("Source (run id)", key="memory_source")
+    since = until = None
+    if isinstance(period, tuple | list) and len(period) == 2:
+        since = datetime.combine(period[0], time.min, UTC)
+        until = datetime.combine(period[1], time.min, UTC) + timedelta(days=1)
+    try:
+        rows = memory.browse(
+            principal, since=since, until=until, contains=contains, source=source, limit=100
+        )
+    except JarvisError as exc:
+        show_error(exc)
+        rows = []
+    st.caption(f"{len(rows)} memories (newest first, at most 100)")
+    for row in rows:
+        with st.container(border=True):
+            st.markdown(row.content)
+            st.caption(_meta_line(row.created_at, row.source, model_label(row.embedding_model)))
+            _delete_button(row.id, f"memory_del_row_{row.id}")
+
+with add_tab, st.form("memory_add_form", clear_on_submit=True):
+    content = st.text_area("Memory", key="memory_new_content", max_chars=8000)
+    src = st.text_input("Source (optional run id)", key="memory_new_source")
+    if st.form_submit_button("Save memory"):
+        try:
+            saved = memory.store(
+                principal, content, source=src.strip() or None, metadata={"origin": "memory page"}
+            )
+        except JarvisError as exc:
+            show_error(exc)
+        else:
+            st.success(f"Saved ({model_label(saved.embedding_model)}).")

@@ -1,0 +1,48 @@
+"""The demo knowledge seed: hundreds of entities with hubs, typed relations, memories."""
+
+from __future__ import annotations
+
+import random
+import uuid
+from collections.abc import Callable
+
+from sqlalchemy import create_engine, text
+
+from jarvis.bootstrap import build_services
+from jarvis.config import Settings
+from jarvis.demo.knowledge import seed_knowledge
+from jarvis.identity import Principal
+
+
+def test_seed_knowledge_builds_a_graph_with_hubs_and_memories(
+    fresh_database: Callable[[], Settings], fast_hasher
+) -> None:  # type: ignore[no-untyped-def]
+    s = fresh_database()
+    owner = create_engine(s.owner_url())
+    try:
+        ids = [uuid.uuid4(), uuid.uuid4()]
+        with owner.begin() as conn:
+            for i, uid in enumerate(ids):
+                conn.execute(
+                    text("INSERT INTO users (id, email, password_hash) VALUES (:id, :e, 'x')"),
+                    {"id": uid, "e": f"demo-k{i}@example.com"},
+                )
+        out = seed_knowledge(owner, ids, random.Random(3))
+        assert out["entities"] >= 2 * 250 and out["relations"] >= 2 * 600 and out["memories"] == 80
+    finally:
+        owner.dispose()
+    services = build_services(s, hasher=fast_hasher)
+    try:
+        me = Principal(user_id=ids[0], email="demo-k0@example.com")
+        stats = services.knowledge_graph.stats(me)
+        assert {"knows", "works_at", "lives_in", "works_on"} <= set(stats["relation_types"])
+        [hit] = [
+            h
+            for h in services.knowledge_graph.search_entities(me, "Me", mode="name")
+            if h.entity.name == "Me"
+        ]
+        hood = services.knowledge_graph.neighbourhood(me, hit.entity.id, depth=2, node_limit=100)
+        assert hood.truncated  # "Me" is a hub
+        assert len(services.memory.search(me, "birthday", k=3)) == 3
+    finally:
+        services.engine.dispose()

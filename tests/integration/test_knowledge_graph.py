@@ -1,0 +1,293 @@
+"""Knowledge graph on a real PostgreSQL: CRUD, search, neighbourhood, paths, import, RLS."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import func, select
+
+from jarvis.bootstrap import Services
+from jarvis.db.tables import KgEntity, KgRelation, User
+from jarvis.errors import NotFoundError, ValidationError
+from jarvis.identity import Principal
+
+
+def user(services: Services, name: str) -> Principal:
+    uid = uuid.uuid4()
+    email = f"{name}-{uid.hex[:8]}@example.com"
+    with services.uow(scope="auth") as uow:
+        uow.session.add(User(id=uid, email=email, password_hash="x", display_name=name))
+        uow.commit()
+    return Principal(user_id=uid, email=email, role="user", display_name=name)
+
+
+def chain(services: Services, p: Principal, names: str, rel: str = "next") -> dict[str, uuid.UUID]:
+    """Entities A, B, C... related A->B->C... (returns name -> id)."""
+    ids = {n: services.knowledge_graph.create_entity(p, n, "node").id for n in names}
+    for a, b in zip(names, names[1:], strict=False):
+        services.knowledge_graph.create_relation(p, ids[a], ids[b], rel)
+    return ids
+
+
+def names_of(hood) -> set[str]:  # type: ignore[no-untyped-def]
+    return {n.name for n in hood.nodes}
+
+
+def test_entity_crud_and_details(services: Services) -> None:
+    kg = services.knowledge_graph
+    p = user(services, "ann")
+    ada = kg.create_entity(p, "Ada Lovelace", "person", "Mathematician")
+    engine = kg.create_entity(p, "Analytical Engine", "machine")
+    rel = kg.create_relation(p, ada.id, engine.id, "wrote programs for", weight=0.9)
+    assert rel.type == "wrote_programs_for"
+    details = kg.get_entity(p, ada.id)
+    assert details.entity.description == "Mathematician"
+    assert (details.out_degree, details.in_degree) == (1, 0)
+    assert [(r.source_name, r.type, r.target_name) for r in details.relations] == [
+        ("Ada Lovelace", "wrote_programs_for", "Analytical Engine")
+    ]
+    updated = kg.update_entity(p, ada.id, description="First programmer")
+    assert updated.description == "First programmer"
+    kg.delete_relation(p, rel.id)
+    assert kg.get_entity(p, ada.id).relations == []
+    kg.delete_entity(p, engine.id)
+    with pytest.raises(NotFoundError):
+        kg.get_entity(p, engine.id)
+    with pytest.raises(ValidationError):
+        kg.create_entity(p, "   ")
+
+
+def test_search_by_name_and_meaning(services: Services) -> None:
+    kg = services.knowledge_graph
+    p = user(services, "ann")
+    kg.create_entity(p, "Lisbon", "city", "Capital of Portugal on the Atlantic coast")
+    kg.create_entity(p, "Lisbeth Salander", "person")
+    kg.create_entity(p, "Porto", "city", "Second city of Portugal, known for port wine")
+    by_name = kg.search_entities(p, "lisb", mode="name")
+    assert [h.entity.name for h in by_name] == ["Lisbeth Salander", "Lisbon"] or [
+        h.entity.name for h in by_name
+    ] == ["Lisbon", "Lisbeth Salander"]
+    assert kg.search_entities(p, "Lisbon", mode="name")[0].entity.name == "Lisbon"
+    assert kg.search_entities(p, "Lisbn", mode="name")[0].entity.name == "Lisbon"  # trigram typo
+    meaning = kg.search_entities(p, "port wine", mode="meaning")
+    assert meaning[0].entity.name == "Porto" and meaning[0].match == "meaning"
+
+
+def test_neighbourhood_depth_limits_and_cycles(services: Services) -> None:
+    kg = services.knowledge_graph
+    p = user(services, "ann")
+    ids = chain(services, p, "ABCDE")
+    kg.create_relation(p, ids["E"], ids["A"], "next")  # a cycle A->B->C->D->E->A
+    one = kg.neighbourhood(p, ids["A"], depth=1, direction="out")
+    assert names_of(one) == {"A", "B"}
+    two = kg.neighbourhood(p, ids["A"], depth=2, direction="out")
+    assert names_of(two) == {"A", "B", "C"}
+    assert {n.name: n.depth for n in two.nodes} == {"A": 0, "B": 1, "C": 2}
+    assert not two.truncated
+    both = kg.neighbourhood(p, ids["A"], depth=2, direction="both")
+    assert names_of(both) == {"A", "B", "C", "E", "D"}  # the cycle terminates, nodes are unique
+    assert len(both.nodes) == 5
+    three = kg.neighbourhood(p, ids["A"], depth=3, direction="both")
+    assert len(three.nodes) == 5
+    # edges among the kept nodes, each once
+    assert len({e.id for e in three.edges}) == len(three.edges) == 5
+
+
+def test_neighbourhood_direction_and_relation_types(services: Services) -> None:
+    kg = services.knowledge_graph
+    p = user(services, "ann")
+    hub = kg.create_entity(p, "Hub", "x").id
+    a = kg.create_entity(p, "Out1", "x").id
+    b = kg.create_entity(p, "In1", "x").id
+    c = kg.create_entity(p, "Friend", "x").id
+    kg.create_relation(p, hub, a, "owns")
+    kg.create_relation(p, b, hub, "owns")
+    kg.create_relation(p, hub, c, "knows")
+    assert names_of(kg.neighbourhood(p, hub, direction="out")) == {"Hub", "Out1", "Friend"}
+    assert names_of(kg.neighbourhood(p, hub, direction="in")) == {"Hub", "In1"}
+    assert names_of(kg.neighbourhood(p, hub, direction="both", relation_types=["knows"])) == {
+        "Hub",
+        "Friend",
+    }
+    with pytest.raises(ValidationError):
+        kg.neighbourhood(p, hub, depth=4)
+
+
+def test_neighbourhood_as_of_a_date(services: Services) -> None:
+    kg = services.knowledge_graph
+    p = user(services, "ann")
+    me = kg.create_entity(p, "Me", "person").id
+    old = kg.create_entity(p, "Old Corp", "company").id
+    new = kg.create_entity(p, "New Corp", "company").id
+    kg.create_relation(
+        p,
+        me,
+        old,
+        "works_at",
+        valid_from=datetime(2019, 1, 1, tzinfo=UTC),
+        valid_to=datetime(2023, 1, 1, tzinfo=UTC),
+    )
+    kg.create_relation(p, me, new, "works_at", valid_from=datetime(2023, 1, 1, tzinfo=UTC))
+    assert names_of(kg.neighbourhood(p, me, as_of=datetime(2021, 6, 1, tzinfo=UTC))) == {
+        "Me",
+        "Old Corp",
+    }
+    assert names_of(kg.neighbourhood(p, me, as_of=datetime(2024, 6, 1, tzinfo=UTC))) == {
+        "Me",
+        "New Corp",
+    }
+    assert names_of(kg.neighbourhood(p, me)) == {"Me", "Old Corp", "New Corp"}
+
+
+def test_hub_neighbourhood_is_capped_and_flagged(services: Services) -> None:
+    kg = services.knowledge_graph
+    p = user(services, "ann")
+    rows = {
+        "entities": [{"name": "Hub", "type": "hub"}],
+        "relations": [
+            {"source": "Hub", "target": f"Leaf {i:04d}", "type": "has"} for i in range(1500)
+        ],
+    }
+    report = kg.import_data(p, json.dumps(rows), "json")
+    assert report.imported and report.relations_created == 1500
+    hub = kg.search_entities(p, "Hub", mode="name")[0].entity.id
+    hood = kg.neighbourhood(p, hub, depth=2, node_limit=100)
+    assert hood.truncated and len(hood.nodes) == 100
+    assert hood.nodes[0].name == "Hub" and hood.nodes[0].depth == 0
+    assert all(e.source_id == hub for e in hood.edges) and len(hood.edges) == 99
+    full = kg.neighbourhood(p, hub, depth=1, node_limit=2000)
+    assert not full.truncated and len(full.nodes) == 1501
+
+
+def test_shortest_path_found_and_none(services: Services) -> None:
+    kg = services.knowledge_graph
+    p = user(services, "ann")
+    ids = chain(services, p, "ABCDEF")
+    shortcut = kg.create_entity(p, "S", "node").id
+    kg.create_relation(p, ids["B"], shortcut, "next")
+    kg.create_relation(p, shortcut, ids["E"], "next")
+    lonely = kg.create_entity(p, "Lonely", "node").id
+    path = kg.shortest_path(p, ids["A"], ids["F"])
+    assert path.found and [n.name for n in path.nodes] == ["A", "B", "S", "E", "F"]
+    assert path.length == 4 and [e.type for e in path.edges] == ["next"] * 4
+    back = kg.shortest_path(p, ids["F"], ids["A"])  # undirected by default
+    assert [n.name for n in back.nodes] == ["F", "E", "S", "B", "A"]
+    assert not kg.shortest_path(p, ids["F"], ids["A"], directed=True).found
+    assert not kg.shortest_path(p, ids["A"], lonely).found
+    assert not kg.shortest_path(p, ids["A"], ids["F"], max_depth=3).found
+    assert kg.shortest_path(p, ids["A"], ids["A"]).length == 0
+
+
+def test_import_rejects_bad_rows_atomically(services: Services) -> None:
+    kg = services.knowledge_graph
+    p = user(services, "ann")
+    bad_csv = (
+        "source,target,type,weight,valid_from,valid_to\n"
+        "Alice,Bob,knows,1,,\n"
+        ",Bob,knows,1,,\n"  # row 2: empty source
+        "Alice,Carol,likes,heavy,,\n"  # row 3: weight not a number
+        "Alice,Dan,met,1,2024-05-01,2023-01-01\n"  # row 4: valid_to before valid_from
+        "Alice,Eve,met,1,yesterday,\n"  # row 5: not a date
+    )
+    report = kg.import_data(p, bad_csv, "csv")
+    assert not report.imported
+    assert [r.row for r in report.rejected] == [2, 3, 4, 5]
+    assert "Nothing imported" in report.summary
+    assert kg.stats(p)["entities"] == 0 and kg.stats(p)["relations"] == 0
+    good_csv = "source,target,type,source_type,target_type\nAlice,Bob,knows,person,person\nBob,Acme,works_at,person,company\n"
+    ok = kg.import_data(p, good_csv, "csv")
+    assert ok.imported and (ok.entities_created, ok.relations_created) == (3, 2)
+    again = kg.import_data(
+        p,
+        json.dumps(
+            {
+                "entities": [{"name": "alice", "type": "person"}],
+                "relations": [{"source": "ALICE", "target": "Zed", "type": "knows"}],
+            }
+        ),
+        "json",
+    )
+    assert (again.entities_created, again.entities_existing, again.relations_created) == (1, 1, 1)
+    assert kg.import_data(p, "{not json", "json").rejected[0].kind == "file"
+    entities_csv = "name,type,description\nParis,city,Capital\n,city,\n"
+    assert [r.row for r in kg.import_data(p, entities_csv, "csv").rejected] == [2]
+
+
+def test_lookup_and_add_fact_for_the_agent(services: Services) -> None:
+    kg = services.knowledge_graph
+    p = user(services, "ann")
+    fact = kg.add_fact(p, "Alice", "sister of", "Bob")
+    assert fact.created and fact.to_dict()["relation"] == "sister_of"
+    again = kg.add_fact(p, "alice", "sister_of", "BOB")
+    assert not again.created and again.relation.id == fact.relation.id
+    kg.add_fact(p, "Alice", "lives in", "Lisbon")
+    found = kg.lookup(p, "Alice")
+    payload = json.loads(json.dumps([f.to_dict() for f in found]))
+    assert payload[0]["name"] == "Alice"
+    assert {(f["relation"], f["object"]) for f in payload[0]["facts"]} == {
+        ("sister_of", "Bob"),
+        ("lives_in", "Lisbon"),
+    }
+    with pytest.raises(ValidationError):
+        kg.add_fact(p, "", "x", "y")
+
+
+def test_row_level_security_isolates_graphs(services: Services) -> None:
+    kg = services.knowledge_graph
+    ann, bob = user(services, "ann"), user(services, "bob")
+    ids = chain(services, ann, "XYZ")
+    assert kg.search_entities(bob, "X") == []
+    assert kg.lookup(bob, "X") == []
+    with pytest.raises(NotFoundError):
+        kg.neighbourhood(bob, ids["X"])
+    with pytest.raises(NotFoundError):
+        kg.shortest_path(bob, ids["X"], ids["Z"])
+    with pytest.raises(NotFoundError):
+        kg.get_entity(bob, ids["X"])
+    with pytest.raises(NotFoundError):
+        kg.delete_entity(bob, ids["X"])
+    b1 = kg.create_entity(bob, "B1").id
+    with pytest.raises(NotFoundError):  # cannot link to someone else's entity
+        kg.create_relation(bob, b1, ids["X"], "knows")
+    with services.uow(bob) as uow:
+        assert uow.session.scalar(select(func.count()).select_from(KgEntity)) == 1
+        assert uow.session.scalar(select(func.count()).select_from(KgRelation)) == 0
+    assert kg.stats(ann)["relations"] == 2
+
+
+def test_graph_sql_is_scoped_by_row_level_security(services: Services) -> None:
+    """The raw neighbourhood / path SQL runs under RLS: another user's ids lead nowhere."""
+    from jarvis.db.repositories.knowledge_graph import KnowledgeGraphRepository
+
+    ann, bob = user(services, "ann"), user(services, "bob")
+    ids = chain(services, ann, "PQR")
+    with services.uow(bob) as uow:
+        repo = KnowledgeGraphRepository(uow.session)
+        rows = repo.neighbourhood(
+            ids["P"], depth=3, direction="both", types=[], as_of=None, node_limit=10, edge_limit=10
+        )
+        assert rows.nodes == [] and rows.edges == []
+        assert (
+            repo.step([ids["P"], ids["Q"]], follow_out=True, follow_in=True, types=[], as_of=None)
+            == []
+        )
+        assert repo.search_by_name(ann.user_id, "P", 10) == []
+
+
+def test_update_relation_changes_type_weight_and_validity(services: Services) -> None:
+    kg = services.knowledge_graph
+    p = user(services, "ann")
+    a, b = kg.create_entity(p, "A").id, kg.create_entity(p, "B").id
+    rel = kg.create_relation(p, a, b, "knows")
+    changed = kg.update_relation(
+        p, rel.id, type_="works with", weight=0.5, valid_from=datetime(2020, 1, 1, tzinfo=UTC)
+    )
+    assert (changed.type, changed.weight, changed.source_name) == ("works_with", 0.5, "A")
+    assert names_of(kg.neighbourhood(p, a, as_of=datetime(2019, 1, 1, tzinfo=UTC))) == {"A"}
+    with pytest.raises(ValidationError):
+        kg.update_relation(p, rel.id, valid_to=datetime(2019, 1, 1, tzinfo=UTC))
+    cleared = kg.update_relation(p, rel.id, clear_validity=True)
+    assert cleared.valid_from is None and cleared.valid_to is None

@@ -1,0 +1,161 @@
+"""Memory service on a real PostgreSQL: store, search (exact per user), hybrid, delete, browse."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+import pytest
+
+from jarvis.bootstrap import Services
+from jarvis.errors import NotFoundError, ValidationError
+from jarvis.identity import Principal
+from jarvis.llm.embedders import LEXICAL_MODEL, OPENAI_MODEL
+
+
+def user(services: Services, name: str) -> Principal:
+    """A new account, written directly (sign-up may be closed in the shared test database)."""
+    from jarvis.db.tables import User
+
+    uid = uuid.uuid4()
+    email = f"{name}-{uid.hex[:8]}@example.com"
+    with services.uow(scope="auth") as uow:
+        uow.session.add(User(id=uid, email=email, password_hash="x", display_name=name))
+        uow.commit()
+    return Principal(user_id=uid, email=email, role="user", display_name=name)
+
+
+def test_store_then_search_finds_the_closest_memory_first(services: Services) -> None:
+    alice = user(services, "alice")
+    services.memory.store(alice, "My sister Carol lives in Lisbon", source="run-1")
+    services.memory.store(alice, "The car insurance renewal is due in March")
+    services.memory.store(alice, "I prefer green tea to coffee")
+    hits = services.memory.search(alice, "where does my sister live", k=2)
+    assert [h.content for h in hits][0] == "My sister Carol lives in Lisbon"
+    assert len(hits) == 2
+    assert hits[0].score > hits[1].score
+    assert hits[0].source == "run-1"
+    assert hits[0].embedding_model == LEXICAL_MODEL
+    assert hits[0].to_dict()["content"] == "My sister Carol lives in Lisbon"
+
+
+def test_threshold_drops_weak_hits(services: Services) -> None:
+    alice = user(services, "alice")
+    services.memory.store(alice, "Bananas are yellow")
+    services.memory.store(alice, "Quarterly taxes are filed in April")
+    hits = services.memory.search(alice, "quarterly taxes", k=5, min_score=0.3)
+    assert [h.content for h in hits] == ["Quarterly taxes are filed in April"]
+
+
+def test_hybrid_search_fuses_full_text_and_vector_ranks(services: Services) -> None:
+    alice = user(services, "alice")
+    services.memory.store(alice, "Dentist appointment on Tuesday at 9")
+    services.memory.store(alice, "The dentists' conference was boring")
+    services.memory.store(alice, "Buy oat milk")
+    hits = services.memory.search(alice, "dentist", k=3, mode="hybrid")
+    assert {h.content for h in hits[:2]} == {
+        "Dentist appointment on Tuesday at 9",
+        "The dentists' conference was boring",
+    }
+    # full-text stemming ("dentists" ~ "dentist") found both; both lists contributed
+    assert all(h.text_rank is not None for h in hits[:2])
+    assert hits[0].score >= hits[1].score
+
+
+def test_search_only_compares_rows_of_the_same_model(services: Services) -> None:
+    from jarvis.db.repositories.memory import MemoryRepository
+
+    alice = user(services, "alice")
+    services.memory.store(alice, "lexical row about tennis")
+    with services.uow(alice) as uow:
+        MemoryRepository(uow.session).add(
+            user_id=alice.user_id,
+            content="openai row about tennis",
+            embedding=services.embedder.embed(["openai row about tennis"])[0],
+            embedding_model=OPENAI_MODEL,
+            created_at=services.clock.now() - timedelta(days=1),
+        )
+        uow.commit()
+    hits = services.memory.search(alice, "tennis", k=10)
+    assert [h.content for h in hits] == ["lexical row about tennis"]
+    info = services.memory.embedding_info(alice)
+    assert info.lexical and info.other_models == {OPENAI_MODEL: 1}
+
+
+def test_delete_and_browse_by_date(services: Services, clock) -> None:  # type: ignore[no-untyped-def]
+    alice = user(services, "alice")
+    old = services.memory.store(alice, "old memory")
+    clock.advance(days=10)
+    new = services.memory.store(alice, "new memory", source="run-42")
+    assert [m.content for m in services.memory.browse(alice)] == ["new memory", "old memory"]
+    since = clock.now() - timedelta(days=1)
+    assert [m.id for m in services.memory.browse(alice, since=since)] == [new.id]
+    assert [m.id for m in services.memory.browse(alice, source="run-42")] == [new.id]
+    assert [m.id for m in services.memory.browse(alice, contains="OLD")] == [old.id]
+    services.memory.delete(alice, old.id)
+    assert [m.id for m in services.memory.browse(alice)] == [new.id]
+    with pytest.raises(NotFoundError):
+        services.memory.delete(alice, old.id)
+
+
+def test_another_user_never_sees_or_deletes_my_memories(services: Services) -> None:
+    alice, bob = user(services, "alice"), user(services, "bob")
+    mine = services.memory.store(alice, "alice's secret plan")
+    assert services.memory.search(bob, "secret plan", k=5) == []
+    assert services.memory.search(bob, "secret plan", k=5, mode="hybrid") == []
+    assert services.memory.browse(bob) == []
+    with pytest.raises(NotFoundError):
+        services.memory.delete(bob, mine.id)
+    with pytest.raises(NotFoundError):
+        services.memory.get(bob, mine.id)
+    assert services.memory.get(alice, mine.id).content == "alice's secret plan"
+
+
+def test_empty_input_is_refused(services: Services) -> None:
+    alice = user(services, "alice")
+    with pytest.raises(ValidationError):
+        services.memory.store(alice, "   ")
+    with pytest.raises(ValidationError):
+        services.memory.search(alice, "")
+
+
+def test_reembed_moves_rows_with_progress(services: Services) -> None:
+    from jarvis.llm.embedders import LexicalEmbedder
+
+    class OtherLexical(LexicalEmbedder):
+        model_name = "lexical-test-other"
+
+    alice = user(services, "alice")
+    for i in range(5):
+        services.memory.store(alice, f"memory number {i}")
+    services.memory._registry._fixed["lexical-test-other"] = OtherLexical()  # a second model
+    seen: list[tuple[int, int]] = []
+    report = services.memory.reembed(
+        alice, "lexical-test-other", progress=lambda d, t: seen.append((d, t)), batch_size=2
+    )
+    assert (report.moved, report.total) == (5, 5)
+    assert seen == [(0, 5), (2, 5), (4, 5), (5, 5)]
+    info = services.memory.embedding_info(alice)
+    assert info.model_name == "lexical-test-other" and info.counts == {"lexical-test-other": 5}
+    # new rows and searches follow the user's model
+    services.memory.store(alice, "memory about penguins")
+    assert services.memory.search(alice, "penguins", k=1)[0].embedding_model == "lexical-test-other"
+
+
+def test_row_level_security_holds_even_if_the_sql_asks_for_another_user(services: Services) -> None:
+    """The repository's SQL filters by user_id itself, but RLS is what protects the rows."""
+    from jarvis.db.repositories.memory import MemoryRepository
+
+    alice, bob = user(services, "alice"), user(services, "bob")
+    services.memory.store(alice, "alice's diary entry about tennis")
+    vector = services.embedder.embed(["tennis"])[0]
+    with services.uow(bob) as uow:  # acting as bob, asking for alice's rows
+        repo = MemoryRepository(uow.session)
+        assert repo.semantic(alice.user_id, LEXICAL_MODEL, vector, k=5) == []
+        assert repo.hybrid(alice.user_id, LEXICAL_MODEL, vector, "tennis", k=5) == []
+        assert repo.browse(alice.user_id) == []
+    with services.uow(alice) as uow:
+        assert (
+            len(MemoryRepository(uow.session).semantic(alice.user_id, LEXICAL_MODEL, vector, k=5))
+            == 1
+        )

@@ -1,0 +1,178 @@
+"""The memory page and the knowledge-graph explorer, driven through app.py with AppTest."""
+
+from __future__ import annotations
+
+import json
+
+from streamlit.testing.v1 import AppTest
+
+from jarvis.identity import Principal
+from jarvis.ui.services import get_services
+
+
+def open_page(new_app, page: str, email: str = "mem@example.com") -> tuple[AppTest, Principal]:  # type: ignore[no-untyped-def]
+    principal = get_services().auth.register(email, "correct horse battery", "Mem")
+    at = new_app()
+    at.session_state["jarvis_principal"] = principal
+    at.switch_page(page)
+    at = at.run()
+    assert not at.exception, at.exception
+    return at, principal
+
+
+def frame(at: AppTest, column: str):  # type: ignore[no-untyped-def]
+    """The first table on the page that has ``column`` (AppTest tables carry no key)."""
+    for df in at.dataframe:
+        if column in df.value.columns:
+            return df.value
+    raise AssertionError(f"no table with a {column!r} column")
+
+
+def test_memory_page_add_search_and_delete(app_settings, new_app) -> None:  # type: ignore[no-untyped-def]
+    at, principal = open_page(new_app, "app_pages/memory.py")
+    assert any(t.value == "Memory" for t in at.title)
+    assert any("lexical" in i.value for i in at.info)  # the offline embedder is labelled
+
+    at.text_area(key="memory_new_content").input("My cat Tom is allergic to fish")
+    at.button(key="FormSubmitter:memory_add_form-Save memory").click().run()
+    assert not at.exception, at.exception
+    assert any("Saved" in s.value for s in at.success)
+    get_services().memory.store(principal, "The boiler service is booked for May")
+
+    at.text_input(key="memory_query").input("what is Tom allergic to").run()
+    assert not at.exception, at.exception
+    contents = [m.value for m in at.markdown]
+    assert "My cat Tom is allergic to fish" in contents
+    assert any(c.value.startswith("similarity ") for c in at.caption)
+
+    at.radio(key="memory_mode").set_value("hybrid").run()
+    assert not at.exception, at.exception
+    assert any("fused score" in c.value for c in at.caption)
+
+    [hit] = [h for h in get_services().memory.search(principal, "Tom allergic", k=1)]
+    at.button(key=f"memory_del_hit_{hit.id}").click().run()
+    assert not at.exception, at.exception
+    assert all(
+        m.content != "My cat Tom is allergic to fish"
+        for m in get_services().memory.browse(principal)
+    )
+
+
+def test_memory_page_browse_filters(app_settings, new_app) -> None:  # type: ignore[no-untyped-def]
+    at, principal = open_page(new_app, "app_pages/memory.py")
+    services = get_services()
+    services.memory.store(principal, "Passport renewal", source="run-abc")
+    services.memory.store(principal, "Gym on Mondays")
+    at = at.run()
+    assert any(m.value == "Passport renewal" for m in at.markdown)
+    at.text_input(key="memory_contains").input("gym").run()
+    assert not at.exception
+    shown = [m.value for m in at.markdown]
+    assert "Gym on Mondays" in shown and "Passport renewal" not in shown
+    at.text_input(key="memory_contains").input("").run()
+    at.text_input(key="memory_source").input("run-abc").run()
+    shown = [m.value for m in at.markdown]
+    assert "Passport renewal" in shown and "Gym on Mondays" not in shown
+    assert any("from run run-abc" in c.value for c in at.caption)
+
+
+def test_explorer_shows_neighbourhood_details_table_and_path(app_settings, new_app) -> None:  # type: ignore[no-untyped-def]
+    at, principal = open_page(new_app, "app_pages/graph.py")
+    assert any("empty" in i.value for i in at.info)
+    kg = get_services().knowledge_graph
+    kg.import_data(
+        principal,
+        json.dumps(
+            {
+                "entities": [
+                    {
+                        "name": "Ada Lovelace",
+                        "type": "person",
+                        "description": "Wrote the first program",
+                    }
+                ],
+                "relations": [
+                    {"source": "Ada Lovelace", "target": "Charles Babbage", "type": "worked_with"},
+                    {
+                        "source": "Charles Babbage",
+                        "target": "Analytical Engine",
+                        "type": "designed",
+                    },
+                    {"source": "Analytical Engine", "target": "Punched cards", "type": "reads"},
+                ],
+            }
+        ),
+        "json",
+    )
+    at.text_input(key="graph_search_q").input("ada").run()
+    assert not at.exception, at.exception
+    at.button(key="graph_explore").click().run()
+    assert not at.exception, at.exception
+    assert any(h.value == "Ada Lovelace" for h in at.subheader)
+    assert any(m.value == "Wrote the first program" for m in at.markdown)
+    nodes = frame(at, "depth")
+    assert set(nodes["name"]) == {"Ada Lovelace", "Charles Babbage"}
+    at.select_slider(key="graph_depth").set_value(3).run()
+    assert not at.exception, at.exception
+    nodes = frame(at, "depth")
+    assert set(nodes["name"]) == {
+        "Ada Lovelace",
+        "Charles Babbage",
+        "Analytical Engine",
+        "Punched cards",
+    }
+    edges = frame(at, "source")
+    assert len(edges) == 3
+
+    at.text_input(key="graph_path_from_q").input("Ada").run()
+    at.text_input(key="graph_path_to_q").input("Punched").run()
+    at.button(key="graph_path_go").click().run()
+    assert not at.exception, at.exception
+    assert any(s.value == "Shortest path: 3 relation(s)." for s in at.success)
+    assert any("Ada Lovelace" in t.value and "Punched cards" in t.value for t in at.text)
+
+
+def test_explorer_caps_a_hub_and_says_so(app_settings, new_app) -> None:  # type: ignore[no-untyped-def]
+    at, principal = open_page(new_app, "app_pages/graph.py")
+    get_services().knowledge_graph.import_data(
+        principal,
+        json.dumps(
+            {
+                "entities": [{"name": "Big Hub", "type": "hub"}],
+                "relations": [
+                    {"source": "Big Hub", "target": f"Spoke {i}", "type": "has"} for i in range(400)
+                ],
+            }
+        ),
+        "json",
+    )
+    at.text_input(key="graph_search_q").input("Big Hub").run()
+    at.button(key="graph_explore").click().run()
+    at.number_input(key="graph_limit").set_value(50).run()
+    assert not at.exception, at.exception
+    assert any("nearest entities only" in w.value for w in at.warning)
+    assert len(frame(at, "depth")) == 50
+
+
+def test_explorer_forms_create_entities_relations_and_import_report(app_settings, new_app) -> None:  # type: ignore[no-untyped-def]
+    at, principal = open_page(new_app, "app_pages/graph.py")
+    at.text_input(key="graph_new_name").input("Kyoto")
+    at.text_input(key="graph_new_type").input("city")
+    at.button(key="FormSubmitter:graph_new_entity-Add entity").click().run()
+    assert not at.exception, at.exception
+    assert any("Added Kyoto" in s.value for s in at.success)
+    get_services().knowledge_graph.create_entity(principal, "Japan", "country")
+    at = at.run()
+    at.text_input(key="graph_rel_target_q").input("Japan").run()
+    at.text_input(key="graph_rel_type").input("located in")
+    at.button(key="FormSubmitter:graph_new_relation-Add relation").click().run()
+    assert not at.exception, at.exception
+    assert any("Kyoto —located_in→ Japan" in s.value for s in at.success)
+    assert get_services().knowledge_graph.stats(principal)["relations"] == 1
+    # edit the relation through its form
+    at = at.run()
+    at.text_input(key="graph_edit_rel_type").input("capital of")
+    at.button(key="FormSubmitter:graph_edit_relation-Save relation").click().run()
+    assert not at.exception, at.exception
+    assert any(s.value == "Relation saved." for s in at.success)
+    assert get_services().knowledge_graph.relation_types(principal) == ["capital_of"]
