@@ -1,0 +1,138 @@
+"""Typed events of one agent run (the page renders them; the HTTP API will send them as SSE).
+
+Every event is a frozen dataclass with a ``type`` and ``to_json()``. The stream of one run is:
+``run_started`` -> (``text_delta`` | ``tool_call_started`` -> ``tool_call_finished`` |
+``tool_call_denied`` | ``usage``)* -> exactly one of ``run_completed`` / ``run_failed`` /
+``run_cancelled``.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import asdict, dataclass, field
+from decimal import Decimal
+from typing import Any, ClassVar
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, Decimal):
+        return str(value)
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return str(value)
+
+
+@dataclass(frozen=True)
+class RunEvent:
+    """Base of every run event."""
+
+    type: ClassVar[str] = "event"
+    run_id: uuid.UUID
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        return {"type": self.type, **json.loads(json.dumps(data, default=_default))}
+
+    def to_json(self) -> str:
+        """One JSON object (the ``data:`` line of an SSE message)."""
+        return json.dumps(self.to_dict(), separators=(",", ":"))
+
+
+@dataclass(frozen=True)
+class RunStarted(RunEvent):
+    type: ClassVar[str] = "run_started"
+    conversation_id: uuid.UUID
+    provider: str
+    model: str
+    user_message_id: uuid.UUID
+    #: Soft budget warning (80 % of the monthly budget spent).
+    budget_warning: bool = False
+    budget_fraction: float | None = None
+
+
+@dataclass(frozen=True)
+class TextDelta(RunEvent):
+    type: ClassVar[str] = "text_delta"
+    text: str
+
+
+@dataclass(frozen=True)
+class ToolCallStarted(RunEvent):
+    type: ClassVar[str] = "tool_call_started"
+    call_id: str
+    tool_id: str
+    arguments: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ToolCallFinished(RunEvent):
+    type: ClassVar[str] = "tool_call_finished"
+    call_id: str
+    tool_id: str
+    status: str  # "ok" | "error"
+    result: dict[str, Any] = field(default_factory=dict)
+    latency_ms: int = 0
+
+
+@dataclass(frozen=True)
+class ToolCallDenied(RunEvent):
+    type: ClassVar[str] = "tool_call_denied"
+    call_id: str
+    tool_id: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class UsageUpdate(RunEvent):
+    """Running totals of the run so far (after each model call)."""
+
+    type: ClassVar[str] = "usage"
+    input_tokens: int
+    output_tokens: int
+    total_tokens: int
+    cost_usd: Decimal | None
+    unpriced: bool
+
+
+@dataclass(frozen=True)
+class RunCompleted(RunEvent):
+    type: ClassVar[str] = "run_completed"
+    message_id: uuid.UUID
+    text: str
+    total_tokens: int
+    cost_usd: Decimal | None
+    unpriced: bool
+    steps: int
+
+
+@dataclass(frozen=True)
+class RunFailed(RunEvent):
+    type: ClassVar[str] = "run_failed"
+    error: str
+    total_tokens: int = 0
+    cost_usd: Decimal | None = None
+
+
+@dataclass(frozen=True)
+class RunCancelled(RunEvent):
+    type: ClassVar[str] = "run_cancelled"
+    total_tokens: int = 0
+    cost_usd: Decimal | None = None
+
+
+Event = (
+    RunStarted
+    | TextDelta
+    | ToolCallStarted
+    | ToolCallFinished
+    | ToolCallDenied
+    | UsageUpdate
+    | RunCompleted
+    | RunFailed
+    | RunCancelled
+)
+
+TERMINAL_EVENTS: tuple[type[RunEvent], ...] = (RunCompleted, RunFailed, RunCancelled)
