@@ -30,6 +30,7 @@ run: $(VENV)/.installed
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check jarvis app.py app_pages tests benchmarks migrations
+	$(BIN)/ruff format --check jarvis app.py app_pages tests benchmarks migrations
 
 typecheck: $(VENV)/.installed-dev
 	$(BIN)/mypy

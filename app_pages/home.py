@@ -19,6 +19,10 @@ if status.ok:
     cols[1].metric("pgvector", status.pgvector_version)
     cols[2].metric("Schema", status.migration)
     cols[3].metric("Connected as", status.connected_as)
-    st.caption("Embedded PostgreSQL in the data folder." if status.embedded else "External PostgreSQL (DATABASE_URL).")
+    st.caption(
+        "Embedded PostgreSQL in the data folder."
+        if status.embedded
+        else "External PostgreSQL (DATABASE_URL)."
+    )
 else:
     st.error(f"The database is not reachable ({status.error}).")

@@ -16,9 +16,26 @@ from jarvis.clock import Clock, SystemClock
 from jarvis.config import Settings, get_settings
 from jarvis.db.engine import create_app_engine
 from jarvis.db.uow import UnitOfWorkFactory
+from jarvis.llm.embedders import Embedder, EmbedderRegistry, default_embedder
+from jarvis.llm.factory import ProviderFactory
+from jarvis.security.crypto import EnvelopeCipher, KeyRing
 from jarvis.security.passwords import PasswordHasher
+from jarvis.security.rate_limits import RateLimiter
+from jarvis.security.tokens import AccessTokenCodec
+from jarvis.services.admin import AdminService
 from jarvis.services.auth import AuthService
 from jarvis.services.health import HealthService
+from jarvis.services.knowledge_graph import KnowledgeGraphService
+from jarvis.services.memory import MemoryService
+from jarvis.services.orchestrator import RUN_HEARTBEAT_SECONDS, ChatService
+from jarvis.services.permissions import PermissionsService
+from jarvis.services.pricing import PricingService
+from jarvis.services.secrets import SecretsService
+from jarvis.services.usage import UsageService
+from jarvis.tools.builtin import BuiltinToolServices, bind_builtin_handlers
+from jarvis.tools.registry import ToolRegistry
+from jarvis.tools.specs import builtin_registry
+from jarvis.tracing import configure_tracing, instrument_engine
 
 
 @dataclass
@@ -31,6 +48,18 @@ class Services:
     clock: Clock
     health: HealthService
     auth: AuthService
+    admin: AdminService
+    rate_limiter: RateLimiter
+    secrets: SecretsService
+    tools: ToolRegistry
+    permissions: PermissionsService
+    pricing: PricingService
+    usage: UsageService
+    embedder: Embedder
+    memory: MemoryService
+    knowledge_graph: KnowledgeGraphService
+    providers: ProviderFactory
+    chat: ChatService
     extras: dict[str, Any] = field(default_factory=dict)
 
 
@@ -52,8 +81,77 @@ def build_services(settings: Settings | None = None, **overrides: Any) -> Servic
     clock: Clock = overrides.get("clock") or SystemClock()
     hasher: PasswordHasher = overrides.get("hasher") or PasswordHasher()
 
-    health = overrides.get("health") or HealthService(engine, embedded=settings.uses_embedded_database)
-    auth = overrides.get("auth") or AuthService(uow, hasher, clock)
+    health = overrides.get("health") or HealthService(
+        engine, embedded=settings.uses_embedded_database
+    )
+    # [accounts] sign-in throttling, access / refresh tokens, user administration
+    rate_limiter: RateLimiter = overrides.get("rate_limiter") or RateLimiter(uow, clock)
+    auth = overrides.get("auth") or AuthService(
+        uow,
+        hasher,
+        clock,
+        tokens=AccessTokenCodec(
+            settings.jwt_secret or "",
+            issuer=settings.jwt_issuer,
+            audience=settings.jwt_audience,
+            ttl_seconds=settings.access_token_ttl_seconds,
+            clock=clock,
+            algorithm=settings.jwt_algorithm,
+        ),
+        limiter=rate_limiter,
+        policy=overrides.get("login_policy"),
+        refresh_idle_ttl_seconds=settings.refresh_idle_ttl_seconds,
+        refresh_absolute_ttl_seconds=settings.refresh_absolute_ttl_seconds,
+    )
+    admin = overrides.get("admin") or AdminService(uow, auth, hasher, clock)
+    pricing = overrides.get("pricing") or PricingService(uow, clock)
+    usage = overrides.get("usage") or UsageService(uow, clock, settings, pricing)
+    cipher: EnvelopeCipher = overrides.get("cipher") or EnvelopeCipher(
+        KeyRing.from_settings(settings)
+    )
+    secrets = overrides.get("secrets") or SecretsService(uow, cipher, clock)
+    tools: ToolRegistry = overrides.get("tools") or builtin_registry()
+    permissions = overrides.get("permissions") or PermissionsService(uow, tools, clock)
+    # [memory] Default embedder: local model if the `local` extra is installed, else the offline
+    # lexical one. A user whose memories were moved
+    # to another model (`jarvis embeddings reembed`) keeps using it (OpenAI: their own key).
+    embedder: Embedder = overrides.get("embedder") or default_embedder()
+
+    def _openai_key(principal: Any) -> tuple[str, str | None]:
+        revealed = secrets.reveal(principal, "openai")
+        return revealed.value, revealed.base_url
+
+    memory = overrides.get("memory") or MemoryService(
+        uow, embedder, clock, registry=EmbedderRegistry(embedder), openai_key=_openai_key
+    )
+    knowledge_graph = overrides.get("knowledge_graph") or KnowledgeGraphService(
+        uow, embedder, clock
+    )
+    # [llm] chat providers (keys from the vault, per run) and tracing from settings.otel_exporter
+    providers: ProviderFactory = overrides.get("providers") or ProviderFactory(secrets)
+    if configure_tracing(settings) is not None:
+        instrument_engine(engine)
+    # [chat] the orchestrator; runs left `running` by a dead process are failed at start-up
+    bind_builtin_handlers(tools)
+    chat: ChatService = overrides.get("chat") or ChatService(
+        uow,
+        clock,
+        settings,
+        providers=providers,
+        tools=tools,
+        permissions=permissions,
+        pricing=pricing,
+        usage=usage,
+        memory=memory,
+        rate_limiter=rate_limiter,
+        tool_services=BuiltinToolServices(clock, memory, knowledge_graph, usage, secrets),
+        provider_choices=providers.usable_providers,
+        # A caller's own session factory (tests: one rolled-back connection) must not be
+        # shared with the heartbeat thread.
+        heartbeat_seconds=None if "uow" in overrides else RUN_HEARTBEAT_SECONDS,
+    )
+    if overrides.get("recover_runs", True):
+        chat.recover_stale_runs_safely()
 
     return Services(
         settings=settings,
@@ -62,4 +160,16 @@ def build_services(settings: Settings | None = None, **overrides: Any) -> Servic
         clock=clock,
         health=health,
         auth=auth,
+        admin=admin,
+        rate_limiter=rate_limiter,
+        pricing=pricing,
+        usage=usage,
+        secrets=secrets,
+        tools=tools,
+        permissions=permissions,
+        embedder=embedder,
+        memory=memory,
+        knowledge_graph=knowledge_graph,
+        providers=providers,
+        chat=chat,
     )

@@ -74,7 +74,10 @@ def cmd_users_add(args: argparse.Namespace) -> int:
     services = _services(args)
     password = read_password()
     principal = services.auth.register(
-        args.email, password, args.name or "", role="admin" if args.admin else "user",
+        args.email,
+        password,
+        args.name or "",
+        role="admin" if args.admin else "user",
         actor=_cli_admin(services),
     )
     print(f"Created {principal.role} {principal.email}.")
@@ -90,10 +93,14 @@ def _cli_admin(services: Any) -> Any:
 
         from jarvis.db.tables import User
 
-        admin = uow.session.scalar(select(User).where(User.role == "admin").order_by(User.created_at).limit(1))
+        admin = uow.session.scalar(
+            select(User).where(User.role == "admin").order_by(User.created_at).limit(1)
+        )
         if admin is None:
             return None
-        return Principal(user_id=admin.id, email=admin.email, role="admin", display_name=admin.display_name)
+        return Principal(
+            user_id=admin.id, email=admin.email, role="admin", display_name=admin.display_name
+        )
 
 
 def cmd_users_list(args: argparse.Namespace) -> int:
@@ -127,11 +134,24 @@ def cmd_up(args: argparse.Namespace) -> int:
     port = args.port or settings.port
     app = Path(__file__).resolve().parents[1] / "app.py"
     cmd = [
-        sys.executable, "-m", "streamlit", "run", str(app),
-        "--server.port", str(port), "--server.address", args.host or settings.host,
-        "--server.headless", "true", "--browser.gatherUsageStats", "false",
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        str(app),
+        "--server.port",
+        str(port),
+        "--server.address",
+        args.host or settings.host,
+        "--server.headless",
+        "true",
+        "--browser.gatherUsageStats",
+        "false",
     ]
-    print(f"Jarvis is starting on http://{args.host or settings.host}:{port}  (Ctrl-C to stop)", flush=True)
+    print(
+        f"Jarvis is starting on http://{args.host or settings.host}:{port}  (Ctrl-C to stop)",
+        flush=True,
+    )
     proc = subprocess.Popen(cmd, env=env)  # noqa: S603 - fixed argv
     try:
         return proc.wait()
@@ -160,13 +180,19 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--host")
     up.set_defaults(handler=cmd_up)
 
-    db = sub.add_parser("db", help="database maintenance").add_subparsers(dest="db_command", required=True)
+    db = sub.add_parser("db", help="database maintenance").add_subparsers(
+        dest="db_command", required=True
+    )
     db_up = db.add_parser("upgrade", help="apply migrations (creates the app role)")
     db_up.add_argument("--revision", default="heads")
-    db_up.add_argument("--owner-url", help="an owner URL for an external database (else DATABASE_URL)")
+    db_up.add_argument(
+        "--owner-url", help="an owner URL for an external database (else DATABASE_URL)"
+    )
     db_up.set_defaults(handler=cmd_db_upgrade)
 
-    users = sub.add_parser("users", help="accounts").add_subparsers(dest="users_command", required=True)
+    users = sub.add_parser("users", help="accounts").add_subparsers(
+        dest="users_command", required=True
+    )
     add = users.add_parser("add", help="create an account; the password is read from stdin")
     add.add_argument("email")
     add.add_argument("--admin", action="store_true")
@@ -175,9 +201,19 @@ def build_parser() -> argparse.ArgumentParser:
     users.add_parser("list", help="list accounts").set_defaults(handler=cmd_users_list)
 
     # [secrets] jarvis secrets rotate-master-key  -- added by the secrets capability
+    from jarvis.cli_secrets import add_secrets_commands
+
+    add_secrets_commands(sub)
     # [usage]   jarvis usage reprice              -- added by the usage capability
     # [demo]    jarvis demo seed                  -- added by the usage capability
+    from jarvis.cli_usage import add_demo_commands, add_usage_commands
+
+    add_usage_commands(sub)
+    add_demo_commands(sub)
     # [memory]  jarvis embeddings reembed         -- added by the memory capability
+    from jarvis.cli_memory import add_embeddings_commands
+
+    add_embeddings_commands(sub)
     return parser
 
 

@@ -38,6 +38,28 @@ def normalise_database_url(url: str) -> str:
     return url
 
 
+def parse_master_keys(value: str) -> dict[int, bytes]:
+    """Parse ``"1:hex,2:hex"`` (version:64 hex characters, comma separated)."""
+    keys: dict[int, bytes] = {}
+    for item in value.split(","):
+        if not item.strip():
+            continue
+        version, sep, hexkey = item.strip().partition(":")
+        try:
+            number = int(version)
+            raw = bytes.fromhex(hexkey)
+        except ValueError:
+            number, raw = 0, b""
+        if not sep or number < 1 or len(raw) != 32:
+            raise ValueError(
+                "expected version:key pairs like 1:<64 hex characters>,2:<64 hex characters>"
+            )
+        if number in keys:
+            raise ValueError(f"master key version {number} is listed twice")
+        keys[number] = raw
+    return keys
+
+
 class Settings(BaseSettings):
     """Every setting Jarvis reads; each field documents its environment variable."""
 
@@ -70,7 +92,9 @@ class Settings(BaseSettings):
     db_app_password: str | None = Field(
         None, validation_alias=AliasChoices("JARVIS_DB_APP_PASSWORD", "db_app_password")
     )
-    db_pool_size: int = Field(5, validation_alias=AliasChoices("JARVIS_DB_POOL_SIZE", "db_pool_size"), ge=1, le=100)
+    db_pool_size: int = Field(
+        5, validation_alias=AliasChoices("JARVIS_DB_POOL_SIZE", "db_pool_size"), ge=1, le=100
+    )
 
     master_key: str | None = Field(
         None, validation_alias=AliasChoices("JARVIS_MASTER_KEY", "master_key")
@@ -78,18 +102,27 @@ class Settings(BaseSettings):
     master_key_version: int = Field(
         1, validation_alias=AliasChoices("JARVIS_MASTER_KEY_VERSION", "master_key_version"), ge=1
     )
+    # Other master key versions still readable ("1:hex,2:hex"): previous keys until retired
+    # (see `jarvis secrets rotate-master-key`). Never used to write.
+    old_master_keys: str | None = Field(
+        None, validation_alias=AliasChoices("JARVIS_OLD_MASTER_KEYS", "old_master_keys")
+    )
     jwt_secret: str | None = Field(
         None, validation_alias=AliasChoices("JARVIS_JWT_SECRET", "jwt_secret")
     )
     jwt_algorithm: Literal["HS256"] = Field(
         "HS256", validation_alias=AliasChoices("JARVIS_JWT_ALGORITHM", "jwt_algorithm")
     )
-    jwt_issuer: str = Field("jarvis", validation_alias=AliasChoices("JARVIS_JWT_ISSUER", "jwt_issuer"))
+    jwt_issuer: str = Field(
+        "jarvis", validation_alias=AliasChoices("JARVIS_JWT_ISSUER", "jwt_issuer")
+    )
     jwt_audience: str = Field(
         "jarvis-app", validation_alias=AliasChoices("JARVIS_JWT_AUDIENCE", "jwt_audience")
     )
     access_token_ttl_seconds: int = Field(
-        900, validation_alias=AliasChoices("JARVIS_ACCESS_TOKEN_TTL", "access_token_ttl_seconds"), ge=30
+        900,
+        validation_alias=AliasChoices("JARVIS_ACCESS_TOKEN_TTL", "access_token_ttl_seconds"),
+        ge=30,
     )
     refresh_idle_ttl_seconds: int = Field(
         7 * 86400,
@@ -98,7 +131,9 @@ class Settings(BaseSettings):
     )
     refresh_absolute_ttl_seconds: int = Field(
         30 * 86400,
-        validation_alias=AliasChoices("JARVIS_REFRESH_ABSOLUTE_TTL", "refresh_absolute_ttl_seconds"),
+        validation_alias=AliasChoices(
+            "JARVIS_REFRESH_ABSOLUTE_TTL", "refresh_absolute_ttl_seconds"
+        ),
         ge=60,
     )
     trusted_proxies: list[str] = Field(
@@ -137,7 +172,9 @@ class Settings(BaseSettings):
     )
     default_monthly_budget_usd: float = Field(
         20.0,
-        validation_alias=AliasChoices("JARVIS_DEFAULT_MONTHLY_BUDGET_USD", "default_monthly_budget_usd"),
+        validation_alias=AliasChoices(
+            "JARVIS_DEFAULT_MONTHLY_BUDGET_USD", "default_monthly_budget_usd"
+        ),
         ge=0,
     )
 
@@ -175,6 +212,14 @@ class Settings(BaseSettings):
             raise ValueError("expected 64 hexadecimal characters (32 bytes)")
         return value.lower()
 
+    @field_validator("old_master_keys")
+    @classmethod
+    def _check_old_master_keys(cls, value: str | None) -> str | None:
+        if not value or not value.strip():
+            return None
+        parse_master_keys(value)
+        return value.strip().lower()
+
     @field_validator("jwt_secret")
     @classmethod
     def _check_jwt_secret(cls, value: str | None) -> str | None:
@@ -195,6 +240,11 @@ class Settings(BaseSettings):
         if not self.master_key:
             raise ConfigError("JARVIS_MASTER_KEY is not set: expected 64 hexadecimal characters.")
         return bytes.fromhex(self.master_key)
+
+    @property
+    def old_master_keys_bytes(self) -> dict[int, bytes]:
+        """``JARVIS_OLD_MASTER_KEYS`` as ``{version: key}`` (empty when unset)."""
+        return parse_master_keys(self.old_master_keys) if self.old_master_keys else {}
 
     def owner_url(self) -> str:
         if not self.database_url:

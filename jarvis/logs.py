@@ -18,7 +18,8 @@ from typing import Any
 from jarvis.security.redaction import redact, redact_value
 
 log_context: contextvars.ContextVar[dict[str, Any]] = contextvars.ContextVar(
-    "jarvis_log_context", default={}  # noqa: B039 - never mutated, always replaced
+    "jarvis_log_context",
+    default={},  # noqa: B039 - never mutated, always replaced
 )
 
 _RESERVED = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
@@ -84,7 +85,9 @@ def configure_logging(level: str = "INFO", fmt: str = "json", stream: Any = None
     handler._jarvis = True  # type: ignore[attr-defined]
     handler.addFilter(RedactionFilter())
     handler.setFormatter(
-        JsonFormatter() if fmt == "json" else logging.Formatter("%(levelname)s %(name)s: %(message)s")
+        JsonFormatter()
+        if fmt == "json"
+        else logging.Formatter("%(levelname)s %(name)s: %(message)s")
     )
     root.addHandler(handler)
     root.setLevel(level)

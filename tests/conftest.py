@@ -123,7 +123,9 @@ def services(
     clock: FixedClock,
     fast_hasher: PasswordHasher,
 ) -> Services:
-    return build_services(settings, engine=app_engine, uow=uow_factory, clock=clock, hasher=fast_hasher)
+    return build_services(
+        settings, engine=app_engine, uow=uow_factory, clock=clock, hasher=fast_hasher
+    )
 
 
 @pytest.fixture

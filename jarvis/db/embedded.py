@@ -36,7 +36,9 @@ class EmbeddedPostgres:
     ``start()`` reuses a server that is already running on the same data folder.
     """
 
-    def __init__(self, data_dir: Path, *, database: str = DATABASE_NAME, delete_on_stop: bool = False):
+    def __init__(
+        self, data_dir: Path, *, database: str = DATABASE_NAME, delete_on_stop: bool = False
+    ):
         self.pgdata = Path(data_dir).expanduser().resolve() / "pgdata"
         self.database = database
         self._delete = delete_on_stop
@@ -55,7 +57,9 @@ class EmbeddedPostgres:
                 self.pgdata, cleanup_mode="delete" if self._delete else "stop"
             )
         except Exception as exc:
-            raise DatabaseError(f"Could not start the embedded PostgreSQL in {self.pgdata}.") from exc
+            raise DatabaseError(
+                f"Could not start the embedded PostgreSQL in {self.pgdata}."
+            ) from exc
         base = self._server.get_uri()
         self._create_database(base)
         url = make_url(base.replace("postgresql://", "postgresql+psycopg://", 1))

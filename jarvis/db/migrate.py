@@ -15,7 +15,11 @@ MIGRATIONS_DIR = PROJECT_ROOT / "migrations"
 
 def alembic_config(settings: Settings) -> Config:
     """An Alembic config bound to ``settings`` (owner URL, app role name and password)."""
-    cfg = Config(str(PROJECT_ROOT / "alembic.ini")) if (PROJECT_ROOT / "alembic.ini").exists() else Config()
+    cfg = (
+        Config(str(PROJECT_ROOT / "alembic.ini"))
+        if (PROJECT_ROOT / "alembic.ini").exists()
+        else Config()
+    )
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
     cfg.attributes["settings"] = settings
     return cfg

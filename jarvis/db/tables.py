@@ -16,6 +16,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     CheckConstraint,
+    Computed,
     Date,
     DateTime,
     Float,
@@ -30,7 +31,7 @@ from sqlalchemy import (
     func,
     text,
 )
-from sqlalchemy.dialects.postgresql import INET, JSONB, UUID
+from sqlalchemy.dialects.postgresql import INET, JSONB, TSVECTOR, UUID
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 EMBEDDING_DIM = 384
@@ -48,6 +49,8 @@ USER_OWNED_TABLES: tuple[str, ...] = (
     "kg_entities",
     "kg_relations",
     "audit_events",
+    "usage_daily",
+    "tool_usage_daily",
 )
 
 
@@ -56,7 +59,9 @@ class Base(DeclarativeBase):
 
 
 def _pk() -> Mapped[uuid.UUID]:
-    return mapped_column(UUID(as_uuid=True), primary_key=True, server_default=func.gen_random_uuid())
+    return mapped_column(
+        UUID(as_uuid=True), primary_key=True, server_default=func.gen_random_uuid()
+    )
 
 
 def _now() -> Mapped[datetime]:
@@ -176,6 +181,8 @@ class AgentRun(Base):
         Index("ix_agent_runs_user_id_started_at", "user_id", "started_at"),
         Index("ix_agent_runs_conversation_id", "conversation_id"),
         Index("ix_agent_runs_running", "status", postgresql_where=text("status = 'running'")),
+        # Admin "recent runs of everyone" and reprice by date (usage capability, 0004).
+        Index("ix_agent_runs_started_at", "started_at"),
         CheckConstraint(
             "status in ('running','completed','failed','cancelled')", name="ck_agent_runs_status"
         ),
@@ -200,6 +207,9 @@ class AgentRun(Base):
     error: Mapped[str | None] = mapped_column(Text)
     started_at: Mapped[datetime] = _now()
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Touched while the run makes progress; a `running` run with an old heartbeat belongs to a
+    # dead process and is marked failed (migration 0006, jarvis_fail_stale_runs).
+    heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class Message(Base):
@@ -248,6 +258,15 @@ class Memory(Base):
     __tablename__ = "memories"
     __table_args__ = (
         Index("ix_memories_user_id_created_at", "user_id", "created_at"),
+        # [memory] Per-user exact search reads the user's vectors from this covering index
+        # (index-only scan, rows of one user adjacent) instead of the global HNSW.
+        Index(
+            "ix_memories_user_model_embedding",
+            "user_id",
+            "embedding_model",
+            postgresql_include=["id", "embedding"],
+        ),
+        Index("ix_memories_content_tsv", "content_tsv", postgresql_using="gin"),
         Index(
             "ix_memories_embedding_hnsw",
             "embedding",
@@ -268,12 +287,24 @@ class Memory(Base):
     source: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = _now()
     last_accessed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # [memory] Full-text side of hybrid search (generated, never written by the app).
+    content_tsv: Mapped[Any] = mapped_column(
+        TSVECTOR, Computed("to_tsvector('english'::regconfig, content)", persisted=True)
+    )
 
 
 class KgEntity(Base):
     __tablename__ = "kg_entities"
     __table_args__ = (
         Index("ix_kg_entities_user_id_created_at", "user_id", "created_at"),
+        # [memory] Name search: trigram similarity / substring, and exact (case-insensitive).
+        Index(
+            "ix_kg_entities_name_trgm",
+            "name",
+            postgresql_using="gin",
+            postgresql_ops={"name": "gin_trgm_ops"},
+        ),
+        Index("ix_kg_entities_user_id_lower_name", "user_id", func.lower(text("name"))),
         Index(
             "ix_kg_entities_embedding_hnsw",
             "embedding",
@@ -298,7 +329,9 @@ class KgEntity(Base):
 class KgRelation(Base):
     __tablename__ = "kg_relations"
     __table_args__ = (
-        Index("ix_kg_relations_source_id", "source_id"),
+        # [memory] (source_id, target_id): the explorer's "edges among these nodes" query filters
+        # both ends inside the index, instead of fetching every edge of every hub from the heap.
+        Index("ix_kg_relations_source_id_target_id", "source_id", "target_id"),
         Index("ix_kg_relations_target_id", "target_id"),
         Index("ix_kg_relations_user_id_created_at", "user_id", "created_at"),
     )
@@ -332,8 +365,12 @@ class ModelPrice(Base):
     model: Mapped[str] = mapped_column(String(200), nullable=False)
     input_per_mtok: Mapped[Decimal] = mapped_column(Numeric(12, 6), nullable=False)
     output_per_mtok: Mapped[Decimal] = mapped_column(Numeric(12, 6), nullable=False)
-    cache_read_per_mtok: Mapped[Decimal] = mapped_column(Numeric(12, 6), nullable=False, server_default="0")
-    cache_write_per_mtok: Mapped[Decimal] = mapped_column(Numeric(12, 6), nullable=False, server_default="0")
+    cache_read_per_mtok: Mapped[Decimal] = mapped_column(
+        Numeric(12, 6), nullable=False, server_default="0"
+    )
+    cache_write_per_mtok: Mapped[Decimal] = mapped_column(
+        Numeric(12, 6), nullable=False, server_default="0"
+    )
     effective_from: Mapped[date] = mapped_column(Date, nullable=False)
     created_at: Mapped[datetime] = _now()
 
@@ -368,3 +405,65 @@ class RateLimitBucket(Base):
     key: Mapped[str] = mapped_column(String(300), primary_key=True)
     window_start: Mapped[datetime] = mapped_column(DateTime(timezone=True), primary_key=True)
     count: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")
+
+
+class AccountLockout(Base):
+    """Failed sign-ins per login name (known or not) and the growing lockout (migration 0002).
+
+    Not user-owned (keyed by the normalised email, so unknown emails lock the same way);
+    row-level security admits only the ``auth`` scope.
+    """
+
+    __tablename__ = "account_lockouts"
+
+    key: Mapped[str] = mapped_column(String(320), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")
+    lockouts: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")
+    locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_failure_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class UsageDaily(Base):
+    """Daily usage rollup per user, local day (the user's time zone), provider and model.
+
+    Kept current in the run's own transaction (``UsageRepository.record_run_finished``) and
+    rebuilt in bulk by the demo seed and ``jarvis usage reprice``. Usage capability (0004).
+    """
+
+    __tablename__ = "usage_daily"
+    __table_args__ = (Index("ix_usage_daily_day", "day"),)
+
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    provider: Mapped[str] = mapped_column(String(32), primary_key=True)
+    model: Mapped[str] = mapped_column(String(200), primary_key=True)
+    runs: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")
+    failed_runs: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")
+    unpriced_runs: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")
+    input_tokens: Mapped[int] = mapped_column(BigInteger, nullable=False, server_default="0")
+    output_tokens: Mapped[int] = mapped_column(BigInteger, nullable=False, server_default="0")
+    cache_read_tokens: Mapped[int] = mapped_column(BigInteger, nullable=False, server_default="0")
+    cache_write_tokens: Mapped[int] = mapped_column(BigInteger, nullable=False, server_default="0")
+    total_tokens: Mapped[int] = mapped_column(BigInteger, nullable=False, server_default="0")
+    cost: Mapped[Decimal] = mapped_column(Numeric(18, 6), nullable=False, server_default="0")
+
+
+class ToolUsageDaily(Base):
+    """Daily tool-call rollup per user, local day and tool (calls, errors, latency)."""
+
+    __tablename__ = "tool_usage_daily"
+    __table_args__ = (Index("ix_tool_usage_daily_day", "day"),)
+
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    tool_id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    calls: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")
+    errors: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")
+    denied: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")
+    latency_count: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")
+    latency_ms_sum: Mapped[int] = mapped_column(BigInteger, nullable=False, server_default="0")
+    latency_ms_max: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")

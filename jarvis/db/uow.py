@@ -98,7 +98,9 @@ class UnitOfWork:
 class UnitOfWorkFactory:
     """Builds units of work on one engine (or on a test's session factory)."""
 
-    def __init__(self, engine: Engine | None = None, *, session_factory: Callable[[], Session] | None = None):
+    def __init__(
+        self, engine: Engine | None = None, *, session_factory: Callable[[], Session] | None = None
+    ):
         if session_factory is None:
             if engine is None:
                 raise ValueError("an engine or a session factory is required")

@@ -15,9 +15,13 @@ MAX_LENGTH = 1024
 def validate_password(password: str) -> None:
     """Refuse passwords outside 8-1024 characters (counted as characters, never truncated)."""
     if len(password) > MAX_LENGTH:
-        raise ValidationError(f"Password must be at most {MAX_LENGTH} characters.", field="password")
+        raise ValidationError(
+            f"Password must be at most {MAX_LENGTH} characters.", field="password"
+        )
     if len(password) < MIN_LENGTH:
-        raise ValidationError(f"Password must be at least {MIN_LENGTH} characters.", field="password")
+        raise ValidationError(
+            f"Password must be at least {MIN_LENGTH} characters.", field="password"
+        )
 
 
 class PasswordHasher:

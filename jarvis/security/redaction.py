@@ -10,14 +10,19 @@ MASK = "[REDACTED]"
 
 _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     # JWTs: three base64url segments, the first two starting like a JSON object ("ey").
-    (re.compile(r"\beyJ[A-Za-z0-9_-]{5,}\.eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}"), "[REDACTED_JWT]"),
+    (
+        re.compile(r"\beyJ[A-Za-z0-9_-]{5,}\.eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}"),
+        "[REDACTED_JWT]",
+    ),
     # Provider API keys: OpenAI sk-..., sk-proj-..., Anthropic sk-ant-..., Tavily tvly-...
     (re.compile(r"\b(?:sk-ant-|sk-proj-|sk-|tvly-|ak_|pk_)[A-Za-z0-9_\-]{8,}"), "[REDACTED_KEY]"),
     # Bearer tokens in headers.
     (re.compile(r"(?i)\b(bearer)\s+[A-Za-z0-9._\-~+/]{8,}=*"), r"\1 [REDACTED]"),
     # key=value style secrets.
     (
-        re.compile(r"(?i)\b(password|passwd|secret|api[_-]?key|token|authorization)(\s*[=:]\s*)([^\s,;&]+)"),
+        re.compile(
+            r"(?i)\b(password|passwd|secret|api[_-]?key|token|authorization)(\s*[=:]\s*)([^\s,;&]+)"
+        ),
         r"\1\2[REDACTED]",
     ),
     # Email addresses.
@@ -25,7 +30,10 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     # Card numbers: 13-19 digits with optional spaces / dashes.
     (re.compile(r"\b(?:\d[ -]?){12,18}\d\b"), "[REDACTED_CARD]"),
     # Phone numbers: +country and 8+ digits with separators.
-    (re.compile(r"(?<![\w.])\+\d{1,3}[\s.-]?\(?\d{1,4}\)?(?:[\s.-]?\d{2,4}){2,4}\b"), "[REDACTED_PHONE]"),
+    (
+        re.compile(r"(?<![\w.])\+\d{1,3}[\s.-]?\(?\d{1,4}\)?(?:[\s.-]?\d{2,4}){2,4}\b"),
+        "[REDACTED_PHONE]",
+    ),
 )
 
 

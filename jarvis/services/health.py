@@ -29,10 +29,14 @@ class HealthService:
         try:
             with self._engine.connect() as conn:
                 version = conn.scalar(text("show server_version")) or ""
-                vector = conn.scalar(text("select extversion from pg_extension where extname = 'vector'"))
+                vector = conn.scalar(
+                    text("select extversion from pg_extension where extname = 'vector'")
+                )
                 role = conn.scalar(text("select current_user")) or ""
                 migration = conn.scalar(
-                    text("select count(*) from information_schema.tables where table_name = 'users'")
+                    text(
+                        "select count(*) from information_schema.tables where table_name = 'users'"
+                    )
                 )
             return DatabaseStatus(
                 ok=True,

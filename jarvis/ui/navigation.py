@@ -17,6 +17,37 @@ class PageSpec:
 
 PAGES: tuple[PageSpec, ...] = (
     PageSpec("app_pages/home.py", "Home", ":material/home:", "home"),
+    PageSpec("app_pages/chat.py", "Chat", ":material/chat:", "chat"),
+    PageSpec("app_pages/usage.py", "Usage", ":material/bar_chart:", "usage"),
+    PageSpec("app_pages/memory.py", "Memory", ":material/psychology:", "memory"),
+    PageSpec("app_pages/graph.py", "Knowledge graph", ":material/hub:", "graph"),
+    PageSpec("app_pages/secrets.py", "Secrets", ":material/key:", "secrets", section="Settings"),
+    PageSpec("app_pages/tools.py", "Tools", ":material/build:", "tools", section="Settings"),
+    PageSpec("app_pages/account.py", "Account", ":material/person:", "account", section="Settings"),
+    PageSpec(
+        "app_pages/admin_users.py",
+        "Users",
+        ":material/group:",
+        "admin-users",
+        section="Admin",
+        admin_only=True,
+    ),
+    PageSpec(
+        "app_pages/admin_audit.py",
+        "Audit log",
+        ":material/policy:",
+        "admin-audit",
+        section="Admin",
+        admin_only=True,
+    ),
+    PageSpec(
+        "app_pages/admin_prices.py",
+        "Prices & budgets",
+        ":material/payments:",
+        "admin-prices",
+        section="Admin",
+        admin_only=True,
+    ),
 )
 
 

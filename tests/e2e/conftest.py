@@ -71,9 +71,19 @@ def start_app(s: Settings, log_path: Path, extra_env: dict[str, str] | None = No
     )
     env.update(extra_env or {})
     cmd = [
-        sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"),
-        "--server.port", str(port), "--server.address", "127.0.0.1",
-        "--server.headless", "true", "--browser.gatherUsageStats", "false",
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        str(ROOT / "app.py"),
+        "--server.port",
+        str(port),
+        "--server.address",
+        "127.0.0.1",
+        "--server.headless",
+        "true",
+        "--browser.gatherUsageStats",
+        "false",
     ]
     log = open(log_path, "wb")  # noqa: SIM115 - closed with the process
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
@@ -108,7 +118,9 @@ def live_app_factory(
     started: list[LiveApp] = []
 
     def make(settings: Settings | None = None, extra_env: dict[str, str] | None = None) -> LiveApp:
-        app = start_app(settings or fresh_database(), tmp_path / f"streamlit-{len(started)}.log", extra_env)
+        app = start_app(
+            settings or fresh_database(), tmp_path / f"streamlit-{len(started)}.log", extra_env
+        )
         started.append(app)
         return app
 
@@ -137,7 +149,9 @@ def live_settings(live: LiveApp) -> Settings:
 @pytest.fixture(scope="session")
 def browser() -> Iterator[Any]:
     if not Path(CHROMIUM).exists():
-        pytest.fail(f"Chromium not found at {CHROMIUM}: run `apt-get install -y chromium` (.ci/run does).")
+        pytest.fail(
+            f"Chromium not found at {CHROMIUM}: run `apt-get install -y chromium` (.ci/run does)."
+        )
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:

@@ -14,19 +14,29 @@ from tests.conftest import TEST_APP_PASSWORD, TEST_JWT_SECRET, TEST_MASTER_KEY
 
 
 @pytest.fixture
-def run_cli(fresh_database: Callable[[], Settings]) -> Callable[..., subprocess.CompletedProcess[str]]:
+def run_cli(
+    fresh_database: Callable[[], Settings],
+) -> Callable[..., subprocess.CompletedProcess[str]]:
     s = fresh_database()
     env = dict(os.environ)
     env.update(
-        DATABASE_URL=s.owner_url(), JARVIS_DATA_DIR=str(s.data_dir), JARVIS_MASTER_KEY=TEST_MASTER_KEY,
-        JARVIS_JWT_SECRET=TEST_JWT_SECRET, JARVIS_DB_APP_PASSWORD=TEST_APP_PASSWORD, JARVIS_ENV="test",
+        DATABASE_URL=s.owner_url(),
+        JARVIS_DATA_DIR=str(s.data_dir),
+        JARVIS_MASTER_KEY=TEST_MASTER_KEY,
+        JARVIS_JWT_SECRET=TEST_JWT_SECRET,
+        JARVIS_DB_APP_PASSWORD=TEST_APP_PASSWORD,
+        JARVIS_ENV="test",
         LOG_LEVEL="WARNING",
     )
 
     def run(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [sys.executable, "-m", "jarvis.cli", *args], input=stdin, env=env,
-            capture_output=True, text=True, timeout=120,
+            [sys.executable, "-m", "jarvis.cli", *args],
+            input=stdin,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
         )
 
     return run
@@ -37,7 +47,9 @@ def test_users_add_reads_the_password_from_stdin_and_list_shows_roles(run_cli) -
     assert added.returncode == 0, added.stderr
     assert "Created admin Root@Example.com" in added.stdout
     assert "s3cret-passphrase" not in added.stdout + added.stderr
-    second = run_cli("users", "add", "bob@example.com", "--name", "Bob", stdin="another-passphrase\n")
+    second = run_cli(
+        "users", "add", "bob@example.com", "--name", "Bob", stdin="another-passphrase\n"
+    )
     assert second.returncode == 0, second.stderr
     listed = run_cli("users", "list")
     assert listed.returncode == 0

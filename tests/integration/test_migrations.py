@@ -48,9 +48,13 @@ def test_app_role_is_neither_owner_nor_superuser_nor_bypassrls(app_engine: Engin
     with app_engine.connect() as conn:
         me = conn.scalar(text("select current_user"))
         flags = conn.execute(
-            text("select rolsuper, rolbypassrls, rolcreaterole from pg_roles where rolname = current_user")
+            text(
+                "select rolsuper, rolbypassrls, rolcreaterole from pg_roles where rolname = current_user"
+            )
         ).one()
-        owners = set(conn.scalars(text("select tableowner from pg_tables where schemaname = 'public'")))
+        owners = set(
+            conn.scalars(text("select tableowner from pg_tables where schemaname = 'public'"))
+        )
     assert me == "jarvis_app"
     assert tuple(flags) == (False, False, False)
     assert me not in owners
@@ -62,7 +66,9 @@ def test_upgrade_and_downgrade_round_trip(fresh_database) -> None:  # type: igno
     try:
         downgrade(s, "base")
         with engine.connect() as conn:
-            tables = set(conn.scalars(text("select tablename from pg_tables where schemaname='public'")))
+            tables = set(
+                conn.scalars(text("select tablename from pg_tables where schemaname='public'"))
+            )
             ext = conn.scalar(text("select count(*) from pg_extension where extname = 'vector'"))
         assert tables <= {"alembic_version"}
         assert ext == 0

@@ -16,7 +16,6 @@ from jarvis.db.tables import (
     USER_OWNED_TABLES,
     AgentRun,
     AuditEvent,
-    Base,
     Conversation,
     KgEntity,
     KgRelation,
@@ -24,6 +23,8 @@ from jarvis.db.tables import (
     Message,
     RefreshToken,
     ToolCall,
+    ToolUsageDaily,
+    UsageDaily,
     User,
     UserSecret,
     UserToolPermission,
@@ -36,12 +37,21 @@ VEC = [0.0] * 383 + [1.0]
 def seed_user(session: Session, tag: str) -> uuid.UUID:
     """One row in every user-owned table for a new user (written by the owner)."""
     uid = uuid.uuid4()
-    session.add(User(id=uid, email=f"rls-{tag}-{uid.hex[:8]}@example.com", password_hash="x", display_name=tag))
+    session.add(
+        User(
+            id=uid,
+            email=f"rls-{tag}-{uid.hex[:8]}@example.com",
+            password_hash="x",
+            display_name=tag,
+        )
+    )
     session.flush()
     conv = Conversation(id=uuid.uuid4(), user_id=uid, title=f"{tag} chat")
     session.add(conv)
     session.flush()
-    run = AgentRun(id=uuid.uuid4(), user_id=uid, conversation_id=conv.id, provider="offline", model="offline")
+    run = AgentRun(
+        id=uuid.uuid4(), user_id=uid, conversation_id=conv.id, provider="offline", model="offline"
+    )
     session.add(run)
     session.flush()
     e1 = KgEntity(id=uuid.uuid4(), user_id=uid, name=f"{tag}-a")
@@ -50,20 +60,40 @@ def seed_user(session: Session, tag: str) -> uuid.UUID:
     session.flush()
     session.add_all(
         [
-            Message(user_id=uid, run_id=run.id, conversation_id=conv.id, role="user", content=f"{tag} says hi"),
+            Message(
+                user_id=uid,
+                run_id=run.id,
+                conversation_id=conv.id,
+                role="user",
+                content=f"{tag} says hi",
+            ),
             ToolCall(user_id=uid, run_id=run.id, tool_id="calculator", status="ok"),
-            Memory(user_id=uid, content=f"{tag} memory", embedding=VEC, embedding_model="lexical-v1"),
+            Memory(
+                user_id=uid, content=f"{tag} memory", embedding=VEC, embedding_model="lexical-v1"
+            ),
             KgRelation(user_id=uid, source_id=e1.id, target_id=e2.id, type="knows"),
             UserSecret(
-                user_id=uid, provider="openai", name="default", ciphertext=b"c", nonce=b"n" * 12,
-                key_version=1, wrapped_dek=b"w", last4="abcd",
+                user_id=uid,
+                provider="openai",
+                name="default",
+                ciphertext=b"c",
+                nonce=b"n" * 12,
+                key_version=1,
+                wrapped_dek=b"w",
+                last4="abcd",
             ),
             UserToolPermission(user_id=uid, tool_id="calculator", granted=False),
             RefreshToken(
-                user_id=uid, family_id=uuid.uuid4(), token_hash=uuid.uuid4().hex + uuid.uuid4().hex,
+                user_id=uid,
+                family_id=uuid.uuid4(),
+                token_hash=uuid.uuid4().hex + uuid.uuid4().hex,
                 expires_at=datetime(2099, 1, 1, tzinfo=UTC),
             ),
             AuditEvent(id=uuid.uuid4(), user_id=uid, action="test.seed"),
+            UsageDaily(
+                user_id=uid, day=date(2026, 1, 1), provider="offline", model="offline", runs=1
+            ),
+            ToolUsageDaily(user_id=uid, day=date(2026, 1, 1), tool_id="calculator", calls=1),
         ]
     )
     session.flush()
@@ -96,7 +126,9 @@ def test_user_sees_only_own_rows(app_engine: Engine, two_users, table: str) -> N
     uow = UnitOfWorkFactory(app_engine).for_user_id(a)
     with uow:
         owners = set(uow.session.scalars(text(f"select user_id from {table}")))
-        by_id = uow.session.scalar(text(f"select count(*) from {table} where user_id = :b"), {"b": b})
+        by_id = uow.session.scalar(
+            text(f"select count(*) from {table} where user_id = :b"), {"b": b}
+        )
     assert owners == {a}
     assert by_id == 0
 
@@ -111,7 +143,9 @@ def test_user_cannot_insert_rows_for_someone_else(app_engine: Engine, two_users)
     a, b = two_users
     for row in (
         Conversation(id=uuid.uuid4(), user_id=b, title="sneaky"),
-        Memory(id=uuid.uuid4(), user_id=b, content="x", embedding=VEC, embedding_model="lexical-v1"),
+        Memory(
+            id=uuid.uuid4(), user_id=b, content="x", embedding=VEC, embedding_model="lexical-v1"
+        ),
         UserToolPermission(user_id=b, tool_id="web_search", granted=True),
     ):
         with UnitOfWorkFactory(app_engine).for_user_id(a) as uow:
@@ -123,7 +157,9 @@ def test_user_cannot_insert_rows_for_someone_else(app_engine: Engine, two_users)
 def test_user_cannot_update_or_delete_someone_elses_rows(app_engine: Engine, two_users) -> None:  # type: ignore[no-untyped-def]
     a, b = two_users
     with UnitOfWorkFactory(app_engine).for_user_id(a) as uow:
-        updated = uow.session.execute(text("update conversations set title = 'pwned' where user_id = :b"), {"b": b})
+        updated = uow.session.execute(
+            text("update conversations set title = 'pwned' where user_id = :b"), {"b": b}
+        )
         deleted = uow.session.execute(text("delete from memories where user_id = :b"), {"b": b})
         assert updated.rowcount == 0 and deleted.rowcount == 0
         uow.commit()
@@ -147,7 +183,9 @@ def test_audit_events_are_append_only(app_engine: Engine, two_users) -> None:  #
         assert uow.session.execute(text("delete from audit_events")).rowcount == 0
 
 
-def test_next_transaction_on_a_pooled_connection_forgets_the_user(settings: Settings, two_users) -> None:  # type: ignore[no-untyped-def]
+def test_next_transaction_on_a_pooled_connection_forgets_the_user(
+    settings: Settings, two_users
+) -> None:  # type: ignore[no-untyped-def]
     a, _ = two_users
     engine = create_engine(settings.app_url(), pool_size=1, max_overflow=0)
     try:
@@ -158,19 +196,30 @@ def test_next_transaction_on_a_pooled_connection_forgets_the_user(settings: Sett
         with factory() as uow:
             pid_after = uow.session.scalar(text("select pg_backend_pid()"))
             assert uow.session.scalar(select(func.count()).select_from(Conversation)) == 0
-            assert uow.session.scalar(text("select current_setting('app.user_id', true)")) in ("", None)
+            assert uow.session.scalar(text("select current_setting('app.user_id', true)")) in (
+                "",
+                None,
+            )
         with factory.for_user_id(a) as uow:
-            assert uow.session.scalar(text("select pg_backend_pid()")) == pid_after  # same connection
+            assert (
+                uow.session.scalar(text("select pg_backend_pid()")) == pid_after
+            )  # same connection
     finally:
         engine.dispose()
 
 
-def test_instance_settings_are_readable_but_only_admins_write(app_engine: Engine, two_users) -> None:  # type: ignore[no-untyped-def]
+def test_instance_settings_are_readable_but_only_admins_write(
+    app_engine: Engine, two_users
+) -> None:  # type: ignore[no-untyped-def]
     a, _ = two_users
-    with UnitOfWorkFactory(app_engine).for_user_id(a) as uow:
-        with pytest.raises(ProgrammingError, match="row-level security"):
-            uow.session.execute(
-                text("insert into model_prices (provider, model, input_per_mtok, output_per_mtok, effective_from)"
-                     " values ('x', 'y', 1, 1, :d)"), {"d": date(2026, 1, 1)}
-            )
-    assert Base.metadata.tables["model_prices"] is not None
+    with (
+        UnitOfWorkFactory(app_engine).for_user_id(a) as uow,
+        pytest.raises(ProgrammingError, match="row-level security"),
+    ):
+        uow.session.execute(
+            text(
+                "insert into model_prices (provider, model, input_per_mtok, output_per_mtok, effective_from)"
+                " values ('x', 'y', 1, 1, :d)"
+            ),
+            {"d": date(2026, 1, 1)},
+        )

@@ -13,7 +13,13 @@ from jarvis.errors import ConfigError
 
 @pytest.fixture(autouse=True)
 def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    for var in ("DATABASE_URL", "JARVIS_MASTER_KEY", "JARVIS_JWT_SECRET", "JARVIS_DB_APP_PASSWORD", "JARVIS_ENV"):
+    for var in (
+        "DATABASE_URL",
+        "JARVIS_MASTER_KEY",
+        "JARVIS_JWT_SECRET",
+        "JARVIS_DB_APP_PASSWORD",
+        "JARVIS_ENV",
+    ):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.chdir(tmp_path)  # no stray .env
 
@@ -29,13 +35,17 @@ def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
         ("LOG_LEVEL", "LOUD", "LOG_LEVEL"),
     ],
 )
-def test_bad_values_name_the_variable(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, var: str, value: str, expected: str) -> None:
+def test_bad_values_name_the_variable(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, var: str, value: str, expected: str
+) -> None:
     monkeypatch.setenv(var, value)
     with pytest.raises(ConfigError, match=expected):
         load_settings(data_dir=tmp_path)
 
 
-def test_error_message_never_echoes_the_bad_secret(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_error_message_never_echoes_the_bad_secret(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     monkeypatch.setenv("JARVIS_JWT_SECRET", "my-short-secret")
     with pytest.raises(ConfigError) as info:
         load_settings(data_dir=tmp_path)
@@ -65,5 +75,9 @@ def test_database_urls_are_normalised_to_psycopg3() -> None:
 
 
 def test_app_url_uses_the_app_role_not_the_owner(tmp_path: Path) -> None:
-    s = load_settings(data_dir=tmp_path, database_url="postgresql://owner:secret@db:5432/jarvis", db_app_password="pw")
+    s = load_settings(
+        data_dir=tmp_path,
+        database_url="postgresql://owner:secret@db:5432/jarvis",
+        db_app_password="pw",
+    )
     assert s.app_url() == "postgresql+psycopg://jarvis_app:pw@db:5432/jarvis"

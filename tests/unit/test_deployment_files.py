@@ -29,7 +29,9 @@ def test_compose_has_pgvector_with_health_check_and_volume_and_the_app() -> None
 
 
 def test_dockerfile_migrates_before_starting_streamlit() -> None:
-    cmd = next(line for line in (ROOT / "Dockerfile").read_text().splitlines() if line.startswith("CMD"))
+    cmd = next(
+        line for line in (ROOT / "Dockerfile").read_text().splitlines() if line.startswith("CMD")
+    )
     assert cmd.index("jarvis db upgrade") < cmd.index("streamlit run app.py")
 
 
