@@ -7,7 +7,7 @@ through the cached result (``jarvis.ui.services.get_services``).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Engine
@@ -60,7 +60,6 @@ class Services:
     knowledge_graph: KnowledgeGraphService
     providers: ProviderFactory
     chat: ChatService
-    extras: dict[str, Any] = field(default_factory=dict)
 
 
 def ensure_database_url(settings: Settings) -> Settings:
@@ -84,7 +83,7 @@ def build_services(settings: Settings | None = None, **overrides: Any) -> Servic
     health = overrides.get("health") or HealthService(
         engine, embedded=settings.uses_embedded_database
     )
-    # [accounts] sign-in throttling, access / refresh tokens, user administration
+    # Sign-in throttling, access / refresh tokens, user administration
     rate_limiter: RateLimiter = overrides.get("rate_limiter") or RateLimiter(uow, clock)
     auth = overrides.get("auth") or AuthService(
         uow,
@@ -112,7 +111,7 @@ def build_services(settings: Settings | None = None, **overrides: Any) -> Servic
     secrets = overrides.get("secrets") or SecretsService(uow, cipher, clock)
     tools: ToolRegistry = overrides.get("tools") or builtin_registry()
     permissions = overrides.get("permissions") or PermissionsService(uow, tools, clock)
-    # [memory] Default embedder: local model if the `local` extra is installed, else the offline
+    # Default embedder: local model if the `local` extra is installed, else the offline
     # lexical one. A user whose memories were moved
     # to another model (`jarvis embeddings reembed`) keeps using it (OpenAI: their own key).
     embedder: Embedder = overrides.get("embedder") or default_embedder()
@@ -127,11 +126,11 @@ def build_services(settings: Settings | None = None, **overrides: Any) -> Servic
     knowledge_graph = overrides.get("knowledge_graph") or KnowledgeGraphService(
         uow, embedder, clock
     )
-    # [llm] chat providers (keys from the vault, per run) and tracing from settings.otel_exporter
+    # Chat providers (keys from the vault, per run) and tracing from settings.otel_exporter
     providers: ProviderFactory = overrides.get("providers") or ProviderFactory(secrets)
     if configure_tracing(settings) is not None:
         instrument_engine(engine)
-    # [chat] the orchestrator; runs left `running` by a dead process are failed at start-up
+    # The orchestrator; runs left `running` by a dead process are failed at start-up
     bind_builtin_handlers(tools)
     chat: ChatService = overrides.get("chat") or ChatService(
         uow,

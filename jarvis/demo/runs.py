@@ -28,7 +28,7 @@ from sqlalchemy import Engine, text
 from jarvis.db.repositories.usage import rebuild_usage_rollup
 from jarvis.errors import ConfigError, ConflictError
 from jarvis.security.passwords import PasswordHasher
-from jarvis.services.pricing import COST_QUANTUM, MTOK, select_price
+from jarvis.services.pricing import COST_QUANTUM, MTOK, PriceView, select_price
 
 log = logging.getLogger(__name__)
 
@@ -301,32 +301,19 @@ def seed_demo(
 def _seed_knowledge(
     engine: Engine, user_ids: list[uuid.UUID], rng: random.Random, say: Callable[[str], None]
 ) -> dict[str, Any] | None:
-    try:
-        from jarvis.demo.knowledge import seed_knowledge  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:
-        return None
+    from jarvis.demo.knowledge import seed_knowledge
+
     say("knowledge graph and memories")
     out: dict[str, Any] = seed_knowledge(engine, user_ids, rng)
     return out
 
 
-def _load_prices(conn: Any) -> list[Any]:
-    @dataclass
-    class P:
-        id: int
-        provider: str
-        model: str
-        input_per_mtok: Decimal
-        output_per_mtok: Decimal
-        cache_read_per_mtok: Decimal
-        cache_write_per_mtok: Decimal
-        effective_from: date
-
+def _load_prices(conn: Any) -> list[PriceView]:
     rows = conn.execute(
         "select id, provider, model, input_per_mtok, output_per_mtok, cache_read_per_mtok,"
         " cache_write_per_mtok, effective_from from model_prices"
     ).fetchall()
-    return [P(*r) for r in rows]
+    return [PriceView(*r) for r in rows]
 
 
 def _write_users(

@@ -1,7 +1,8 @@
 """The ``jarvis`` command.
 
-Each capability adds its sub-commands in ``build_parser`` (one ``add_parser`` block each) and a
-``cmd_*`` function; errors are one clear line on stderr and a non-zero exit.
+``up``, ``db`` and ``users`` live here; the other command groups in this package's modules
+(``secrets``, ``usage`` + ``demo``, ``embeddings``). Errors are one clear line on stderr and a
+non-zero exit.
 """
 
 from __future__ import annotations
@@ -132,7 +133,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     env.setdefault("JARVIS_JWT_SECRET", settings.jwt_secret or "")
     env.setdefault("JARVIS_DB_APP_PASSWORD", settings.db_app_password or "")
     port = args.port or settings.port
-    app = Path(__file__).resolve().parents[1] / "app.py"
+    app = Path(__file__).resolve().parents[2] / "app.py"
     cmd = [
         sys.executable,
         "-m",
@@ -200,19 +201,14 @@ def build_parser() -> argparse.ArgumentParser:
     add.set_defaults(handler=cmd_users_add)
     users.add_parser("list", help="list accounts").set_defaults(handler=cmd_users_list)
 
-    # [secrets] jarvis secrets rotate-master-key  -- added by the secrets capability
-    from jarvis.cli_secrets import add_secrets_commands
+    # Command groups of other capabilities live in their own modules of this package.
+    from jarvis.cli.embeddings import add_embeddings_commands
+    from jarvis.cli.secrets import add_secrets_commands
+    from jarvis.cli.usage import add_demo_commands, add_usage_commands
 
     add_secrets_commands(sub)
-    # [usage]   jarvis usage reprice              -- added by the usage capability
-    # [demo]    jarvis demo seed                  -- added by the usage capability
-    from jarvis.cli_usage import add_demo_commands, add_usage_commands
-
     add_usage_commands(sub)
     add_demo_commands(sub)
-    # [memory]  jarvis embeddings reembed         -- added by the memory capability
-    from jarvis.cli_memory import add_embeddings_commands
-
     add_embeddings_commands(sub)
     return parser
 
@@ -228,7 +224,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
-
-
-if __name__ == "__main__":
-    sys.exit(main())
