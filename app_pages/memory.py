@@ -20,7 +20,8 @@ info = memory.embedding_info(principal)
 if info.lexical:
     st.info(
         f"Embeddings: **{info.label}**. This offline embedder is *lexical*: it matches shared words "
-        "and word parts, not meaning. Add an OpenAI key and re-embed for semantic search.",
+        "and word parts, not meaning. For search by meaning, save an OpenAI key on the Secrets "
+        "page and have an administrator run `jarvis embeddings reembed` for your account.",
         icon=":material/text_fields:",
     )
 else:

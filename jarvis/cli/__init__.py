@@ -79,34 +79,15 @@ def cmd_users_add(args: argparse.Namespace) -> int:
         password,
         args.name or "",
         role="admin" if args.admin else "user",
-        actor=_cli_admin(services),
+        actor=services.auth.operator(),
     )
     print(f"Created {principal.role} {principal.email}.")
     return 0
 
 
-def _cli_admin(services: Any) -> Any:
-    """The CLI acts with operator rights: an admin principal for the first admin account."""
-    from jarvis.identity import Principal
-
-    with services.uow(scope="auth") as uow:
-        from sqlalchemy import select
-
-        from jarvis.db.tables import User
-
-        admin = uow.session.scalar(
-            select(User).where(User.role == "admin").order_by(User.created_at).limit(1)
-        )
-        if admin is None:
-            return None
-        return Principal(
-            user_id=admin.id, email=admin.email, role="admin", display_name=admin.display_name
-        )
-
-
 def cmd_users_list(args: argparse.Namespace) -> int:
     services = _services(args)
-    admin = _cli_admin(services)
+    admin = services.auth.operator()
     if admin is None:
         print("No users yet. Create the first with: jarvis users add EMAIL --admin")
         return 0

@@ -18,8 +18,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import NoReturn
 
-from sqlalchemy import text
-
 from jarvis.clock import Clock
 from jarvis.db.repositories.audit import AuditRepository
 from jarvis.db.repositories.rate_limits import LockoutRepository
@@ -216,10 +214,7 @@ class AuthService:
         password_hash = self._hasher.hash(password)
         with self._uow(scope="auth") as uow:
             users = UserRepository(uow.session)
-            uow.session.execute(
-                # Serialise registrations so two "first users" cannot both become admin.
-                text("select pg_advisory_xact_lock(7261001)")
-            )
+            users.lock_registrations()
             first = users.count() == 0
             admin_actor = bool(actor and actor.is_admin)
             signup = bool(AppSettingsRepository(uow.session).get(SIGNUP_OPEN_KEY, False))
@@ -648,6 +643,13 @@ class AuthService:
             if user is None or not user.is_active:
                 return None
             return principal_of(user)
+
+    def operator(self) -> Principal | None:
+        """The principal the command line acts as: the oldest active admin (None before the
+        first account exists)."""
+        with self._uow(scope="auth") as uow:
+            admin = UserRepository(uow.session).first_active_admin()
+            return principal_of(admin) if admin else None
 
     def list_users(self, actor: Principal) -> list[Principal]:
         """Every user (admins only)."""

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
+
+from jarvis.db.repositories.health import read_server_info
 
 
 @dataclass(frozen=True)
@@ -28,22 +30,13 @@ class HealthService:
         """Server and pgvector versions, current role; ``ok=False`` with a reason when down."""
         try:
             with self._engine.connect() as conn:
-                version = conn.scalar(text("show server_version")) or ""
-                vector = conn.scalar(
-                    text("select extversion from pg_extension where extname = 'vector'")
-                )
-                role = conn.scalar(text("select current_user")) or ""
-                migration = conn.scalar(
-                    text(
-                        "select count(*) from information_schema.tables where table_name = 'users'"
-                    )
-                )
+                info = read_server_info(conn)
             return DatabaseStatus(
                 ok=True,
-                server_version=str(version),
-                pgvector_version=str(vector or "missing"),
-                migration="migrated" if migration else "not migrated",
-                connected_as=str(role),
+                server_version=info.server_version,
+                pgvector_version=info.pgvector_version or "missing",
+                migration="migrated" if info.schema_present else "not migrated",
+                connected_as=info.current_role,
                 embedded=self._embedded,
             )
         except SQLAlchemyError as exc:

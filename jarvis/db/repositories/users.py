@@ -7,7 +7,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from jarvis.db.tables import AppSetting, User
@@ -27,6 +27,19 @@ class UserRepository:
 
     def count(self) -> int:
         return int(self.session.scalar(select(func.count()).select_from(User)) or 0)
+
+    def lock_registrations(self) -> None:
+        """Serialise registrations (transaction-scoped), so two "first users" cannot both
+        become admin."""
+        self.session.execute(text("select pg_advisory_xact_lock(7261001)"))
+
+    def first_active_admin(self) -> User | None:
+        return self.session.scalar(
+            select(User)
+            .where(User.role == "admin", User.is_active.is_(True))
+            .order_by(User.created_at)
+            .limit(1)
+        )
 
     def add(self, user: User) -> User:
         self.session.add(user)
