@@ -68,6 +68,13 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_db_purge(args: argparse.Namespace) -> int:
+    services = _services(args)
+    removed = services.auth.purge_throttles()
+    print(f"Removed {removed} expired throttling row(s).")
+    return 0
+
+
 # -- users -------------------------------------------------------------------------------------
 
 
@@ -171,6 +178,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--owner-url", help="an owner URL for an external database (else DATABASE_URL)"
     )
     db_up.set_defaults(handler=cmd_db_upgrade)
+    db.add_parser(
+        "purge", help="delete expired sign-in throttling state (run daily, e.g. from cron)"
+    ).set_defaults(handler=cmd_db_purge)
 
     users = sub.add_parser("users", help="accounts").add_subparsers(
         dest="users_command", required=True

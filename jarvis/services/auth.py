@@ -644,6 +644,17 @@ class AuthService:
                 return None
             return principal_of(user)
 
+    def purge_throttles(self, idle_days: int = 2) -> int:
+        """Forget sign-in throttling state nobody needs any more: rate-limit windows older than
+        a day and per-account failure counters idle for ``idle_days`` (longer than any
+        lockout). Returns how many rows went."""
+        removed = self._limiter.purge(older_than_seconds=86400)
+        before = self._clock.now() - timedelta(days=idle_days)
+        with self._uow(scope="auth") as uow:
+            removed += LockoutRepository(uow.session).purge_idle(before)
+            uow.commit()
+        return removed
+
     def operator(self) -> Principal | None:
         """The principal the command line acts as: the oldest active admin (None before the
         first account exists)."""

@@ -250,3 +250,16 @@ def test_self_service_sign_ups_are_limited_per_ip(services: Services) -> None:
     services.auth.register("human@example.com", PW, ip="203.0.113.67")
     # Administrators adding people are not limited.
     services.auth.register("added@example.com", PW, actor=admin, ip="203.0.113.66")
+
+
+def test_purge_forgets_only_throttling_state_that_has_gone_stale(
+    services: Services, clock: FixedClock
+) -> None:
+    services.auth.register("purge@example.com", PW, actor=OPERATOR)
+    for _ in range(3):
+        with pytest.raises(InvalidCredentialsError):
+            services.auth.login("purge@example.com", "wrong password 1", ip="203.0.113.9")
+    assert services.auth.purge_throttles() == 0  # fresh failures are kept
+    clock.advance(days=3)
+    assert services.auth.purge_throttles() >= 2  # the account counter and the IP window
+    assert services.auth.purge_throttles() == 0

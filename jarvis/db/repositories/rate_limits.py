@@ -78,9 +78,10 @@ class LockoutRepository:
     def clear(self, key: str) -> None:
         self.session.execute(delete(AccountLockout).where(AccountLockout.key == key))
 
-    def purge_idle(self, before: datetime) -> None:
-        self.session.execute(
+    def purge_idle(self, before: datetime) -> int:
+        result = self.session.execute(
             delete(AccountLockout).where(
                 func.coalesce(AccountLockout.last_failure_at, before) < before
             )
         )
+        return int(result.rowcount or 0)  # type: ignore[attr-defined]
