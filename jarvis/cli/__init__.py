@@ -106,8 +106,13 @@ def cmd_users_list(args: argparse.Namespace) -> int:
 # -- up ----------------------------------------------------------------------------------------
 
 
+def _raise_keyboard_interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
 def cmd_up(args: argparse.Namespace) -> int:
-    """Start the embedded database if needed, migrate, run Streamlit; Ctrl-C stops both."""
+    """Start the embedded database if needed, migrate, run Streamlit; Ctrl-C or SIGTERM stops
+    both."""
     from jarvis.db.migrate import upgrade
 
     settings, server = _settings_with_database(args)
@@ -142,6 +147,8 @@ def cmd_up(args: argparse.Namespace) -> int:
         flush=True,
     )
     proc = subprocess.Popen(cmd, env=env)  # noqa: S603 - fixed argv
+    # SIGTERM (systemd, a supervisor, `kill`) stops the app and the database like Ctrl-C does.
+    signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
     try:
         return proc.wait()
     except KeyboardInterrupt:

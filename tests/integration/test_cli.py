@@ -74,3 +74,59 @@ def test_db_upgrade_is_idempotent(run_cli) -> None:  # type: ignore[no-untyped-d
     result = run_cli("db", "upgrade")
     assert result.returncode == 0, result.stderr
     assert "Database migrated" in result.stdout
+
+
+def test_up_serves_the_app_and_sigterm_stops_it_cleanly(fresh_database) -> None:  # type: ignore[no-untyped-def]
+    import signal
+    import socket
+    import time
+    import urllib.request
+
+    import psutil
+
+    s = fresh_database()
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = dict(os.environ)
+    env.update(
+        DATABASE_URL=s.owner_url(),
+        JARVIS_DATA_DIR=str(s.data_dir),
+        JARVIS_MASTER_KEY=TEST_MASTER_KEY,
+        JARVIS_JWT_SECRET=TEST_JWT_SECRET,
+        JARVIS_DB_APP_PASSWORD=TEST_APP_PASSWORD,
+        JARVIS_ENV="test",
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "jarvis.cli", "up", "--port", str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    children: list[psutil.Process] = []
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
+            try:
+                with urllib.request.urlopen(
+                    f"http://127.0.0.1:{port}/_stcore/health", timeout=2
+                ) as r:
+                    if r.read() == b"ok":
+                        break
+            except OSError:
+                pass
+            assert time.monotonic() < deadline, "the app never became healthy"
+            time.sleep(0.3)
+        children = psutil.Process(proc.pid).children(recursive=True)
+        assert children, "streamlit runs as a child of `jarvis up`"
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
+        gone, alive = psutil.wait_procs(children, timeout=10)
+        assert not alive, f"left running: {alive}"
+        assert f"http://127.0.0.1:{port}" in (proc.stdout.read() if proc.stdout else "")
+    finally:
+        for p in [*children, psutil.Process(proc.pid)] if proc.poll() is None else children:
+            if p.is_running():
+                p.kill()

@@ -223,3 +223,26 @@ def test_instance_settings_are_readable_but_only_admins_write(
             ),
             {"d": date(2026, 1, 1)},
         )
+
+
+def test_a_user_cannot_promote_reactivate_or_rebudget_themselves(
+    app_engine: Engine, two_users
+) -> None:  # type: ignore[no-untyped-def]
+    a, _ = two_users
+    for change in ("role = 'admin'", "is_active = false", "monthly_budget_usd = 1000000"):
+        with (
+            UnitOfWorkFactory(app_engine).for_user_id(a) as uow,
+            pytest.raises(ProgrammingError, match="only an administrator"),
+        ):
+            uow.session.execute(text(f"update users set {change} where id = :a"), {"a": a})
+    with UnitOfWorkFactory(app_engine).for_user_id(a) as uow:  # ordinary own columns still work
+        uow.session.execute(
+            text("update users set display_name = 'Alice B' where id = :a"), {"a": a}
+        )
+    with (
+        UnitOfWorkFactory(app_engine)(scope="auth") as uow,  # the sign-in scope cannot either
+        pytest.raises(ProgrammingError, match="only an administrator"),
+    ):
+        uow.session.execute(text("update users set role = 'admin' where id = :a"), {"a": a})
+    with UnitOfWorkFactory(app_engine).for_user_id(a, role="admin") as uow:  # an admin may
+        uow.session.execute(text("update users set monthly_budget_usd = 5 where id = :a"), {"a": a})
