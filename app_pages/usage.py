@@ -12,7 +12,13 @@ import plotly.express as px
 import streamlit as st
 
 from jarvis.errors import JarvisError
-from jarvis.services.usage import UsageQuery, daily_csv, runs_csv
+from jarvis.services.usage import (
+    UsageQuery,
+    available_timezone_names,
+    daily_csv,
+    runs_csv,
+    zone,
+)
 from jarvis.ui.components import show_error
 from jarvis.ui.guard import require_user
 
@@ -24,7 +30,8 @@ PAGE_SIZE = 25
 
 st.title("Usage and cost")
 
-today = services.clock.now().date()
+# "Today" is the user's local day (their time zone), like every day on this page.
+today = services.clock.now().astimezone(zone(services.usage.timezone(principal))).date()
 filters = st.columns([2, 2, 3] if principal.is_admin else [2, 3])
 picked = filters[0].date_input(
     "Dates",
@@ -80,6 +87,28 @@ filters[-1].multiselect(
 
 scope = "everyone (each user's local days)" if query.everyone else f"time zone {dash.timezone}"
 st.caption(f"{start:%d %b %Y} – {end:%d %b %Y} · {scope}")
+
+
+def _set_timezone() -> None:
+    try:
+        services.usage.set_timezone(principal, st.session_state.get("usage_timezone", ""))
+    except JarvisError as exc:
+        st.session_state["usage_timezone_error"] = exc
+
+
+if tz_error := st.session_state.pop("usage_timezone_error", None):
+    show_error(tz_error)
+if not query.everyone and query.user_id is None:  # own view: dash.timezone is the user's
+    zones = available_timezone_names()
+    if dash.timezone in zones:
+        st.session_state["usage_timezone"] = dash.timezone
+    st.expander("Your time zone").selectbox(
+        "Time zone for your days and times",
+        zones,
+        key="usage_timezone",
+        on_change=_set_timezone,
+        help="Your usage days, the month and run times use this zone.",
+    )
 
 if dash.budget is not None:
     b = dash.budget

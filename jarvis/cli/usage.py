@@ -29,7 +29,7 @@ def _day(value: str) -> date:
 
 
 def cmd_usage_reprice(args: argparse.Namespace) -> int:
-    from jarvis.services.pricing import reprice
+    from jarvis.services.pricing import reprice, require_all_rows
 
     since = datetime.combine(args.since, datetime.min.time(), tzinfo=UTC)
     if since > datetime.now(UTC):
@@ -37,6 +37,7 @@ def cmd_usage_reprice(args: argparse.Namespace) -> int:
     engine = _owner_engine(args)
     try:
         with engine.begin() as conn:
+            require_all_rows(conn, "Repricing")
             count = reprice(conn, since)
     finally:
         engine.dispose()
@@ -46,10 +47,12 @@ def cmd_usage_reprice(args: argparse.Namespace) -> int:
 
 def cmd_usage_rebuild(args: argparse.Namespace) -> int:
     from jarvis.db.repositories.usage import rebuild_usage_rollup
+    from jarvis.services.pricing import require_all_rows
 
     engine = _owner_engine(args)
     try:
         with engine.begin() as conn:
+            require_all_rows(conn, "Rebuilding the rollups")
             rebuild_usage_rollup(conn, from_day=args.since)
     finally:
         engine.dispose()

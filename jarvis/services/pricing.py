@@ -24,9 +24,13 @@ from typing import Any, Protocol, TypeVar
 
 from jarvis.clock import Clock
 from jarvis.db.repositories.audit import AuditRepository
-from jarvis.db.repositories.pricing import PricingRepository, reprice_runs
+from jarvis.db.repositories.pricing import (
+    PricingRepository,
+    bypasses_row_security,
+    reprice_runs,
+)
 from jarvis.db.uow import UnitOfWorkFactory
-from jarvis.errors import ConflictError, PermissionDeniedError, ValidationError
+from jarvis.errors import ConfigError, ConflictError, PermissionDeniedError, ValidationError
 from jarvis.identity import Principal
 
 log = logging.getLogger(__name__)
@@ -284,6 +288,19 @@ class PricingService:
             view = _view(row)
             uow.commit()
         return view
+
+
+def require_all_rows(conn: Any, action: str) -> None:
+    """Refuse a maintenance ``action`` on a connection whose role does not see every user's rows.
+
+    Under FORCE ROW LEVEL SECURITY an external owner that is neither superuser nor BYPASSRLS sees
+    no runs at all: repricing or rebuilding would silently do nothing and report success."""
+    if not bypasses_row_security(conn):
+        raise ConfigError(
+            f"{action} needs a database owner that sees every user's runs (a superuser or a "
+            "role with BYPASSRLS); this connection's role has neither. Point DATABASE_URL at "
+            "such a role (or ALTER ROLE ... BYPASSRLS)."
+        )
 
 
 def reprice(owner_session: Any, since: datetime) -> int:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import calendar
 import csv
+import functools
 import io
 import logging
 import uuid
@@ -20,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from jarvis.clock import Clock
 from jarvis.config import Settings
@@ -199,6 +200,13 @@ class Dashboard:
         return self.summary.runs == 0 and not self.runs.rows
 
 
+@functools.cache
+def available_timezone_names() -> tuple[str, ...]:
+    """IANA zone names a user may choose (sorted; "UTC" first)."""
+    names = sorted(n for n in available_timezones() if "/" in n and not n.startswith("Etc/"))
+    return ("UTC", *names)
+
+
 def zone(name: str | None) -> ZoneInfo:
     try:
         return ZoneInfo(name or "UTC")
@@ -310,6 +318,30 @@ class UsageService:
         with self._uow(principal) as uow:
             rebuild_usage_rollup(uow.session, user_ids=[principal.user_id])
             uow.commit()
+
+    def timezone(self, principal: Principal) -> str:
+        """The user's time zone (IANA name) for their usage days and times."""
+        with self._uow(principal) as uow:
+            return zone(UsageRepository(uow.session).timezone_of(principal.user_id)).key
+
+    def set_timezone(self, principal: Principal, name: str) -> str:
+        """Set the user's own time zone (an IANA name such as ``Europe/Paris``) and move their
+        rollups to the new local days, in one transaction. Returns the stored name."""
+        name = (name or "").strip()
+        if name not in available_timezone_names():
+            raise ValidationError(
+                "Choose a time zone from the list (e.g. Europe/Paris).", field="timezone"
+            )
+        with self._uow(principal) as uow:
+            repo = UsageRepository(uow.session)
+            if not repo.set_timezone(principal.user_id, name):
+                raise NotFoundError("No such user.")
+            rebuild_usage_rollup(uow.session, user_ids=[principal.user_id])
+            AuditRepository(uow.session).record(
+                "user.timezone_set", user_id=principal.user_id, details={"timezone": name}
+            )
+            uow.commit()
+        return name
 
     # -- scope ----------------------------------------------------------------------------
 

@@ -84,7 +84,7 @@ def test_user_sees_cards_charts_runs_and_csv_export(app_settings, new_app) -> No
     assert list(runs["cost (USD)"])[0] == "unpriced"
     assert "user" not in runs.columns
     assert len(at.get("download_button")) == 2
-    assert not at.selectbox  # no user filter for a normal user
+    assert [s.key for s in at.selectbox] == ["usage_timezone"]  # no user filter for a user
     assert any(
         "Monthly budget: $3.65 of $20.00" in (p.proto.text or "") for p in at.get("progress")
     )
@@ -92,6 +92,44 @@ def test_user_sees_cards_charts_runs_and_csv_export(app_settings, new_app) -> No
     at.multiselect(key="usage_models").select("gpt-4o").run()
     assert not at.exception, at.exception
     assert metric(at, "Runs") == "1" and metric(at, "Cost (USD)") == "$3.50"
+
+
+def test_user_picks_a_time_zone_and_run_times_follow(app_settings, new_app) -> None:  # type: ignore[no-untyped-def]
+    _, user = people()
+    add_runs(user)
+    at = open_usage(new_app, user)
+    assert any("time zone UTC" in c.value for c in at.caption)
+    utc_started = next(df.value for df in at.dataframe if "status" in df.value.columns)["started"]
+    at.selectbox(key="usage_timezone").set_value("Asia/Kolkata").run()  # UTC+05:30
+    assert not at.exception, at.exception
+    assert any("time zone Asia/Kolkata" in c.value for c in at.caption)
+    assert at.selectbox(key="usage_timezone").value == "Asia/Kolkata"
+    local_started = next(df.value for df in at.dataframe if "status" in df.value.columns)["started"]
+    assert list(local_started) != list(utc_started)
+    assert list(local_started)[0].endswith(
+        f"{(int(list(utc_started)[0][-2:]) + 30) % 60:02d}"
+    )  # the half-hour offset shows in the minutes
+
+
+def test_the_default_range_ends_on_the_users_local_today(app_settings, new_app) -> None:  # type: ignore[no-untyped-def]
+    from datetime import UTC, datetime
+    from zoneinfo import ZoneInfo
+
+    _, user = people()
+    now = datetime.now(UTC)
+    # One of the two zones is always on another calendar day than UTC.
+    tz = "Pacific/Kiritimati" if now.hour >= 10 else "Pacific/Pago_Pago"
+    with get_services().uow(user) as w:
+        from sqlalchemy import text
+
+        w.session.execute(
+            text("UPDATE users SET timezone = :tz WHERE id = :id"), {"tz": tz, "id": user.user_id}
+        )
+        w.commit()
+    local_today = now.astimezone(ZoneInfo(tz)).date()
+    assert local_today != now.date()
+    at = open_usage(new_app, user)
+    assert at.date_input(key="usage_range").value[1] == local_today
 
 
 def test_empty_state_says_what_to_do(app_settings, new_app) -> None:  # type: ignore[no-untyped-def]

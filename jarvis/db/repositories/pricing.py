@@ -132,6 +132,15 @@ def seed_prices(conn: Connection | Session, rows: Iterable[dict[str, Any]]) -> i
     return len(list(conn.execute(stmt)))
 
 
+def bypasses_row_security(conn: Connection | Session) -> bool:
+    """Whether the connection's role sees every user's rows (superuser or BYPASSRLS)."""
+    return bool(
+        conn.execute(
+            text("SELECT rolsuper OR rolbypassrls FROM pg_roles WHERE rolname = current_user")
+        ).scalar()
+    )
+
+
 def reprice_runs(conn: Connection | Session, since: datetime) -> int:
     """Recompute cost, price version and the unpriced flag of every finished run started at or
     after ``since`` with the prices in force on the day each run ended (UTC). Needs a connection

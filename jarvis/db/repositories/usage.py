@@ -313,6 +313,12 @@ class UsageRepository:
             text("SELECT timezone FROM users WHERE id = :id"), {"id": user_id}
         )
 
+    def set_timezone(self, user_id: uuid.UUID, name: str) -> bool:
+        result = self.session.execute(
+            text("UPDATE users SET timezone = :tz WHERE id = :id"), {"tz": name, "id": user_id}
+        )
+        return bool(getattr(result, "rowcount", 0))
+
     def budget_of(self, user_id: uuid.UUID) -> Decimal | None:
         return self.session.scalar(
             text("SELECT monthly_budget_usd FROM users WHERE id = :id"), {"id": user_id}
