@@ -9,6 +9,7 @@ import streamlit as st
 from jarvis.errors import JarvisError
 from jarvis.ui.components import show_error
 from jarvis.ui.guard import require_user
+from jarvis.ui.markdown import plain_markdown
 from jarvis.ui.session import current_session_id, end_local_session
 
 services, principal = require_user()
@@ -63,10 +64,10 @@ except JarvisError as exc:
 for view in sessions:
     with st.container(border=True):
         left, right = st.columns([5, 1])
-        label = "This browser" if view.current else view.user_agent[:120]
+        label = "This browser" if view.current else plain_markdown(view.user_agent[:120])
         left.markdown(f"**{label}**")
         if view.current:
-            left.caption(view.user_agent[:160])
+            left.caption(plain_markdown(view.user_agent[:160]))
         left.caption(
             f"IP {view.ip or 'local or unknown'} · signed in {_when(view.started_at)} · "
             f"last used {_when(view.last_used_at)} · expires {_when(view.expires_at)}"

@@ -10,6 +10,7 @@ import streamlit as st
 from jarvis.errors import JarvisError
 from jarvis.ui.components import show_error
 from jarvis.ui.guard import require_admin
+from jarvis.ui.markdown import plain_markdown
 
 services, principal = require_admin()
 
@@ -80,7 +81,7 @@ else:
     chosen = st.selectbox("User", list(by_email), key="admin_users_selected")
     user = by_email[chosen]
     st.caption(
-        f"{user.display_name} · {'active' if user.is_active else 'deactivated'} · "
+        f"{plain_markdown(user.display_name)} · {'active' if user.is_active else 'deactivated'} · "
         f"role {user.role}" + (" · this is you" if user.user_id == principal.user_id else "")
     )
     role_col, active_col = st.columns(2)

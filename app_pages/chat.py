@@ -15,6 +15,7 @@ from jarvis.services import events as ev
 from jarvis.services.orchestrator import ChatOverview, ToolCallView, TurnView
 from jarvis.ui.components import show_error
 from jarvis.ui.guard import require_user
+from jarvis.ui.markdown import inert_markdown
 
 services, principal = require_user()
 chat = services.chat
@@ -23,11 +24,25 @@ CURRENT_KEY = "chat_conversation_id"
 FLASH_KEY = "chat_flash"
 WARNING_KEY = "chat_budget_warning"
 PICKED_KEY = "chat_model_picked"
+STREAM_KEY = "chat_stream"  # (cancel, done) events of the answer this session streams
+STOP_WAIT_SECONDS = 5.0
 STATUS_ICONS = {
     "ok": ":material/check_circle:",
     "error": ":material/error:",
     "denied": ":material/block:",
 }
+
+
+def wait_for_previous_answer() -> None:
+    """Stop an answer an earlier run of this page is still streaming, and wait (briefly)
+    until it is recorded as stopped. Streamlit's fast reruns start the new run (the Stop
+    click, any click) while the old one still streams; without this the new run reads the
+    turn as running, and the page keeps saying "Still running…" after Stop."""
+    pending = st.session_state.pop(STREAM_KEY, None)
+    if pending is not None:
+        cancel, done = pending
+        cancel.set()
+        done.wait(timeout=STOP_WAIT_SECONDS)
 
 
 def _picked() -> None:
@@ -47,7 +62,9 @@ def cost_line(tokens: int, cost: Decimal | None, unpriced: bool) -> str:
 def tool_step(call: ToolCallView | ev.ToolCallFinished | ev.ToolCallDenied, arguments: Any) -> None:
     status = "denied" if isinstance(call, ev.ToolCallDenied) else call.status
     latency = getattr(call, "latency_ms", None)
-    label = f"{call.tool_id} · {status}" + (f" · {latency} ms" if latency is not None else "")
+    label = inert_markdown(f"{call.tool_id} · {status}") + (
+        f" · {latency} ms" if latency is not None else ""
+    )
     with st.expander(label, icon=STATUS_ICONS.get(status, ":material/build:")):
         st.caption("Arguments")
         st.json(arguments or {}, expanded=True)
@@ -60,12 +77,12 @@ def tool_step(call: ToolCallView | ev.ToolCallFinished | ev.ToolCallDenied, argu
 
 def show_turn(turn: TurnView) -> None:
     with st.chat_message("user"):
-        st.markdown(turn.user_text)
+        st.markdown(inert_markdown(turn.user_text))
     with st.chat_message("assistant"):
         for call in turn.tool_calls:
             tool_step(call, call.arguments)
         if turn.answer:
-            st.markdown(turn.answer)
+            st.markdown(inert_markdown(turn.answer))
         if turn.status == "failed":
             st.error(turn.error or "The run failed.", icon=":material/error:")
         elif turn.status == "cancelled":
@@ -78,15 +95,18 @@ def show_turn(turn: TurnView) -> None:
 def stream_turn(conversation_id: uuid.UUID, prompt: str) -> bool:
     """Run one turn, rendering its events as they arrive; True when it ran to an end."""
     try:
-        events = chat.run(principal, conversation_id, prompt, cancel=threading.Event())
+        cancel, done = threading.Event(), threading.Event()
+        events = chat.run(principal, conversation_id, prompt, cancel=cancel)
     except JarvisError as exc:
         show_error(exc)
         return False
+    st.session_state[STREAM_KEY] = (cancel, done)
     with st.chat_message("user"):
-        st.markdown(prompt)
+        st.markdown(inert_markdown(prompt))
     with st.chat_message("assistant"):
         # Pressing Stop reruns the page: the rerun interrupts this loop, the event stream is
-        # closed and the orchestrator records the run as cancelled.
+        # closed and the orchestrator records the run as cancelled (the new run waits for
+        # that: wait_for_previous_answer).
         st.button("Stop", key="chat_stop", icon=":material/stop_circle:")
         steps = st.container()
         answer_box = st.empty()
@@ -103,7 +123,7 @@ def stream_turn(conversation_id: uuid.UUID, prompt: str) -> bool:
                     footer.warning(warning, icon=":material/savings:")
                 elif isinstance(event, ev.TextDelta):
                     answer += event.text
-                    answer_box.markdown(answer)
+                    answer_box.markdown(inert_markdown(answer))
                 elif isinstance(event, ev.ToolCallStarted):
                     running[event.call_id] = event.arguments
                     steps.caption(f"Calling {event.tool_id}…")
@@ -119,6 +139,7 @@ def stream_turn(conversation_id: uuid.UUID, prompt: str) -> bool:
             close = getattr(events, "close", None)
             if close is not None:
                 close()
+            done.set()
     return True
 
 
@@ -130,6 +151,7 @@ if flash := st.session_state.pop(FLASH_KEY, None):
 if warning := st.session_state.pop(WARNING_KEY, None):
     st.warning(warning, icon=":material/savings:")
 
+wait_for_previous_answer()
 current_id: uuid.UUID | None = st.session_state.get(CURRENT_KEY)
 try:
     view: ChatOverview = chat.overview(principal, current_id)
@@ -151,7 +173,7 @@ with left:
     for conv in view.conversations:
         selected = current is not None and conv.id == current.id
         if st.button(
-            conv.title,
+            inert_markdown(conv.title),
             key=f"chat_open_{conv.id}",
             type="primary" if selected else "secondary",
             use_container_width=True,

@@ -14,6 +14,7 @@ from jarvis.errors import JarvisError, NotFoundError
 from jarvis.ui.components import show_error
 from jarvis.ui.graph_view import CLICK_HANDLER, chart_event_value, echarts_options
 from jarvis.ui.guard import require_user
+from jarvis.ui.markdown import inert_markdown
 
 services, principal = require_user()
 kg = services.knowledge_graph
@@ -156,7 +157,7 @@ with graph_tab:
                     f"{e.type} · {details.out_degree} outgoing · {details.in_degree} incoming"
                 )
                 if e.description:
-                    st.markdown(e.description)
+                    st.markdown(inert_markdown(e.description))
                 if e.properties:
                     st.json(e.properties, expanded=False)
                 rows: list[dict[str, Any]] = [

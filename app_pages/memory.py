@@ -11,6 +11,7 @@ from jarvis.errors import JarvisError
 from jarvis.services.memory import model_label
 from jarvis.ui.components import show_error
 from jarvis.ui.guard import require_user
+from jarvis.ui.markdown import inert_markdown
 
 services, principal = require_user()
 memory = services.memory
@@ -93,7 +94,7 @@ with search_tab:
             st.info("No memory matches.")
         for hit in hits:
             with st.container(border=True):
-                st.markdown(hit.content)
+                st.markdown(inert_markdown(hit.content))
                 score = (
                     f"similarity {hit.score:.3f}"
                     if mode == "semantic"
@@ -125,7 +126,7 @@ with browse_tab:
     st.caption(f"{len(rows)} memories (newest first, at most 100)")
     for row in rows:
         with st.container(border=True):
-            st.markdown(row.content)
+            st.markdown(inert_markdown(row.content))
             st.caption(_meta_line(row.created_at, row.source, model_label(row.embedding_model)))
             _delete_button(row.id, f"memory_del_row_{row.id}")
 

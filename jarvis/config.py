@@ -7,17 +7,18 @@ refuse to start, with a message naming the variable.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import secrets as _secrets
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import platformdirs
 from pydantic import AliasChoices, Field, field_validator
 from pydantic import ValidationError as PydanticValidationError
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import URL, make_url
 
 from jarvis.errors import ConfigError
@@ -136,7 +137,8 @@ class Settings(BaseSettings):
         ),
         ge=60,
     )
-    trusted_proxies: list[str] = Field(
+    # NoDecode: a comma-separated list ("10.0.0.1,10.1.0.0/16"), not JSON.
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
         validation_alias=AliasChoices("JARVIS_TRUSTED_PROXIES", "trusted_proxies"),
     )
@@ -182,7 +184,15 @@ class Settings(BaseSettings):
     @classmethod
     def _split_proxies(cls, value: Any) -> Any:
         if isinstance(value, str):
-            return [p.strip() for p in value.split(",") if p.strip()]
+            value = [p.strip() for p in value.split(",") if p.strip()]
+        if isinstance(value, list):
+            for entry in value:
+                try:
+                    ipaddress.ip_network(str(entry).strip(), strict=False)
+                except ValueError:
+                    raise ValueError(
+                        f"expected IP addresses or networks separated by commas, got {entry!r}"
+                    ) from None
         return value
 
     @field_validator("database_url", "app_database_url")

