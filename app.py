@@ -59,7 +59,7 @@ else:
 # The refresh-token cookie (set at sign-in / refresh, deleted at logout) is written by a tiny
 # invisible component; page content waits for the browser to confirm a new session cookie, so
 # a click or reload right after signing in cannot run ahead of it.
-if not write_cookie() and principal is not None:
+if not write_cookie(services) and principal is not None:
     st.caption("Signing you in…")
     st.button(
         "Continue",

@@ -124,6 +124,8 @@ class RefreshToken(Base):
     revoked_reason: Mapped[str | None] = mapped_column(String(64))
     user_agent: Mapped[str | None] = mapped_column(String(512))
     ip: Mapped[str | None] = mapped_column(INET)
+    #: When the browser acknowledged it stored this token (its cookie write); None until then.
+    confirmed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class UserSecret(Base):

@@ -4,7 +4,8 @@ access / refresh tokens, sessions a user can list and revoke, password changes.
 Users and sessions live in PostgreSQL only. Lookups before a user is known (login by email,
 refresh by token hash) run in the narrow ``auth`` row-level-security scope; everything after
 runs as the user. A session is a refresh-token *family*: each refresh retires the presented
-token and issues its successor; presenting a retired token again revokes the whole family.
+token and issues its successor; presenting a retired token again revokes the whole family —
+unless it is a reload race (see :data:`REFRESH_RACE_GRACE`).
 """
 
 from __future__ import annotations
@@ -50,6 +51,11 @@ EMAIL_RE = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]{2,}$")
 SIGNUP_OPEN_KEY = "signup_open"
 #: How often an active session records "last used" (bounds writes to one per minute).
 TOUCH_EVERY = timedelta(seconds=60)
+#: A browser stores a rotated cookie a moment after the refresh (and then confirms it). A
+#: rotated token presented again within this time, while none of its successors was confirmed
+#: by the browser or rotated in turn, is a reload race (two quick reloads, tabs restored at
+#: once): it gets another successor instead of revoking the session.
+REFRESH_RACE_GRACE = timedelta(seconds=30)
 
 
 def normalise_email(email: str) -> str:
@@ -437,8 +443,10 @@ class AuthService:
         """Exchange a refresh token for a new pair; the presented token is retired.
 
         A token that was already retired by rotation means a copy is in the wrong hands: the
-        whole family is revoked and ``session.refresh_reuse`` is audited. Of two concurrent
-        refreshes of one token exactly one succeeds. Raises :class:`TokenError` otherwise.
+        whole family is revoked and ``session.refresh_reuse`` is audited — except for a reload
+        race (:meth:`_is_reload_race`), which gets another successor and is audited as
+        ``session.refresh_retry``. Of two concurrent refreshes of one live token exactly one
+        succeeds. Raises :class:`TokenError` otherwise.
         """
         token = check_refresh_token_shape(refresh_token)
         now = self._clock.now()
@@ -448,8 +456,11 @@ class AuthService:
             row = repo.by_hash(hash_refresh_token(token))
             if row is None:
                 raise TokenError()
+            retry = False
             if row.revoked_at is not None:
-                if row.revoked_reason == "rotated":
+                if row.revoked_reason != "rotated":
+                    raise TokenError()
+                if not self._is_reload_race(repo, row, now):
                     revoked = repo.revoke_family(row.family_id, now, "reuse")
                     AuditRepository(uow.session).record(
                         "session.refresh_reuse",
@@ -459,7 +470,8 @@ class AuthService:
                         details={"revoked_tokens": revoked},
                     )
                     uow.commit()
-                raise TokenError()
+                    raise TokenError()
+                retry = True
             last = row.last_used_at or row.issued_at
             if now >= row.expires_at or now >= last + self._idle:
                 repo.revoke_family(row.family_id, now, "expired")
@@ -470,7 +482,14 @@ class AuthService:
                 repo.revoke_family(row.family_id, now, "inactive")
                 uow.commit()
                 raise TokenError()
-            if not repo.mark_rotated(row.id, now):
+            if retry:
+                AuditRepository(uow.session).record(
+                    "session.refresh_retry",
+                    user_id=row.user_id,
+                    target=f"session:{row.family_id}",
+                    ip=_clean_ip(ip),
+                )
+            elif not repo.mark_rotated(row.id, now):
                 # Another refresh of this very token committed while we were here: it won.
                 raise TokenError()
             repo.add(
@@ -490,6 +509,33 @@ class AuthService:
             family, expires = row.family_id, row.expires_at
             uow.commit()
         return self._issued(principal, family, new_token, expires)
+
+    @staticmethod
+    def _is_reload_race(repo: RefreshTokenRepository, row: RefreshToken, now: datetime) -> bool:
+        """A rotated token presented again is a benign race (not theft) only while the browser
+        never received its successor: rotated less than :data:`REFRESH_RACE_GRACE` ago, and
+        every successor still live (never rotated itself) and never confirmed by a browser.
+
+        (``last_used_at`` of a successor says nothing here: session checks touch it.)"""
+        if row.revoked_at is None or now - row.revoked_at >= REFRESH_RACE_GRACE:
+            return False
+        successors = repo.successors(row.id)
+        return bool(successors) and all(
+            s.revoked_at is None and s.confirmed_at is None for s in successors
+        )
+
+    def confirm_refresh_token(self, refresh_token: str) -> bool:
+        """The browser acknowledged it stored this refresh token (its cookie): from now on,
+        presenting the token it replaced is reuse. False if unknown or already confirmed."""
+        try:
+            token = check_refresh_token_shape(refresh_token)
+        except TokenError:
+            return False
+        now = self._clock.now()
+        with self._uow(scope="auth") as uow:
+            confirmed = RefreshTokenRepository(uow.session).confirm(hash_refresh_token(token), now)
+            uow.commit()
+        return confirmed
 
     def check_session(self, user_id: uuid.UUID, session_id: uuid.UUID) -> Principal:
         """The user of a live session, fresh from the database (role changes and deactivation
@@ -539,7 +585,11 @@ class AuthService:
             repo = RefreshTokenRepository(uow.session)
             rows = repo.live_for_user(principal.user_id, now, self._idle)
             views = []
+            seen: set[uuid.UUID] = set()
             for row in rows:
+                if row.family_id in seen:  # sibling tokens of a reload race: one session
+                    continue
+                seen.add(row.family_id)
                 views.append(
                     SessionView(
                         session_id=row.family_id,

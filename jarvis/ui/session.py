@@ -9,8 +9,13 @@
   Streamlit cannot send ``Set-Cookie`` headers, so a tiny inline component writes the cookie
   with JavaScript (``SameSite=Strict``, ``Secure`` on https); it is therefore not HttpOnly —
   pages never render raw HTML, which is what keeps scripts out.
+* When the browser acknowledges a new cookie, the server marks that refresh token confirmed:
+  until then, the token it replaced still works for a few seconds (two quick reloads, tabs
+  restored at once), see ``AuthService.refresh``.
 * Logout revokes the session in the database *and* deletes the cookie; even a cookie that
-  survived would be refused, so a reload after logout shows the sign-in page.
+  survived would be refused, so a reload after logout shows the sign-in page. A reload whose
+  cookie is refused deletes it only if the browser still holds that very value (another tab may
+  have stored a fresh one meanwhile).
 * Tests (and other trusted server code) may set ``st.session_state["jarvis_principal"]`` to
   a :class:`Principal` before a run: it is turned into a real server-side session (see
   ``tests/ui/conftest.py::sign_in_as``).
@@ -18,6 +23,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import uuid
 from dataclasses import dataclass, replace
@@ -39,6 +45,7 @@ COOKIE_OP_KEY = "jarvis_cookie_op"
 COOKIE_CHECKED_KEY = "jarvis_cookie_checked"
 NOTICE_KEY = "jarvis_session_notice"
 COOKIE_ACK_KEY = "jarvis_cookie_acked"
+COOKIE_CONFIRMED_KEY = "jarvis_cookie_confirmed"
 COOKIE_NAME = "jarvis_refresh"
 #: Re-issue the access token when it has less than this left.
 ACCESS_RENEW_MARGIN = timedelta(seconds=60)
@@ -51,15 +58,34 @@ export default function (component) {
   const done = (window.__jarvisCookieWrites = window.__jarvisCookieWrites || {});
   if (done[data.nonce]) return;
   const secure = window.location.protocol === "https:" ? "; Secure" : "";
+  // Tell the server the browser now holds the new cookie (this reruns the script).
+  const ack = () => {
+    done[data.nonce] = true;
+    component.setStateValue("written", data.nonce);
+  };
   if (data.value) {
     document.cookie = data.name + "=" + encodeURIComponent(data.value) + "; Path=/; Max-Age="
       + data.max_age + "; SameSite=Strict" + secure;
-  } else {
-    document.cookie = data.name + "=; Path=/; Max-Age=0; SameSite=Strict" + secure;
+    return ack();
   }
+  const remove = () => {
+    document.cookie = data.name + "=; Path=/; Max-Age=0; SameSite=Strict" + secure;
+  };
+  if (!data.only_if_sha256) {
+    remove();
+    return ack();
+  }
+  // Delete a refused cookie only if it is still the one presented: another tab may have
+  // stored a fresh cookie meanwhile. Without crypto.subtle (not a secure context) keep it.
   done[data.nonce] = true;
-  // Tell the server the browser now holds the new cookie (this reruns the script).
-  component.setStateValue("written", data.nonce);
+  const prefix = data.name + "=";
+  const found = document.cookie.split("; ").find((c) => c.startsWith(prefix));
+  if (!found || !(window.crypto && window.crypto.subtle)) return ack();
+  const bytes = new TextEncoder().encode(decodeURIComponent(found.slice(prefix.length)));
+  window.crypto.subtle.digest("SHA-256", bytes).then((digest) => {
+    const hex = Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0"));
+    if (hex.join("") === data.only_if_sha256) remove();
+  }).catch(() => {}).finally(ack);
 }
 """
 
@@ -89,12 +115,15 @@ def client_details(services: Services) -> tuple[str | None, str | None]:
     return ip, agent
 
 
-def _queue_cookie(value: str | None, max_age: int = 0) -> None:
+def _queue_cookie(value: str | None, max_age: int = 0, *, only_if: str | None = None) -> None:
+    """Write the cookie (``value``) or delete it; ``only_if``: delete it only while the browser
+    still holds that value (compared by SHA-256 in the browser)."""
     st.session_state[COOKIE_OP_KEY] = {
         "nonce": uuid.uuid4().hex,
         "name": COOKIE_NAME,
         "value": value or "",
         "max_age": max(0, int(max_age)),
+        "only_if_sha256": hashlib.sha256(only_if.encode()).hexdigest() if only_if else "",
     }
 
 
@@ -114,11 +143,11 @@ def _store(services: Services, issued: IssuedSession) -> BrowserSession:
     return session
 
 
-def _forget(notice: str | None = None) -> None:
+def _forget(notice: str | None = None, *, refused_cookie: str | None = None) -> None:
     st.session_state.pop(SESSION_KEY, None)
     st.session_state.pop(PRINCIPAL_KEY, None)
     st.session_state[COOKIE_CHECKED_KEY] = True
-    _queue_cookie(None)
+    _queue_cookie(None, only_if=refused_cookie)
     if notice:
         st.session_state[NOTICE_KEY] = notice
     else:
@@ -140,7 +169,8 @@ def _resume_from_cookie(services: Services) -> BrowserSession | None:
     try:
         issued = services.auth.refresh(token, ip=ip, user_agent=agent)
     except TokenError:
-        _forget("Your session has ended. Please sign in again.")
+        presented = token if isinstance(token, str) else None
+        _forget("Your session has ended. Please sign in again.", refused_cookie=presented)
         return None
     return _store(services, issued)
 
@@ -236,12 +266,13 @@ def _has_browser() -> bool:
         return False
 
 
-def write_cookie() -> bool:
+def write_cookie(services: Services | None = None) -> bool:
     """Render the (invisible) cookie writer; call on every run, before the page.
 
     Returns True when the browser holds the current cookie — it acknowledged the last write,
     or there is nothing to write, or there is no browser (AppTest). Until then the app shows
     no page content, so nothing a user can click (a link, a reload) runs ahead of the cookie.
+    At the acknowledgement of a new refresh token, ``services`` records it as confirmed.
     """
     op = st.session_state.get(COOKIE_OP_KEY)
     if not op:
@@ -249,6 +280,12 @@ def write_cookie() -> bool:
     result = _cookie_writer(key="jarvis_cookie_writer", data=op, on_written_change=_noop)
     if result is not None and result.get("written") == op["nonce"]:
         st.session_state[COOKIE_ACK_KEY] = op["nonce"]
+        if op["value"] and services and st.session_state.get(COOKIE_CONFIRMED_KEY) != op["nonce"]:
+            st.session_state[COOKIE_CONFIRMED_KEY] = op["nonce"]
+            try:
+                services.auth.confirm_refresh_token(op["value"])
+            except JarvisError:
+                log.warning("could not record the cookie acknowledgement", exc_info=True)
     if st.session_state.get(COOKIE_ACK_KEY) == op["nonce"]:
         return True
     return not _has_browser()

@@ -1,9 +1,10 @@
 """Sessions in a real browser: the refresh cookie survives reloads and rotates, logout sticks,
-server-side revocation ends the browser session, a replayed cookie kills the session,
-admin pages stay out of reach for users."""
+server-side revocation ends the browser session, a replayed cookie kills the session, quick
+reloads (a rotated cookie not stored yet) do not, admin pages stay out of reach for users."""
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Iterator
 from typing import Any
 
@@ -116,6 +117,108 @@ def test_a_replayed_cookie_revokes_the_session_everywhere(
     page.get_by_role("button", name="Sign in").wait_for()
     admin = live_services.auth.login("admin@example.com", PW)
     assert live_services.admin.audit_log(admin, action="session.refresh_reuse")
+
+
+# While localStorage "jarvisHoldCookie" is set, writing the refresh cookie fails in this page:
+# the reload was faster than the browser storing (and acknowledging) the rotated cookie.
+# Decided once per page load: a page loaded while the flag is set never stores the cookie,
+# even after the flag is cleared for the next load (so it cannot win the race late).
+HOLD_COOKIE_WRITES = """
+(() => {
+  const hold = Boolean(localStorage.getItem("jarvisHoldCookie"));
+  const cookie = Object.getOwnPropertyDescriptor(Document.prototype, "cookie");
+  Object.defineProperty(Document.prototype, "cookie", {
+    configurable: true,
+    get() { return cookie.get.call(this); },
+    set(value) {
+      if (String(value).startsWith("jarvis_refresh=") && hold) {
+        throw new Error("test: cookie write held back");
+      }
+      cookie.set.call(this, value);
+    },
+  });
+})();
+"""
+
+
+def audit_actions(services: Services, action: str) -> list[Any]:
+    admin = services.auth.login("admin@example.com", PW)
+    return services.admin.audit_log(admin, action=action)
+
+
+def test_two_quick_reloads_keep_the_session(
+    live: LiveApp, live_services: Services, page: Any
+) -> None:
+    page.add_init_script(HOLD_COOKIE_WRITES)
+    sign_in(page, live.url, "user@example.com")
+    first = wait_for_cookie(page)
+
+    # Reload 1 rotates the token on the server, but the browser never stores the new cookie...
+    page.evaluate("() => localStorage.setItem('jarvisHoldCookie', '1')")
+    page.reload()
+    wait_for_app(page)
+    page.get_by_text("Signing you in").wait_for()
+    assert refresh_cookie(page) == first
+    # ...because reload 2 comes first and presents the same (rotated) cookie again.
+    page.evaluate("() => localStorage.removeItem('jarvisHoldCookie')")
+    page.reload()
+    wait_for_app(page)
+    page.get_by_text("Welcome, Uma").wait_for()
+    second = wait_for_cookie(page, not_value=first)
+
+    # The same with real reloads in quick succession, then a normal one.
+    page.reload(wait_until="commit")
+    page.goto(live.url)
+    wait_for_app(page)
+    page.get_by_text("Welcome, Uma").wait_for()
+    third = wait_for_cookie(page, not_value=second)
+    page.reload()
+    wait_for_app(page)
+    page.get_by_text("Welcome, Uma").wait_for()
+    wait_for_cookie(page, not_value=third)
+    page.get_by_role("link", name="Account").click()
+    page.get_by_text("Active sessions").wait_for()
+    assert audit_actions(live_services, "session.refresh_reuse") == []
+    assert audit_actions(live_services, "session.refresh_retry")
+
+
+# Presents the cookie the page was loaded with, then - once the app's connection is open -
+# stores a fresh one, as another tab winning a refresh race would.
+SWAP_COOKIE_AFTER_CONNECT = """
+(() => {
+  const Native = window.WebSocket;
+  window.WebSocket = function (...args) {
+    const socket = new Native(...args);
+    socket.addEventListener("open", () => {
+      document.cookie = "jarvis_refresh=%s; Path=/; SameSite=Strict";
+    });
+    return socket;
+  };
+  window.WebSocket.prototype = Native.prototype;
+  Object.assign(window.WebSocket, Native);
+})();
+"""
+
+
+def test_a_refused_cookie_does_not_wipe_a_newer_one(
+    live: LiveApp, live_services: Services, page: Any
+) -> None:
+    sign_in(page, live.url, "user@example.com")
+    fresh = wait_for_cookie(page)
+    page.context.add_cookies(
+        [{"name": "jarvis_refresh", "value": secrets.token_urlsafe(32), "url": live.url}]
+    )
+    loser = page.context.new_page()
+    loser.add_init_script(SWAP_COOKIE_AFTER_CONNECT % fresh)
+    loser.goto(live.url)  # its cookie is refused
+    wait_for_app(loser)
+    loser.get_by_role("button", name="Sign in").wait_for()
+    loser.wait_for_timeout(1000)  # the refused tab's cookie writer has run by now
+    assert refresh_cookie(page) == fresh  # it did not delete the newer cookie
+    loser.close()
+    page.reload()
+    wait_for_app(page)
+    page.get_by_text("Welcome, Uma").wait_for()
 
 
 def test_revoking_on_the_server_ends_the_browser_session(

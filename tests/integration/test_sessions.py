@@ -1,8 +1,10 @@
-"""Sessions: refresh-token rotation, reuse detection, concurrency, expiry and revocation."""
+"""Sessions: refresh-token rotation, reuse detection, reload races, concurrency, expiry and
+revocation."""
 
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 
 import pytest
@@ -13,7 +15,7 @@ from jarvis.clock import FixedClock
 from jarvis.db.repositories.tokens import RefreshTokenRepository
 from jarvis.errors import AccountDisabledError, InvalidCredentialsError, TokenError
 from jarvis.security.tokens import hash_refresh_token
-from jarvis.services.auth import IssuedSession
+from jarvis.services.auth import REFRESH_RACE_GRACE, IssuedSession
 from tests.accounts_support import PW, make_admin, make_user
 
 
@@ -63,6 +65,7 @@ def test_reusing_a_rotated_token_revokes_the_whole_family_and_is_audited(
     make_user(services, "reuse@example.com")
     stolen = services.auth.sign_in("reuse@example.com", PW)
     legit = services.auth.refresh(stolen.refresh_token)  # the real user rotates first
+    assert services.auth.confirm_refresh_token(legit.refresh_token)  # their browser stored it
     with pytest.raises(TokenError):
         services.auth.refresh(stolen.refresh_token)  # the thief replays the old one
     # The whole family is dead, including the legitimate newest token and access checks.
@@ -81,10 +84,93 @@ def test_other_sessions_survive_a_reuse_in_one_family(services: Services) -> Non
     make_user(services, "two@example.com")
     laptop = services.auth.sign_in("two@example.com", PW)
     phone = services.auth.sign_in("two@example.com", PW)
-    services.auth.refresh(laptop.refresh_token)
+    services.auth.confirm_refresh_token(services.auth.refresh(laptop.refresh_token).refresh_token)
     with pytest.raises(TokenError):
         services.auth.refresh(laptop.refresh_token)
     assert services.auth.refresh(phone.refresh_token).session_id == phone.session_id
+
+
+def test_a_reload_race_gets_another_token_and_keeps_the_session(
+    services: Services, clock: FixedClock
+) -> None:
+    """Two quick reloads: the second presents the rotated token before the browser stored (and
+    confirmed) its successor. That is a race, not theft: a sibling token, the session lives."""
+    admin = make_admin(services, "race-admin@example.com")
+    make_user(services, "race-reload@example.com")
+    first = services.auth.sign_in("race-reload@example.com", PW)
+    lost = services.auth.refresh(first.refresh_token)  # the first reload: never delivered
+    clock.advance(seconds=REFRESH_RACE_GRACE.total_seconds() - 1)
+    retry = services.auth.refresh(first.refresh_token)  # the second reload, same cookie
+    assert retry.session_id == first.session_id
+    assert len({first.refresh_token, lost.refresh_token, retry.refresh_token}) == 3
+    assert services.auth.authenticate(retry.access_token) == retry.principal
+    with services.uow(scope="auth") as uow:
+        chain = RefreshTokenRepository(uow.session).family(first.session_id)
+        assert [row.revoked_reason for row in chain] == ["rotated", None, None]
+        assert chain[1].parent_id == chain[0].id and chain[2].parent_id == chain[0].id
+        assert len({row.expires_at for row in chain}) == 1
+    # The session goes on from the delivered token; the account page shows it once.
+    services.auth.confirm_refresh_token(retry.refresh_token)
+    after = services.auth.refresh(retry.refresh_token)
+    assert after.session_id == first.session_id
+    assert [v.session_id for v in services.auth.list_sessions(after.principal)] == [
+        first.session_id
+    ]
+    events = services.admin.audit_log(admin, action="session.refresh_retry")
+    assert len(events) == 1 and events[0].target == f"session:{first.session_id}"
+    for token in (first.refresh_token, lost.refresh_token, retry.refresh_token):
+        assert token not in repr(events)
+    assert services.admin.audit_log(admin, action="session.refresh_reuse") == []
+
+
+def test_reuse_after_the_successor_was_confirmed_revokes_the_family(
+    services: Services, clock: FixedClock
+) -> None:
+    """Once the browser confirmed the successor, the old token is a stolen copy — at once."""
+    admin = make_admin(services, "confirmed-admin@example.com")
+    make_user(services, "confirmed@example.com")
+    first = services.auth.sign_in("confirmed@example.com", PW)
+    legit = services.auth.refresh(first.refresh_token)
+    assert services.auth.confirm_refresh_token(legit.refresh_token)
+    assert not services.auth.confirm_refresh_token(legit.refresh_token)  # once is enough
+    clock.advance(seconds=1)
+    with pytest.raises(TokenError):
+        services.auth.refresh(first.refresh_token)
+    with pytest.raises(TokenError):
+        services.auth.refresh(legit.refresh_token)
+    with pytest.raises(TokenError):
+        services.auth.authenticate(legit.access_token)
+    assert {reason for _h, reason in family_rows(services, first)} == {"rotated", "reuse"}
+    assert len(services.admin.audit_log(admin, action="session.refresh_reuse")) == 1
+    assert services.admin.audit_log(admin, action="session.refresh_retry") == []
+
+
+def test_reuse_after_the_grace_revokes_the_family_even_if_never_confirmed(
+    services: Services, clock: FixedClock
+) -> None:
+    admin = make_admin(services, "grace-admin@example.com")
+    make_user(services, "grace@example.com")
+    first = services.auth.sign_in("grace@example.com", PW)
+    legit = services.auth.refresh(first.refresh_token)  # a browser that never confirms
+    clock.advance(seconds=REFRESH_RACE_GRACE.total_seconds())
+    with pytest.raises(TokenError):
+        services.auth.refresh(first.refresh_token)
+    with pytest.raises(TokenError):
+        services.auth.refresh(legit.refresh_token)
+    assert {reason for _h, reason in family_rows(services, first)} == {"rotated", "reuse"}
+    assert len(services.admin.audit_log(admin, action="session.refresh_reuse")) == 1
+
+
+def test_reuse_after_the_successor_was_rotated_revokes_the_family(services: Services) -> None:
+    """Within the grace too: a successor that was itself used was delivered somewhere."""
+    make_user(services, "rotated-on@example.com")
+    first = services.auth.sign_in("rotated-on@example.com", PW)
+    second = services.auth.refresh(first.refresh_token)
+    third = services.auth.refresh(second.refresh_token)
+    with pytest.raises(TokenError):
+        services.auth.refresh(first.refresh_token)
+    with pytest.raises(TokenError):
+        services.auth.refresh(third.refresh_token)
 
 
 def test_idle_expiry(services: Services, clock: FixedClock) -> None:
@@ -209,9 +295,11 @@ def test_access_token_is_refused_as_refresh_token_and_vice_versa(services: Servi
 
 
 def test_two_concurrent_refreshes_exactly_one_wins(
-    committed_services: Services, unique_email: Callable[[str], str]
+    committed_services: Services, unique_email: Callable[[str], str], owner_engine: Engine
 ) -> None:
-    """Two threads, two connections, one token: one new pair, one TokenError, no fork."""
+    """Two threads, two connections, one token, both transactions read it before either
+    writes: one new pair, one TokenError, no fork. (One that starts after the other committed
+    is a reload race and gets a sibling: see the tests above.)"""
     services = committed_services
     email = unique_email("race")
     make_user(services, email)
@@ -228,8 +316,24 @@ def test_two_concurrent_refreshes_exactly_one_wins(
                 slot[i] = exc
 
         threads = [threading.Thread(target=run, args=(i,)) for i in range(2)]
-        for t in threads:
-            t.start()
+        # Writes to refresh_tokens wait until both refreshes have read the token and queued.
+        with owner_engine.connect() as lock:
+            lock.execute(text("lock table refresh_tokens in share row exclusive mode"))
+            for t in threads:
+                t.start()
+            for _ in range(3000):
+                waiting = lock.scalar(
+                    text(
+                        "select count(*) from pg_locks where not granted "
+                        "and relation = 'refresh_tokens'::regclass"
+                    )
+                )
+                if waiting == 2:
+                    break
+                time.sleep(0.01)
+            else:
+                pytest.fail("the two refreshes never queued behind the lock")
+            lock.rollback()
         for t in threads:
             t.join(30)
         winners = [r for r in results if isinstance(r, IssuedSession)]

@@ -229,3 +229,32 @@ def test_a_locked_out_user_sees_when_to_try_again(
     at = at.run()
     assert signed_out(at)
     assert any("Try again in" in e.value for e in at.error)
+
+
+_IMAGE = re.compile(r"(?<!\\)!\[")
+
+
+def test_names_and_devices_chosen_by_others_render_as_plain_text(
+    app_settings, new_app: Callable[[], AppTest]
+) -> None:  # type: ignore[no-untyped-def]
+    # Anyone who can sign up picks their display name; anyone with a password picks the
+    # user agent shown on the account page. Markdown there must not become an image the
+    # viewer's browser fetches (or a link dressed up as something else).
+    admin, _user = admin_and_user()
+    lure = "![x](https://attacker.example/p.png) [Verify](https://attacker.example)"
+    get_services().auth.register("eve@example.com", PW, lure, actor=admin)
+    get_services().auth.sign_in("boss@example.com", PW, user_agent=lure)
+    at = sign_in_as(new_app(), admin).run()
+    at.switch_page("app_pages/admin_users.py")
+    at = at.run()
+    at.selectbox(key="admin_users_selected").select("eve@example.com")
+    at = at.run()
+    captions = [c.value for c in at.caption]
+    assert any("attacker" in c for c in captions)
+    assert not any(_IMAGE.search(c) or "](" in c for c in captions)
+
+    at.switch_page("app_pages/account.py")
+    at = at.run()
+    shown = [m.value for m in (*at.markdown, *at.caption) if "attacker" in m.value]
+    assert shown
+    assert not any(_IMAGE.search(s) or "](" in s for s in shown)
