@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -340,6 +341,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if not args.keep:
             server.stop()
+            shutil.rmtree(root, ignore_errors=True)
 
 
 def _bench_record(
