@@ -1,28 +1,36 @@
 # Jarvis: `make run` starts the app, `make test` runs the whole suite.
-# Each target bootstraps .venv itself; only Python 3.11+ and make are needed.
+# Each target bootstraps .venv itself; only Python 3.11+ and make are needed. Installs come
+# from uv.lock (exact versions) through uv, which the bootstrap puts into .venv.
 
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
+UV     := $(BIN)/uv
+# uv installs into this project's .venv, never a global environment.
+export UV_PROJECT_ENVIRONMENT := $(abspath $(VENV))
+export UV_PYTHON := $(abspath $(BIN)/python)
 
-.PHONY: run test lint typecheck pytest bench clean help
+.PHONY: run test lint typecheck imports pytest bench lock clean help
 
 help:
 	@echo "make run    - bootstrap .venv, start embedded PostgreSQL (unless DATABASE_URL), migrate, start the app"
-	@echo "make test   - bootstrap .venv with dev extras, run ruff, mypy and pytest"
+	@echo "make test   - bootstrap .venv with dev extras, run ruff, import contracts, mypy and pytest"
 	@echo "make bench  - run the benchmarks in benchmarks/ (minutes; prints figures)"
+	@echo "make lock   - re-resolve uv.lock after changing dependencies in pyproject.toml"
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Jarvis needs Python 3.11 or newer (found " + sys.version.split()[0] + ")")'
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
 
-$(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e .
+$(UV): | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check "uv>=0.5"
+
+$(VENV)/.installed: pyproject.toml uv.lock | $(UV)
+	$(UV) sync --frozen --inexact --quiet
 	@touch $@
 
-$(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e ".[dev]"
+$(VENV)/.installed-dev: pyproject.toml uv.lock | $(UV)
+	$(UV) sync --frozen --inexact --quiet --extra dev
 	@touch $@ $(VENV)/.installed
 
 run: $(VENV)/.installed
@@ -32,16 +40,22 @@ lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check jarvis app.py app_pages tests benchmarks migrations
 	$(BIN)/ruff format --check jarvis app.py app_pages tests benchmarks migrations
 
+imports: $(VENV)/.installed-dev
+	$(BIN)/lint-imports
+
 typecheck: $(VENV)/.installed-dev
 	$(BIN)/mypy
 
 pytest: $(VENV)/.installed-dev
 	$(BIN)/python -m pytest
 
-test: lint typecheck pytest
+test: lint imports typecheck pytest
 
 bench: $(VENV)/.installed-dev
 	@for b in benchmarks/*_bench.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+lock: | $(UV)
+	$(UV) lock
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

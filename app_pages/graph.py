@@ -11,6 +11,7 @@ import streamlit as st
 from streamlit_echarts import st_echarts
 
 from jarvis.errors import JarvisError, NotFoundError
+from jarvis.services.knowledge_graph import EntityDetails
 from jarvis.ui.components import show_error
 from jarvis.ui.graph_view import CLICK_HANDLER, chart_event_value, echarts_options
 from jarvis.ui.guard import require_user
@@ -42,7 +43,7 @@ def _entity_picker(label: str, key: str) -> uuid.UUID | None:
 
 
 @st.cache_data(ttl=20, show_spinner=False)
-def _stats(user_id: str, _principal: Any) -> dict[str, Any]:
+def _stats(user_id: str, _principal: Any) -> dict[str, Any]:  # noqa: ARG001 - cache key
     """Counts and type lists: a full scan on big graphs, so kept 20 s per user (keyed by
     user id) and cleared after every change made on this page."""
     return kg.stats(_principal)
@@ -104,7 +105,7 @@ if focus is not None:
             depth=int(depth),
             direction=direction,  # type: ignore[arg-type]
             relation_types=rel_types,
-            as_of=_at(as_of) if as_of_on else None,  # type: ignore[arg-type]
+            as_of=_at(as_of) if as_of_on else None,
             node_limit=int(node_limit),
         )
     except NotFoundError:
@@ -146,7 +147,7 @@ with graph_tab:
             st.caption("Click an entity to focus it. Drag to pan, scroll to zoom.")
         with detail_col:
             try:
-                details = kg.get_entity(principal, hood.root_id)
+                details: EntityDetails | None = kg.get_entity(principal, hood.root_id)
             except JarvisError as exc:
                 show_error(exc)
                 details = None

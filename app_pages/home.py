@@ -25,4 +25,4 @@ if status.ok:
         else "External PostgreSQL (DATABASE_URL)."
     )
 else:
-    st.error(f"The database is not reachable ({status.error}).")
+    st.error(f"{status.error}")

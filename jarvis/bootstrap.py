@@ -1,4 +1,4 @@
-"""The one composition root: ``build_services(settings=None, **overrides) -> Services``.
+"""The one composition root: ``build_services(settings=None, *, <typed overrides>) -> Services``.
 
 Production defaults everywhere; tests pass overrides (a session factory joined to a
 rolled-back transaction, a fixed clock, a fake LLM provider). Pages reach services only
@@ -15,6 +15,7 @@ from sqlalchemy import Engine
 from jarvis.clock import Clock, SystemClock
 from jarvis.config import Settings, get_settings
 from jarvis.db.engine import create_app_engine
+from jarvis.db.repositories.health import ServerProbe
 from jarvis.db.uow import UnitOfWorkFactory
 from jarvis.llm.embedders import Embedder, EmbedderRegistry, default_embedder
 from jarvis.llm.factory import ProviderFactory
@@ -23,7 +24,7 @@ from jarvis.security.passwords import PasswordHasher
 from jarvis.security.rate_limits import RateLimiter
 from jarvis.security.tokens import AccessTokenCodec
 from jarvis.services.admin import AdminService
-from jarvis.services.auth import AuthService
+from jarvis.services.auth import AuthService, LoginPolicy
 from jarvis.services.health import HealthService
 from jarvis.services.knowledge_graph import KnowledgeGraphService
 from jarvis.services.memory import MemoryService
@@ -72,20 +73,37 @@ def ensure_database_url(settings: Settings) -> Settings:
     return settings.model_copy(update={"database_url": url, "embedded_database": True})
 
 
-def build_services(settings: Settings | None = None, **overrides: Any) -> Services:
-    """Wire engine, repositories, providers and services; ``overrides`` replace any part."""
-    settings = ensure_database_url(settings or get_settings())
-    engine: Engine = overrides.get("engine") or create_app_engine(settings)
-    uow: UnitOfWorkFactory = overrides.get("uow") or UnitOfWorkFactory(engine)
-    clock: Clock = overrides.get("clock") or SystemClock()
-    hasher: PasswordHasher = overrides.get("hasher") or PasswordHasher()
+def build_services(
+    settings: Settings | None = None,
+    *,
+    engine: Engine | None = None,
+    uow: UnitOfWorkFactory | None = None,
+    clock: Clock | None = None,
+    hasher: PasswordHasher | None = None,
+    cipher: EnvelopeCipher | None = None,
+    tools: ToolRegistry | None = None,
+    embedder: Embedder | None = None,
+    providers: ProviderFactory | None = None,
+    login_policy: LoginPolicy | None = None,
+    recover_runs: bool = True,
+) -> Services:
+    """Wire engine, repositories, providers and services with production defaults.
 
-    health = overrides.get("health") or HealthService(
-        engine, embedded=settings.uses_embedded_database
-    )
+    Each keyword replaces one part (tests: a rolled-back ``uow``, a ``FixedClock``, a fast
+    ``hasher``, ``providers`` that answer from a local wire server); an unknown keyword is a
+    ``TypeError``, never silently ignored.
+    """
+    settings = ensure_database_url(settings or get_settings())
+    engine = engine or create_app_engine(settings)
+    shared_uow = uow is not None
+    uow = uow or UnitOfWorkFactory(engine)
+    clock = clock or SystemClock()
+    hasher = hasher or PasswordHasher()
+
+    health = HealthService(ServerProbe(engine), embedded=settings.uses_embedded_database)
     # Sign-in throttling, access / refresh tokens, user administration
-    rate_limiter: RateLimiter = overrides.get("rate_limiter") or RateLimiter(uow, clock)
-    auth = overrides.get("auth") or AuthService(
+    rate_limiter = RateLimiter(uow, clock)
+    auth = AuthService(
         uow,
         hasher,
         clock,
@@ -98,41 +116,37 @@ def build_services(settings: Settings | None = None, **overrides: Any) -> Servic
             algorithm=settings.jwt_algorithm,
         ),
         limiter=rate_limiter,
-        policy=overrides.get("login_policy"),
+        policy=login_policy,
         refresh_idle_ttl_seconds=settings.refresh_idle_ttl_seconds,
         refresh_absolute_ttl_seconds=settings.refresh_absolute_ttl_seconds,
     )
-    admin = overrides.get("admin") or AdminService(uow, auth, hasher, clock)
-    pricing = overrides.get("pricing") or PricingService(uow, clock)
-    usage = overrides.get("usage") or UsageService(uow, clock, settings, pricing)
-    cipher: EnvelopeCipher = overrides.get("cipher") or EnvelopeCipher(
-        KeyRing.from_settings(settings)
-    )
-    secrets = overrides.get("secrets") or SecretsService(uow, cipher, clock)
-    tools: ToolRegistry = overrides.get("tools") or builtin_registry()
-    permissions = overrides.get("permissions") or PermissionsService(uow, tools, clock)
+    admin = AdminService(uow, auth, hasher, clock)
+    pricing = PricingService(uow, clock)
+    usage = UsageService(uow, clock, settings, pricing)
+    cipher = cipher or EnvelopeCipher(KeyRing.from_settings(settings))
+    secrets = SecretsService(uow, cipher, clock)
+    tools = tools or builtin_registry()
+    permissions = PermissionsService(uow, tools, clock)
     # Default embedder: local model if the `local` extra is installed, else the offline
     # lexical one. A user whose memories were moved
     # to another model (`jarvis embeddings reembed`) keeps using it (OpenAI: their own key).
-    embedder: Embedder = overrides.get("embedder") or default_embedder()
+    embedder = embedder or default_embedder()
 
     def _openai_key(principal: Any) -> tuple[str, str | None]:
         revealed = secrets.reveal(principal, "openai")
         return revealed.value, revealed.base_url
 
-    memory = overrides.get("memory") or MemoryService(
+    memory = MemoryService(
         uow, embedder, clock, registry=EmbedderRegistry(embedder), openai_key=_openai_key
     )
-    knowledge_graph = overrides.get("knowledge_graph") or KnowledgeGraphService(
-        uow, embedder, clock
-    )
+    knowledge_graph = KnowledgeGraphService(uow, embedder, clock)
     # Chat providers (keys from the vault, per run) and tracing from settings.otel_exporter
-    providers: ProviderFactory = overrides.get("providers") or ProviderFactory(secrets)
+    providers = providers or ProviderFactory(secrets)
     if configure_tracing(settings) is not None:
         instrument_engine(engine)
     # The orchestrator; runs left `running` by a dead process are failed at start-up
     bind_builtin_handlers(tools)
-    chat: ChatService = overrides.get("chat") or ChatService(
+    chat = ChatService(
         uow,
         clock,
         settings,
@@ -147,9 +161,9 @@ def build_services(settings: Settings | None = None, **overrides: Any) -> Servic
         provider_choices=providers.usable_providers,
         # A caller's own session factory (tests: one rolled-back connection) must not be
         # shared with the heartbeat thread.
-        heartbeat_seconds=None if "uow" in overrides else RUN_HEARTBEAT_SECONDS,
+        heartbeat_seconds=None if shared_uow else RUN_HEARTBEAT_SECONDS,
     )
-    if overrides.get("recover_runs", True):
+    if recover_runs:
         chat.recover_stale_runs_safely()
 
     return Services(

@@ -11,6 +11,7 @@ import ipaddress
 import json
 import os
 import secrets as _secrets
+from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -279,11 +280,12 @@ def _load_or_create_keys(data_dir: Path) -> dict[str, str]:
     if path.exists():
         keys = json.loads(path.read_text())
     changed = False
-    for name, factory in (
+    generators: tuple[tuple[str, Callable[[], str]], ...] = (
         ("master_key", lambda: _secrets.token_hex(32)),
         ("jwt_secret", lambda: _secrets.token_urlsafe(48)),
         ("db_app_password", lambda: _secrets.token_urlsafe(24)),
-    ):
+    )
+    for name, factory in generators:
         if name not in keys:
             keys[name] = factory()
             changed = True

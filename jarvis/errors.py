@@ -17,7 +17,8 @@ pages turn them into kind messages. Messages never contain a secret value, a pas
     ├── RateLimitError              too many requests; ``retry_after`` seconds
     ├── LimitExceededError          a guard: budget, concurrent runs, step / token / cost caps
     ├── CryptoError                 decryption failed closed (tampered / swapped / wrong key)
-    ├── DatabaseError               the database is unreachable or failed
+    ├── DatabaseError               the database failed (no host, path or SQL in the text)
+    │   └── DatabaseUnavailableError  unreachable / went away: try again shortly
     ├── ToolError                   a tool failed or got invalid arguments
     └── ProviderError               an LLM / embedding provider failed
         ├── ProviderAuthError
@@ -108,7 +109,11 @@ class CryptoError(JarvisError):
 
 
 class DatabaseError(JarvisError):
-    default_message = "The database is unavailable."
+    default_message = "The database could not complete that request."
+
+
+class DatabaseUnavailableError(DatabaseError):
+    default_message = "The database is unavailable right now. Try again in a moment."
 
 
 class ToolError(JarvisError):

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-from jarvis.security.redaction import redact, redact_value
+from jarvis.redaction import redact, redact_value
 
 log_context: contextvars.ContextVar[dict[str, Any]] = contextvars.ContextVar(
     "jarvis_log_context",

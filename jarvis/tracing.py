@@ -40,7 +40,7 @@ from opentelemetry.sdk.trace.export import (
 from opentelemetry.trace import Span, Status, StatusCode, Tracer
 from sqlalchemy import Engine, event
 
-from jarvis.security.redaction import redact
+from jarvis.redaction import redact
 
 if TYPE_CHECKING:
     from opentelemetry.context import Context
@@ -309,7 +309,9 @@ def instrument_engine(engine: Engine) -> None:
     setattr(engine, _INSTRUMENTED, True)
 
     @event.listens_for(engine, "before_cursor_execute")
-    def _before(conn, cursor, statement, parameters, context, executemany):
+    def _before(
+        conn: Any, _cursor: Any, statement: str, _params: Any, _context: Any, _many: bool
+    ) -> None:
         operation = sql_operation(statement)
         span = get_tracer().start_span(
             f"db.{operation}",
@@ -319,7 +321,9 @@ def instrument_engine(engine: Engine) -> None:
         conn.info.setdefault("_jarvis_spans", []).append(span)
 
     @event.listens_for(engine, "after_cursor_execute")
-    def _after(conn, cursor, statement, parameters, context, executemany):
+    def _after(
+        conn: Any, cursor: Any, _statement: str, _params: Any, _context: Any, _many: bool
+    ) -> None:
         spans = conn.info.get("_jarvis_spans")
         if spans:
             span = spans.pop()
@@ -329,7 +333,7 @@ def instrument_engine(engine: Engine) -> None:
             span.end()
 
     @event.listens_for(engine, "handle_error")
-    def _error(context):
+    def _error(context: Any) -> None:
         conn = context.connection
         spans = conn.info.get("_jarvis_spans") if conn is not None else None
         if spans:

@@ -23,7 +23,7 @@ from jarvis.errors import JarvisError
 Handler = Callable[[argparse.Namespace], int]
 
 
-def _settings_with_database(args: argparse.Namespace) -> tuple[Settings, Any]:
+def _settings_with_database(args: argparse.Namespace) -> tuple[Settings, Any]:  # noqa: ARG001
     """Settings whose DATABASE_URL points at a running server (starting the embedded one)."""
     settings = get_settings()
     server = None
@@ -106,7 +106,7 @@ def cmd_users_list(args: argparse.Namespace) -> int:
 # -- up ----------------------------------------------------------------------------------------
 
 
-def _raise_keyboard_interrupt(signum: int, frame: Any) -> None:
+def _raise_keyboard_interrupt(_signum: int, _frame: Any) -> None:
     raise KeyboardInterrupt
 
 

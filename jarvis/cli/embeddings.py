@@ -11,28 +11,16 @@ import argparse
 import sys
 from typing import Any
 
-from jarvis.errors import NotFoundError
 from jarvis.llm.embedders import LEXICAL_MODEL, LOCAL_MODEL, OPENAI_MODEL
 
 MODEL_ALIASES = {"lexical": LEXICAL_MODEL, "local": LOCAL_MODEL, "openai": OPENAI_MODEL}
-
-
-def _principal_for(services: Any, email: str) -> Any:
-    from jarvis.db.repositories.users import UserRepository
-    from jarvis.services.auth import principal_of
-
-    with services.uow(scope="auth") as uow:
-        user = UserRepository(uow.session).by_email(email)
-        if user is None:
-            raise NotFoundError(f"No account with the email {email}.")
-        return principal_of(user)
 
 
 def cmd_embeddings_reembed(args: argparse.Namespace) -> int:
     from jarvis.cli import _services
 
     services = _services(args)
-    principal = _principal_for(services, args.user)
+    principal = services.auth.principal_for_email(args.user)
     model = MODEL_ALIASES.get(args.model, args.model)
 
     def progress(done: int, total: int) -> None:

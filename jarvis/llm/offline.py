@@ -86,8 +86,8 @@ class OfflineProvider:
         messages: list[ChatMessage],
         tools: list[ToolDefinition],
         *,
-        model: str = OFFLINE_MODEL,
-        max_tokens: int | None = None,
+        model: str = OFFLINE_MODEL,  # noqa: ARG002 - the port's signature; one model only
+        max_tokens: int | None = None,  # noqa: ARG002 - answers are short
     ) -> Iterator[StreamEvent]:
         """Decide deterministically: call tools, summarise their results, or explain."""
         reply = respond(messages, tools)

@@ -32,6 +32,7 @@ from jarvis.errors import (
     ConfigError,
     ConflictError,
     InvalidCredentialsError,
+    NotFoundError,
     PermissionDeniedError,
     RateLimitError,
     TokenError,
@@ -704,6 +705,15 @@ class AuthService:
             removed += LockoutRepository(uow.session).purge_idle(before)
             uow.commit()
         return removed
+
+    def principal_for_email(self, email: str) -> Principal:
+        """The account with this email, for operator commands run on the server (the CLI);
+        :class:`NotFoundError` when there is none."""
+        with self._uow(scope="auth") as uow:
+            user = uow.users.by_email(normalise_email(email))
+            if user is None:
+                raise NotFoundError(f"No account with the email {email}.")
+            return principal_of(user)
 
     def operator(self) -> Principal | None:
         """The principal the command line acts as: the oldest active admin (None before the

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
-from sqlalchemy import Engine
-from sqlalchemy.exc import SQLAlchemyError
+from jarvis.db.repositories.health import ServerInfo
+from jarvis.errors import DatabaseError
 
-from jarvis.db.repositories.health import read_server_info
+
+class ServerProbePort(Protocol):
+    def read(self) -> ServerInfo:
+        """The server's details (raises :class:`DatabaseError` when unreachable)."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -22,22 +27,21 @@ class DatabaseStatus:
 
 
 class HealthService:
-    def __init__(self, engine: Engine, *, embedded: bool) -> None:
-        self._engine = engine
+    def __init__(self, probe: ServerProbePort, *, embedded: bool) -> None:
+        self._probe = probe
         self._embedded = embedded
 
     def database_status(self) -> DatabaseStatus:
         """Server and pgvector versions, current role; ``ok=False`` with a reason when down."""
         try:
-            with self._engine.connect() as conn:
-                info = read_server_info(conn)
-            return DatabaseStatus(
-                ok=True,
-                server_version=info.server_version,
-                pgvector_version=info.pgvector_version or "missing",
-                migration="migrated" if info.schema_present else "not migrated",
-                connected_as=info.current_role,
-                embedded=self._embedded,
-            )
-        except SQLAlchemyError as exc:
-            return DatabaseStatus(ok=False, embedded=self._embedded, error=type(exc).__name__)
+            info = self._probe.read()
+        except DatabaseError as exc:
+            return DatabaseStatus(ok=False, embedded=self._embedded, error=str(exc))
+        return DatabaseStatus(
+            ok=True,
+            server_version=info.server_version,
+            pgvector_version=info.pgvector_version or "missing",
+            migration="migrated" if info.schema_present else "not migrated",
+            connected_as=info.current_role,
+            embedded=self._embedded,
+        )

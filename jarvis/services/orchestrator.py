@@ -685,7 +685,7 @@ class ChatService:
             set_status_on_exception=False,
         ) as span:
             started = time.perf_counter()
-            denied_reason = self._denial(state.principal, spec, call, offered)
+            denied_reason = self._denial(state.principal, spec)
             if denied_reason is not None:
                 status, result = (
                     "denied",
@@ -719,13 +719,7 @@ class ChatService:
             content,
         )
 
-    def _denial(
-        self,
-        principal: Principal,
-        spec: ToolSpec | None,
-        call: llm.ToolCallRequest,
-        offered: dict[str, ToolSpec],
-    ) -> str | None:
+    def _denial(self, principal: Principal, spec: ToolSpec | None) -> str | None:
         """Why this call is denied (re-checked now, whatever the model was offered), or None."""
         if spec is None:
             return None

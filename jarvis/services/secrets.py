@@ -18,14 +18,12 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy.exc import IntegrityError
-
 from jarvis.clock import Clock
 from jarvis.db.repositories.audit import AuditRepository
 from jarvis.db.repositories.secrets import SecretRepository
 from jarvis.db.tables import UserSecret
 from jarvis.db.uow import UnitOfWorkFactory
-from jarvis.errors import CryptoError, NotFoundError, ValidationError
+from jarvis.errors import ConflictError, CryptoError, NotFoundError, ValidationError
 from jarvis.identity import Principal
 from jarvis.security.crypto import EnvelopeCipher, SealedSecret
 from jarvis.tracing import span
@@ -308,7 +306,7 @@ class SecretsService:
             _store(row, sealed)
             try:
                 repo.add(row)
-            except IntegrityError as exc:  # a concurrent create with the same name
+            except ConflictError as exc:  # a concurrent create with the same name
                 raise self._duplicate(provider, name) from exc
             AuditRepository(uow.session).record(
                 "secret.created",

@@ -162,7 +162,7 @@ def current_time(ctx: ToolContext, args: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def calculator(ctx: ToolContext, args: dict[str, Any]) -> dict[str, Any]:
+def calculator(_ctx: ToolContext, args: dict[str, Any]) -> dict[str, Any]:
     """Evaluate an arithmetic expression safely (no eval)."""
     expression = _text(args, "expression", "expr")
     return {"expression": expression, "result": evaluate(expression)}

@@ -27,7 +27,7 @@ class StaticProviders:
         self.provider = provider
         self.asked: list[str] = []
 
-    def for_user(self, principal: Principal, provider: str) -> LLMProvider:
+    def for_user(self, _principal: Principal, provider: str) -> LLMProvider:
         self.asked.append(provider)
         return self.provider
 

@@ -9,7 +9,7 @@ import logging
 import pytest
 
 from jarvis.logs import bind, configure_logging
-from jarvis.security.redaction import redact
+from jarvis.redaction import redact
 
 OPENAI_KEY = "sk-proj-AbCdEf1234567890abcdefGHIJ"
 ANTHROPIC_KEY = "sk-ant-api03-abcdefghijklmnop1234567890"

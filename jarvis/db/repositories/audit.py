@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, aliased
 
 from jarvis.db.tables import AuditEvent, User
-from jarvis.security.redaction import redact_value
+from jarvis.redaction import redact_value
 
 
 class AuditRepository:

@@ -1,10 +1,13 @@
-"""What the server says about itself (home page status)."""
+"""What the server says about itself (home page status, readiness checks)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, Engine, text
+from sqlalchemy.exc import SQLAlchemyError
+
+from jarvis.db.errors import translate
 
 
 @dataclass(frozen=True)
@@ -29,3 +32,18 @@ def read_server_info(conn: Connection) -> ServerInfo:
             )
         ),
     )
+
+
+class ServerProbe:
+    """Reads :class:`ServerInfo` on its own connection (outside any user's transaction)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    def read(self) -> ServerInfo:
+        """The server's details; a :mod:`jarvis.errors` type when it cannot be reached."""
+        try:
+            with self._engine.connect() as conn:
+                return read_server_info(conn)
+        except SQLAlchemyError as exc:
+            raise translate(exc) from exc

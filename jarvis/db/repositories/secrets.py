@@ -10,9 +10,12 @@ import uuid
 from datetime import datetime
 
 from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from jarvis.db.errors import is_unique_violation
 from jarvis.db.tables import User, UserSecret
+from jarvis.errors import ConflictError
 
 
 class SecretRepository:
@@ -72,8 +75,14 @@ class SecretRepository:
         )
 
     def add(self, secret: UserSecret) -> UserSecret:
+        """Insert ``secret``; :class:`ConflictError` when the user has one of that name."""
         self.session.add(secret)
-        self.session.flush()
+        try:
+            self.session.flush()
+        except IntegrityError as exc:
+            if is_unique_violation(exc):
+                raise ConflictError() from exc
+            raise
         return secret
 
     def remove(self, secret: UserSecret) -> None:

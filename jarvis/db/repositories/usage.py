@@ -309,9 +309,10 @@ class UsageRepository:
         )
 
     def timezone_of(self, user_id: uuid.UUID) -> str | None:
-        return self.session.scalar(
+        value = self.session.scalar(
             text("SELECT timezone FROM users WHERE id = :id"), {"id": user_id}
         )
+        return None if value is None else str(value)
 
     def set_timezone(self, user_id: uuid.UUID, name: str) -> bool:
         result = self.session.execute(
@@ -320,9 +321,10 @@ class UsageRepository:
         return bool(getattr(result, "rowcount", 0))
 
     def budget_of(self, user_id: uuid.UUID) -> Decimal | None:
-        return self.session.scalar(
+        value = self.session.scalar(
             text("SELECT monthly_budget_usd FROM users WHERE id = :id"), {"id": user_id}
         )
+        return None if value is None else Decimal(value)
 
     def set_budget(self, user_id: uuid.UUID, budget: Decimal | None) -> bool:
         result = self.session.execute(
