@@ -11,14 +11,14 @@ from typing import Any
 import streamlit as st
 
 from jarvis.errors import JarvisError
-from jarvis.services import events as ev
-from jarvis.services.orchestrator import ChatOverview, ToolCallView, TurnView
+from jarvis.services.chat import events as ev
+from jarvis.services.chat.views import ChatOverview, ToolCallView, TurnView
 from jarvis.ui.components import show_error
 from jarvis.ui.guard import require_user
 from jarvis.ui.markdown import inert_markdown
 
 services, principal = require_user()
-chat = services.chat
+conversations, runs = services.conversations, services.runs
 
 CURRENT_KEY = "chat_conversation_id"
 FLASH_KEY = "chat_flash"
@@ -96,7 +96,7 @@ def stream_turn(conversation_id: uuid.UUID, prompt: str) -> bool:
     """Run one turn, rendering its events as they arrive; True when it ran to an end."""
     try:
         cancel, done = threading.Event(), threading.Event()
-        events = chat.run(principal, conversation_id, prompt, cancel=cancel)
+        events = runs.run(principal, conversation_id, prompt, cancel=cancel)
     except JarvisError as exc:
         show_error(exc)
         return False
@@ -105,7 +105,7 @@ def stream_turn(conversation_id: uuid.UUID, prompt: str) -> bool:
         st.markdown(inert_markdown(prompt))
     with st.chat_message("assistant"):
         # Pressing Stop reruns the page: the rerun interrupts this loop, the event stream is
-        # closed and the orchestrator records the run as cancelled (the new run waits for
+        # closed and the run engine records the run as cancelled (the new run waits for
         # that: wait_for_previous_answer).
         st.button("Stop", key="chat_stop", icon=":material/stop_circle:")
         steps = st.container()
@@ -154,7 +154,7 @@ if warning := st.session_state.pop(WARNING_KEY, None):
 wait_for_previous_answer()
 current_id: uuid.UUID | None = st.session_state.get(CURRENT_KEY)
 try:
-    view: ChatOverview = chat.overview(principal, current_id)
+    view: ChatOverview = conversations.overview(principal, current_id)
 except JarvisError as exc:
     show_error(exc)
     st.stop()
@@ -185,7 +185,7 @@ with left:
             title = st.text_input("Title", value=current.title, key=f"chat_title_{current.id}")
             if st.button("Rename", key="chat_rename"):
                 try:
-                    chat.rename_conversation(principal, current.id, title)
+                    conversations.rename(principal, current.id, title)
                     st.session_state[FLASH_KEY] = "Conversation renamed."
                     st.rerun()
                 except JarvisError as exc:
@@ -193,7 +193,7 @@ with left:
             confirm = st.checkbox("Yes, delete it with its history", key="chat_delete_confirm")
             if st.button("Delete conversation", key="chat_delete", disabled=not confirm):
                 try:
-                    chat.delete_conversation(principal, current.id)
+                    conversations.delete(principal, current.id)
                     st.session_state.pop(CURRENT_KEY, None)
                     st.session_state[FLASH_KEY] = "Conversation deleted."
                     st.rerun()
@@ -234,7 +234,7 @@ with right:
     picked = st.session_state.pop(PICKED_KEY, False)
     if current is not None and picked and (provider, model) != (current.provider, current.model):
         try:
-            current = chat.set_model(principal, current.id, provider, str(model))
+            current = conversations.set_model(principal, current.id, provider, str(model))
         except JarvisError as exc:
             show_error(exc)
 
@@ -247,7 +247,7 @@ with right:
     if prompt:
         try:
             if current is None:
-                current = chat.create_conversation(principal, provider=provider, model=str(model))
+                current = conversations.create(principal, provider=provider, model=str(model))
                 st.session_state[CURRENT_KEY] = current.id
         except JarvisError as exc:
             show_error(exc)

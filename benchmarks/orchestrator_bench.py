@@ -1,6 +1,6 @@
 """Orchestrator overhead per turn with the offline model, database writes included.
 
-Each turn is a full agent run through ``ChatService.run`` on a throwaway embedded PostgreSQL as
+Each turn is a full agent run through ``RunService.run`` on a throwaway embedded PostgreSQL as
 the app role (row-level security on): guards (rate limit, budget, concurrency under the
 advisory lock), the user's message and run row committed, memory retrieval, the model, each
 tool call committed, pricing, the run closed with the usage rollup. The offline provider is
@@ -26,6 +26,7 @@ from benchmarks._db import benchmark_database, percentile  # noqa: E402
 from jarvis.bootstrap import build_services  # noqa: E402
 from jarvis.identity import Principal  # noqa: E402
 from jarvis.llm.base import ChatMessage, LLMProvider, StreamEvent, ToolDefinition  # noqa: E402
+from jarvis.llm.factory import ProviderChoice  # noqa: E402
 from jarvis.llm.offline import OFFLINE_MODEL, OfflineProvider  # noqa: E402
 
 PROMPTS = {
@@ -75,7 +76,7 @@ class TimedProviders:
     def for_user(self, principal: Principal, provider: str) -> LLMProvider:
         return self.provider
 
-    def usable_providers(self, principal: Principal) -> list[object]:
+    def usable_providers(self, principal: Principal) -> list[ProviderChoice]:
         return []
 
 
@@ -91,8 +92,8 @@ def main() -> None:
         settings = base.model_copy(update={"messages_per_minute": 1_000_000})
         providers = TimedProviders()
         services = build_services(settings, providers=providers)
-        # The chat service takes the providers from build_services' overrides.
-        chat = services.chat
+        # The run service takes the providers from build_services' overrides.
+        conversations, runs = services.conversations, services.runs
         principal = services.auth.register("bench@example.com", "benchmark password", "Bench")
         kinds = list(PROMPTS)
         totals: dict[str, list[float]] = {k: [] for k in kinds}
@@ -100,7 +101,7 @@ def main() -> None:
         conversation = None
         for n in range(args.warmup + args.turns):
             if n % TURNS_PER_CONVERSATION == 0:
-                conversation = chat.create_conversation(
+                conversation = conversations.create(
                     principal, provider="offline", model=OFFLINE_MODEL
                 )
             assert conversation is not None
@@ -108,7 +109,7 @@ def main() -> None:
             prompt = PROMPTS[kind].format(n=uuid.uuid4().hex[:6])
             providers.provider.seconds = 0.0
             started = time.perf_counter()
-            events = list(chat.run(principal, conversation.id, prompt))
+            events = list(runs.run(principal, conversation.id, prompt))
             elapsed = time.perf_counter() - started
             if events[-1].type != "run_completed":
                 raise SystemExit(f"turn {n} ({kind}) ended with {events[-1].to_json()}")

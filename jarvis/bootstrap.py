@@ -25,10 +25,15 @@ from jarvis.security.rate_limits import RateLimiter
 from jarvis.security.tokens import AccessTokenCodec
 from jarvis.services.admin import AdminService
 from jarvis.services.auth import AuthService, LoginPolicy
+from jarvis.services.chat.conversations import ConversationService
+from jarvis.services.chat.engine import RunEngine
+from jarvis.services.chat.ports import ProviderSource
+from jarvis.services.chat.recovery import RUN_HEARTBEAT_SECONDS, Heartbeat, RunRecovery
+from jarvis.services.chat.runs import RunService
+from jarvis.services.chat.tool_calls import ToolCallExecutor
 from jarvis.services.health import HealthService
 from jarvis.services.knowledge_graph import KnowledgeGraphService
 from jarvis.services.memory import MemoryService
-from jarvis.services.orchestrator import RUN_HEARTBEAT_SECONDS, ChatService
 from jarvis.services.permissions import PermissionsService
 from jarvis.services.pricing import PricingService
 from jarvis.services.secrets import SecretsService
@@ -59,8 +64,9 @@ class Services:
     embedder: Embedder
     memory: MemoryService
     knowledge_graph: KnowledgeGraphService
-    providers: ProviderFactory
-    chat: ChatService
+    providers: ProviderSource
+    conversations: ConversationService
+    runs: RunService
 
 
 def ensure_database_url(settings: Settings) -> Settings:
@@ -83,15 +89,20 @@ def build_services(
     cipher: EnvelopeCipher | None = None,
     tools: ToolRegistry | None = None,
     embedder: Embedder | None = None,
-    providers: ProviderFactory | None = None,
+    providers: ProviderSource | None = None,
     login_policy: LoginPolicy | None = None,
     recover_runs: bool = True,
+    run_heartbeat_seconds: float | None = None,
 ) -> Services:
     """Wire engine, repositories, providers and services with production defaults.
 
     Each keyword replaces one part (tests: a rolled-back ``uow``, a ``FixedClock``, a fast
     ``hasher``, ``providers`` that answer from a local wire server); an unknown keyword is a
     ``TypeError``, never silently ignored.
+
+    ``run_heartbeat_seconds``: how often the heartbeat thread refreshes this process's runs;
+    by default every ``RUN_HEARTBEAT_SECONDS``, or no thread at all when ``uow`` is given (a
+    test's rolled-back connection must not be shared with a thread).
     """
     settings = ensure_database_url(settings or get_settings())
     engine = engine or create_app_engine(settings)
@@ -144,27 +155,41 @@ def build_services(
     providers = providers or ProviderFactory(secrets)
     if configure_tracing(settings) is not None:
         instrument_engine(engine)
-    # The orchestrator; runs left `running` by a dead process are failed at start-up
+    # Chat: conversations, and agent runs driven by the engine; runs left `running` by a dead
+    # process are failed at start-up
     bind_builtin_handlers(tools)
-    chat = ChatService(
+    recovery = RunRecovery(uow, clock)
+    if run_heartbeat_seconds is None and not shared_uow:
+        run_heartbeat_seconds = RUN_HEARTBEAT_SECONDS
+    conversations = ConversationService(uow, clock, providers=providers, recovery=recovery)
+    runs = RunService(
         uow,
         clock,
         settings,
-        providers=providers,
-        tools=tools,
-        permissions=permissions,
-        pricing=pricing,
-        usage=usage,
-        memory=memory,
+        engine=RunEngine(
+            uow,
+            clock,
+            settings,
+            providers=providers,
+            permissions=permissions,
+            pricing=pricing,
+            recorder=usage,  # the usage rollup of each finished run
+            memory=memory,
+            tool_calls=ToolCallExecutor(
+                uow,
+                clock,
+                tools=tools,
+                permissions=permissions,
+                tool_services=BuiltinToolServices(clock, memory, knowledge_graph, usage, secrets),
+            ),
+            heartbeat=Heartbeat(recovery, run_heartbeat_seconds) if run_heartbeat_seconds else None,
+        ),
         rate_limiter=rate_limiter,
-        tool_services=BuiltinToolServices(clock, memory, knowledge_graph, usage, secrets),
-        provider_choices=providers.usable_providers,
-        # A caller's own session factory (tests: one rolled-back connection) must not be
-        # shared with the heartbeat thread.
-        heartbeat_seconds=None if shared_uow else RUN_HEARTBEAT_SECONDS,
+        budgets=usage,
+        recovery=recovery,
     )
     if recover_runs:
-        chat.recover_stale_runs_safely()
+        runs.recover_stale_runs_safely()
 
     return Services(
         settings=settings,
@@ -184,5 +209,6 @@ def build_services(
         memory=memory,
         knowledge_graph=knowledge_graph,
         providers=providers,
-        chat=chat,
+        conversations=conversations,
+        runs=runs,
     )

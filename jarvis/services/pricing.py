@@ -32,6 +32,7 @@ from jarvis.db.repositories.pricing import (
 from jarvis.db.uow import UnitOfWorkFactory
 from jarvis.errors import ConfigError, ConflictError, PermissionDeniedError, ValidationError
 from jarvis.identity import Principal
+from jarvis.llm import base as llm
 
 log = logging.getLogger(__name__)
 
@@ -186,26 +187,17 @@ class PricingService:
         self._uow = uow
         self._clock = clock
 
-    def cost_for(
-        self,
-        provider: str,
-        model: str,
-        input_tokens: int,
-        output_tokens: int,
-        cache_read_tokens: int = 0,
-        cache_write_tokens: int = 0,
-        at: datetime | None = None,
-    ) -> RunCost:
-        """The cost of a run with the price version in force at ``at`` (default: now)."""
+    def cost_for(self, provider: str, model: str, usage: llm.Usage, *, at: datetime) -> RunCost:
+        """The cost of ``usage`` with the price version in force at ``at``."""
         with self._uow() as uow:
             return self.cost_in(
                 PricingRepository(uow.session),
                 provider,
                 model,
-                input_tokens,
-                output_tokens,
-                cache_read_tokens,
-                cache_write_tokens,
+                usage.input_tokens,
+                usage.output_tokens,
+                usage.cache_read_tokens,
+                usage.cache_write_tokens,
                 at,
             )
 

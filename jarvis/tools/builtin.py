@@ -2,8 +2,9 @@
 :mod:`jarvis.tools.specs`).
 
 A handler is ``handler(ctx, args) -> dict``: ``args`` were already validated against the tool's
-JSON schema by the orchestrator; the result is JSON-serialisable and bounded in size by the
-orchestrator. Handlers raise :class:`jarvis.errors.ToolError` (or another ``JarvisError``) for
+JSON schema by the run engine (:mod:`jarvis.services.chat.tool_calls`); the result is
+JSON-serialisable and bounded in size by it. What a handler may call is typed in
+:mod:`jarvis.tools.ports`. Handlers raise :class:`jarvis.errors.ToolError` (or another ``JarvisError``) for
 anything the model should hear about; they act as ``ctx.principal`` only.
 """
 
@@ -13,7 +14,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import httpx
@@ -22,20 +23,18 @@ from jarvis.clock import Clock
 from jarvis.errors import NotFoundError, ToolError
 from jarvis.identity import Principal
 from jarvis.tools.calculator import evaluate
+from jarvis.tools.ports import (
+    KnowledgeGraphTools,
+    MemoryTools,
+    SecretTools,
+    ToolServices,
+    UsageTools,
+)
+from jarvis.tools.registry import ToolRegistry
 
 TAVILY_URL = "https://api.tavily.com/search"
 TAVILY_TIMEOUT_SECONDS = 15.0
 MAX_RESULTS = 10
-
-
-class ToolServices(Protocol):
-    """What the built-in tools use (the app's ``Services`` provides all of it)."""
-
-    clock: Clock
-    memory: Any
-    knowledge_graph: Any
-    usage: Any
-    secrets: Any
 
 
 @dataclass(frozen=True)
@@ -43,10 +42,10 @@ class BuiltinToolServices:
     """The services the built-in tools reach (wired by ``build_services``)."""
 
     clock: Clock
-    memory: Any
-    knowledge_graph: Any
-    usage: Any
-    secrets: Any
+    memory: MemoryTools
+    knowledge_graph: KnowledgeGraphTools
+    usage: UsageTools
+    secrets: SecretTools
 
 
 @dataclass(frozen=True)
@@ -118,7 +117,7 @@ def memory_store(ctx: ToolContext, args: dict[str, Any]) -> dict[str, Any]:
         source=f"run:{ctx.run_id}" if ctx.run_id else None,
         metadata=metadata,
     )
-    return {"stored": True, "id": str(getattr(view, "id", "")), "content": content}
+    return {"stored": True, "id": str(view.id), "content": content}
 
 
 # -- knowledge graph ---------------------------------------------------------------------------
@@ -172,7 +171,7 @@ def usage_report(ctx: ToolContext, args: dict[str, Any]) -> dict[str, Any]:
     """The user's own spend over the last ``days`` days."""
     days = _int(args, "days", 30, 1, 366)
     report = ctx.services.usage.usage_report(ctx.principal, days=days)
-    return dict(_to_dict(report))
+    return dict(report)
 
 
 # -- web search (Tavily) -----------------------------------------------------------------------
@@ -187,8 +186,8 @@ def web_search(ctx: ToolContext, args: dict[str, Any]) -> dict[str, Any]:
     except NotFoundError as exc:
         raise ToolError("Web search needs a Tavily API key: add one on the Secrets page.") from exc
     url = TAVILY_URL
-    if getattr(secret, "base_url", None):
-        url = str(secret.base_url).rstrip("/") + "/search"
+    if secret.base_url:
+        url = secret.base_url.rstrip("/") + "/search"
     try:
         with httpx.Client(timeout=TAVILY_TIMEOUT_SECONDS, transport=ctx.http_transport) as client:
             response = client.post(
@@ -225,7 +224,7 @@ def web_search(ctx: ToolContext, args: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def bind_builtin_handlers(registry: Any) -> None:
+def bind_builtin_handlers(registry: ToolRegistry) -> None:
     """Attach the handlers to the registry's built-in tools (tools it lacks are skipped)."""
     for tool_id, handler in HANDLERS.items():
         if tool_id in registry and registry.handler(tool_id) is None:

@@ -68,7 +68,7 @@ def test_stop_ends_the_answer_and_the_page_says_stopped(
     try:
         user = services.auth.register(EMAIL, PASSWORD, "Stopper")
         services.secrets.create(user, "openai_compatible", None, "sk-local", base_url=slow_model)
-        conv = services.chat.create_conversation(
+        conv = services.conversations.create(
             user, provider="openai_compatible", model="slow", title="Story time"
         )
     finally:

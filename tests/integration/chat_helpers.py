@@ -1,4 +1,4 @@
-"""Helpers of the chat / orchestrator tests: users, a chat service on a fake provider, rows."""
+"""Helpers of the chat tests: users, chat services on a fake provider, rows."""
 
 from __future__ import annotations
 
@@ -9,15 +9,13 @@ from typing import Any
 
 from sqlalchemy import select
 
-from jarvis.bootstrap import Services
+from jarvis.bootstrap import Services, build_services
 from jarvis.db.repositories.users import UserRepository
 from jarvis.db.tables import AgentRun, Message, ToolCall, User
 from jarvis.identity import Principal
 from jarvis.llm.base import FakeProvider, LLMProvider
-from jarvis.security.rate_limits import RateLimiter
-from jarvis.services import events as ev
-from jarvis.services.orchestrator import ChatService
-from jarvis.tools.builtin import BuiltinToolServices
+from jarvis.llm.factory import ProviderChoice
+from jarvis.services.chat import events as ev
 
 
 class StaticProviders:
@@ -30,6 +28,9 @@ class StaticProviders:
     def for_user(self, _principal: Principal, provider: str) -> LLMProvider:
         self.asked.append(provider)
         return self.provider
+
+    def usable_providers(self, _principal: Principal) -> list[ProviderChoice]:
+        return []
 
 
 def make_user(
@@ -59,34 +60,27 @@ def make_chat(
     *,
     heartbeat_seconds: float | None = None,
     **settings: Any,
-) -> ChatService:
-    """A ChatService wired like build_services', on ``provider`` and settings overrides."""
-    return ChatService(
-        services.uow,
-        services.clock,
+) -> Services:
+    """Services built by ``build_services`` on ``services``' database, clock, tools and embedder,
+    with every provider answering from ``provider`` and ``settings`` overridden (no start-up
+    recovery; a heartbeat thread only with ``heartbeat_seconds``)."""
+    return build_services(
         services.settings.model_copy(update=settings),
-        providers=StaticProviders(provider),
+        engine=services.engine,
+        uow=services.uow,
+        clock=services.clock,
         tools=services.tools,
-        permissions=services.permissions,
-        pricing=services.pricing,
-        usage=services.usage,
-        memory=services.memory,
-        rate_limiter=RateLimiter(services.uow, services.clock),
-        tool_services=BuiltinToolServices(
-            services.clock,
-            services.memory,
-            services.knowledge_graph,
-            services.usage,
-            services.secrets,
-        ),
-        heartbeat_seconds=heartbeat_seconds,
+        embedder=services.embedder,
+        providers=StaticProviders(provider),
+        recover_runs=False,
+        run_heartbeat_seconds=heartbeat_seconds,
     )
 
 
 def run_all(
-    chat: ChatService, principal: Principal, conversation_id: uuid.UUID, text: str
+    chat: Services, principal: Principal, conversation_id: uuid.UUID, text: str
 ) -> list[ev.RunEvent]:
-    return list(chat.run(principal, conversation_id, text))
+    return list(chat.runs.run(principal, conversation_id, text))
 
 
 def types(events: Iterable[ev.RunEvent]) -> list[str]:

@@ -62,7 +62,7 @@ def test_calculator_and_usage_report(services) -> None:  # type: ignore[no-untyp
         HANDLERS["calculator"](ctx(services, user), {"expression": "2 * (3 + 4)"})["result"] == 14
     )
     chat = make_chat(services, fake(lambda m, t: "hello there"))
-    conv = chat.create_conversation(user, provider="offline", model="offline-deterministic")
+    conv = chat.conversations.create(user, provider="offline", model="offline-deterministic")
     run_all(chat, user, conv.id, "hi")
     report = HANDLERS["usage_report"](ctx(services, user), {"days": 7})
     assert report["runs"] == 1 and report["tokens"]["total"] > 0

@@ -22,7 +22,7 @@ from jarvis.llm.base import (
     Usage,
     UsageReport,
 )
-from jarvis.services import events as ev
+from jarvis.services.chat import events as ev
 from tests.integration.chat_helpers import fake, make_chat, make_user, rows, run_all, types
 
 
@@ -58,7 +58,7 @@ def test_multi_step_tool_loop_streams_and_persists_everything(services) -> None:
     provider = fake(model)
     chat = make_chat(services, provider)
     user = make_user(services)
-    conv = chat.create_conversation(user, provider="offline", model="offline-deterministic")
+    conv = chat.conversations.create(user, provider="offline", model="offline-deterministic")
 
     events = run_all(chat, user, conv.id, "What is six times seven, and the time?")
 
@@ -103,8 +103,8 @@ def test_multi_step_tool_loop_streams_and_persists_everything(services) -> None:
     }
     assert all(c.latency_ms is not None and c.latency_ms >= 0 for c in calls)
     # the conversation was titled from the first message and shows the turn in its history
-    assert chat.get_conversation(user, conv.id).title == "What is six times seven, and the time?"
-    [turn] = chat.history(user, conv.id)
+    assert chat.conversations.get(user, conv.id).title == "What is six times seven, and the time?"
+    [turn] = chat.conversations.history(user, conv.id)
     assert turn.answer == done.text and [c.tool_id for c in turn.tool_calls] == [
         "calculator",
         "current_time",
@@ -116,7 +116,7 @@ def test_the_next_turn_sees_the_conversation_and_relevant_memories(services) -> 
     chat = make_chat(services, provider)
     user = make_user(services)
     services.memory.store(user, "The user's cat is called Tom")
-    conv = chat.create_conversation(user, provider="offline", model="m")
+    conv = chat.conversations.create(user, provider="offline", model="m")
     run_all(chat, user, conv.id, "Hello there")
     run_all(chat, user, conv.id, "What is my cat called?")
 
@@ -124,7 +124,7 @@ def test_the_next_turn_sees_the_conversation_and_relevant_memories(services) -> 
     assert [m.role for m in second] == ["system", "user", "assistant", "user"]
     assert [m.content for m in second[1:]] == ["Hello there", "Noted.", "What is my cat called?"]
     assert "The user's cat is called Tom" in second[0].content
-    assert [t.user_text for t in chat.history(user, conv.id)] == [
+    assert [t.user_text for t in chat.conversations.history(user, conv.id)] == [
         "Hello there",
         "What is my cat called?",
     ]
@@ -144,7 +144,7 @@ def test_a_denied_tool_is_not_offered_not_run_and_recorded_as_denied(services) -
 
     provider = fake(model)
     chat = make_chat(services, provider)
-    conv = chat.create_conversation(user, provider="offline", model="m")
+    conv = chat.conversations.create(user, provider="offline", model="m")
     events = run_all(chat, user, conv.id, "Remember my secret plan")
 
     assert "memory_store" not in {t.name for t in provider.calls[0][1]}
@@ -178,7 +178,7 @@ def test_prompt_injection_in_a_tool_result_cannot_run_a_denied_tool(services) ->
         return ScriptedReply(text="Done.")
 
     chat = make_chat(services, fake(gullible))
-    conv = chat.create_conversation(user, provider="offline", model="m")
+    conv = chat.conversations.create(user, provider="offline", model="m")
     events = run_all(chat, user, conv.id, "What system notes do I have?")
 
     assert [e.type for e in events if e.type.startswith("tool_call")] == [
@@ -206,7 +206,7 @@ def test_permission_revoked_during_the_run_is_enforced_at_call_time(services) ->
         return ScriptedReply(text="ok")
 
     chat = make_chat(services, fake(model))
-    conv = chat.create_conversation(user, provider="offline", model="m")
+    conv = chat.conversations.create(user, provider="offline", model="m")
     events = run_all(chat, user, conv.id, "1+1?")
     assert "tool_call_denied" in types(events)
     assert rows(services, user, events[0].run_id)[2][0].status == "denied"
@@ -231,7 +231,7 @@ def test_schema_invalid_arguments_are_refused_and_reported_to_the_model(services
     provider = fake(model)
     user = make_user(services)
     chat = make_chat(services, provider)
-    conv = chat.create_conversation(user, provider="offline", model="m")
+    conv = chat.conversations.create(user, provider="offline", model="m")
     events = run_all(chat, user, conv.id, "compute")
 
     finished = [e for e in events if isinstance(e, ev.ToolCallFinished)]
@@ -261,7 +261,7 @@ def test_large_tool_results_are_bounded(services) -> None:  # type: ignore[no-un
 
     provider = fake(model)
     chat = make_chat(services, provider)
-    conv = chat.create_conversation(user, provider="offline", model="m")
+    conv = chat.conversations.create(user, provider="offline", model="m")
     events = run_all(chat, user, conv.id, "find lorem")
     [result] = tool_messages(provider.calls[1][0])
     assert result["truncated"] is True and len(provider.calls[1][0][-1].content.encode()) < 4400
@@ -276,7 +276,7 @@ def test_the_step_cap_stops_a_model_that_never_stops_calling_tools(services) -> 
     provider = fake(lambda m, t: ScriptedReply(tool_calls=[call("current_time", {})]))
     user = make_user(services)
     chat = make_chat(services, provider, max_steps_per_run=3)
-    conv = chat.create_conversation(user, provider="offline", model="m")
+    conv = chat.conversations.create(user, provider="offline", model="m")
     events = run_all(chat, user, conv.id, "loop forever")
 
     assert len(provider.calls) == 3
@@ -295,7 +295,7 @@ def test_the_cost_cap_fails_the_run_and_records_the_cost(services) -> None:  # t
     provider = fake(lambda m, t: expensive)
     user = make_user(services)
     chat = make_chat(services, provider, max_cost_per_run_usd=1.0, max_tokens_per_run=10_000_000)
-    conv = chat.create_conversation(user, provider="openai", model="gpt-4o")
+    conv = chat.conversations.create(user, provider="openai", model="gpt-4o")
     events = run_all(chat, user, conv.id, "spend")
 
     failed = events[-1]
@@ -314,7 +314,7 @@ def test_the_token_cap_fails_the_run(services) -> None:  # type: ignore[no-untyp
     )
     user = make_user(services)
     chat = make_chat(services, provider, max_tokens_per_run=1000)
-    conv = chat.create_conversation(user, provider="offline", model="m")
+    conv = chat.conversations.create(user, provider="offline", model="m")
     events = run_all(chat, user, conv.id, "talk a lot")
     assert isinstance(events[-1], ev.RunFailed) and "Token limit" in events[-1].error
     assert rows(services, user, events[0].run_id)[0].total_tokens == 1100
@@ -327,47 +327,47 @@ def test_the_monthly_budget_refuses_the_run_before_anything_is_written(services)
     provider = fake(lambda m, t: "never")
     user = make_user(services, budget=Decimal("0"))
     chat = make_chat(services, provider)
-    conv = chat.create_conversation(user, provider="offline", model="m")
+    conv = chat.conversations.create(user, provider="offline", model="m")
     with pytest.raises(LimitExceededError, match="monthly budget"):
-        chat.run(user, conv.id, "hello")
+        chat.runs.run(user, conv.id, "hello")
     assert provider.calls == []
-    assert chat.history(user, conv.id) == []
+    assert chat.conversations.history(user, conv.id) == []
 
 
 def test_the_budget_warning_shows_from_80_percent(services) -> None:  # type: ignore[no-untyped-def]
     provider = fake(lambda m, t: ScriptedReply(text="ok", usage=Usage(input_tokens=340_000)))
     user = make_user(services, budget=Decimal("1.00"))
     chat = make_chat(services, provider)
-    conv = chat.create_conversation(user, provider="openai", model="gpt-4o")
+    conv = chat.conversations.create(user, provider="openai", model="gpt-4o")
     first = run_all(chat, user, conv.id, "first")  # $0.85 of $1.00
     assert isinstance(first[0], ev.RunStarted) and first[0].budget_warning is False
     second = run_all(chat, user, conv.id, "second")
     assert isinstance(second[0], ev.RunStarted) and second[0].budget_warning is True
     with pytest.raises(LimitExceededError):  # $1.70 spent: over budget
-        chat.run(user, conv.id, "third")
+        chat.runs.run(user, conv.id, "third")
 
 
 def test_the_message_rate_is_limited_per_user(services) -> None:  # type: ignore[no-untyped-def]
     chat = make_chat(services, fake(lambda m, t: "ok"), messages_per_minute=2)
     user, other = make_user(services), make_user(services)
-    conv = chat.create_conversation(user, provider="offline", model="m")
+    conv = chat.conversations.create(user, provider="offline", model="m")
     run_all(chat, user, conv.id, "one")
     run_all(chat, user, conv.id, "two")
     with pytest.raises(RateLimitError) as refused:
-        chat.run(user, conv.id, "three")
+        chat.runs.run(user, conv.id, "three")
     assert refused.value.retry_after > 0
-    other_conv = chat.create_conversation(other, provider="offline", model="m")
+    other_conv = chat.conversations.create(other, provider="offline", model="m")
     assert types(run_all(chat, other, other_conv.id, "hi"))[-1] == "run_completed"
 
 
 def test_the_concurrent_run_limit_counts_running_runs(services) -> None:  # type: ignore[no-untyped-def]
     chat = make_chat(services, fake(lambda m, t: "streaming answer"), max_concurrent_runs=1)
     user = make_user(services)
-    conv = chat.create_conversation(user, provider="offline", model="m")
-    first = chat.run(user, conv.id, "first")
+    conv = chat.conversations.create(user, provider="offline", model="m")
+    first = chat.runs.run(user, conv.id, "first")
     assert next(first).type == "run_started"  # running, suspended mid-stream
     with pytest.raises(LimitExceededError, match="in progress"):
-        chat.run(user, conv.id, "second")
+        chat.runs.run(user, conv.id, "second")
     assert types(first)[-1] == "run_completed"
     assert types(run_all(chat, user, conv.id, "third"))[-1] == "run_completed"
 
@@ -375,11 +375,11 @@ def test_the_concurrent_run_limit_counts_running_runs(services) -> None:  # type
 def test_empty_and_unknown_inputs_are_refused(services) -> None:  # type: ignore[no-untyped-def]
     chat = make_chat(services, fake(lambda m, t: "ok"))
     user, other = make_user(services), make_user(services)
-    conv = chat.create_conversation(user, provider="offline", model="m")
+    conv = chat.conversations.create(user, provider="offline", model="m")
     with pytest.raises(ValidationError):
-        chat.run(user, conv.id, "   ")
+        chat.runs.run(user, conv.id, "   ")
     with pytest.raises(NotFoundError):  # another user's conversation is invisible
-        chat.run(other, conv.id, "hello")
+        chat.runs.run(other, conv.id, "hello")
 
 
 # -- cancel, provider errors -------------------------------------------------------------------
@@ -396,9 +396,9 @@ def test_cancel_stops_the_stream_and_keeps_the_partial_answer(services) -> None:
 
     user = make_user(services)
     chat = make_chat(services, fake(slow))
-    conv = chat.create_conversation(user, provider="offline", model="m")
+    conv = chat.conversations.create(user, provider="offline", model="m")
     seen = []
-    for event in chat.run(user, conv.id, "count", cancel=cancel):
+    for event in chat.runs.run(user, conv.id, "count", cancel=cancel):
         seen.append(event)
         if isinstance(event, ev.TextDelta) and event.text == "two ":
             cancel.set()
@@ -411,8 +411,8 @@ def test_cancel_stops_the_stream_and_keeps_the_partial_answer(services) -> None:
 def test_closing_the_stream_cancels_the_run(services) -> None:  # type: ignore[no-untyped-def]
     user = make_user(services)
     chat = make_chat(services, fake(lambda m, t: "a long answer that the user stops"))
-    conv = chat.create_conversation(user, provider="offline", model="m")
-    stream = chat.run(user, conv.id, "talk")
+    conv = chat.conversations.create(user, provider="offline", model="m")
+    stream = chat.runs.run(user, conv.id, "talk")
     started = next(stream)
     next(stream)
     stream.close()  # e.g. the page reran because the user pressed Stop
@@ -427,7 +427,7 @@ def test_a_provider_error_fails_the_run_with_its_message(services) -> None:  # t
 
     user = make_user(services)
     chat = make_chat(services, fake(broken))
-    conv = chat.create_conversation(user, provider="openai", model="gpt-4o")
+    conv = chat.conversations.create(user, provider="openai", model="gpt-4o")
     events = run_all(chat, user, conv.id, "hi")
     assert isinstance(events[-1], ev.RunFailed) and "rate limiting" in events[-1].error
     run, msgs, _ = rows(services, user, events[0].run_id)
@@ -438,7 +438,7 @@ def test_a_provider_error_fails_the_run_with_its_message(services) -> None:  # t
 def test_events_serialise_to_json(services) -> None:  # type: ignore[no-untyped-def]
     user = make_user(services)
     chat = make_chat(services, fake(lambda m, t: "hi"))
-    conv = chat.create_conversation(user, provider="offline", model="m")
+    conv = chat.conversations.create(user, provider="offline", model="m")
     for event in run_all(chat, user, conv.id, "hello"):
         data = json.loads(event.to_json())
         assert data["type"] == event.type and data["run_id"] == str(event.run_id)
@@ -450,24 +450,24 @@ def test_events_serialise_to_json(services) -> None:  # type: ignore[no-untyped-
 def test_conversations_are_listed_renamed_switched_and_deleted(services) -> None:  # type: ignore[no-untyped-def]
     chat = make_chat(services, fake(lambda m, t: "ok"))
     user, other = make_user(services), make_user(services)
-    a = chat.create_conversation(user, provider="offline", model="m")
+    a = chat.conversations.create(user, provider="offline", model="m")
     services.clock.advance(seconds=1)
-    b = chat.create_conversation(user, provider="openai", model="gpt-4o-mini")
-    assert [c.id for c in chat.list_conversations(user)] == [b.id, a.id]
-    assert chat.list_conversations(other) == []
+    b = chat.conversations.create(user, provider="openai", model="gpt-4o-mini")
+    assert [c.id for c in chat.conversations.list(user)] == [b.id, a.id]
+    assert chat.conversations.list(other) == []
     services.clock.advance(seconds=1)
     run_all(chat, user, a.id, "bump a")
-    assert [c.id for c in chat.list_conversations(user)] == [a.id, b.id]
-    assert chat.rename_conversation(user, a.id, "  Holiday   plans ").title == "Holiday plans"
+    assert [c.id for c in chat.conversations.list(user)] == [a.id, b.id]
+    assert chat.conversations.rename(user, a.id, "  Holiday   plans ").title == "Holiday plans"
     with pytest.raises(ValidationError):
-        chat.rename_conversation(user, a.id, "   ")
+        chat.conversations.rename(user, a.id, "   ")
     with pytest.raises(NotFoundError):
-        chat.rename_conversation(other, a.id, "mine now")
-    assert chat.set_model(user, a.id, "openai", "gpt-4o").provider == "openai"
-    chat.delete_conversation(user, a.id)
-    assert [c.id for c in chat.list_conversations(user)] == [b.id]
+        chat.conversations.rename(other, a.id, "mine now")
+    assert chat.conversations.set_model(user, a.id, "openai", "gpt-4o").provider == "openai"
+    chat.conversations.delete(user, a.id)
+    assert [c.id for c in chat.conversations.list(user)] == [b.id]
     with pytest.raises(NotFoundError):
-        chat.history(user, a.id)
+        chat.conversations.history(user, a.id)
 
 
 # -- the real provider factory -----------------------------------------------------------------
@@ -475,27 +475,27 @@ def test_conversations_are_listed_renamed_switched_and_deleted(services) -> None
 
 def test_provider_choices_follow_the_users_keys(services) -> None:  # type: ignore[no-untyped-def]
     user = make_user(services)
-    assert [c.id for c in services.chat.provider_choices(user)] == ["offline"]
+    assert [c.id for c in services.conversations.provider_choices(user)] == ["offline"]
     services.secrets.create(user, "openai", "default", "sk-test-" + "a" * 40)
-    assert [c.id for c in services.chat.provider_choices(user)] == ["offline", "openai"]
+    assert [c.id for c in services.conversations.provider_choices(user)] == ["offline", "openai"]
 
 
 def test_a_provider_without_a_key_fails_the_run_kindly(services) -> None:  # type: ignore[no-untyped-def]
     user = make_user(services)
-    conv = services.chat.create_conversation(user, provider="anthropic", model="claude-haiku-4-5")
-    events = list(services.chat.run(user, conv.id, "hello"))
+    conv = services.conversations.create(user, provider="anthropic", model="claude-haiku-4-5")
+    events = list(services.runs.run(user, conv.id, "hello"))
     assert isinstance(events[-1], ev.RunFailed) and "no Anthropic API key" in events[-1].error
 
 
 def test_the_offline_model_drives_the_tool_loop_end_to_end(services) -> None:  # type: ignore[no-untyped-def]
     user = make_user(services)
-    chat = services.chat
-    conv = chat.create_conversation(user, provider="offline", model="offline-deterministic")
-    events = list(chat.run(user, conv.id, "remember that my cat is called Tom"))
+    chat = services
+    conv = chat.conversations.create(user, provider="offline", model="offline-deterministic")
+    events = list(chat.runs.run(user, conv.id, "remember that my cat is called Tom"))
     assert [e.tool_id for e in events if isinstance(e, ev.ToolCallFinished)] == ["memory_store"]
     assert isinstance(events[-1], ev.RunCompleted) and events[-1].total_tokens > 0
     services.clock.advance(seconds=1)
-    events = list(chat.run(user, conv.id, "what do you know about my cat"))
+    events = list(chat.runs.run(user, conv.id, "what do you know about my cat"))
     assert "Tom" in events[-1].text  # type: ignore[union-attr]
 
 
@@ -504,11 +504,11 @@ def test_a_stale_run_of_a_dead_process_does_not_hold_a_concurrency_slot(services
     from datetime import timedelta
 
     from jarvis.db.tables import AgentRun
-    from jarvis.services.orchestrator import STALE_RUN_REASON
+    from jarvis.services.chat.recovery import STALE_RUN_REASON
 
     chat = make_chat(services, fake(lambda m, t: "ok"), max_concurrent_runs=1)
     user = make_user(services)
-    conv = chat.create_conversation(user, provider="offline", model="m")
+    conv = chat.conversations.create(user, provider="offline", model="m")
     old = services.clock.now() - timedelta(minutes=10)
     stale_id = uuid.uuid4()
     with services.uow(user) as uow:
@@ -538,11 +538,11 @@ def test_opening_a_conversation_fails_a_run_its_dead_process_left_running(servic
     import uuid
 
     from jarvis.db.tables import AgentRun
-    from jarvis.services.orchestrator import STALE_RUN_AFTER, STALE_RUN_REASON
+    from jarvis.services.chat.recovery import STALE_RUN_AFTER, STALE_RUN_REASON
 
     chat = make_chat(services, fake(lambda m, t: "ok"))
     user = make_user(services)
-    conv = chat.create_conversation(user, provider="offline", model="m")
+    conv = chat.conversations.create(user, provider="offline", model="m")
     run_id = uuid.uuid4()
     with services.uow(user) as uow:
         now = services.clock.now()
@@ -559,11 +559,11 @@ def test_opening_a_conversation_fails_a_run_its_dead_process_left_running(servic
             )
         )
         uow.commit()
-    assert chat.recover_stale_runs() == 0  # the restart, seconds later: too fresh to judge
-    assert [t.status for t in chat.overview(user, conv.id).turns] == ["running"]
+    assert chat.runs.recover_stale_runs() == 0  # the restart, seconds later: too fresh to judge
+    assert [t.status for t in chat.conversations.overview(user, conv.id).turns] == ["running"]
 
     services.clock.advance(seconds=STALE_RUN_AFTER.total_seconds() + 1)
-    [turn] = chat.overview(user, conv.id).turns
+    [turn] = chat.conversations.overview(user, conv.id).turns
     assert (turn.status, turn.error) == ("failed", STALE_RUN_REASON)
     stale, _, _ = rows(services, user, run_id)
     assert stale.status == "failed"

@@ -15,7 +15,7 @@ from jarvis.db.tables import AgentRun, Conversation, Message, User
 from jarvis.errors import LimitExceededError
 from jarvis.identity import Principal
 from jarvis.llm.base import ChatMessage, ToolDefinition
-from jarvis.services.orchestrator import STALE_RUN_REASON
+from jarvis.services.chat.recovery import STALE_RUN_REASON
 from tests.integration.chat_helpers import fake, make_chat
 
 
@@ -37,7 +37,7 @@ def test_two_racing_runs_respect_the_concurrent_run_limit(committed_services, ow
 
     chat = make_chat(committed_services, fake(slow), max_concurrent_runs=1)
     user = committed_user(owner_engine)
-    conv = chat.create_conversation(user, provider="offline", model="m")
+    conv = chat.conversations.create(user, provider="offline", model="m")
     barrier = threading.Barrier(2)
     outcomes: list[str] = []
     streams = []
@@ -46,7 +46,7 @@ def test_two_racing_runs_respect_the_concurrent_run_limit(committed_services, ow
     def attempt(text: str) -> None:
         barrier.wait()
         try:
-            stream = chat.run(user, conv.id, text)
+            stream = chat.runs.run(user, conv.id, text)
         except LimitExceededError:
             with lock:
                 outcomes.append("refused")
@@ -72,7 +72,7 @@ def test_two_racing_runs_respect_the_concurrent_run_limit(committed_services, ow
     [stream] = streams
     assert [e.type for e in stream][-1] == "run_completed"
     # once it finished, the next run may start
-    assert [e.type for e in chat.run(user, conv.id, "again")][-1] == "run_completed"
+    assert [e.type for e in chat.runs.run(user, conv.id, "again")][-1] == "run_completed"
 
 
 def test_start_up_fails_runs_a_dead_process_left_running(
@@ -192,8 +192,8 @@ def test_the_heartbeat_keeps_a_silent_run_alive_and_fails_dead_ones(
             )
         )
         s.commit()
-    conv_live = chat.create_conversation(user, provider="offline", model="m")
-    stream = chat.run(user, conv_live.id, "are you there?")
+    conv_live = chat.conversations.create(user, provider="offline", model="m")
+    stream = chat.runs.run(user, conv_live.id, "are you there?")
     started = next(stream)
     result: list[str] = []
     worker = threading.Thread(target=lambda: result.extend(e.type for e in stream))

@@ -35,7 +35,7 @@ def test_run_and_tool_spans(services, spans: InMemorySpanExporter) -> None:  # t
 
     user = make_user(services)
     chat = make_chat(services, fake(model))
-    conv = chat.create_conversation(user, provider="openai", model="gpt-4o-mini")
+    conv = chat.conversations.create(user, provider="openai", model="gpt-4o-mini")
     events = run_all(chat, user, conv.id, secret_text)
 
     finished = {s.name: s for s in spans.get_finished_spans() if s.name == "agent.run"}

@@ -39,7 +39,7 @@ def test_remember_something_with_the_offline_model(app_settings, new_app) -> Non
     # the conversation is listed, titled from the first message, and the memory exists
     assert any(b.label == "remember that my cat is called Tom" for b in at.button)
     services = get_services()
-    [conv] = services.chat.list_conversations(principal)
+    [conv] = services.conversations.list(principal)
     assert conv.title == "remember that my cat is called Tom"
     hits = services.memory.search(principal, "cat", k=3)
     assert any("Tom" in h.content for h in hits)
@@ -50,7 +50,7 @@ def test_rename_and_delete_a_conversation(app_settings, new_app) -> None:  # typ
     at.chat_input(key="chat_input").set_value("what is 2 * (3 + 4)").run()
     assert not at.exception, at.exception
     assert any(e.label.startswith("calculator · ok") for e in at.expander)
-    [conv] = get_services().chat.list_conversations(principal)
+    [conv] = get_services().conversations.list(principal)
 
     at.text_input(key=f"chat_title_{conv.id}").input("Arithmetic")
     at.button(key="chat_rename").click().run()
@@ -60,7 +60,7 @@ def test_rename_and_delete_a_conversation(app_settings, new_app) -> None:  # typ
     at.checkbox(key="chat_delete_confirm").check().run()
     at.button(key="chat_delete").click().run()
     assert not at.exception
-    assert get_services().chat.list_conversations(principal) == []
+    assert get_services().conversations.list(principal) == []
     assert any("No conversations yet." in c.value for c in at.caption)
 
 
@@ -79,15 +79,15 @@ def test_the_budget_warning_shows_after_the_answer(app_settings, new_app) -> Non
     at, principal = open_chat(new_app)
     services = get_services()
     services.usage.set_user_budget(principal, principal.user_id, "1.00")
-    conv = services.chat.create_conversation(principal, provider="openai", model="gpt-4o")
+    conv = services.conversations.create(principal, provider="openai", model="gpt-4o")
     # spend $0.85 of $1.00 through a fake provider (no network) on the same database
     from tests.integration.chat_helpers import make_chat
 
     spender = make_chat(
         services, FakeProvider(lambda m, t: ScriptedReply(text="ok", usage=Usage(340_000)))
     )
-    list(spender.run(principal, conv.id, "spend"))
-    offline = services.chat.create_conversation(
+    list(spender.runs.run(principal, conv.id, "spend"))
+    offline = services.conversations.create(
         principal, provider="offline", model="offline-deterministic"
     )
     at.session_state["chat_conversation_id"] = offline.id
@@ -102,24 +102,22 @@ def test_the_picker_switches_the_conversation_model_only_when_the_user_picks(
 ) -> None:  # type: ignore[no-untyped-def]
     at, principal = open_chat(new_app)
     services = get_services()
-    stale = services.chat.create_conversation(
-        principal, provider="anthropic", model="claude-haiku-4-5"
-    )
+    stale = services.conversations.create(principal, provider="anthropic", model="claude-haiku-4-5")
     at.session_state["chat_conversation_id"] = stale.id
     at = at.run()
     assert not at.exception
     assert any("no key" in w.value for w in at.warning)
-    assert services.chat.get_conversation(principal, stale.id).provider == "anthropic"  # untouched
+    assert services.conversations.get(principal, stale.id).provider == "anthropic"  # untouched
 
     services.secrets.create(principal, "openai", "default", "sk-test-" + "b" * 40)
-    conv = services.chat.create_conversation(
+    conv = services.conversations.create(
         principal, provider="offline", model="offline-deterministic"
     )
     at.session_state["chat_conversation_id"] = conv.id
     at = at.run()
     at.selectbox(key=f"chat_provider_{conv.id}").select("openai").run()
     assert not at.exception, at.exception
-    switched = services.chat.get_conversation(principal, conv.id)
+    switched = services.conversations.get(principal, conv.id)
     assert (switched.provider, switched.model) == ("openai", "gpt-4o-mini")
 
 

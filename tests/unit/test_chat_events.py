@@ -6,8 +6,8 @@ import json
 import uuid
 from decimal import Decimal
 
-from jarvis.services import events as ev
-from jarvis.services.orchestrator import MAX_RESULT_BYTES, bound_result
+from jarvis.services.chat import events as ev
+from jarvis.services.chat.tool_calls import MAX_RESULT_BYTES, bound_result
 
 
 def test_every_event_type_serialises_with_its_type_and_plain_json_values() -> None:

@@ -1,0 +1,199 @@
+"""Conversations of the signed-in user: list, create, open, rename, switch model, delete, and
+the history of their turns (each turn is an agent run, see :mod:`jarvis.services.chat.runs`)."""
+
+from __future__ import annotations
+
+import uuid
+
+from jarvis.clock import Clock
+from jarvis.db.tables import Conversation, Message
+from jarvis.db.uow import UnitOfWork, UnitOfWorkFactory
+from jarvis.errors import NotFoundError, ValidationError
+from jarvis.identity import Principal
+from jarvis.llm.factory import ProviderChoice
+from jarvis.services.chat.ports import ProviderSource
+from jarvis.services.chat.recovery import RunRecovery
+from jarvis.services.chat.views import ChatOverview, ConversationView, ToolCallView, TurnView
+
+MAX_TITLE_CHARS = 120
+DEFAULT_TITLE = "New chat"
+
+
+class ConversationService:
+    """The user's conversations and their turns."""
+
+    def __init__(
+        self,
+        uow: UnitOfWorkFactory,
+        clock: Clock,
+        *,
+        providers: ProviderSource,
+        recovery: RunRecovery,
+    ) -> None:
+        self._uow = uow
+        self._clock = clock
+        self._providers = providers
+        self._recovery = recovery
+
+    def create(
+        self, principal: Principal, *, provider: str, model: str, title: str | None = None
+    ) -> ConversationView:
+        """Start an empty conversation using ``provider`` / ``model``."""
+        provider, model = check_model(provider, model)
+        now = self._clock.now()
+        with self._uow(principal) as uow:
+            row = uow.conversations.add(
+                Conversation(
+                    id=uuid.uuid4(),
+                    user_id=principal.user_id,
+                    title=clean_title(title) if title else DEFAULT_TITLE,
+                    provider=provider,
+                    model=model,
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
+            view = conversation_view(row)
+            uow.commit()
+        return view
+
+    def get(self, principal: Principal, conversation_id: uuid.UUID) -> ConversationView:
+        """One conversation of the user (:class:`NotFoundError` for another user's)."""
+        with self._uow(principal) as uow:
+            return conversation_view(load_conversation(uow, conversation_id))
+
+    def rename(
+        self, principal: Principal, conversation_id: uuid.UUID, title: str
+    ) -> ConversationView:
+        """Give a conversation a new title (1-120 characters)."""
+        clean = clean_title(title)
+        with self._uow(principal) as uow:
+            row = load_conversation(uow, conversation_id)
+            row.title = clean
+            uow.flush()
+            view = conversation_view(row)
+            uow.commit()
+        return view
+
+    def set_model(
+        self, principal: Principal, conversation_id: uuid.UUID, provider: str, model: str
+    ) -> ConversationView:
+        """Switch the provider / model the next turns of a conversation use."""
+        provider, model = check_model(provider, model)
+        with self._uow(principal) as uow:
+            row = load_conversation(uow, conversation_id)
+            row.provider, row.model = provider, model
+            uow.flush()
+            view = conversation_view(row)
+            uow.commit()
+        return view
+
+    def delete(self, principal: Principal, conversation_id: uuid.UUID) -> None:
+        """Delete a conversation with its runs, messages and tool calls."""
+        with self._uow(principal) as uow:
+            if not uow.conversations.delete(conversation_id):
+                raise NotFoundError("That conversation does not exist.")
+            uow.commit()
+
+    def history(self, principal: Principal, conversation_id: uuid.UUID) -> list[TurnView]:
+        """The turns of a conversation, oldest first, with their tool steps and costs."""
+        with self._uow(principal) as uow:
+            load_conversation(uow, conversation_id)
+            runs = uow.runs.for_conversation(conversation_id)
+            messages = uow.messages.for_conversation(conversation_id)
+            calls = uow.tool_calls.for_runs([r.id for r in runs])
+            by_run: dict[uuid.UUID | None, list[Message]] = {}
+            for m in messages:
+                by_run.setdefault(m.run_id, []).append(m)
+            calls_by_run: dict[uuid.UUID, list[ToolCallView]] = {}
+            for c in calls:
+                calls_by_run.setdefault(c.run_id, []).append(
+                    ToolCallView(
+                        c.id, c.tool_id, dict(c.arguments or {}), c.result, c.status, c.latency_ms
+                    )
+                )
+            turns = []
+            for run in runs:
+                msgs = by_run.get(run.id, [])
+                turns.append(
+                    TurnView(
+                        run_id=run.id,
+                        user_text="\n\n".join(m.content for m in msgs if m.role == "user"),
+                        answer="\n\n".join(m.content for m in msgs if m.role == "assistant"),
+                        status=run.status,
+                        provider=run.provider,
+                        model=run.model,
+                        total_tokens=int(run.total_tokens or 0),
+                        cost_usd=run.total_cost,
+                        unpriced=bool(run.unpriced),
+                        error=run.error,
+                        tool_calls=calls_by_run.get(run.id, []),
+                    )
+                )
+            return turns
+
+    def overview(
+        self, principal: Principal, conversation_id: uuid.UUID | None = None
+    ) -> ChatOverview:
+        """The chat page's data in one call (an unknown or deleted id opens nothing)."""
+        conversations = self.list(principal)
+        current = next((c for c in conversations if c.id == conversation_id), None)
+        if current is None and conversation_id is not None:
+            try:
+                current = self.get(principal, conversation_id)
+            except NotFoundError:
+                current = None
+        turns = self.history(principal, current.id) if current is not None else []
+        # A run whose process died soon before a restart was too fresh for start-up recovery,
+        # and no heartbeat thread may be alive to fail it later: do it when it is looked at.
+        running = any(t.status == "running" for t in turns)
+        if current is not None and running and self._recovery.recover_stale_runs_safely():
+            turns = self.history(principal, current.id)
+        return ChatOverview(conversations, current, turns, self.provider_choices(principal))
+
+    def provider_choices(self, principal: Principal) -> list[ProviderChoice]:
+        """The providers (and their models) this user can use; offline is always there."""
+        return self._providers.usable_providers(principal)
+
+    # Kept last: a method named ``list`` hides the builtin from annotations below it.
+    def list(self, principal: Principal, limit: int = 100) -> list[ConversationView]:
+        """The user's conversations, most recently active first."""
+        with self._uow(principal) as uow:
+            return [
+                conversation_view(c) for c in uow.conversations.for_user(principal.user_id, limit)
+            ]
+
+
+# -- helpers shared with the run service --------------------------------------------------------
+
+
+def load_conversation(uow: UnitOfWork, conversation_id: uuid.UUID) -> Conversation:
+    """The conversation row (the user's only, by row-level security), or :class:`NotFoundError`."""
+    row = uow.conversations.get(conversation_id)
+    if row is None:
+        raise NotFoundError("That conversation does not exist.")
+    return row
+
+
+def conversation_view(row: Conversation) -> ConversationView:
+    return ConversationView(
+        row.id, row.title, row.provider, row.model, row.created_at, row.updated_at
+    )
+
+
+def clean_title(title: str) -> str:
+    """A title on one line, 1-120 characters (longer ones are cut with an ellipsis)."""
+    clean = " ".join((title or "").split())
+    if not clean:
+        raise ValidationError("Enter a title.", field="title")
+    return clean if len(clean) <= MAX_TITLE_CHARS else clean[: MAX_TITLE_CHARS - 1] + "…"
+
+
+def check_model(provider: str, model: str) -> tuple[str, str]:
+    """``provider`` and ``model`` stripped, or a :class:`ValidationError`."""
+    provider, model = (provider or "").strip(), (model or "").strip()
+    if not provider:
+        raise ValidationError("Choose a provider.", field="provider")
+    if not model or len(model) > 200:
+        raise ValidationError("Choose a model.", field="model")
+    return provider, model

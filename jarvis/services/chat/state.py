@@ -1,0 +1,73 @@
+"""The mutable state of one agent run (local to the run; the services themselves are shared),
+and the small helpers the run's parts share."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from opentelemetry.context import Context
+
+from jarvis.identity import Principal
+from jarvis.llm import base as llm
+from jarvis.services.chat import events as ev
+
+
+@dataclass
+class RunState:
+    """Everything the engine needs to drive one run (inputs first), and its progress.
+
+    Built by :class:`jarvis.services.chat.runs.RunService` once the run row and the user's
+    message are committed; the engine reads the inputs and updates the progress fields.
+    """
+
+    principal: Principal
+    run_id: uuid.UUID
+    conversation_id: uuid.UUID
+    provider: str
+    model: str
+    #: The user's message of this turn.
+    text: str
+    #: The first event of the run (yielded by the engine, inside its cancellation handling).
+    started: ev.RunStarted
+    #: The latest timestamp written for this run (rows of a run are strictly ordered).
+    last_stamp: datetime
+    #: Earlier turns of the conversation as ``(role, content)``, oldest first.
+    history: list[tuple[str, str]] = field(default_factory=list)
+    # -- progress --
+    usage: llm.Usage = field(default_factory=llm.Usage)
+    cost: Decimal | None = Decimal(0)
+    price_version: int | None = None
+    unpriced: bool = False
+    steps: int = 0
+    answer: list[str] = field(default_factory=list)
+    last_heartbeat: float = field(default_factory=time.monotonic)
+    trace_context: Context | None = None
+    #: The usage the last ``usage`` event reported (None: none yet).
+    priced: llm.Usage | None = None
+
+    def next_stamp(self, now: datetime) -> datetime:
+        """Strictly increasing timestamps within a run (row order survives a frozen clock)."""
+        self.last_stamp = max(now, self.last_stamp + timedelta(microseconds=1))
+        return self.last_stamp
+
+
+class RunStop(Exception):  # noqa: N818 - internal control flow, never escapes the run
+    """Ends the run early with ``status`` (``failed`` / ``cancelled``) and ``reason``."""
+
+    def __init__(self, status: str, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+
+
+def money(value: Decimal | float) -> str:
+    """A dollar amount for messages: four decimals under $1, else two."""
+    try:
+        amount = Decimal(str(value))
+    except ArithmeticError:
+        return str(value)
+    return f"{amount:.4f}" if amount < 1 else f"{amount:.2f}"

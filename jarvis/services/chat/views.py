@@ -1,0 +1,74 @@
+"""What the chat capability returns to pages (and, later, to the HTTP API): plain frozen
+dataclasses, never ORM rows."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+
+from jarvis.llm.factory import ProviderChoice
+
+#: A JSON value as stored in the ``jsonb`` columns (tool arguments and results).
+JSONValue = str | int | float | bool | None | list["JSONValue"] | dict[str, "JSONValue"]
+JSONObject = dict[str, JSONValue]
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationView:
+    id: uuid.UUID
+    title: str
+    provider: str | None
+    model: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCallView:
+    id: uuid.UUID
+    tool_id: str
+    arguments: JSONObject
+    result: JSONObject | None
+    status: str
+    latency_ms: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class TurnView:
+    """One user turn of a conversation: the question, the tool steps, the answer and its cost."""
+
+    run_id: uuid.UUID | None
+    user_text: str
+    answer: str
+    status: str
+    provider: str | None
+    model: str | None
+    total_tokens: int
+    cost_usd: Decimal | None
+    unpriced: bool
+    error: str | None
+    tool_calls: list[ToolCallView] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class ChatOverview:
+    """Everything the chat page shows before a new turn: the conversation list, the open
+    conversation with its turns, and the providers the user may pick."""
+
+    conversations: list[ConversationView]
+    current: ConversationView | None
+    turns: list[TurnView]
+    choices: list[ProviderChoice]
+
+
+__all__ = [
+    "ChatOverview",
+    "ConversationView",
+    "JSONObject",
+    "JSONValue",
+    "ProviderChoice",
+    "ToolCallView",
+    "TurnView",
+]
