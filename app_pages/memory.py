@@ -1,4 +1,8 @@
-"""Semantic memory: search (semantic or hybrid), browse by date, add and delete memories."""
+"""Semantic memory: search (semantic or hybrid), browse by date, add and delete memories.
+
+The page body says which embedding model is in use, then one function per tab (search,
+browse, add) reads its widgets, makes one service call and renders the answer.
+"""
 
 from __future__ import annotations
 
@@ -8,31 +12,36 @@ from datetime import UTC, datetime, time, timedelta
 import streamlit as st
 
 from jarvis.errors import JarvisError
-from jarvis.services.memory import model_label
+from jarvis.services.memory import SearchMode, model_label
 from jarvis.ui.components import show_error
 from jarvis.ui.guard import require_user
 from jarvis.ui.markdown import inert_markdown
 
 services, principal = require_user()
 memory = services.memory
+MODES: list[SearchMode] = ["semantic", "hybrid"]
 
-st.title("Memory")
-info = memory.embedding_info(principal)
-if info.lexical:
-    st.info(
-        f"Embeddings: **{info.label}**. This offline embedder is *lexical*: it matches shared words "
-        "and word parts, not meaning. For search by meaning, save an OpenAI key on the Secrets "
-        "page and have an administrator run `jarvis embeddings reembed` for your account.",
-        icon=":material/text_fields:",
-    )
-else:
-    st.caption(f"Embeddings: {info.label}")
-if info.other_models:
-    others = ", ".join(f"{n} with {model_label(m)}" for m, n in info.other_models.items())
-    st.warning(
-        f"Some memories use another embedding model and are left out of searches ({others}). "
-        "Run `jarvis embeddings reembed` to move them."
-    )
+
+def header() -> None:
+    """The title and which embedding model this user's memories use."""
+    st.title("Memory")
+    info = memory.embedding_info(principal)
+    if info.lexical:
+        st.info(
+            f"Embeddings: **{info.label}**. This offline embedder is *lexical*: it matches shared "
+            "words and word parts, not meaning. For search by meaning, save an OpenAI key on the "
+            "Secrets page and have an administrator run `jarvis embeddings reembed` for your "
+            "account.",
+            icon=":material/text_fields:",
+        )
+    else:
+        st.caption(f"Embeddings: {info.label}")
+    if info.other_models:
+        others = ", ".join(f"{n} with {model_label(m)}" for m, n in info.other_models.items())
+        st.warning(
+            f"Some memories use another embedding model and are left out of searches ({others}). "
+            "Run `jarvis embeddings reembed` to move them."
+        )
 
 
 def _delete_button(memory_id: uuid.UUID, key: str) -> None:
@@ -54,16 +63,15 @@ def _meta_line(created: datetime, source: str | None, extra: str = "") -> str:
     return " · ".join(parts)
 
 
-search_tab, browse_tab, add_tab = st.tabs(["Search", "Browse", "Add"])
-
-with search_tab:
+def search_tab() -> None:
+    """Top-k search, semantic or hybrid, each hit with its score and a delete button."""
     q_col, m_col, k_col = st.columns([4, 2, 1])
     query = q_col.text_input(
         "Search your memories", key="memory_query", placeholder="what do I know about…"
     )
     mode = m_col.radio(
         "Mode",
-        ["semantic", "hybrid"],
+        MODES,
         horizontal=True,
         key="memory_mode",
         help="Hybrid fuses vector and full-text rankings (reciprocal rank fusion).",
@@ -78,33 +86,36 @@ with search_tab:
         key="memory_min_score",
         disabled=mode != "semantic",
     )
-    if query.strip():
-        try:
-            hits = memory.search(
-                principal,
-                query,
-                k=int(k),
-                mode=mode,  # type: ignore[arg-type]
-                min_score=min_score if mode == "semantic" and min_score > 0 else None,
+    if not query.strip():
+        return
+    try:
+        hits = memory.search(
+            principal,
+            query,
+            k=int(k),
+            mode=mode,
+            min_score=min_score if mode == "semantic" and min_score > 0 else None,
+        )
+    except JarvisError as exc:
+        show_error(exc)
+        hits = []
+    if not hits:
+        st.info("No memory matches.")
+    for hit in hits:
+        with st.container(border=True):
+            st.markdown(inert_markdown(hit.content))
+            score = (
+                f"similarity {hit.score:.3f}"
+                if mode == "semantic"
+                else f"fused score {hit.score:.4f} (vector #{hit.vector_rank or '–'}, "
+                f"text #{hit.text_rank or '–'})"
             )
-        except JarvisError as exc:
-            show_error(exc)
-            hits = []
-        if not hits:
-            st.info("No memory matches.")
-        for hit in hits:
-            with st.container(border=True):
-                st.markdown(inert_markdown(hit.content))
-                score = (
-                    f"similarity {hit.score:.3f}"
-                    if mode == "semantic"
-                    else f"fused score {hit.score:.4f} (vector #{hit.vector_rank or '–'}, "
-                    f"text #{hit.text_rank or '–'})"
-                )
-                st.caption(_meta_line(hit.created_at, hit.source, score))
-                _delete_button(hit.id, f"memory_del_hit_{hit.id}")
+            st.caption(_meta_line(hit.created_at, hit.source, score))
+            _delete_button(hit.id, f"memory_del_hit_{hit.id}")
 
-with browse_tab:
+
+def browse_tab() -> None:
+    """The user's memories, newest first, filtered by dates, text and source."""
     today = services.clock.now().date()
     f1, f2, f3 = st.columns([2, 2, 2])
     period = f1.date_input(
@@ -130,15 +141,33 @@ with browse_tab:
             st.caption(_meta_line(row.created_at, row.source, model_label(row.embedding_model)))
             _delete_button(row.id, f"memory_del_row_{row.id}")
 
-with add_tab, st.form("memory_add_form", clear_on_submit=True):
-    content = st.text_area("Memory", key="memory_new_content", max_chars=8000)
-    src = st.text_input("Source (optional run id)", key="memory_new_source")
-    if st.form_submit_button("Save memory"):
-        try:
-            saved = memory.store(
-                principal, content, source=src.strip() or None, metadata={"origin": "memory page"}
-            )
-        except JarvisError as exc:
-            show_error(exc)
-        else:
-            st.success(f"Saved ({model_label(saved.embedding_model)}).")
+
+def add_tab() -> None:
+    """A form that stores one memory."""
+    with st.form("memory_add_form", clear_on_submit=True):
+        content = st.text_area("Memory", key="memory_new_content", max_chars=8000)
+        src = st.text_input("Source (optional run id)", key="memory_new_source")
+        if st.form_submit_button("Save memory"):
+            try:
+                saved = memory.store(
+                    principal,
+                    content,
+                    source=src.strip() or None,
+                    metadata={"origin": "memory page"},
+                )
+            except JarvisError as exc:
+                show_error(exc)
+            else:
+                st.success(f"Saved ({model_label(saved.embedding_model)}).")
+
+
+# -- the page ----------------------------------------------------------------------------------
+
+header()
+search_pane, browse_pane, add_pane = st.tabs(["Search", "Browse", "Add"])
+with search_pane:
+    search_tab()
+with browse_pane:
+    browse_tab()
+with add_pane:
+    add_tab()

@@ -8,7 +8,6 @@ through the cached result (``jarvis.ui.services.get_services``).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from sqlalchemy import Engine
 
@@ -17,6 +16,7 @@ from jarvis.config import Settings, get_settings
 from jarvis.db.engine import create_app_engine
 from jarvis.db.repositories.health import ServerProbe
 from jarvis.db.uow import UnitOfWorkFactory
+from jarvis.identity import Principal
 from jarvis.llm.embedders import Embedder, EmbedderRegistry, default_embedder
 from jarvis.llm.factory import ProviderFactory
 from jarvis.security.crypto import EnvelopeCipher, KeyRing
@@ -143,7 +143,7 @@ def build_services(
     # to another model (`jarvis embeddings reembed`) keeps using it (OpenAI: their own key).
     embedder = embedder or default_embedder()
 
-    def _openai_key(principal: Any) -> tuple[str, str | None]:
+    def _openai_key(principal: Principal) -> tuple[str, str | None]:
         revealed = secrets.reveal(principal, "openai")
         return revealed.value, revealed.base_url
 

@@ -2,35 +2,37 @@
 
 Runs as the user (row-level security applies): the user's OpenAI key is used for the OpenAI
 model. Progress is printed batch by batch; every batch is its own transaction, so an
-interrupted run can simply be started again.
+interrupted run can simply be started again. The command only parses, calls two services
+(``auth.principal_for_email``, ``memory.reembed``) and prints: no database work here.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
+from typing import TYPE_CHECKING
 
 from jarvis.llm.embedders import LEXICAL_MODEL, LOCAL_MODEL, OPENAI_MODEL
 
+if TYPE_CHECKING:
+    from jarvis.bootstrap import Services
+
 MODEL_ALIASES = {"lexical": LEXICAL_MODEL, "local": LOCAL_MODEL, "openai": OPENAI_MODEL}
+
+
+def _print_progress(done: int, total: int) -> None:
+    pct = 100 * done / total if total else 100.0
+    print(f"\r  {done:,}/{total:,} memories ({pct:5.1f} %)", end="", flush=True, file=sys.stdout)
 
 
 def cmd_embeddings_reembed(args: argparse.Namespace) -> int:
     from jarvis.cli import _services
 
-    services = _services(args)
+    services: Services = _services(args)
     principal = services.auth.principal_for_email(args.user)
     model = MODEL_ALIASES.get(args.model, args.model)
-
-    def progress(done: int, total: int) -> None:
-        pct = 100 * done / total if total else 100.0
-        print(
-            f"\r  {done:,}/{total:,} memories ({pct:5.1f} %)", end="", flush=True, file=sys.stdout
-        )
-
     report = services.memory.reembed(
-        principal, model, progress=progress, batch_size=args.batch_size
+        principal, model, progress=_print_progress, batch_size=args.batch_size
     )
     print()
     print(
@@ -40,7 +42,7 @@ def cmd_embeddings_reembed(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_embeddings_commands(sub: Any) -> None:
+def add_embeddings_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     emb = sub.add_parser("embeddings", help="embedding maintenance").add_subparsers(
         dest="embeddings_command", required=True
     )

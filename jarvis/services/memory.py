@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal
+from typing import Literal, Protocol
 
 from jarvis.clock import Clock
-from jarvis.db.repositories.memory import MemoryRepository, MemoryRow
-from jarvis.db.uow import UnitOfWorkFactory
+from jarvis.db.repositories.memory import MemoryRow
+from jarvis.db.uow import UnitOfWork, UnitOfWorkFactory
 from jarvis.errors import ConfigError, JarvisError, NotFoundError, ValidationError
 from jarvis.identity import Principal
 from jarvis.llm.embedders import Embedder, EmbedderRegistry, describe_model, is_lexical
@@ -26,9 +26,17 @@ log = logging.getLogger(__name__)
 MAX_CONTENT = 8000
 MAX_K = 100
 SearchMode = Literal["semantic", "hybrid"]
-#: Returns the (api_key, base_url) of the user's OpenAI secret, or raises.
-OpenAIKeyLookup = Callable[[Principal], tuple[str, str | None]]
+#: ``progress(done, total)`` after each re-embedded batch.
 Progress = Callable[[int, int], None]
+
+
+class OpenAIKeyLookup(Protocol):
+    """The acting user's OpenAI key as ``(api_key, base_url)`` (for OpenAI embeddings).
+
+    Raises :class:`NotFoundError` when the user has none (bootstrap: the secrets vault).
+    """
+
+    def __call__(self, principal: Principal, /) -> tuple[str, str | None]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,15 +44,19 @@ class MemoryView:
     id: uuid.UUID
     content: str
     embedding_model: str
-    metadata: dict[str, Any]
+    metadata: dict[str, object]
     source: str | None
     created_at: datetime
 
-    def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["id"] = str(self.id)
-        d["created_at"] = self.created_at.isoformat()
-        return d
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "id": str(self.id),
+            "content": self.content,
+            "embedding_model": self.embedding_model,
+            "metadata": dict(self.metadata),
+            "source": self.source,
+            "created_at": self.created_at.isoformat(),
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,11 +69,11 @@ class MemoryHit:
     created_at: datetime
     source: str | None = None
     embedding_model: str = ""
-    metadata: dict[str, Any] = field(default_factory=dict)
+    metadata: dict[str, object] = field(default_factory=dict)
     vector_rank: int | None = None
     text_rank: int | None = None
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, object]:
         return {
             "id": str(self.id),
             "content": self.content,
@@ -132,10 +144,8 @@ class MemoryService:
 
     def embedder_named(self, principal: Principal, model_name: str) -> Embedder:
         """The embedder for a stored model name, acting as ``principal`` (their OpenAI key)."""
-        lookup = None
-        if self._openai_key is not None:
-            key_fn = self._openai_key
-            lookup = lambda: key_fn(principal)  # noqa: E731
+        key_fn = self._openai_key
+        lookup = (lambda: key_fn(principal)) if key_fn is not None else None
         try:
             return self._registry.get(model_name, openai_key=lookup)
         except NotFoundError as exc:
@@ -143,8 +153,9 @@ class MemoryService:
                 "OpenAI embeddings need your OpenAI key: add it on the Secrets page first."
             ) from exc
 
-    def _embedder_for(self, principal: Principal, repo: MemoryRepository) -> Embedder:
-        model = repo.latest_model(principal.user_id) or self._embedder.model_name
+    def _embedder_for(self, principal: Principal, uow: UnitOfWork) -> Embedder:
+        """The embedder of the user's newest memory (the instance default when unavailable)."""
+        model = uow.memories.latest_model(principal.user_id) or self._embedder.model_name
         if model == self._embedder.model_name:
             return self._embedder
         try:
@@ -156,9 +167,8 @@ class MemoryService:
     def embedding_info(self, principal: Principal) -> EmbeddingInfo:
         """The model this user's memories use, and how many rows each model holds."""
         with self._uow(principal) as uow:
-            repo = MemoryRepository(uow.session)
-            embedder = self._embedder_for(principal, repo)
-            counts = repo.count_by_model(principal.user_id)
+            embedder = self._embedder_for(principal, uow)
+            counts = uow.memories.count_by_model(principal.user_id)
         return EmbeddingInfo(
             embedder.model_name,
             embedder.label,
@@ -174,7 +184,7 @@ class MemoryService:
         content: str,
         *,
         source: str | None = None,
-        metadata: dict[str, Any] | None = None,
+        metadata: Mapping[str, object] | None = None,
     ) -> MemoryView:
         """Embed and save one memory. ``source``: the agent run (or message) that created it."""
         content = (content or "").strip()
@@ -183,10 +193,9 @@ class MemoryService:
         if len(content) > MAX_CONTENT:
             raise ValidationError(f"A memory is at most {MAX_CONTENT} characters.", field="content")
         with self._uow(principal) as uow:
-            repo = MemoryRepository(uow.session)
-            embedder = self._embedder_for(principal, repo)
+            embedder = self._embedder_for(principal, uow)
             vector = embedder.embed([content])[0]
-            row = repo.add(
+            row = uow.memories.add(
                 user_id=principal.user_id,
                 content=content,
                 embedding=vector,
@@ -195,32 +204,23 @@ class MemoryService:
                 source=(str(source)[:200] if source else None),
                 created_at=self._clock.now(),
             )
-            view = MemoryView(
-                row.id,
-                row.content,
-                row.embedding_model,
-                dict(row.metadata_ or {}),
-                row.source,
-                row.created_at,
-            )
             uow.commit()
-        return view
+        return _view(row)
 
     def delete(self, principal: Principal, memory_id: uuid.UUID) -> None:
         """Delete one of the user's memories (another user's id is simply not found)."""
         with self._uow(principal) as uow:
-            if not MemoryRepository(uow.session).delete(memory_id):
+            if not uow.memories.delete(memory_id):
                 raise NotFoundError("That memory does not exist.")
             uow.commit()
 
     def get(self, principal: Principal, memory_id: uuid.UUID) -> MemoryView:
+        """One of the user's memories."""
         with self._uow(principal) as uow:
-            m = MemoryRepository(uow.session).get(memory_id)
-            if m is None:
-                raise NotFoundError("That memory does not exist.")
-            return MemoryView(
-                m.id, m.content, m.embedding_model, dict(m.metadata_ or {}), m.source, m.created_at
-            )
+            row = uow.memories.get(memory_id)
+        if row is None:
+            raise NotFoundError("That memory does not exist.")
+        return _view(row)
 
     # -- search / browse ------------------------------------------------------------------
 
@@ -244,13 +244,14 @@ class MemoryService:
             raise ValidationError("Type something to search for.", field="query")
         k = max(1, min(int(k), MAX_K))
         with self._uow(principal) as uow:
-            repo = MemoryRepository(uow.session)
-            embedder = self._embedder_for(principal, repo)
+            embedder = self._embedder_for(principal, uow)
             vector = embedder.embed([query])[0]
             if mode == "hybrid":
-                rows = repo.hybrid(principal.user_id, embedder.model_name, vector, query, k=k)
+                rows = uow.memories.hybrid(
+                    principal.user_id, embedder.model_name, vector, query, k=k
+                )
             elif mode == "semantic":
-                rows = repo.semantic(
+                rows = uow.memories.semantic(
                     principal.user_id,
                     embedder.model_name,
                     vector,
@@ -276,7 +277,7 @@ class MemoryService:
     ) -> list[MemoryView]:
         """The user's memories, newest first, filtered by date range, text and source."""
         with self._uow(principal) as uow:
-            rows = MemoryRepository(uow.session).browse(
+            rows = uow.memories.browse(
                 principal.user_id,
                 since=since,
                 until=until,
@@ -297,26 +298,27 @@ class MemoryService:
         progress: Progress | None = None,
         batch_size: int = 200,
     ) -> ReembedReport:
-        """Move every memory of the user to ``model_name``; one transaction per batch."""
+        """Move every memory of the user to ``model_name``; one transaction per batch, so an
+        interrupted run can simply be started again."""
         embedder = self.embedder_named(principal, model_name)
         with self._uow(principal) as uow:
-            counts = MemoryRepository(uow.session).count_by_model(principal.user_id)
+            counts = uow.memories.count_by_model(principal.user_id)
         total = sum(n for m, n in counts.items() if m != embedder.model_name)
         moved = 0
         if progress:
             progress(0, total)
         while moved < total:
             with self._uow(principal) as uow:
-                repo = MemoryRepository(uow.session)
-                batch = next(
-                    repo.batches_not_in_model(principal.user_id, embedder.model_name, batch_size),
-                    [],
+                batch = uow.memories.batch_not_in_model(
+                    principal.user_id, embedder.model_name, batch_size
                 )
                 if not batch:
                     break
                 vectors = embedder.embed([content for _, content in batch])
-                for (memory_id, _), vector in zip(batch, vectors, strict=True):
-                    repo.set_embedding(memory_id, vector, embedder.model_name)
+                uow.memories.set_embeddings(
+                    [(memory_id, v) for (memory_id, _), v in zip(batch, vectors, strict=True)],
+                    embedder.model_name,
+                )
                 uow.commit()
             moved += len(batch)
             if progress:
@@ -325,6 +327,7 @@ class MemoryService:
 
 
 def model_label(model_name: str) -> str:
+    """A person-readable name for a stored embedding model name."""
     return describe_model(model_name)
 
 
@@ -333,6 +336,8 @@ __all__ = [
     "MemoryHit",
     "MemoryService",
     "MemoryView",
+    "OpenAIKeyLookup",
     "ReembedReport",
+    "SearchMode",
     "model_label",
 ]

@@ -7,7 +7,7 @@ import uuid
 from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import Connection, event, func, select
 
 from jarvis.bootstrap import Services
 from jarvis.db.tables import KgEntity, KgRelation, User
@@ -291,3 +291,67 @@ def test_update_relation_changes_type_weight_and_validity(services: Services) ->
         kg.update_relation(p, rel.id, valid_to=datetime(2019, 1, 1, tzinfo=UTC))
     cleared = kg.update_relation(p, rel.id, clear_validity=True)
     assert cleared.valid_from is None and cleared.valid_to is None
+
+
+def test_import_resolves_all_names_in_one_query_and_inserts_in_bulk(
+    services: Services, db_connection: Connection
+) -> None:
+    """No query per row: one SELECT resolves every name, one INSERT per table."""
+    kg = services.knowledge_graph
+    p = user(services, "ann")
+    kg.create_entity(p, "Existing", "thing")
+    rows = [{"source": "existing", "target": f"New {i}", "type": "x"} for i in range(300)]
+    statements: list[str] = []
+
+    def record(*args: object) -> None:
+        statements.append(str(args[2]))
+
+    event.listen(db_connection, "before_cursor_execute", record)
+    try:
+        report = kg.import_data(p, json.dumps(rows), "json")
+    finally:
+        event.remove(db_connection, "before_cursor_execute", record)
+    assert report.imported
+    assert (report.entities_created, report.entities_existing, report.relations_created) == (
+        300,
+        1,
+        300,
+    )
+    data = [s for s in statements if "kg_" in s]
+    assert [s.split()[0].upper() for s in data] == ["SELECT", "INSERT", "INSERT"], data
+    assert kg.stats(p)["relations"] == 300
+
+
+def test_paths_and_lookup_query_per_level_not_per_row(
+    services: Services, db_connection: Connection
+) -> None:
+    """A path costs one query per BFS level plus a constant; a lookup a constant."""
+    kg = services.knowledge_graph
+    p = user(services, "ann")
+    stations = [f"Station {i}" for i in range(7)]
+    kg.import_data(
+        p,
+        json.dumps(
+            [{"source": a, "target": b, "type": "next"} for a, b in zip(stations, stations[1:])]
+        ),
+        "json",
+    )
+    ids = {h.entity.name: h.entity.id for h in kg.search_entities(p, "Station", 10, mode="name")}
+    statements: list[str] = []
+
+    def record(*args: object) -> None:
+        if "kg_" in str(args[2]):
+            statements.append(str(args[2]))
+
+    event.listen(db_connection, "before_cursor_execute", record)
+    try:
+        path = kg.shortest_path(p, ids["Station 0"], ids["Station 6"])
+        path_queries = len(statements)
+        statements.clear()
+        found = kg.lookup(p, "Station", limit=10)
+    finally:
+        event.remove(db_connection, "before_cursor_execute", record)
+    assert path.found and path.length == 6
+    assert path_queries <= path.searched_depth + 3  # ends, one step per level, nodes, relations
+    assert len(found) == 7 and all(f.facts for f in found)
+    assert len(statements) <= 4  # by name, by meaning, their entities, every entity's facts

@@ -12,8 +12,8 @@ Row-level security scopes every statement to the acting user.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
@@ -23,6 +23,7 @@ from sqlalchemy import (
     DateTime,
     Integer,
     String,
+    any_,
     bindparam,
     delete,
     func,
@@ -30,11 +31,15 @@ from sqlalchemy import (
     or_,
     select,
     text,
+    union,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, UUID
 from sqlalchemy.orm import Session, aliased
 
 from jarvis.db.tables import EMBEDDING_DIM, KgEntity, KgRelation
+
+#: The type of a list-of-names parameter (``= ANY(:names)``).
+_NAMES = ARRAY(String())
 
 Direction = Literal["out", "in", "both"]
 
@@ -138,15 +143,74 @@ _ENTITY_MEANING_SQL = text(
 
 
 @dataclass(frozen=True, slots=True)
+class NewEntity:
+    """An entity to insert (the service cleans the fields and computes the embedding)."""
+
+    user_id: uuid.UUID
+    name: str
+    type: str
+    description: str
+    properties: Mapping[str, object]
+    embedding: Sequence[float]
+    embedding_model: str
+    created_at: datetime
+    id: uuid.UUID = field(default_factory=uuid.uuid4)
+
+
+@dataclass(frozen=True, slots=True)
+class NewRelation:
+    """A relation to insert: ``source -[type]-> target``."""
+
+    user_id: uuid.UUID
+    source_id: uuid.UUID
+    target_id: uuid.UUID
+    type: str
+    weight: float
+    properties: Mapping[str, object]
+    created_at: datetime
+    valid_from: datetime | None = None
+    valid_to: datetime | None = None
+    id: uuid.UUID = field(default_factory=uuid.uuid4)
+
+
+@dataclass(frozen=True, slots=True)
+class NodeRow:
+    """A neighbourhood node: an entity and its distance (in relations) from the root."""
+
+    id: uuid.UUID
+    name: str
+    type: str
+    description: str
+    depth: int
+    properties: dict[str, object]
+
+
+@dataclass(frozen=True, slots=True)
+class EdgeRow:
+    """A relation among the neighbourhood's nodes (no end names: the service adds them)."""
+
+    id: uuid.UUID
+    source_id: uuid.UUID
+    target_id: uuid.UUID
+    type: str
+    weight: float
+    valid_from: datetime | None
+    valid_to: datetime | None
+    properties: dict[str, object]
+
+
+@dataclass(frozen=True, slots=True)
 class NeighbourhoodRows:
-    nodes: list[dict[str, Any]]
-    edges: list[dict[str, Any]]
+    nodes: list[NodeRow]
+    edges: list[EdgeRow]
     seen: int
     edges_truncated: bool
 
 
 @dataclass(frozen=True, slots=True)
 class Step:
+    """One edge leaving a BFS frontier: ``from_id`` is on the frontier, ``to_id`` is reached."""
+
     from_id: uuid.UUID
     to_id: uuid.UUID
     relation_id: uuid.UUID
@@ -154,8 +218,75 @@ class Step:
     forward: bool
 
 
+#: A relation with its source and target entities.
+RelationWithEnds = tuple[KgRelation, KgEntity, KgEntity]
+
+
 def _like_escape(value: str) -> str:
     return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _json_datetime(value: object) -> datetime | None:
+    """A timestamp from ``json_build_object`` (ISO 8601 text) or None."""
+    return datetime.fromisoformat(value) if isinstance(value, str) and value else None
+
+
+def _json_object(value: object) -> dict[str, object]:
+    return dict(value) if isinstance(value, dict) else {}
+
+
+def _node_row(n: dict[str, Any]) -> NodeRow:
+    return NodeRow(
+        uuid.UUID(n["id"]),
+        n["name"],
+        n["type"],
+        n["description"] or "",
+        int(n["depth"]),
+        _json_object(n.get("properties")),
+    )
+
+
+def _edge_row(e: dict[str, Any]) -> EdgeRow:
+    return EdgeRow(
+        uuid.UUID(e["id"]),
+        uuid.UUID(e["source_id"]),
+        uuid.UUID(e["target_id"]),
+        e["type"],
+        float(e["weight"]),
+        _json_datetime(e["valid_from"]),
+        _json_datetime(e["valid_to"]),
+        _json_object(e.get("properties")),
+    )
+
+
+def _entity_values(e: NewEntity) -> dict[str, object]:
+    return {
+        "id": e.id,
+        "user_id": e.user_id,
+        "name": e.name,
+        "type": e.type,
+        "description": e.description,
+        "properties": dict(e.properties),
+        "embedding": list(e.embedding),
+        "embedding_model": e.embedding_model,
+        "created_at": e.created_at,
+        "updated_at": e.created_at,
+    }
+
+
+def _relation_values(r: NewRelation) -> dict[str, object]:
+    return {
+        "id": r.id,
+        "user_id": r.user_id,
+        "source_id": r.source_id,
+        "target_id": r.target_id,
+        "type": r.type,
+        "weight": r.weight,
+        "valid_from": r.valid_from,
+        "valid_to": r.valid_to,
+        "properties": dict(r.properties),
+        "created_at": r.created_at,
+    }
 
 
 class KnowledgeGraphRepository:
@@ -164,19 +295,16 @@ class KnowledgeGraphRepository:
 
     # -- entities -----------------------------------------------------------------------
 
-    def add_entity(self, **values: Any) -> KgEntity:
-        entity = KgEntity(id=uuid.uuid4(), **values)
+    def add_entity(self, new: NewEntity) -> KgEntity:
+        entity = KgEntity(**_entity_values(new))
         self.session.add(entity)
         self.session.flush()
         return entity
 
-    def add_entities(self, rows: list[dict[str, Any]]) -> None:
+    def add_entities(self, rows: Sequence[NewEntity]) -> None:
+        """Insert many entities in one batched statement."""
         if rows:
-            self.session.execute(insert(KgEntity), rows)
-
-    def add_relations(self, rows: list[dict[str, Any]]) -> None:
-        if rows:
-            self.session.execute(insert(KgRelation), rows)
+            self.session.execute(insert(KgEntity), [_entity_values(r) for r in rows])
 
     def get_entity(self, entity_id: uuid.UUID) -> KgEntity | None:
         return self.session.get(KgEntity, entity_id)
@@ -201,6 +329,25 @@ class KnowledgeGraphRepository:
             .order_by(KgEntity.created_at.desc(), KgEntity.id.desc())
         )
         return {e.name.lower(): e for e in rows}
+
+    def ids_by_names(self, user_id: uuid.UUID, names: Sequence[str]) -> dict[str, uuid.UUID]:
+        """Ids of existing entities by lower-cased name, ALL names in one query (an import
+        resolves thousands at once); the oldest entity wins when a name repeats. Reads only
+        (id, name, created_at) through ``ix_kg_entities_user_id_lower_name``, never the
+        embeddings."""
+        lowered = sorted({n.lower() for n in names})
+        if not lowered:
+            return {}
+        rows = self.session.execute(
+            select(KgEntity.id, KgEntity.name)
+            .where(
+                KgEntity.user_id == user_id,
+                # one array parameter, not one bound value per name
+                func.lower(KgEntity.name) == any_(bindparam("names", lowered, type_=_NAMES)),
+            )
+            .order_by(KgEntity.created_at.desc(), KgEntity.id.desc())
+        )
+        return {name.lower(): entity_id for entity_id, name in rows}
 
     def search_by_name(self, user_id: uuid.UUID, query: str, limit: int) -> list[KgEntity]:
         """Exact, prefix, substring and trigram matches (``ix_kg_entities_name_trgm``)."""
@@ -292,14 +439,25 @@ class KnowledgeGraphRepository:
 
     # -- relations ------------------------------------------------------------------------
 
-    def add_relation(self, **values: Any) -> KgRelation:
-        relation = KgRelation(id=uuid.uuid4(), **values)
+    def add_relation(self, new: NewRelation) -> KgRelation:
+        relation = KgRelation(**_relation_values(new))
         self.session.add(relation)
         self.session.flush()
         return relation
 
+    def add_relations(self, rows: Sequence[NewRelation]) -> None:
+        """Insert many relations in one batched statement."""
+        if rows:
+            self.session.execute(insert(KgRelation), [_relation_values(r) for r in rows])
+
     def get_relation(self, relation_id: uuid.UUID) -> KgRelation | None:
         return self.session.get(KgRelation, relation_id)
+
+    def get_relations(self, ids: Sequence[uuid.UUID]) -> list[KgRelation]:
+        """Several relations in one query (missing or invisible ids are left out)."""
+        if not ids:
+            return []
+        return list(self.session.scalars(select(KgRelation).where(KgRelation.id.in_(list(ids)))))
 
     def delete_relation(self, relation_id: uuid.UUID) -> bool:
         result = self.session.execute(delete(KgRelation).where(KgRelation.id == relation_id))
@@ -319,9 +477,7 @@ class KnowledgeGraphRepository:
             .limit(1)
         )
 
-    def relations_of(
-        self, entity_id: uuid.UUID, limit: int = 200
-    ) -> list[tuple[KgRelation, KgEntity, KgEntity]]:
+    def relations_of(self, entity_id: uuid.UUID, limit: int = 200) -> list[RelationWithEnds]:
         """Relations touching an entity (both directions) with both end entities."""
         src = aliased(KgEntity)
         dst = aliased(KgEntity)
@@ -334,6 +490,49 @@ class KnowledgeGraphRepository:
             .limit(limit)
         )
         return [(r, s, d) for r, s, d in self.session.execute(stmt)]
+
+    def relations_of_many(
+        self, entity_ids: Sequence[uuid.UUID], limit: int
+    ) -> dict[uuid.UUID, list[RelationWithEnds]]:
+        """:meth:`relations_of` for several entities in ONE query: each entity's first
+        ``limit`` relations (same order), keyed by entity id."""
+        if not entity_ids:
+            return {}
+        ids = list(entity_ids)
+        # (relation, anchor) for each end that is one of the entities; UNION drops the
+        # duplicate a self-loop would give.
+        touching = union(
+            select(KgRelation.id.label("rid"), KgRelation.source_id.label("anchor")).where(
+                KgRelation.source_id.in_(ids)
+            ),
+            select(KgRelation.id.label("rid"), KgRelation.target_id.label("anchor")).where(
+                KgRelation.target_id.in_(ids)
+            ),
+        ).subquery()
+        order = (KgRelation.type, KgRelation.created_at, KgRelation.id)
+        ranked = (
+            select(
+                touching.c.rid,
+                touching.c.anchor,
+                func.row_number().over(partition_by=touching.c.anchor, order_by=order).label("rn"),
+            )
+            .join(KgRelation, KgRelation.id == touching.c.rid)
+            .subquery()
+        )
+        src = aliased(KgEntity)
+        dst = aliased(KgEntity)
+        stmt = (
+            select(ranked.c.anchor, KgRelation, src, dst)
+            .join(KgRelation, KgRelation.id == ranked.c.rid)
+            .join(src, src.id == KgRelation.source_id)
+            .join(dst, dst.id == KgRelation.target_id)
+            .where(ranked.c.rn <= limit)
+            .order_by(ranked.c.anchor, *order)
+        )
+        out: dict[uuid.UUID, list[RelationWithEnds]] = {i: [] for i in ids}
+        for anchor, r, s, d in self.session.execute(stmt):
+            out[anchor].append((r, s, d))
+        return out
 
     # -- graph queries --------------------------------------------------------------------
 
@@ -365,9 +564,9 @@ class KnowledgeGraphRepository:
                 "edge_limit": edge_limit + 1,
             },
         ).one()
-        edges = list(row.edges or [])
+        edges = [_edge_row(e) for e in row.edges or []]
         return NeighbourhoodRows(
-            nodes=list(row.nodes or []),
+            nodes=[_node_row(n) for n in row.nodes or []],
             edges=edges[:edge_limit],
             seen=int(row.seen),
             edges_truncated=len(edges) > edge_limit,

@@ -10,13 +10,13 @@ model are read in a MATERIALIZED CTE (index-only scan of
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from pgvector.sqlalchemy import Vector
-from sqlalchemy import Float, Integer, String, bindparam, delete, func, select, text, update
+from sqlalchemy import Float, Integer, Row, String, bindparam, delete, func, select, text, update
 from sqlalchemy.dialects.postgresql import UUID
 from sqlalchemy.orm import Session
 
@@ -31,7 +31,7 @@ class MemoryRow:
     id: uuid.UUID
     content: str
     embedding_model: str
-    metadata: dict[str, Any]
+    metadata: dict[str, object]
     source: str | None
     created_at: datetime
     score: float | None = None
@@ -115,7 +115,14 @@ _HYBRID_SQL = text(
 )
 
 
-def _row(r: Any, **extra: Any) -> MemoryRow:
+def _row(
+    r: Row[Any],
+    *,
+    score: float | None = None,
+    vector_rank: int | None = None,
+    text_rank: int | None = None,
+) -> MemoryRow:
+    """A search result row (``_COLUMNS`` plus the ranking columns)."""
     return MemoryRow(
         id=r.id,
         content=r.content,
@@ -123,7 +130,20 @@ def _row(r: Any, **extra: Any) -> MemoryRow:
         metadata=dict(r.metadata or {}),
         source=r.source,
         created_at=r.created_at,
-        **extra,
+        score=score,
+        vector_rank=vector_rank,
+        text_rank=text_rank,
+    )
+
+
+def _memory_row(m: Memory) -> MemoryRow:
+    return MemoryRow(
+        id=m.id,
+        content=m.content,
+        embedding_model=m.embedding_model,
+        metadata=dict(m.metadata_ or {}),
+        source=m.source,
+        created_at=m.created_at,
     )
 
 
@@ -140,27 +160,28 @@ class MemoryRepository:
         content: str,
         embedding: Sequence[float],
         embedding_model: str,
-        metadata: dict[str, Any] | None = None,
+        metadata: Mapping[str, object] | None = None,
         source: str | None = None,
         created_at: datetime | None = None,
-    ) -> Memory:
+    ) -> MemoryRow:
         row = Memory(
             id=uuid.uuid4(),
             user_id=user_id,
             content=content,
             embedding=list(embedding),
             embedding_model=embedding_model,
-            metadata_=metadata or {},
+            metadata_=dict(metadata or {}),
             source=source,
         )
         if created_at is not None:
             row.created_at = created_at
         self.session.add(row)
         self.session.flush()
-        return row
+        return _memory_row(row)
 
-    def get(self, memory_id: uuid.UUID) -> Memory | None:
-        return self.session.get(Memory, memory_id)
+    def get(self, memory_id: uuid.UUID) -> MemoryRow | None:
+        row = self.session.get(Memory, memory_id)
+        return _memory_row(row) if row is not None else None
 
     def delete(self, memory_id: uuid.UUID) -> bool:
         result = self.session.execute(delete(Memory).where(Memory.id == memory_id))
@@ -240,17 +261,7 @@ class MemoryRepository:
         if model:
             stmt = stmt.where(Memory.embedding_model == model)
         stmt = stmt.order_by(Memory.created_at.desc(), Memory.id).limit(limit).offset(offset)
-        return [
-            MemoryRow(
-                id=m.id,
-                content=m.content,
-                embedding_model=m.embedding_model,
-                metadata=dict(m.metadata_ or {}),
-                source=m.source,
-                created_at=m.created_at,
-            )
-            for m in self.session.scalars(stmt)
-        ]
+        return [_memory_row(m) for m in self.session.scalars(stmt)]
 
     def count_by_model(self, user_id: uuid.UUID) -> dict[str, int]:
         rows = self.session.execute(
@@ -268,27 +279,31 @@ class MemoryRepository:
             .limit(1)
         )
 
-    def batches_not_in_model(
+    def batch_not_in_model(
         self, user_id: uuid.UUID, model: str, batch_size: int = 200
-    ) -> Iterator[list[tuple[uuid.UUID, str]]]:
-        """(id, content) of the user's rows embedded with another model, batch by batch."""
-        while True:
-            rows = self.session.execute(
-                select(Memory.id, Memory.content)
-                .where(Memory.user_id == user_id, Memory.embedding_model != model)
-                .order_by(Memory.id)
-                .limit(batch_size)
-            ).all()
-            if not rows:
-                return
-            yield [(r.id, r.content) for r in rows]
+    ) -> list[tuple[uuid.UUID, str]]:
+        """(id, content) of up to ``batch_size`` of the user's rows embedded with another
+        model (the next batch to re-embed)."""
+        rows = self.session.execute(
+            select(Memory.id, Memory.content)
+            .where(Memory.user_id == user_id, Memory.embedding_model != model)
+            .order_by(Memory.id)
+            .limit(batch_size)
+        ).all()
+        return [(r.id, r.content) for r in rows]
 
-    def set_embedding(self, memory_id: uuid.UUID, embedding: Sequence[float], model: str) -> None:
-        self.session.execute(
-            update(Memory)
-            .where(Memory.id == memory_id)
-            .values(embedding=list(embedding), embedding_model=model)
-        )
+    def set_embeddings(
+        self, vectors: Sequence[tuple[uuid.UUID, Sequence[float]]], model: str
+    ) -> None:
+        """Store new embeddings of one model: one batched UPDATE by primary key."""
+        if vectors:
+            self.session.execute(
+                update(Memory),
+                [
+                    {"id": memory_id, "embedding": list(vector), "embedding_model": model}
+                    for memory_id, vector in vectors
+                ],
+            )
 
 
 # Used by benchmarks and tests to show what the planner does with the naive query.

@@ -1,0 +1,268 @@
+"""The read side of the knowledge graph: search, details, stats, neighbourhoods, paths, lookup.
+
+Neighbourhoods come from one SQL round trip (a recursive CTE, see the repository) and are
+capped at ``node_limit`` nodes with a ``truncated`` flag, so a hub with thousands of
+neighbours stays responsive. Shortest paths use a bidirectional breadth-first search
+(:mod:`.paths`) that issues one query per level (never one per node), bounded by ``max_depth``.
+:class:`~.service.KnowledgeGraphService` adds the writes on top of this class.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+
+from jarvis.clock import Clock
+from jarvis.db.repositories.knowledge_graph import EdgeRow, NodeRow, RelationWithEnds, Step
+from jarvis.db.tables import KgEntity, KgRelation
+from jarvis.db.uow import UnitOfWorkFactory
+from jarvis.errors import NotFoundError, ValidationError
+from jarvis.identity import Principal
+from jarvis.llm.embedders import Embedder
+from jarvis.services.knowledge_graph import paths
+from jarvis.services.knowledge_graph.views import (
+    Direction,
+    EntityDetails,
+    EntityFacts,
+    EntityHit,
+    EntityView,
+    GraphNode,
+    GraphStats,
+    Neighbourhood,
+    PathResult,
+    RelationView,
+    SearchMode,
+)
+
+MAX_DEPTH = 3
+MAX_NODE_LIMIT = 2000
+DEFAULT_NODE_LIMIT = 300
+MAX_PATH_DEPTH = 8
+#: Relations ``kg_lookup`` returns per entity.
+LOOKUP_FACTS = 20
+
+
+def entity_view(e: KgEntity) -> EntityView:
+    return EntityView(
+        e.id, e.name, e.type, e.description or "", dict(e.properties or {}), e.created_at
+    )
+
+
+def relation_view(r: KgRelation, source_name: str = "", target_name: str = "") -> RelationView:
+    return RelationView(
+        r.id,
+        r.source_id,
+        r.target_id,
+        r.type,
+        float(r.weight),
+        r.valid_from,
+        r.valid_to,
+        dict(r.properties or {}),
+        source_name,
+        target_name,
+    )
+
+
+def with_ends(rows: Sequence[RelationWithEnds]) -> list[RelationView]:
+    return [relation_view(r, s.name, d.name) for r, s, d in rows]
+
+
+def _graph_node(n: NodeRow) -> GraphNode:
+    return GraphNode(n.id, n.name, n.type, n.description, n.depth, dict(n.properties))
+
+
+def _edge_view(e: EdgeRow, names: Mapping[uuid.UUID, str]) -> RelationView:
+    return RelationView(
+        e.id,
+        e.source_id,
+        e.target_id,
+        e.type,
+        e.weight,
+        e.valid_from,
+        e.valid_to,
+        dict(e.properties),
+        names.get(e.source_id, ""),
+        names.get(e.target_id, ""),
+    )
+
+
+class KnowledgeGraphQueries:
+    """Reading the signed-in user's knowledge graph (row-level security scopes every query)."""
+
+    def __init__(self, uow: UnitOfWorkFactory, embedder: Embedder, clock: Clock) -> None:
+        self._uow = uow
+        self._embedder = embedder
+        self._clock = clock
+
+    # -- entities -------------------------------------------------------------------------
+
+    def get_entity(
+        self, principal: Principal, entity_id: uuid.UUID, relation_limit: int = 200
+    ) -> EntityDetails:
+        """One entity with its relations (both directions) and degree."""
+        with self._uow(principal) as uow:
+            e = uow.graph.get_entity(entity_id)
+            if e is None:
+                raise NotFoundError("That entity does not exist.")
+            relations = with_ends(uow.graph.relations_of(entity_id, relation_limit))
+            out_n, in_n = uow.graph.degree(entity_id)
+            return EntityDetails(entity_view(e), relations, out_n, in_n)
+
+    def list_entities(
+        self, principal: Principal, *, type_: str | None = None, limit: int = 100, offset: int = 0
+    ) -> list[EntityView]:
+        """The user's entities by name, optionally of one type."""
+        with self._uow(principal) as uow:
+            rows = uow.graph.list_entities(
+                principal.user_id,
+                type_=type_ or None,
+                limit=max(1, min(limit, 1000)),
+                offset=max(0, offset),
+            )
+            return [entity_view(e) for e in rows]
+
+    def search_entities(
+        self, principal: Principal, query: str, limit: int = 10, *, mode: SearchMode = "both"
+    ) -> list[EntityHit]:
+        """Entities by name (exact > prefix > substring/trigram) and/or by meaning."""
+        query = (query or "").strip()
+        if not query:
+            return []
+        limit = max(1, min(limit, 100))
+        hits: dict[uuid.UUID, EntityHit] = {}
+        with self._uow(principal) as uow:
+            repo = uow.graph
+            if mode in ("name", "both"):
+                for i, e in enumerate(repo.search_by_name(principal.user_id, query, limit)):
+                    hits[e.id] = EntityHit(entity_view(e), 1.0 - i / (limit * 2), "name")
+            if mode in ("meaning", "both") and len(hits) < limit:
+                vector = self._embedder.embed([query])[0]
+                scored = repo.search_by_meaning(
+                    principal.user_id, self._embedder.model_name, vector, limit
+                )
+                found = {
+                    e.id: e for e in repo.get_entities([i for i, _ in scored if i not in hits])
+                }
+                for entity_id, score in scored:
+                    if entity_id in found and len(hits) < limit and score > 0:
+                        hits[entity_id] = EntityHit(entity_view(found[entity_id]), score, "meaning")
+        return list(hits.values())[:limit]
+
+    def stats(self, principal: Principal) -> GraphStats:
+        """Counts and the entity / relation types in use."""
+        with self._uow(principal) as uow:
+            return GraphStats(
+                entities=uow.graph.count_entities(principal.user_id),
+                relations=uow.graph.count_relations(principal.user_id),
+                entity_types=uow.graph.entity_types(principal.user_id),
+                relation_types=uow.graph.relation_types(principal.user_id),
+            )
+
+    def relation_types(self, principal: Principal) -> list[str]:
+        """The relation types in use, sorted."""
+        with self._uow(principal) as uow:
+            return uow.graph.relation_types(principal.user_id)
+
+    # -- graph queries --------------------------------------------------------------------
+
+    def neighbourhood(
+        self,
+        principal: Principal,
+        entity_id: uuid.UUID,
+        *,
+        depth: int = 1,
+        direction: Direction = "both",
+        relation_types: Sequence[str] = (),
+        as_of: datetime | None = None,
+        node_limit: int = DEFAULT_NODE_LIMIT,
+    ) -> Neighbourhood:
+        """Entities within ``depth`` (1–3) hops and the relations among them, in one query.
+
+        ``truncated`` is true when more nodes were reachable than ``node_limit``; the nearest
+        ones are kept (by depth, then name).
+        """
+        if not 1 <= depth <= MAX_DEPTH:
+            raise ValidationError(f"Depth must be between 1 and {MAX_DEPTH}.", field="depth")
+        if direction not in ("out", "in", "both"):
+            raise ValidationError("Direction must be out, in or both.", field="direction")
+        node_limit = max(1, min(int(node_limit), MAX_NODE_LIMIT))
+        with self._uow(principal) as uow:
+            rows = uow.graph.neighbourhood(
+                entity_id,
+                depth=depth,
+                direction=direction,
+                types=list(relation_types),
+                as_of=as_of,
+                node_limit=node_limit,
+                edge_limit=node_limit * 5,
+            )
+        if not rows.nodes:
+            raise NotFoundError("That entity does not exist.")
+        names = {n.id: n.name for n in rows.nodes}
+        return Neighbourhood(
+            root_id=entity_id,
+            nodes=[_graph_node(n) for n in rows.nodes],
+            edges=[_edge_view(e, names) for e in rows.edges],
+            truncated=rows.seen > node_limit,
+            node_limit=node_limit,
+            depth=depth,
+            edges_truncated=rows.edges_truncated,
+        )
+
+    def shortest_path(
+        self,
+        principal: Principal,
+        source_id: uuid.UUID,
+        target_id: uuid.UUID,
+        *,
+        max_depth: int = 6,
+        directed: bool = False,
+        relation_types: Sequence[str] = (),
+        as_of: datetime | None = None,
+    ) -> PathResult:
+        """A shortest path (fewest relations) from source to target, or ``found=False``.
+
+        Bidirectional breadth-first search: each level is one query over the whole frontier,
+        the smaller side expands first; bounded by ``max_depth`` relations.
+        """
+        max_depth = max(1, min(int(max_depth), MAX_PATH_DEPTH))
+        types = list(relation_types)
+        with self._uow(principal) as uow:
+            repo = uow.graph
+            if len(repo.get_entities([source_id, target_id])) < len({source_id, target_id}):
+                raise NotFoundError("Both entities must exist.")
+
+            def expand(frontier: Sequence[uuid.UUID], forward: bool) -> list[Step]:
+                # The source's side follows out-edges, the target's side in-edges (both ways
+                # when undirected).
+                return repo.step(
+                    frontier,
+                    follow_out=(not directed) or forward,
+                    follow_in=(not directed) or not forward,
+                    types=types,
+                    as_of=as_of,
+                )
+
+            found = paths.shortest_path(source_id, target_id, expand, max_depth=max_depth)
+            if not found.found:
+                return PathResult(False, [], [], found.searched_depth, found.gave_up)
+            entities = {e.id: e for e in repo.get_entities(found.node_ids)}
+            relations = {r.id: r for r in repo.get_relations(found.relation_ids)}
+            edges = [
+                relation_view(r, entities[r.source_id].name, entities[r.target_id].name)
+                for r in (relations[rid] for rid in found.relation_ids)
+            ]
+            nodes = [entity_view(entities[n]) for n in found.node_ids]
+        return PathResult(True, nodes, edges, found.searched_depth)
+
+    # -- the agent's kg_lookup ------------------------------------------------------------
+
+    def lookup(self, principal: Principal, query: str, limit: int = 5) -> list[EntityFacts]:
+        """``kg_lookup``: entities matching ``query`` (name, then meaning) with their facts."""
+        hits = self.search_entities(principal, query, limit=max(1, min(limit, 20)))
+        if not hits:
+            return []
+        with self._uow(principal) as uow:
+            facts = uow.graph.relations_of_many([h.entity.id for h in hits], LOOKUP_FACTS)
+            return [EntityFacts(h.entity, h.score, with_ends(facts[h.entity.id])) for h in hits]

@@ -1,0 +1,311 @@
+"""The knowledge-graph service: :class:`KnowledgeGraphQueries` (the reads) plus the writes:
+entities and relations, the agent's facts, and imports.
+
+Imports are parsed and validated by :mod:`.importer` (pure), then written in one transaction:
+one query resolves every name, one batched insert per table. The agent's tools call
+:meth:`~.queries.KnowledgeGraphQueries.lookup` (``kg_lookup``) and
+:meth:`KnowledgeGraphService.add_fact` (``kg_add_fact``); both return objects with ``to_dict()``.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+
+from jarvis.db.repositories.knowledge_graph import (
+    KnowledgeGraphRepository,
+    NewEntity,
+    NewRelation,
+)
+from jarvis.errors import NotFoundError, ValidationError
+from jarvis.identity import Principal
+from jarvis.services.knowledge_graph.importer import EntityRow, ImportPlan, plan_import
+from jarvis.services.knowledge_graph.queries import (
+    KnowledgeGraphQueries,
+    entity_view,
+    relation_view,
+)
+from jarvis.services.knowledge_graph.validation import clean_name, clean_type, parse_weight
+from jarvis.services.knowledge_graph.views import (
+    EntityView,
+    FactView,
+    ImportFormat,
+    ImportReport,
+    RelationView,
+)
+
+
+def _invalid(exc: ValueError, field: str, prefix: str = "The") -> ValidationError:
+    return ValidationError(f"{prefix} {exc}.", field=field)
+
+
+class KnowledgeGraphService(KnowledgeGraphQueries):
+    """Entities, relations and graph queries of the signed-in user's knowledge graph."""
+
+    # -- entities -------------------------------------------------------------------------
+
+    def _embed_entities(self, entities: Sequence[tuple[str, str]]) -> list[list[float]]:
+        """One embedding call for many (name, description) pairs."""
+        if not entities:
+            return []
+        return self._embedder.embed([f"{n}. {d}".strip() for n, d in entities])
+
+    def _new_entity(
+        self, principal: Principal, row: EntityRow, vector: Sequence[float], now: datetime
+    ) -> NewEntity:
+        return NewEntity(
+            user_id=principal.user_id,
+            name=row.name,
+            type=row.type,
+            description=row.description,
+            properties=row.properties,
+            embedding=vector,
+            embedding_model=self._embedder.model_name,
+            created_at=now,
+        )
+
+    def create_entity(
+        self,
+        principal: Principal,
+        name: str,
+        type_: str = "thing",
+        description: str = "",
+        properties: Mapping[str, object] | None = None,
+    ) -> EntityView:
+        """Create an entity (names are free text; the same name may exist twice)."""
+        try:
+            row = EntityRow(
+                clean_name(name),
+                clean_type(type_, "thing"),
+                (description or "").strip(),
+                dict(properties or {}),
+            )
+        except ValueError as exc:
+            raise _invalid(exc, "name", "The entity") from exc
+        [vector] = self._embed_entities([(row.name, row.description)])
+        with self._uow(principal) as uow:
+            e = uow.graph.add_entity(self._new_entity(principal, row, vector, self._clock.now()))
+            view = entity_view(e)
+            uow.commit()
+        return view
+
+    def update_entity(
+        self,
+        principal: Principal,
+        entity_id: uuid.UUID,
+        *,
+        name: str | None = None,
+        type_: str | None = None,
+        description: str | None = None,
+        properties: Mapping[str, object] | None = None,
+    ) -> EntityView:
+        """Change an entity's fields (``None`` keeps one); the embedding follows."""
+        with self._uow(principal) as uow:
+            e = uow.graph.get_entity(entity_id)
+            if e is None:
+                raise NotFoundError("That entity does not exist.")
+            try:
+                if name is not None:
+                    e.name = clean_name(name)
+                if type_ is not None:
+                    e.type = clean_type(type_, "thing")
+            except ValueError as exc:
+                raise _invalid(exc, "name", "The entity") from exc
+            if description is not None:
+                e.description = description.strip()
+            if properties is not None:
+                e.properties = dict(properties)
+            [e.embedding] = self._embed_entities([(e.name, e.description)])
+            e.embedding_model = self._embedder.model_name
+            e.updated_at = self._clock.now()
+            uow.flush()
+            view = entity_view(e)
+            uow.commit()
+        return view
+
+    def delete_entity(self, principal: Principal, entity_id: uuid.UUID) -> None:
+        """Delete an entity and (by cascade) every relation touching it."""
+        with self._uow(principal) as uow:
+            if not uow.graph.delete_entity(entity_id):
+                raise NotFoundError("That entity does not exist.")
+            uow.commit()
+
+    # -- relations ------------------------------------------------------------------------
+
+    def create_relation(
+        self,
+        principal: Principal,
+        source_id: uuid.UUID,
+        target_id: uuid.UUID,
+        type_: str,
+        *,
+        weight: float = 1.0,
+        valid_from: datetime | None = None,
+        valid_to: datetime | None = None,
+        properties: Mapping[str, object] | None = None,
+    ) -> RelationView:
+        """Relate two of the user's entities (``source -[type]-> target``)."""
+        try:
+            type_ = clean_type(type_, what="relation type")
+            weight = parse_weight(weight)
+        except ValueError as exc:
+            raise _invalid(exc, "type") from exc
+        if valid_from and valid_to and valid_to <= valid_from:
+            raise ValidationError("'Valid to' must be after 'valid from'.", field="valid_to")
+        with self._uow(principal) as uow:
+            ends = {e.id: e for e in uow.graph.get_entities([source_id, target_id])}
+            if source_id not in ends or target_id not in ends:
+                raise NotFoundError("Both entities must exist.")
+            r = uow.graph.add_relation(
+                NewRelation(
+                    user_id=principal.user_id,
+                    source_id=source_id,
+                    target_id=target_id,
+                    type=type_,
+                    weight=weight,
+                    valid_from=valid_from,
+                    valid_to=valid_to,
+                    properties=properties or {},
+                    created_at=self._clock.now(),
+                )
+            )
+            view = relation_view(r, ends[source_id].name, ends[target_id].name)
+            uow.commit()
+        return view
+
+    def update_relation(
+        self,
+        principal: Principal,
+        relation_id: uuid.UUID,
+        *,
+        type_: str | None = None,
+        weight: float | None = None,
+        valid_from: datetime | None = None,
+        valid_to: datetime | None = None,
+        clear_validity: bool = False,
+    ) -> RelationView:
+        """Change a relation's type, weight or validity period (``clear_validity`` empties it)."""
+        with self._uow(principal) as uow:
+            r = uow.graph.get_relation(relation_id)
+            if r is None:
+                raise NotFoundError("That relation does not exist.")
+            try:
+                if type_ is not None:
+                    r.type = clean_type(type_, what="relation type")
+                if weight is not None:
+                    r.weight = parse_weight(weight)
+            except ValueError as exc:
+                raise _invalid(exc, "type") from exc
+            if clear_validity:
+                r.valid_from = r.valid_to = None
+            if valid_from is not None:
+                r.valid_from = valid_from
+            if valid_to is not None:
+                r.valid_to = valid_to
+            if r.valid_from and r.valid_to and r.valid_to <= r.valid_from:
+                raise ValidationError("'Valid to' must be after 'valid from'.", field="valid_to")
+            uow.flush()
+            ends = {e.id: e.name for e in uow.graph.get_entities([r.source_id, r.target_id])}
+            view = relation_view(r, ends.get(r.source_id, ""), ends.get(r.target_id, ""))
+            uow.commit()
+        return view
+
+    def delete_relation(self, principal: Principal, relation_id: uuid.UUID) -> None:
+        """Delete one relation."""
+        with self._uow(principal) as uow:
+            if not uow.graph.delete_relation(relation_id):
+                raise NotFoundError("That relation does not exist.")
+            uow.commit()
+
+    # -- the agent's kg_add_fact ----------------------------------------------------------
+
+    def add_fact(self, principal: Principal, subject: str, relation: str, object_: str) -> FactView:
+        """``kg_add_fact``: ``subject -[relation]-> object``; entities are found by name
+        (case-insensitive) or created; an identical current fact is not duplicated."""
+        try:
+            subject_name = clean_name(subject, "subject")
+            object_name = clean_name(object_, "object")
+            rel_type = clean_type(relation, what="relation")
+        except ValueError as exc:
+            raise _invalid(exc, "fact") from exc
+        now = self._clock.now()
+        with self._uow(principal) as uow:
+            repo = uow.graph
+            ends = repo.by_names(principal.user_id, [subject_name, object_name])
+            for name in (subject_name, object_name):
+                if name.lower() not in ends:
+                    [vector] = self._embed_entities([(name, "")])
+                    row = EntityRow(name, "thing")
+                    ends[name.lower()] = repo.add_entity(
+                        self._new_entity(principal, row, vector, now)
+                    )
+            s, o = ends[subject_name.lower()], ends[object_name.lower()]
+            r = repo.find_relation(s.id, o.id, rel_type)
+            created = r is None
+            if r is None:
+                r = repo.add_relation(
+                    NewRelation(
+                        user_id=principal.user_id,
+                        source_id=s.id,
+                        target_id=o.id,
+                        type=rel_type,
+                        weight=1.0,
+                        properties={},
+                        created_at=now,
+                    )
+                )
+            fact = FactView(
+                entity_view(s), relation_view(r, s.name, o.name), entity_view(o), created
+            )
+            uow.commit()
+        return fact
+
+    # -- import ---------------------------------------------------------------------------
+
+    def import_data(
+        self, principal: Principal, data: str | bytes, fmt: ImportFormat
+    ) -> ImportReport:
+        """Import entities and relations from CSV or JSON: all rows or none.
+
+        The format is described in :mod:`.importer`. Relations refer to entities by name: the
+        import's own, the user's existing ones (case-insensitive), or new ones created with
+        the given (or ``thing``) type. Every name is resolved in one query; new entities and
+        all relations are each written in one batched insert, in one transaction.
+        """
+        plan = plan_import(data, fmt)
+        if not plan.ok:
+            return ImportReport(False, 0, 0, 0, plan.rejected)
+        with self._uow(principal) as uow:
+            created = self._write_import(principal, uow.graph, plan)
+            uow.commit()
+        return ImportReport(True, created, len(plan.entities) - created, len(plan.relations), [])
+
+    def _write_import(
+        self, principal: Principal, repo: KnowledgeGraphRepository, plan: ImportPlan
+    ) -> int:
+        """Write a valid plan; returns how many entities were created."""
+        ids = repo.ids_by_names(principal.user_id, [e.name for e in plan.entities])
+        new = [e for e in plan.entities if e.key not in ids]
+        vectors = self._embed_entities([(e.name, e.description) for e in new])
+        now = self._clock.now()
+        rows = [self._new_entity(principal, e, v, now) for e, v in zip(new, vectors, strict=True)]
+        ids.update({e.name.lower(): e.id for e in rows})
+        repo.add_entities(rows)
+        repo.add_relations(
+            [
+                NewRelation(
+                    user_id=principal.user_id,
+                    source_id=ids[rel.source.lower()],
+                    target_id=ids[rel.target.lower()],
+                    type=rel.type,
+                    weight=rel.weight,
+                    valid_from=rel.valid_from,
+                    valid_to=rel.valid_to,
+                    properties=rel.properties,
+                    created_at=now,
+                )
+                for rel in plan.relations
+            ]
+        )
+        return len(rows)
