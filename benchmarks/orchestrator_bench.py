@@ -93,7 +93,7 @@ def main() -> None:
         services = build_services(settings, providers=providers)
         # The chat service takes the providers from build_services' overrides.
         chat = services.chat
-        principal = services.auth.register("bench@example.com", "benchmark password", "Bench")
+        principal = services.accounts.register("bench@example.com", "benchmark password", "Bench")
         kinds = list(PROMPTS)
         totals: dict[str, list[float]] = {k: [] for k in kinds}
         provider_ms: dict[str, list[float]] = {k: [] for k in kinds}

@@ -20,7 +20,7 @@ def cmd_embeddings_reembed(args: argparse.Namespace) -> int:
     from jarvis.cli import _services
 
     services = _services(args)
-    principal = services.auth.principal_for_email(args.user)
+    principal = services.accounts.principal_for_email(args.user)
     model = MODEL_ALIASES.get(args.model, args.model)
 
     def progress(done: int, total: int) -> None:

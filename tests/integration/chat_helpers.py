@@ -14,9 +14,9 @@ from jarvis.db.repositories.users import UserRepository
 from jarvis.db.tables import AgentRun, Message, ToolCall, User
 from jarvis.identity import Principal
 from jarvis.llm.base import FakeProvider, LLMProvider
-from jarvis.security.rate_limits import RateLimiter
 from jarvis.services import events as ev
 from jarvis.services.orchestrator import ChatService
+from jarvis.services.rate_limits import RateLimiter
 from jarvis.tools.builtin import BuiltinToolServices
 
 
