@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import logging
 import os
 import signal
 import subprocess
@@ -25,6 +26,7 @@ from typing import TYPE_CHECKING
 
 from jarvis.config import Settings, get_settings
 from jarvis.errors import JarvisError
+from jarvis.logs import RedactionFilter
 
 if TYPE_CHECKING:
     from jarvis.bootstrap import Services
@@ -230,6 +232,35 @@ def debug_enabled() -> bool:
     return os.environ.get(DEBUG_ENV, "").strip().lower() in {"1", "true", "yes", "on"}
 
 
+class _OneLineLogFormatter(logging.Formatter):
+    """A log record as one line (``jarvis: warning: ...``); its traceback only with
+    ``JARVIS_DEBUG=1``."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = f"jarvis: {record.levelname.lower()}: {record.getMessage()}"
+        if debug_enabled():
+            trace = record.exc_text or (
+                self.formatException(record.exc_info) if record.exc_info else ""
+            )
+            if trace:
+                line += "\n" + trace
+        return line
+
+
+def configure_cli_logging() -> None:
+    """Warnings from the services a command uses (say, start-up run recovery on a database
+    that is down) print as one redacted line each. Left alone when the process already
+    configured logging (a test harness, a program embedding the CLI)."""
+    root = logging.getLogger()
+    if root.handlers:
+        return
+    handler = logging.StreamHandler(sys.stderr)
+    handler.addFilter(RedactionFilter())
+    handler.setFormatter(_OneLineLogFormatter())
+    root.addHandler(handler)
+    root.setLevel(logging.WARNING)
+
+
 def run(handler: Handler, args: argparse.Namespace) -> int:
     """Run one command; every error becomes one line on stderr and exit status 1 (130 for
     Ctrl-C). A non-Jarvis error shows only its type: its message may name a host or a path."""
@@ -255,4 +286,5 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     handler: Handler = args.handler
+    configure_cli_logging()
     return run(handler, args)
