@@ -43,7 +43,7 @@ if change:
         st.error("The new passwords do not match.")
     else:
         try:
-            ended = services.auth.change_password(
+            ended = services.accounts.change_password(
                 principal, current, new, keep_session_id=this_session
             )
         except JarvisError as exc:
@@ -57,7 +57,7 @@ if change:
 st.subheader("Active sessions")
 st.caption("Each browser or device you are signed in on. Sign out the ones you do not recognise.")
 try:
-    sessions = services.auth.list_sessions(principal, this_session)
+    sessions = services.sessions.list_active(principal, this_session)
 except JarvisError as exc:
     show_error(exc)
     sessions = []
@@ -76,7 +76,7 @@ for view in sessions:
             "Sign out", key=f"account_revoke_{view.session_id.hex}", icon=":material/logout:"
         ):
             try:
-                services.auth.revoke_session(principal, view.session_id)
+                services.sessions.revoke(principal, view.session_id)
             except JarvisError as exc:
                 show_error(exc)
             else:
@@ -89,7 +89,7 @@ st.subheader("Sign out everywhere")
 st.caption("Ends every session of your account, this browser included.")
 if st.button("Sign out everywhere", key="account_sign_out_everywhere", type="primary"):
     try:
-        services.auth.sign_out_everywhere(principal)
+        services.sessions.sign_out_everywhere(principal)
     except JarvisError as exc:
         show_error(exc)
     else:

@@ -31,7 +31,7 @@ if flash := st.session_state.pop(FLASH_KEY, None):
     st.success(flash)
 
 # -- sign-up switch --------------------------------------------------------------------------
-signup_open = services.auth.signup_open()
+signup_open = services.accounts.signup_open()
 wanted = st.toggle(
     "Open sign-up (anyone who can reach Jarvis may create an account)",
     value=signup_open,
@@ -39,7 +39,7 @@ wanted = st.toggle(
 )
 if wanted != signup_open:
     try:
-        services.auth.set_signup_open(principal, wanted)
+        services.accounts.set_signup_open(principal, wanted)
     except JarvisError as exc:
         show_error(exc)
     else:
@@ -133,7 +133,7 @@ with st.form("admin_users_add_form", clear_on_submit=True):
     add = st.form_submit_button("Add user")
 if add:
     try:
-        created = services.auth.register(
+        created = services.accounts.register(
             add_email, add_password, add_name, role=add_role, actor=principal
         )
     except JarvisError as exc:

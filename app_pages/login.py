@@ -15,7 +15,7 @@ notice = take_notice()
 if notice:
     st.info(notice, icon=":material/logout:")
 
-if not services.auth.has_users():
+if not services.accounts.has_users():
     st.subheader("Create the administrator account")
     st.caption("No account exists yet. The first account becomes the administrator.")
     with st.form("login_first_admin"):
@@ -31,7 +31,7 @@ if not services.auth.has_users():
             st.error("The passwords do not match.")
         else:
             try:
-                principal = services.auth.register(email, password, name)
+                principal = services.accounts.register(email, password, name)
             except JarvisError as exc:
                 show_error(exc)
             else:
@@ -47,7 +47,7 @@ with tab_in, st.form("login_form"):
 if submitted:
     ip, agent = client_details(services)
     try:
-        issued = services.auth.sign_in(email, password, ip=ip, user_agent=agent)
+        issued = services.sign_in.login(email, password, ip=ip, user_agent=agent)
     except JarvisError as exc:
         show_error(exc)
     else:
@@ -55,7 +55,7 @@ if submitted:
         st.rerun()
 
 with tab_up:
-    if not services.auth.signup_open():
+    if not services.accounts.signup_open():
         st.info("Sign-up is closed on this Jarvis. Ask an administrator for an account.")
     else:
         with st.form("login_signup"):
@@ -67,7 +67,7 @@ with tab_up:
             su_submitted = st.form_submit_button("Create account")
         if su_submitted:
             try:
-                principal = services.auth.register(
+                principal = services.accounts.register(
                     su_email, su_password, su_name, ip=client_details(services)[0]
                 )
             except JarvisError as exc:

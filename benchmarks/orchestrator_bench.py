@@ -94,7 +94,7 @@ def main() -> None:
         services = build_services(settings, providers=providers)
         # The run service takes the providers from build_services' overrides.
         conversations, runs = services.conversations, services.runs
-        principal = services.auth.register("bench@example.com", "benchmark password", "Bench")
+        principal = services.accounts.register("bench@example.com", "benchmark password", "Bench")
         kinds = list(PROMPTS)
         totals: dict[str, list[float]] = {k: [] for k in kinds}
         provider_ms: dict[str, list[float]] = {k: [] for k in kinds}

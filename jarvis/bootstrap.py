@@ -21,10 +21,15 @@ from jarvis.llm.embedders import Embedder, EmbedderRegistry, default_embedder
 from jarvis.llm.factory import ProviderFactory
 from jarvis.security.crypto import EnvelopeCipher, KeyRing
 from jarvis.security.passwords import PasswordHasher
-from jarvis.security.rate_limits import RateLimiter
 from jarvis.security.tokens import AccessTokenCodec
 from jarvis.services.admin import AdminService
-from jarvis.services.auth import AuthService, LoginPolicy
+from jarvis.services.auth import (
+    AccountLockouts,
+    AccountService,
+    LoginPolicy,
+    SessionService,
+    SignInService,
+)
 from jarvis.services.chat.conversations import ConversationService
 from jarvis.services.chat.engine import RunEngine
 from jarvis.services.chat.ports import ProviderSource
@@ -32,10 +37,12 @@ from jarvis.services.chat.recovery import RUN_HEARTBEAT_SECONDS, Heartbeat, RunR
 from jarvis.services.chat.runs import RunService
 from jarvis.services.chat.tool_calls import ToolCallExecutor
 from jarvis.services.health import HealthService
+from jarvis.services.key_rotation import KeyRotation
 from jarvis.services.knowledge_graph import KnowledgeGraphService
 from jarvis.services.memory import MemoryService
 from jarvis.services.permissions import PermissionsService
 from jarvis.services.pricing import PricingService
+from jarvis.services.rate_limits import RateLimiter
 from jarvis.services.secrets import SecretsService
 from jarvis.services.usage import UsageService
 from jarvis.tools.builtin import BuiltinToolServices, bind_builtin_handlers
@@ -53,10 +60,13 @@ class Services:
     uow: UnitOfWorkFactory
     clock: Clock
     health: HealthService
-    auth: AuthService
+    accounts: AccountService
+    sign_in: SignInService
+    sessions: SessionService
     admin: AdminService
     rate_limiter: RateLimiter
     secrets: SecretsService
+    key_rotation: KeyRotation
     tools: ToolRegistry
     permissions: PermissionsService
     pricing: PricingService
@@ -114,9 +124,10 @@ def build_services(
     health = HealthService(ServerProbe(engine), embedded=settings.uses_embedded_database)
     # Sign-in throttling, access / refresh tokens, user administration
     rate_limiter = RateLimiter(uow, clock)
-    auth = AuthService(
+    login_policy = login_policy or LoginPolicy()
+    lockouts = AccountLockouts(clock, login_policy)
+    sessions = SessionService(
         uow,
-        hasher,
         clock,
         tokens=AccessTokenCodec(
             settings.jwt_secret or "",
@@ -126,16 +137,21 @@ def build_services(
             clock=clock,
             algorithm=settings.jwt_algorithm,
         ),
-        limiter=rate_limiter,
-        policy=login_policy,
         refresh_idle_ttl_seconds=settings.refresh_idle_ttl_seconds,
         refresh_absolute_ttl_seconds=settings.refresh_absolute_ttl_seconds,
     )
-    admin = AdminService(uow, auth, hasher, clock)
+    sign_in = SignInService(
+        uow, hasher, clock, sessions, limiter=rate_limiter, policy=login_policy, lockouts=lockouts
+    )
+    accounts = AccountService(
+        uow, hasher, clock, limiter=rate_limiter, policy=login_policy, lockouts=lockouts
+    )
+    admin = AdminService(uow, sessions, hasher, clock)
     pricing = PricingService(uow, clock)
     usage = UsageService(uow, clock, settings, pricing)
     cipher = cipher or EnvelopeCipher(KeyRing.from_settings(settings))
     secrets = SecretsService(uow, cipher, clock)
+    key_rotation = KeyRotation(uow, cipher.keyring)
     tools = tools or builtin_registry()
     permissions = PermissionsService(uow, tools, clock)
     # Default embedder: local model if the `local` extra is installed, else the offline
@@ -197,9 +213,12 @@ def build_services(
         uow=uow,
         clock=clock,
         health=health,
-        auth=auth,
+        accounts=accounts,
+        sign_in=sign_in,
+        sessions=sessions,
         admin=admin,
         rate_limiter=rate_limiter,
+        key_rotation=key_rotation,
         pricing=pricing,
         usage=usage,
         secrets=secrets,

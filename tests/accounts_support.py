@@ -18,10 +18,12 @@ OPERATOR = Principal(user_id=uuid.uuid4(), email="operator@example.com", role="a
 def make_user(
     services: Services, email: str, password: str = PW, *, role: str = "user"
 ) -> Principal:
-    if not services.auth.has_users():
+    if not services.accounts.has_users():
         # The very first account becomes admin whatever was asked: use it up.
-        services.auth.register(f"first-{uuid.uuid4().hex[:8]}@example.com", PW)
-    return services.auth.register(email, password, email.split("@")[0], role=role, actor=OPERATOR)
+        services.accounts.register(f"first-{uuid.uuid4().hex[:8]}@example.com", PW)
+    return services.accounts.register(
+        email, password, email.split("@")[0], role=role, actor=OPERATOR
+    )
 
 
 def make_admin(services: Services, email: str, password: str = PW) -> Principal:

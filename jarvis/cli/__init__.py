@@ -1,29 +1,45 @@
 """The ``jarvis`` command.
 
 ``up``, ``db`` and ``users`` live here; the other command groups in this package's modules
-(``secrets``, ``usage`` + ``demo``, ``embeddings``). Errors are one clear line on stderr and a
-non-zero exit.
+(``secrets``, ``usage`` + ``demo``, ``embeddings``). Commands do their work through services
+(``build_services``), never with the database directly.
+
+Every error is one clear line on stderr and a non-zero exit: a Jarvis error's own message, for
+anything else a generic line naming the exception type (its message may hold a host or a path).
+``JARVIS_DEBUG=1`` adds the full traceback.
 """
 
 from __future__ import annotations
 
 import argparse
 import getpass
+import logging
 import os
 import signal
 import subprocess
 import sys
+import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from types import FrameType
+from typing import TYPE_CHECKING
 
 from jarvis.config import Settings, get_settings
 from jarvis.errors import JarvisError
+from jarvis.logs import RedactionFilter
+
+if TYPE_CHECKING:
+    from jarvis.bootstrap import Services
+    from jarvis.db.embedded import EmbeddedPostgres
 
 Handler = Callable[[argparse.Namespace], int]
+#: Read from the environment, not Settings: it must work when the settings themselves fail.
+DEBUG_ENV = "JARVIS_DEBUG"
 
 
-def _settings_with_database(args: argparse.Namespace) -> tuple[Settings, Any]:  # noqa: ARG001
+def _settings_with_database(
+    args: argparse.Namespace,  # noqa: ARG001
+) -> tuple[Settings, EmbeddedPostgres | None]:
     """Settings whose DATABASE_URL points at a running server (starting the embedded one)."""
     settings = get_settings()
     server = None
@@ -36,7 +52,7 @@ def _settings_with_database(args: argparse.Namespace) -> tuple[Settings, Any]:  
     return settings, server
 
 
-def _services(args: argparse.Namespace) -> Any:
+def _services(args: argparse.Namespace) -> Services:
     from jarvis.bootstrap import build_services
 
     settings, _server = _settings_with_database(args)
@@ -70,7 +86,7 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
 
 def cmd_db_purge(args: argparse.Namespace) -> int:
     services = _services(args)
-    removed = services.auth.purge_throttles()
+    removed = services.sign_in.purge_throttles()
     print(f"Removed {removed} expired throttling row(s).")
     return 0
 
@@ -81,12 +97,12 @@ def cmd_db_purge(args: argparse.Namespace) -> int:
 def cmd_users_add(args: argparse.Namespace) -> int:
     services = _services(args)
     password = read_password()
-    principal = services.auth.register(
+    principal = services.accounts.register(
         args.email,
         password,
         args.name or "",
         role="admin" if args.admin else "user",
-        actor=services.auth.operator(),
+        actor=services.accounts.operator(),
     )
     print(f"Created {principal.role} {principal.email}.")
     return 0
@@ -94,11 +110,11 @@ def cmd_users_add(args: argparse.Namespace) -> int:
 
 def cmd_users_list(args: argparse.Namespace) -> int:
     services = _services(args)
-    admin = services.auth.operator()
+    admin = services.accounts.operator()
     if admin is None:
         print("No users yet. Create the first with: jarvis users add EMAIL --admin")
         return 0
-    for user in services.auth.list_users(admin):
+    for user in services.accounts.list_users(admin):
         print(f"{user.email}\t{user.role}\t{user.display_name}")
     return 0
 
@@ -106,7 +122,7 @@ def cmd_users_list(args: argparse.Namespace) -> int:
 # -- up ----------------------------------------------------------------------------------------
 
 
-def _raise_keyboard_interrupt(_signum: int, _frame: Any) -> None:
+def _raise_keyboard_interrupt(_signum: int, _frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
 
@@ -211,14 +227,64 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def debug_enabled() -> bool:
+    """Whether ``JARVIS_DEBUG`` asks for full tracebacks."""
+    return os.environ.get(DEBUG_ENV, "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+class _OneLineLogFormatter(logging.Formatter):
+    """A log record as one line (``jarvis: warning: ...``); its traceback only with
+    ``JARVIS_DEBUG=1``."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = f"jarvis: {record.levelname.lower()}: {record.getMessage()}"
+        if debug_enabled():
+            trace = record.exc_text or (
+                self.formatException(record.exc_info) if record.exc_info else ""
+            )
+            if trace:
+                line += "\n" + trace
+        return line
+
+
+def configure_cli_logging() -> None:
+    """Warnings from the services a command uses (say, start-up run recovery on a database
+    that is down) print as one redacted line each. Left alone when the process already
+    configured logging (a test harness, a program embedding the CLI)."""
+    root = logging.getLogger()
+    if root.handlers:
+        return
+    handler = logging.StreamHandler(sys.stderr)
+    handler.addFilter(RedactionFilter())
+    handler.setFormatter(_OneLineLogFormatter())
+    root.addHandler(handler)
+    root.setLevel(logging.WARNING)
+
+
+def run(handler: Handler, args: argparse.Namespace) -> int:
+    """Run one command; every error becomes one line on stderr and exit status 1 (130 for
+    Ctrl-C). A non-Jarvis error shows only its type: its message may name a host or a path."""
+    try:
+        return handler(args)
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:
+        if debug_enabled():
+            traceback.print_exc(file=sys.stderr)
+        if isinstance(exc, JarvisError):
+            line = str(exc)
+        else:
+            line = (
+                f"unexpected error ({type(exc).__name__}); "
+                f"run again with {DEBUG_ENV}=1 to see the traceback."
+            )
+        print(f"jarvis: {line}", file=sys.stderr)
+        return 1
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     handler: Handler = args.handler
-    try:
-        return handler(args)
-    except JarvisError as exc:
-        print(f"jarvis: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        return 130
+    configure_cli_logging()
+    return run(handler, args)

@@ -29,7 +29,7 @@ def cmd_embeddings_reembed(args: argparse.Namespace) -> int:
     from jarvis.cli import _services
 
     services: Services = _services(args)
-    principal = services.auth.principal_for_email(args.user)
+    principal = services.accounts.principal_for_email(args.user)
     model = MODEL_ALIASES.get(args.model, args.model)
     report = services.memory.reembed(
         principal, model, progress=_print_progress, batch_size=args.batch_size

@@ -23,9 +23,12 @@ import argparse
 import getpass
 import os
 import sys
-from typing import Any
+from typing import TYPE_CHECKING
 
 from jarvis.errors import JarvisError
+
+if TYPE_CHECKING:
+    from jarvis.services.key_rotation import KeyRotation
 
 NEW_KEY_ENV = "JARVIS_NEW_MASTER_KEY"
 
@@ -43,12 +46,10 @@ def read_new_master_key() -> str:
     return sys.stdin.readline().strip()
 
 
-def _rotation(args: argparse.Namespace) -> Any:
+def _rotation(args: argparse.Namespace) -> KeyRotation:
     from jarvis.cli import _services
-    from jarvis.services.key_rotation import KeyRotation
 
-    services = _services(args)
-    return KeyRotation(services.uow, services.secrets.cipher.keyring)
+    return _services(args).key_rotation
 
 
 def cmd_rotate(args: argparse.Namespace) -> int:
@@ -89,7 +90,7 @@ def cmd_retire(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_secrets_commands(sub: Any) -> None:
+def add_secrets_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Register ``jarvis secrets`` on the top-level sub-parsers."""
     secrets = sub.add_parser("secrets", help="secrets vault maintenance").add_subparsers(
         dest="secrets_command", required=True

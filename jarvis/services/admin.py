@@ -6,17 +6,15 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
 from jarvis.clock import Clock
-from jarvis.db.repositories.audit import AuditRepository
 from jarvis.db.repositories.users import UserRepository
 from jarvis.db.tables import User
 from jarvis.db.uow import UnitOfWorkFactory
 from jarvis.errors import ConflictError, NotFoundError, PermissionDeniedError, ValidationError
 from jarvis.identity import Principal
 from jarvis.security.passwords import PasswordHasher, validate_password
-from jarvis.services.auth import AuthService
+from jarvis.services.auth import SessionService
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,7 +43,7 @@ class AuditEventView:
     actor_email: str | None
     target: str | None
     ip: str | None
-    details: dict[str, Any] = field(default_factory=dict)
+    details: dict[str, object] = field(default_factory=dict)
 
 
 def _view(user: User) -> UserView:
@@ -61,13 +59,18 @@ def _view(user: User) -> UserView:
 
 
 class AdminService:
-    """Administrator operations on accounts; sessions are ended through :class:`AuthService`."""
+    """Administrator operations on accounts; sessions are ended through
+    :class:`~jarvis.services.auth.SessionService`."""
 
     def __init__(
-        self, uow: UnitOfWorkFactory, auth: AuthService, hasher: PasswordHasher, clock: Clock
+        self,
+        uow: UnitOfWorkFactory,
+        sessions: SessionService,
+        hasher: PasswordHasher,
+        clock: Clock,
     ) -> None:
         self._uow = uow
-        self._auth = auth
+        self._sessions = sessions
         self._hasher = hasher
         self._clock = clock
 
@@ -80,7 +83,7 @@ class AdminService:
         """Every user (filtered by email / name when ``query`` is given), oldest first."""
         self._require_admin(actor)
         with self._uow(actor) as uow:
-            return [_view(u) for u in UserRepository(uow.session).search(query)]
+            return [_view(u) for u in uow.users.search(query)]
 
     def _target(self, users: UserRepository, user_id: uuid.UUID) -> User:
         user = users.get(user_id)
@@ -94,7 +97,7 @@ class AdminService:
         if role not in ("admin", "user"):
             raise ValidationError("Role must be admin or user.", field="role")
         with self._uow(actor) as uow:
-            users = UserRepository(uow.session)
+            users = uow.users
             user = self._target(users, user_id)
             if user.role == role:
                 return _view(user)
@@ -104,7 +107,7 @@ class AdminService:
                 )
             old = user.role
             user.role = role
-            AuditRepository(uow.session).record(
+            uow.audit.record(
                 "user.role_changed",
                 user_id=user.id,
                 actor_id=actor.user_id,
@@ -119,14 +122,14 @@ class AdminService:
         """Activate or deactivate an account; deactivation ends all its sessions at once."""
         self._require_admin(actor)
         with self._uow(actor) as uow:
-            users = UserRepository(uow.session)
+            users = uow.users
             user = self._target(users, user_id)
             if user.is_active == active:
                 return _view(user)
             if not active and user.role == "admin" and users.count_active_admins() <= 1:
                 raise ConflictError("This is the last administrator; it cannot be deactivated.")
             user.is_active = active
-            AuditRepository(uow.session).record(
+            uow.audit.record(
                 "user.activated" if active else "user.deactivated",
                 user_id=user.id,
                 actor_id=actor.user_id,
@@ -136,7 +139,7 @@ class AdminService:
             uow.commit()
         if not active:
             # Also checked on every request (is_active), so the user is out even before this.
-            self._auth.revoke_sessions_for(actor, user_id, "deactivated")
+            self._sessions.revoke_all_for(actor, user_id, "deactivated")
         return view
 
     def reset_password(self, actor: Principal, user_id: uuid.UUID, new_password: str) -> None:
@@ -145,16 +148,16 @@ class AdminService:
         validate_password(new_password)
         password_hash = self._hasher.hash(new_password)
         with self._uow(actor) as uow:
-            user = self._target(UserRepository(uow.session), user_id)
+            user = self._target(uow.users, user_id)
             user.password_hash = password_hash
-            AuditRepository(uow.session).record(
+            uow.audit.record(
                 "user.password_reset",
                 user_id=user.id,
                 actor_id=actor.user_id,
                 target=f"user:{user.id}",
             )
             uow.commit()
-        self._auth.revoke_sessions_for(actor, user_id, "password_reset")
+        self._sessions.revoke_all_for(actor, user_id, "password_reset")
 
     def audit_log(
         self,
@@ -170,7 +173,7 @@ class AdminService:
         self._require_admin(actor)
         limit = max(1, min(limit, 2000))
         with self._uow(actor) as uow:
-            rows = AuditRepository(uow.session).search(
+            rows = uow.audit.search(
                 action=action or None, user_id=user_id, since=since, until=until, limit=limit
             )
             return [
@@ -193,4 +196,4 @@ class AdminService:
         """The action names present in the log (for the filter)."""
         self._require_admin(actor)
         with self._uow(actor) as uow:
-            return AuditRepository(uow.session).actions()
+            return uow.audit.actions()

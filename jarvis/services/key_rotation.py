@@ -28,8 +28,6 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from jarvis.db.repositories.audit import AuditRepository
-from jarvis.db.repositories.secrets import SecretRepository, UserIdRepository
 from jarvis.db.uow import UnitOfWorkFactory
 from jarvis.errors import CryptoError, ValidationError
 from jarvis.security.crypto import KEY_BYTES, EnvelopeCipher, KeyRing
@@ -67,16 +65,14 @@ class KeyRotation:
 
     def _user_ids(self) -> list[uuid.UUID]:
         with self._uow(scope="auth") as uow:
-            return UserIdRepository(uow.session).all_ids()
+            return uow.secret_owners.all_ids()
 
     def key_versions_in_use(self) -> dict[int, int]:
         """How many secret rows use each master key version."""
         totals: dict[int, int] = {}
         for user_id in self._user_ids():
             with self._uow.for_user_id(user_id) as uow:
-                for version, count in (
-                    SecretRepository(uow.session).count_by_key_version(user_id).items()
-                ):
+                for version, count in uow.secrets.count_by_key_version(user_id).items():
                     totals[version] = totals.get(version, 0) + count
         return dict(sorted(totals.items()))
 
@@ -143,7 +139,7 @@ class KeyRotation:
         failures = 0
         for user_id in user_ids:
             with self._uow.for_user_id(user_id) as uow:
-                for row in SecretRepository(uow.session).all_for(user_id):
+                for row in uow.secrets.all_for(user_id):
                     report.by_version_before[row.key_version] = (
                         report.by_version_before.get(row.key_version, 0) + 1
                     )
@@ -161,7 +157,7 @@ class KeyRotation:
         self, cipher: EnvelopeCipher, user_id: uuid.UUID, version: int, report: RotationReport
     ) -> None:
         with self._uow.for_user_id(user_id) as uow:
-            rows = SecretRepository(uow.session).lock_all(user_id)
+            rows = uow.secrets.lock_all(user_id)
             if not rows:
                 return
             before: set[int] = set()
@@ -180,8 +176,8 @@ class KeyRotation:
                 row.key_version = sealed.key_version
                 changed += 1
             if changed:
-                uow.session.flush()
-                AuditRepository(uow.session).record(
+                uow.flush()
+                uow.audit.record(
                     "secret.key_rotated",
                     user_id=user_id,
                     actor_id=None,

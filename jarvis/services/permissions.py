@@ -15,9 +15,6 @@ from datetime import datetime
 from typing import Literal
 
 from jarvis.clock import Clock
-from jarvis.db.repositories.audit import AuditRepository
-from jarvis.db.repositories.permissions import ToolPermissionRepository
-from jarvis.db.repositories.secrets import SecretRepository
 from jarvis.db.uow import UnitOfWorkFactory
 from jarvis.errors import ValidationError
 from jarvis.identity import Principal
@@ -64,10 +61,10 @@ class PermissionsService:
     def list_for(self, principal: Principal) -> list[ToolPermissionView]:
         """Every registered tool with the user's state (default / allowed / denied)."""
         with self._uow(principal) as uow:
-            stored = ToolPermissionRepository(uow.session).states(principal.user_id)
+            stored = uow.permissions.states(principal.user_id)
             # Plain values: the rows expire when the unit of work ends.
             rows = {t: (r.granted, r.updated_at) for t, r in stored.items()}
-            providers = SecretRepository(uow.session).providers(principal.user_id)
+            providers = uow.secrets.providers(principal.user_id)
         views = []
         for spec in self._registry.all():
             granted, updated_at = rows.get(spec.id, (None, None))
@@ -88,7 +85,7 @@ class PermissionsService:
         if tool_id not in self._registry:
             return False
         with self._uow(principal) as uow:
-            row = ToolPermissionRepository(uow.session).get(principal.user_id, tool_id)
+            row = uow.permissions.get(principal.user_id, tool_id)
             return DEFAULT_ALLOWED if row is None else bool(row.granted)
 
     def tools_for(self, principal: Principal) -> list[ToolSpec]:
@@ -105,10 +102,8 @@ class PermissionsService:
         if not ids:
             return 0
         with self._uow(principal) as uow:
-            ToolPermissionRepository(uow.session).upsert(
-                principal.user_id, ids, granted, self._clock.now()
-            )
-            AuditRepository(uow.session).record(
+            uow.permissions.upsert(principal.user_id, ids, granted, self._clock.now())
+            uow.audit.record(
                 "tool_permission.granted" if granted else "tool_permission.denied",
                 user_id=principal.user_id,
                 target="tools:" + ",".join(ids)[:290],
@@ -126,8 +121,8 @@ class PermissionsService:
             else self._known([tool_id] if isinstance(tool_id, str) else tool_id)
         )
         with self._uow(principal) as uow:
-            removed = ToolPermissionRepository(uow.session).delete(principal.user_id, ids)
-            AuditRepository(uow.session).record(
+            removed = uow.permissions.delete(principal.user_id, ids)
+            uow.audit.record(
                 "tool_permission.reset",
                 user_id=principal.user_id,
                 target="tools:" + (",".join(ids)[:290] if ids is not None else "*"),

@@ -2,7 +2,7 @@
 
 * ``st.session_state["jarvis_session"]`` holds a :class:`BrowserSession` (the server-side
   session id, the user, a short-lived access token). Every script run re-checks the session in
-  PostgreSQL (:meth:`AuthService.check_session`): a revoked or expired session, a deactivated
+  PostgreSQL (:meth:`SessionService.check`): a revoked or expired session, a deactivated
   user or a role change takes effect at the next interaction.
 * A cookie (``jarvis_refresh``) carries the opaque refresh token, so a browser reload (a new
   Streamlit session) signs the user back in: the token is rotated and the cookie rewritten.
@@ -11,7 +11,7 @@
   pages never render raw HTML, which is what keeps scripts out.
 * When the browser acknowledges a new cookie, the server marks that refresh token confirmed:
   until then, the token it replaced still works for a few seconds (two quick reloads, tabs
-  restored at once), see ``AuthService.refresh``.
+  restored at once), see ``SessionService.refresh``.
 * Logout revokes the session in the database *and* deletes the cookie; even a cookie that
   survived would be refused, so a reload after logout shows the sign-in page. A reload whose
   cookie is refused deletes it only if the browser still holds that very value (another tab may
@@ -167,7 +167,7 @@ def _resume_from_cookie(services: Services) -> BrowserSession | None:
         return None
     ip, agent = client_details(services)
     try:
-        issued = services.auth.refresh(token, ip=ip, user_agent=agent)
+        issued = services.sessions.refresh(token, ip=ip, user_agent=agent)
     except TokenError:
         presented = token if isinstance(token, str) else None
         _forget("Your session has ended. Please sign in again.", refused_cookie=presented)
@@ -183,7 +183,7 @@ def current_session(services: Services) -> BrowserSession | None:
         if trusted is not None:
             ip, agent = client_details(services)
             try:
-                issued = services.auth.open_session(trusted, ip=ip, user_agent=agent)
+                issued = services.sessions.open(trusted, ip=ip, user_agent=agent)
             except JarvisError:
                 _forget()
                 return None
@@ -193,16 +193,16 @@ def current_session(services: Services) -> BrowserSession | None:
             if session is None:
                 return None
     try:
-        principal = services.auth.check_session(session.principal.user_id, session.session_id)
+        principal = services.sessions.check(session.principal.user_id, session.session_id)
     except TokenError:
         _forget("Your session has ended. Please sign in again.")
         return None
     if session.access_expires_at - services.clock.now() < ACCESS_RENEW_MARGIN:
         session = replace(
             session,
-            access_token=services.auth.issue_access_token(principal, session.session_id),
+            access_token=services.sessions.issue_access_token(principal, session.session_id),
             access_expires_at=services.clock.now()
-            + timedelta(seconds=services.auth.tokens.ttl_seconds),
+            + timedelta(seconds=services.sessions.tokens.ttl_seconds),
         )
     if principal != session.principal:
         session = replace(session, principal=principal)
@@ -232,7 +232,7 @@ def sign_in(services: Services, who: Principal | IssuedSession) -> BrowserSessio
     """Start this browser's session after a successful login or registration."""
     if isinstance(who, Principal):
         ip, agent = client_details(services)
-        who = services.auth.open_session(who, ip=ip, user_agent=agent)
+        who = services.sessions.open(who, ip=ip, user_agent=agent)
     st.session_state.pop(NOTICE_KEY, None)
     return _store(services, who)
 
@@ -243,7 +243,7 @@ def sign_out(services: Services) -> None:
     if session is not None:
         ip, _agent = client_details(services)
         try:
-            services.auth.logout(session.principal, session.session_id, ip=ip)
+            services.sessions.logout(session.principal, session.session_id, ip=ip)
         except JarvisError:
             log.warning("logout could not revoke the session", exc_info=True)
     _forget()
@@ -283,7 +283,7 @@ def write_cookie(services: Services | None = None) -> bool:
         if op["value"] and services and st.session_state.get(COOKIE_CONFIRMED_KEY) != op["nonce"]:
             st.session_state[COOKIE_CONFIRMED_KEY] = op["nonce"]
             try:
-                services.auth.confirm_refresh_token(op["value"])
+                services.sessions.confirm(op["value"])
             except JarvisError:
                 log.warning("could not record the cookie acknowledgement", exc_info=True)
     if st.session_state.get(COOKIE_ACK_KEY) == op["nonce"]:

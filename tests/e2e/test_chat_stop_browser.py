@@ -66,7 +66,7 @@ def test_stop_ends_the_answer_and_the_page_says_stopped(
 ) -> None:  # type: ignore[no-untyped-def]
     services = build_services(live_settings, hasher=PasswordHasher(memory_cost=1024, time_cost=1))
     try:
-        user = services.auth.register(EMAIL, PASSWORD, "Stopper")
+        user = services.accounts.register(EMAIL, PASSWORD, "Stopper")
         services.secrets.create(user, "openai_compatible", None, "sk-local", base_url=slow_model)
         conv = services.conversations.create(
             user, provider="openai_compatible", model="slow", title="Story time"

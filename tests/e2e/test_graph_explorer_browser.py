@@ -23,7 +23,7 @@ def test_click_a_node_to_focus_it_and_see_its_details(
 ) -> None:  # type: ignore[no-untyped-def]
     services = build_services(live_settings, hasher=PasswordHasher(memory_cost=1024, time_cost=1))
     try:
-        admin = services.auth.register(EMAIL, PASSWORD, "Grapher")
+        admin = services.accounts.register(EMAIL, PASSWORD, "Grapher")
         report = services.knowledge_graph.import_data(
             admin,
             json.dumps(

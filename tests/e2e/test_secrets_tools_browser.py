@@ -59,7 +59,7 @@ def test_add_a_secret_and_deny_a_tool(live_app: str, live_settings: Settings, pa
 
     services = build_services(live_settings)
     try:
-        principal = services.auth.login(EMAIL, PASSWORD)
+        principal = services.sign_in.check_credentials(EMAIL, PASSWORD)
         assert not services.permissions.is_allowed(principal, "calculator")
         assert [(s.provider, s.name, s.last4) for s in services.secrets.list(principal)] == [
             ("openai", "work", "Lm4X")

@@ -22,8 +22,8 @@ PW = "a long enough passphrase"
 @pytest.fixture
 def live_services(live: LiveApp) -> Iterator[Services]:
     services = build_services(live.settings, hasher=PasswordHasher(memory_cost=1024, time_cost=1))
-    admin = services.auth.register("admin@example.com", PW, "Ada")
-    services.auth.register("user@example.com", PW, "Uma", actor=admin)
+    admin = services.accounts.register("admin@example.com", PW, "Ada")
+    services.accounts.register("user@example.com", PW, "Uma", actor=admin)
     yield services
     services.engine.dispose()
 
@@ -115,7 +115,7 @@ def test_a_replayed_cookie_revokes_the_session_everywhere(
     # The replay revoked the whole family: the real user's tab ends at its next interaction.
     page.get_by_role("link", name="Account").click()
     page.get_by_role("button", name="Sign in").wait_for()
-    admin = live_services.auth.login("admin@example.com", PW)
+    admin = live_services.sign_in.check_credentials("admin@example.com", PW)
     assert live_services.admin.audit_log(admin, action="session.refresh_reuse")
 
 
@@ -142,7 +142,7 @@ HOLD_COOKIE_WRITES = """
 
 
 def audit_actions(services: Services, action: str) -> list[Any]:
-    admin = services.auth.login("admin@example.com", PW)
+    admin = services.sign_in.check_credentials("admin@example.com", PW)
     return services.admin.audit_log(admin, action=action)
 
 
@@ -225,8 +225,8 @@ def test_revoking_on_the_server_ends_the_browser_session(
     live: LiveApp, live_services: Services, page: Any
 ) -> None:
     sign_in(page, live.url, "user@example.com")
-    user = live_services.auth.login("user@example.com", PW)
-    live_services.auth.sign_out_everywhere(user)
+    user = live_services.sign_in.check_credentials("user@example.com", PW)
+    live_services.sessions.sign_out_everywhere(user)
     page.get_by_role("link", name="Account").click()
     page.get_by_role("button", name="Sign in").wait_for()
     page.get_by_text("Your session has ended").wait_for()

@@ -24,8 +24,8 @@ def test_usage_page_shows_charts_for_recorded_runs(
 ) -> None:  # type: ignore[no-untyped-def]
     services = build_services(live_settings, hasher=PasswordHasher(memory_cost=1024, time_cost=1))
     try:
-        admin = services.auth.register(EMAIL, PASSWORD, "Meter")
-        worker = services.auth.register("worker@example.com", PASSWORD, "Worker", actor=admin)
+        admin = services.accounts.register(EMAIL, PASSWORD, "Meter")
+        worker = services.accounts.register("worker@example.com", PASSWORD, "Worker", actor=admin)
         now = services.clock.now() - timedelta(hours=1)
         for who in (admin, worker):
             finish_run(

@@ -26,25 +26,25 @@ def test_non_admins_can_do_nothing_here(services: Services) -> None:
         lambda: services.admin.set_active(user, other.user_id, False),
         lambda: services.admin.reset_password(user, other.user_id, "a new passphrase"),
         lambda: services.admin.audit_log(user),
-        lambda: services.auth.set_signup_open(user, True),
-        lambda: services.auth.revoke_sessions_for(user, other.user_id, "x"),
+        lambda: services.accounts.set_signup_open(user, True),
+        lambda: services.sessions.revoke_all_for(user, other.user_id, "x"),
     ]
     for number, call in enumerate(calls):
         with pytest.raises(PermissionDeniedError):
             call()
         assert number >= 0
-    assert services.auth.login("other@example.com", PW) == other
+    assert services.sign_in.check_credentials("other@example.com", PW) == other
 
 
 def test_role_change_applies_to_live_sessions_and_is_audited(services: Services) -> None:
     admin = make_admin(services, "roles-admin@example.com")
     user = make_user(services, "roles@example.com")
-    issued = services.auth.sign_in("roles@example.com", PW)
+    issued = services.sign_in.login("roles@example.com", PW)
     view = services.admin.set_role(admin, user.user_id, "admin")
     assert view.role == "admin"
-    assert services.auth.authenticate(issued.access_token).role == "admin"
+    assert services.sessions.authenticate(issued.access_token).role == "admin"
     services.admin.set_role(admin, user.user_id, "user")
-    assert services.auth.check_session(user.user_id, issued.session_id).role == "user"
+    assert services.sessions.check(user.user_id, issued.session_id).role == "user"
     events = services.admin.audit_log(admin, action="user.role_changed")
     # (One test transaction: both events share a timestamp, so compare without order.)
     assert sorted((e.details["from"], e.details["to"]) for e in events) == [
@@ -73,17 +73,17 @@ def test_the_last_admin_stays(services: Services) -> None:
 def test_deactivate_and_reactivate(services: Services) -> None:
     admin = make_admin(services, "act-admin@example.com")
     user = make_user(services, "act@example.com")
-    issued = services.auth.sign_in("act@example.com", PW)
+    issued = services.sign_in.login("act@example.com", PW)
     assert services.admin.set_active(admin, user.user_id, False).is_active is False
     with pytest.raises(TokenError):
-        services.auth.check_session(user.user_id, issued.session_id)
+        services.sessions.check(user.user_id, issued.session_id)
     with pytest.raises(AccountDisabledError):
-        services.auth.login("act@example.com", PW)
+        services.sign_in.check_credentials("act@example.com", PW)
     assert services.admin.set_active(admin, user.user_id, True).is_active is True
     # The old session stays revoked; a new sign-in works.
     with pytest.raises(TokenError):
-        services.auth.refresh(issued.refresh_token)
-    assert services.auth.login("act@example.com", PW) == user
+        services.sessions.refresh(issued.refresh_token)
+    assert services.sign_in.check_credentials("act@example.com", PW) == user
     got = [e.action for e in services.admin.audit_log(admin, user_id=user.user_id)]
     assert "user.deactivated" in got and "user.activated" in got
 
@@ -91,29 +91,29 @@ def test_deactivate_and_reactivate(services: Services) -> None:
 def test_password_reset_by_an_admin(services: Services) -> None:
     admin = make_admin(services, "reset-admin@example.com")
     user = make_user(services, "reset@example.com")
-    issued = services.auth.sign_in("reset@example.com", PW)
+    issued = services.sign_in.login("reset@example.com", PW)
     services.admin.reset_password(admin, user.user_id, "temporary passphrase")
     with pytest.raises(TokenError):
-        services.auth.refresh(issued.refresh_token)
+        services.sessions.refresh(issued.refresh_token)
     with pytest.raises(InvalidCredentialsError):
-        services.auth.login("reset@example.com", PW)
-    assert services.auth.login("reset@example.com", "temporary passphrase") == user
+        services.sign_in.check_credentials("reset@example.com", PW)
+    assert services.sign_in.check_credentials("reset@example.com", "temporary passphrase") == user
     events = services.admin.audit_log(admin, action="user.password_reset")
     assert len(events) == 1 and "temporary passphrase" not in repr(events)
 
 
 def test_signup_switch(services: Services) -> None:
     admin = make_admin(services, "switch-admin@example.com")
-    services.auth.set_signup_open(admin, False)
-    assert services.auth.signup_open() is False
+    services.accounts.set_signup_open(admin, False)
+    assert services.accounts.signup_open() is False
     with pytest.raises(PermissionDeniedError):
-        services.auth.register("walkin@example.com", PW)
-    services.auth.set_signup_open(admin, True)
-    assert services.auth.signup_open() is True
-    assert services.auth.register("walkin@example.com", PW).role == "user"
+        services.accounts.register("walkin@example.com", PW)
+    services.accounts.set_signup_open(admin, True)
+    assert services.accounts.signup_open() is True
+    assert services.accounts.register("walkin@example.com", PW).role == "user"
     # Self-registration never grants admin.
     with pytest.raises(PermissionDeniedError):
-        services.auth.register("sneaky@example.com", PW, role="admin")
+        services.accounts.register("sneaky@example.com", PW, role="admin")
 
 
 def test_users_list_and_search(services: Services) -> None:
@@ -130,9 +130,9 @@ def test_users_list_and_search(services: Services) -> None:
 def test_audit_log_filters(services: Services) -> None:
     admin = make_admin(services, "filter-admin@example.com")
     user = make_user(services, "filtered@example.com")
-    services.auth.sign_in("filtered@example.com", PW)
+    services.sign_in.login("filtered@example.com", PW)
     with pytest.raises(InvalidCredentialsError):
-        services.auth.login("filtered@example.com", "wrong password 1")
+        services.sign_in.check_credentials("filtered@example.com", "wrong password 1")
     mine = services.admin.audit_log(admin, user_id=user.user_id)
     assert {"user.registered", "login.success", "login.failure"} <= {e.action for e in mine}
     assert all(user.user_id in (e.user_id, e.actor_id) for e in mine)

@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import pytest
 
-from jarvis.bootstrap import Services
+from jarvis.bootstrap import Services, build_services
 from jarvis.clock import FixedClock
 from jarvis.db.repositories.users import UserRepository
 from jarvis.errors import (
@@ -18,8 +18,27 @@ from jarvis.errors import (
     ValidationError,
 )
 from jarvis.security.passwords import PasswordHasher
-from jarvis.services.auth import AuthService, LoginPolicy
+from jarvis.services.auth import LoginPolicy
 from tests.accounts_support import OPERATOR, PW, make_admin, make_user
+
+
+def rebuilt(
+    services: Services,
+    clock: FixedClock,
+    *,
+    hasher: PasswordHasher | None = None,
+    login_policy: LoginPolicy | None = None,
+) -> Services:
+    """Services on the same rolled-back transaction and clock, with another hasher or policy."""
+    return build_services(
+        services.settings,
+        engine=services.engine,
+        uow=services.uow,
+        clock=clock,
+        hasher=hasher,
+        login_policy=login_policy,
+        recover_runs=False,
+    )
 
 
 def stored_hash(services: Services, email: str) -> str:
@@ -31,44 +50,44 @@ def stored_hash(services: Services, email: str) -> str:
 
 def test_login_rehashes_a_hash_with_old_parameters(services: Services, clock: FixedClock) -> None:
     weak = PasswordHasher(memory_cost=256, time_cost=1)
-    AuthService(services.uow, weak, clock).register("old@example.com", PW, actor=OPERATOR)
+    rebuilt(services, clock, hasher=weak).accounts.register("old@example.com", PW, actor=OPERATOR)
     before = stored_hash(services, "old@example.com")
     assert "m=256,t=1" in before
-    services.auth.login("old@example.com", PW)
+    services.sign_in.check_credentials("old@example.com", PW)
     after = stored_hash(services, "old@example.com")
     assert after != before
     assert "m=1024,t=1,p=1" in after  # the (test) hasher's current parameters
-    services.auth.login("old@example.com", PW)  # the new hash works
+    services.sign_in.check_credentials("old@example.com", PW)  # the new hash works
     assert stored_hash(services, "old@example.com") == after  # and is not rehashed again
 
 
 def test_production_parameters_are_stored(services: Services, clock: FixedClock) -> None:
-    auth = AuthService(services.uow, PasswordHasher(), clock)
-    auth.register("strong@example.com", PW, actor=OPERATOR)
+    strong = rebuilt(services, clock, hasher=PasswordHasher())
+    strong.accounts.register("strong@example.com", PW, actor=OPERATOR)
     assert stored_hash(services, "strong@example.com").startswith("$argon2id$v=19$m=19456,t=2,p=1$")
-    assert auth.login("strong@example.com", PW).email == "strong@example.com"
+    assert strong.sign_in.check_credentials("strong@example.com", PW).email == "strong@example.com"
     assert stored_hash(services, "strong@example.com").startswith("$argon2id$v=19$m=19456,t=2,p=1$")
 
 
 def test_unknown_email_and_wrong_password_give_the_same_error(services: Services) -> None:
-    services.auth.register("known@example.com", PW, actor=OPERATOR)
+    services.accounts.register("known@example.com", PW, actor=OPERATOR)
     with pytest.raises(InvalidCredentialsError) as wrong:
-        services.auth.login("known@example.com", "wrong password 1")
+        services.sign_in.check_credentials("known@example.com", "wrong password 1")
     with pytest.raises(InvalidCredentialsError) as unknown:
-        services.auth.login("nobody@example.com", "wrong password 1")
+        services.sign_in.check_credentials("nobody@example.com", "wrong password 1")
     assert str(wrong.value) == str(unknown.value) == "Invalid email or password."
     assert type(wrong.value) is type(unknown.value)
 
 
 def test_unknown_email_still_spends_a_hash(services: Services, clock: FixedClock) -> None:
     slow = PasswordHasher(memory_cost=19456, time_cost=2)  # the real cost: ~tens of ms
-    auth = AuthService(services.uow, slow, clock)
-    auth.register("timing@example.com", PW, actor=OPERATOR)
+    timed_services = rebuilt(services, clock, hasher=slow)
+    timed_services.accounts.register("timing@example.com", PW, actor=OPERATOR)
 
     def timed(email: str) -> float:
         started = time.perf_counter()
         with pytest.raises(InvalidCredentialsError):
-            auth.login(email, "wrong password 1")
+            timed_services.sign_in.check_credentials(email, "wrong password 1")
         return time.perf_counter() - started
 
     wrong = min(timed("timing@example.com") for _ in range(3))
@@ -79,104 +98,107 @@ def test_unknown_email_still_spends_a_hash(services: Services, clock: FixedClock
 
 def test_long_and_unicode_passwords(services: Services) -> None:
     unicode_pw = "Grüße, 世界! 🔐 " * 3
-    services.auth.register("uni@example.com", unicode_pw, actor=OPERATOR)
-    assert services.auth.login("uni@example.com", unicode_pw).email == "uni@example.com"
+    services.accounts.register("uni@example.com", unicode_pw, actor=OPERATOR)
+    assert (
+        services.sign_in.check_credentials("uni@example.com", unicode_pw).email == "uni@example.com"
+    )
     long_pw = "x" * 1023 + "y"
-    services.auth.register("long@example.com", long_pw, actor=OPERATOR)
-    assert services.auth.login("long@example.com", long_pw).email == "long@example.com"
+    services.accounts.register("long@example.com", long_pw, actor=OPERATOR)
+    assert (
+        services.sign_in.check_credentials("long@example.com", long_pw).email == "long@example.com"
+    )
     with pytest.raises(InvalidCredentialsError):
-        services.auth.login("long@example.com", "x" * 1023 + "z")  # not truncated
+        services.sign_in.check_credentials("long@example.com", "x" * 1023 + "z")  # not truncated
     started = time.perf_counter()
     with pytest.raises(ValidationError):
-        services.auth.login("long@example.com", "x" * 100_000)
+        services.sign_in.check_credentials("long@example.com", "x" * 100_000)
     assert time.perf_counter() - started < 0.5
     with pytest.raises(ValidationError):
-        services.auth.register("toolong@example.com", "x" * 1025, actor=OPERATOR)
+        services.accounts.register("toolong@example.com", "x" * 1025, actor=OPERATOR)
 
 
 def test_deactivated_accounts_cannot_sign_in(services: Services) -> None:
     admin = make_admin(services, "boss@example.com")
-    user = services.auth.register("gone@example.com", PW, actor=OPERATOR)
+    user = services.accounts.register("gone@example.com", PW, actor=OPERATOR)
     services.admin.set_active(admin, user.user_id, False)
     with pytest.raises(AccountDisabledError):
-        services.auth.login("gone@example.com", PW)
+        services.sign_in.check_credentials("gone@example.com", PW)
 
 
 def test_repeated_failures_lock_the_account_even_from_many_ips(
     services: Services, clock: FixedClock
 ) -> None:
-    services.auth.register("target@example.com", PW, actor=OPERATOR)
-    threshold = services.auth.policy.account_threshold
+    services.accounts.register("target@example.com", PW, actor=OPERATOR)
+    threshold = services.sign_in.policy.account_threshold
     for i in range(threshold - 1):
         with pytest.raises(InvalidCredentialsError):
-            services.auth.login("target@example.com", f"guess-{i}-xx", ip=f"198.51.100.{i + 1}")
+            services.sign_in.check_credentials(
+                "target@example.com", f"guess-{i}-xx", ip=f"198.51.100.{i + 1}"
+            )
     with pytest.raises(AccountLockedError) as locked:
-        services.auth.login("target@example.com", "guess-last-x", ip="203.0.113.50")
-    assert locked.value.retry_after == services.auth.policy.lockout_base_seconds
+        services.sign_in.check_credentials("target@example.com", "guess-last-x", ip="203.0.113.50")
+    assert locked.value.retry_after == services.sign_in.policy.lockout_base_seconds
     assert "Try again in" in str(locked.value)
     # Even the right password is refused while locked, from a brand-new IP.
     with pytest.raises(AccountLockedError) as still:
-        services.auth.login("target@example.com", PW, ip="192.0.2.77")
+        services.sign_in.check_credentials("target@example.com", PW, ip="192.0.2.77")
     assert 0 < still.value.retry_after <= 60
     clock.advance(seconds=61)
     assert (
-        services.auth.login("target@example.com", PW, ip="192.0.2.77").email == "target@example.com"
+        services.sign_in.check_credentials("target@example.com", PW, ip="192.0.2.77").email
+        == "target@example.com"
     )
 
 
 def test_lockouts_grow_and_success_resets(services: Services, clock: FixedClock) -> None:
-    services.auth.register("grow@example.com", PW, actor=OPERATOR)
-    policy = services.auth.policy
+    services.accounts.register("grow@example.com", PW, actor=OPERATOR)
+    policy = services.sign_in.policy
     waits = []
     for _round in range(3):
         for _ in range(policy.account_threshold - 1):
             with pytest.raises(InvalidCredentialsError):
-                services.auth.login("grow@example.com", "wrong password 1")
+                services.sign_in.check_credentials("grow@example.com", "wrong password 1")
         with pytest.raises(AccountLockedError) as locked:
-            services.auth.login("grow@example.com", "wrong password 1")
+            services.sign_in.check_credentials("grow@example.com", "wrong password 1")
         waits.append(locked.value.retry_after)
         clock.advance(seconds=locked.value.retry_after + 1)
     assert waits == [60, 120, 240]
-    services.auth.login("grow@example.com", PW)
+    services.sign_in.check_credentials("grow@example.com", PW)
     for _ in range(policy.account_threshold - 1):
         with pytest.raises(InvalidCredentialsError):
-            services.auth.login("grow@example.com", "wrong password 1")
+            services.sign_in.check_credentials("grow@example.com", "wrong password 1")
     with pytest.raises(AccountLockedError) as again:
-        services.auth.login("grow@example.com", "wrong password 1")
+        services.sign_in.check_credentials("grow@example.com", "wrong password 1")
     assert again.value.retry_after == 60  # back to the first step after a success
 
 
 def test_unknown_emails_lock_the_same_way(services: Services) -> None:
     # Otherwise the lockout itself would tell which emails have accounts.
-    for _ in range(services.auth.policy.account_threshold - 1):
+    for _ in range(services.sign_in.policy.account_threshold - 1):
         with pytest.raises(InvalidCredentialsError):
-            services.auth.login("ghost@example.com", "wrong password 1")
+            services.sign_in.check_credentials("ghost@example.com", "wrong password 1")
     with pytest.raises(AccountLockedError):
-        services.auth.login("ghost@example.com", "wrong password 1")
+        services.sign_in.check_credentials("ghost@example.com", "wrong password 1")
 
 
 def test_per_ip_throttling(services: Services, clock: FixedClock) -> None:
     policy = LoginPolicy(ip_limit=3, ip_window_seconds=60, account_threshold=100)
-    auth = AuthService(
-        services.uow,
-        PasswordHasher(memory_cost=1024, time_cost=1),
-        clock,
-        tokens=services.auth.tokens,
-        policy=policy,
-    )
+    sign_in = rebuilt(
+        services, clock, hasher=PasswordHasher(memory_cost=1024, time_cost=1), login_policy=policy
+    ).sign_in
     for i in range(3):
         with pytest.raises(InvalidCredentialsError):
-            auth.login(f"spray{i}@example.com", "wrong password 1", ip="203.0.113.7")
+            sign_in.check_credentials(f"spray{i}@example.com", "wrong password 1", ip="203.0.113.7")
     with pytest.raises(RateLimitError) as limited:
-        auth.login("spray9@example.com", "wrong password 1", ip="203.0.113.7")
+        sign_in.check_credentials("spray9@example.com", "wrong password 1", ip="203.0.113.7")
     assert 0 < limited.value.retry_after <= 60
     assert "Try again in" in str(limited.value)
     # Another address is not affected.
     with pytest.raises(InvalidCredentialsError):
-        auth.login("spray9@example.com", "wrong password 1", ip="203.0.113.8")
+        sign_in.check_credentials("spray9@example.com", "wrong password 1", ip="203.0.113.8")
     clock.advance(seconds=61)
     with pytest.raises(InvalidCredentialsError):
-        auth.login("spray9@example.com", "wrong password 1", ip="203.0.113.7")
+        sign_in.check_credentials("spray9@example.com", "wrong password 1", ip="203.0.113.7")
 
 
 def test_throttling_state_lives_in_postgres_across_processes(
@@ -187,27 +209,31 @@ def test_throttling_state_lives_in_postgres_across_processes(
 
     other = build_services(committed_services.settings, hasher=fast_hasher)
     email = unique_email("shared")
-    for i in range(committed_services.auth.policy.account_threshold - 1):
+    for i in range(committed_services.sign_in.policy.account_threshold - 1):
         svc = committed_services if i % 2 else other
         with pytest.raises(InvalidCredentialsError):
-            svc.auth.login(email, "wrong password 1", ip=f"192.0.2.{i + 1}")
+            svc.sign_in.check_credentials(email, "wrong password 1", ip=f"192.0.2.{i + 1}")
     with pytest.raises(AccountLockedError):
-        other.auth.login(email, "wrong password 1", ip="192.0.2.200")
+        other.sign_in.check_credentials(email, "wrong password 1", ip="192.0.2.200")
     with pytest.raises(AccountLockedError):
-        committed_services.auth.login(email, "wrong password 1", ip="192.0.2.201")
+        committed_services.sign_in.check_credentials(email, "wrong password 1", ip="192.0.2.201")
     other.engine.dispose()
 
 
 def test_sign_in_events_are_audited_without_secrets(services: Services) -> None:
     admin = make_admin(services, "auditor@example.com")
     with pytest.raises(InvalidCredentialsError):
-        services.auth.login("auditor@example.com", "wrong password 1", ip="203.0.113.5")
+        services.sign_in.check_credentials(
+            "auditor@example.com", "wrong password 1", ip="203.0.113.5"
+        )
     with pytest.raises(InvalidCredentialsError):
-        services.auth.login("nobody@example.com", "another wrong one", ip="203.0.113.5")
-    for _ in range(services.auth.policy.account_threshold - 1):
+        services.sign_in.check_credentials(
+            "nobody@example.com", "another wrong one", ip="203.0.113.5"
+        )
+    for _ in range(services.sign_in.policy.account_threshold - 1):
         with pytest.raises((InvalidCredentialsError, AccountLockedError)):
-            services.auth.login("victim@example.com", "wrong password 1")
-    services.auth.sign_in("auditor@example.com", PW, ip="203.0.113.5", user_agent="pytest")
+            services.sign_in.check_credentials("victim@example.com", "wrong password 1")
+    services.sign_in.login("auditor@example.com", PW, ip="203.0.113.5", user_agent="pytest")
     events = services.admin.audit_log(admin)
     got = [e.action for e in events]
     assert "login.success" in got
@@ -224,42 +250,44 @@ def test_guessing_the_current_password_on_the_account_page_locks_too(
     services: Services, clock: FixedClock
 ) -> None:
     user = make_user(services, "Hijacked@Example.com")
-    for _ in range(services.auth.policy.account_threshold - 1):
+    for _ in range(services.sign_in.policy.account_threshold - 1):
         with pytest.raises(InvalidCredentialsError):
-            services.auth.change_password(user, "guess guess", "new passphrase 1")
+            services.accounts.change_password(user, "guess guess", "new passphrase 1")
     with pytest.raises(AccountLockedError):
-        services.auth.change_password(user, "guess guess", "new passphrase 1")
+        services.accounts.change_password(user, "guess guess", "new passphrase 1")
     # The sign-in form is locked as well (same account), and so is the right password.
     with pytest.raises(AccountLockedError):
-        services.auth.login("hijacked@example.com", PW)
+        services.sign_in.check_credentials("hijacked@example.com", PW)
     with pytest.raises(AccountLockedError):
-        services.auth.change_password(user, PW, "new passphrase 1")
+        services.accounts.change_password(user, PW, "new passphrase 1")
     clock.advance(seconds=61)
-    services.auth.change_password(user, PW, "new passphrase 1")
-    assert services.auth.login("hijacked@example.com", "new passphrase 1") == user
+    services.accounts.change_password(user, PW, "new passphrase 1")
+    assert services.sign_in.check_credentials("hijacked@example.com", "new passphrase 1") == user
 
 
 def test_self_service_sign_ups_are_limited_per_ip(services: Services) -> None:
     admin = make_admin(services, "signup-admin@example.com")
-    services.auth.set_signup_open(admin, True)
-    limit = services.auth.policy.signups_per_ip
+    services.accounts.set_signup_open(admin, True)
+    limit = services.sign_in.policy.signups_per_ip
     for i in range(limit):
-        services.auth.register(f"bot{i}@example.com", PW, ip="203.0.113.66")
+        services.accounts.register(f"bot{i}@example.com", PW, ip="203.0.113.66")
     with pytest.raises(RateLimitError):
-        services.auth.register("bot-last@example.com", PW, ip="203.0.113.66")
-    services.auth.register("human@example.com", PW, ip="203.0.113.67")
+        services.accounts.register("bot-last@example.com", PW, ip="203.0.113.66")
+    services.accounts.register("human@example.com", PW, ip="203.0.113.67")
     # Administrators adding people are not limited.
-    services.auth.register("added@example.com", PW, actor=admin, ip="203.0.113.66")
+    services.accounts.register("added@example.com", PW, actor=admin, ip="203.0.113.66")
 
 
 def test_purge_forgets_only_throttling_state_that_has_gone_stale(
     services: Services, clock: FixedClock
 ) -> None:
-    services.auth.register("purge@example.com", PW, actor=OPERATOR)
+    services.accounts.register("purge@example.com", PW, actor=OPERATOR)
     for _ in range(3):
         with pytest.raises(InvalidCredentialsError):
-            services.auth.login("purge@example.com", "wrong password 1", ip="203.0.113.9")
-    assert services.auth.purge_throttles() == 0  # fresh failures are kept
+            services.sign_in.check_credentials(
+                "purge@example.com", "wrong password 1", ip="203.0.113.9"
+            )
+    assert services.sign_in.purge_throttles() == 0  # fresh failures are kept
     clock.advance(days=3)
-    assert services.auth.purge_throttles() >= 2  # the account counter and the IP window
-    assert services.auth.purge_throttles() == 0
+    assert services.sign_in.purge_throttles() >= 2  # the account counter and the IP window
+    assert services.sign_in.purge_throttles() == 0

@@ -70,6 +70,37 @@ def test_errors_are_one_clear_line_and_a_nonzero_exit(run_cli) -> None:  # type:
     assert "already exists" in dup.stderr and "Traceback" not in dup.stderr
 
 
+def test_a_database_that_is_down_is_a_clear_line_not_a_traceback(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # closed again: nothing listens there
+    env = dict(os.environ)
+    env.pop("JARVIS_DEBUG", None)
+    env.update(
+        DATABASE_URL=f"postgresql://jarvis:pw@127.0.0.1:{port}/jarvis",
+        JARVIS_DATA_DIR=str(tmp_path),
+        JARVIS_MASTER_KEY=TEST_MASTER_KEY,
+        JARVIS_JWT_SECRET=TEST_JWT_SECRET,
+        JARVIS_DB_APP_PASSWORD=TEST_APP_PASSWORD,
+        JARVIS_ENV="test",
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "jarvis.cli", "users", "list"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert lines[-1] == "jarvis: The database is unavailable right now. Try again in a moment."
+    assert all(line.startswith("jarvis: ") for line in lines)
+    assert str(port) not in result.stderr
+
+
 def test_db_upgrade_is_idempotent(run_cli) -> None:  # type: ignore[no-untyped-def]
     result = run_cli("db", "upgrade")
     assert result.returncode == 0, result.stderr

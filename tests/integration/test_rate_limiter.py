@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from jarvis.bootstrap import Services
 from jarvis.clock import FixedClock
 from jarvis.db.tables import RateLimitBucket
-from jarvis.security.rate_limits import RateLimiter
+from jarvis.services.rate_limits import RateLimiter
 
 
 def test_limit_then_refuse_then_next_window(services: Services, clock: FixedClock) -> None:

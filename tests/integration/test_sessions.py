@@ -29,13 +29,13 @@ def family_rows(services: Services, issued: IssuedSession) -> list[tuple[str, st
 
 def test_refresh_rotates_on_every_use_and_keeps_the_chain(services: Services) -> None:
     user = make_user(services, "chain@example.com")
-    first = services.auth.sign_in("chain@example.com", PW, ip="203.0.113.1", user_agent="UA-1")
-    second = services.auth.refresh(first.refresh_token)
-    third = services.auth.refresh(second.refresh_token, user_agent="UA-2")
+    first = services.sign_in.login("chain@example.com", PW, ip="203.0.113.1", user_agent="UA-1")
+    second = services.sessions.refresh(first.refresh_token)
+    third = services.sessions.refresh(second.refresh_token, user_agent="UA-2")
     assert len({first.refresh_token, second.refresh_token, third.refresh_token}) == 3
     assert first.session_id == second.session_id == third.session_id
     assert third.principal == user
-    assert services.auth.authenticate(third.access_token) == user
+    assert services.sessions.authenticate(third.access_token) == user
     rows = family_rows(services, first)
     assert [reason for _h, reason in rows] == ["rotated", "rotated", None]
     with services.uow(scope="auth") as uow:
@@ -47,8 +47,8 @@ def test_refresh_rotates_on_every_use_and_keeps_the_chain(services: Services) ->
 
 def test_only_hashes_are_stored(services: Services, owner_engine: Engine) -> None:
     make_user(services, "hash@example.com")
-    issued = services.auth.sign_in("hash@example.com", PW)
-    rotated = services.auth.refresh(issued.refresh_token)
+    issued = services.sign_in.login("hash@example.com", PW)
+    rotated = services.sessions.refresh(issued.refresh_token)
     with services.uow(scope="auth") as uow:
         stored = uow.session.execute(text("select * from refresh_tokens")).all()
     dump = repr(stored)
@@ -63,16 +63,16 @@ def test_reusing_a_rotated_token_revokes_the_whole_family_and_is_audited(
 ) -> None:
     admin = make_admin(services, "reuse-admin@example.com")
     make_user(services, "reuse@example.com")
-    stolen = services.auth.sign_in("reuse@example.com", PW)
-    legit = services.auth.refresh(stolen.refresh_token)  # the real user rotates first
-    assert services.auth.confirm_refresh_token(legit.refresh_token)  # their browser stored it
+    stolen = services.sign_in.login("reuse@example.com", PW)
+    legit = services.sessions.refresh(stolen.refresh_token)  # the real user rotates first
+    assert services.sessions.confirm(legit.refresh_token)  # their browser stored it
     with pytest.raises(TokenError):
-        services.auth.refresh(stolen.refresh_token)  # the thief replays the old one
+        services.sessions.refresh(stolen.refresh_token)  # the thief replays the old one
     # The whole family is dead, including the legitimate newest token and access checks.
     with pytest.raises(TokenError):
-        services.auth.refresh(legit.refresh_token)
+        services.sessions.refresh(legit.refresh_token)
     with pytest.raises(TokenError):
-        services.auth.authenticate(legit.access_token)
+        services.sessions.authenticate(legit.access_token)
     assert {reason for _h, reason in family_rows(services, stolen)} == {"rotated", "reuse"}
     events = services.admin.audit_log(admin, action="session.refresh_reuse")
     assert len(events) == 1
@@ -82,12 +82,12 @@ def test_reusing_a_rotated_token_revokes_the_whole_family_and_is_audited(
 
 def test_other_sessions_survive_a_reuse_in_one_family(services: Services) -> None:
     make_user(services, "two@example.com")
-    laptop = services.auth.sign_in("two@example.com", PW)
-    phone = services.auth.sign_in("two@example.com", PW)
-    services.auth.confirm_refresh_token(services.auth.refresh(laptop.refresh_token).refresh_token)
+    laptop = services.sign_in.login("two@example.com", PW)
+    phone = services.sign_in.login("two@example.com", PW)
+    services.sessions.confirm(services.sessions.refresh(laptop.refresh_token).refresh_token)
     with pytest.raises(TokenError):
-        services.auth.refresh(laptop.refresh_token)
-    assert services.auth.refresh(phone.refresh_token).session_id == phone.session_id
+        services.sessions.refresh(laptop.refresh_token)
+    assert services.sessions.refresh(phone.refresh_token).session_id == phone.session_id
 
 
 def test_a_reload_race_gets_another_token_and_keeps_the_session(
@@ -97,23 +97,23 @@ def test_a_reload_race_gets_another_token_and_keeps_the_session(
     confirmed) its successor. That is a race, not theft: a sibling token, the session lives."""
     admin = make_admin(services, "race-admin@example.com")
     make_user(services, "race-reload@example.com")
-    first = services.auth.sign_in("race-reload@example.com", PW)
-    lost = services.auth.refresh(first.refresh_token)  # the first reload: never delivered
+    first = services.sign_in.login("race-reload@example.com", PW)
+    lost = services.sessions.refresh(first.refresh_token)  # the first reload: never delivered
     clock.advance(seconds=REFRESH_RACE_GRACE.total_seconds() - 1)
-    retry = services.auth.refresh(first.refresh_token)  # the second reload, same cookie
+    retry = services.sessions.refresh(first.refresh_token)  # the second reload, same cookie
     assert retry.session_id == first.session_id
     assert len({first.refresh_token, lost.refresh_token, retry.refresh_token}) == 3
-    assert services.auth.authenticate(retry.access_token) == retry.principal
+    assert services.sessions.authenticate(retry.access_token) == retry.principal
     with services.uow(scope="auth") as uow:
         chain = RefreshTokenRepository(uow.session).family(first.session_id)
         assert [row.revoked_reason for row in chain] == ["rotated", None, None]
         assert chain[1].parent_id == chain[0].id and chain[2].parent_id == chain[0].id
         assert len({row.expires_at for row in chain}) == 1
     # The session goes on from the delivered token; the account page shows it once.
-    services.auth.confirm_refresh_token(retry.refresh_token)
-    after = services.auth.refresh(retry.refresh_token)
+    services.sessions.confirm(retry.refresh_token)
+    after = services.sessions.refresh(retry.refresh_token)
     assert after.session_id == first.session_id
-    assert [v.session_id for v in services.auth.list_sessions(after.principal)] == [
+    assert [v.session_id for v in services.sessions.list_active(after.principal)] == [
         first.session_id
     ]
     events = services.admin.audit_log(admin, action="session.refresh_retry")
@@ -129,17 +129,17 @@ def test_reuse_after_the_successor_was_confirmed_revokes_the_family(
     """Once the browser confirmed the successor, the old token is a stolen copy — at once."""
     admin = make_admin(services, "confirmed-admin@example.com")
     make_user(services, "confirmed@example.com")
-    first = services.auth.sign_in("confirmed@example.com", PW)
-    legit = services.auth.refresh(first.refresh_token)
-    assert services.auth.confirm_refresh_token(legit.refresh_token)
-    assert not services.auth.confirm_refresh_token(legit.refresh_token)  # once is enough
+    first = services.sign_in.login("confirmed@example.com", PW)
+    legit = services.sessions.refresh(first.refresh_token)
+    assert services.sessions.confirm(legit.refresh_token)
+    assert not services.sessions.confirm(legit.refresh_token)  # once is enough
     clock.advance(seconds=1)
     with pytest.raises(TokenError):
-        services.auth.refresh(first.refresh_token)
+        services.sessions.refresh(first.refresh_token)
     with pytest.raises(TokenError):
-        services.auth.refresh(legit.refresh_token)
+        services.sessions.refresh(legit.refresh_token)
     with pytest.raises(TokenError):
-        services.auth.authenticate(legit.access_token)
+        services.sessions.authenticate(legit.access_token)
     assert {reason for _h, reason in family_rows(services, first)} == {"rotated", "reuse"}
     assert len(services.admin.audit_log(admin, action="session.refresh_reuse")) == 1
     assert services.admin.audit_log(admin, action="session.refresh_retry") == []
@@ -150,13 +150,13 @@ def test_reuse_after_the_grace_revokes_the_family_even_if_never_confirmed(
 ) -> None:
     admin = make_admin(services, "grace-admin@example.com")
     make_user(services, "grace@example.com")
-    first = services.auth.sign_in("grace@example.com", PW)
-    legit = services.auth.refresh(first.refresh_token)  # a browser that never confirms
+    first = services.sign_in.login("grace@example.com", PW)
+    legit = services.sessions.refresh(first.refresh_token)  # a browser that never confirms
     clock.advance(seconds=REFRESH_RACE_GRACE.total_seconds())
     with pytest.raises(TokenError):
-        services.auth.refresh(first.refresh_token)
+        services.sessions.refresh(first.refresh_token)
     with pytest.raises(TokenError):
-        services.auth.refresh(legit.refresh_token)
+        services.sessions.refresh(legit.refresh_token)
     assert {reason for _h, reason in family_rows(services, first)} == {"rotated", "reuse"}
     assert len(services.admin.audit_log(admin, action="session.refresh_reuse")) == 1
 
@@ -164,27 +164,27 @@ def test_reuse_after_the_grace_revokes_the_family_even_if_never_confirmed(
 def test_reuse_after_the_successor_was_rotated_revokes_the_family(services: Services) -> None:
     """Within the grace too: a successor that was itself used was delivered somewhere."""
     make_user(services, "rotated-on@example.com")
-    first = services.auth.sign_in("rotated-on@example.com", PW)
-    second = services.auth.refresh(first.refresh_token)
-    third = services.auth.refresh(second.refresh_token)
+    first = services.sign_in.login("rotated-on@example.com", PW)
+    second = services.sessions.refresh(first.refresh_token)
+    third = services.sessions.refresh(second.refresh_token)
     with pytest.raises(TokenError):
-        services.auth.refresh(first.refresh_token)
+        services.sessions.refresh(first.refresh_token)
     with pytest.raises(TokenError):
-        services.auth.refresh(third.refresh_token)
+        services.sessions.refresh(third.refresh_token)
 
 
 def test_idle_expiry(services: Services, clock: FixedClock) -> None:
     make_user(services, "idle@example.com")
     idle = services.settings.refresh_idle_ttl_seconds
-    issued = services.auth.sign_in("idle@example.com", PW)
+    issued = services.sign_in.login("idle@example.com", PW)
     clock.advance(seconds=idle - 60)
-    kept = services.auth.refresh(issued.refresh_token)  # used in time: the window restarts
+    kept = services.sessions.refresh(issued.refresh_token)  # used in time: the window restarts
     clock.advance(seconds=idle - 60)
-    assert services.auth.check_session(kept.principal.user_id, kept.session_id) == kept.principal
+    assert services.sessions.check(kept.principal.user_id, kept.session_id) == kept.principal
     clock.advance(seconds=idle + 1)
     with pytest.raises(TokenError):
-        services.auth.check_session(kept.principal.user_id, kept.session_id)
-    latest = services.auth.refresh  # the last token is idle too
+        services.sessions.check(kept.principal.user_id, kept.session_id)
+    latest = services.sessions.refresh  # the last token is idle too
     with pytest.raises(TokenError):
         latest(kept.refresh_token)
 
@@ -193,88 +193,88 @@ def test_absolute_expiry_even_when_used_all_the_time(services: Services, clock: 
     make_user(services, "absolute@example.com")
     absolute = services.settings.refresh_absolute_ttl_seconds
     idle = services.settings.refresh_idle_ttl_seconds
-    issued = services.auth.sign_in("absolute@example.com", PW)
+    issued = services.sign_in.login("absolute@example.com", PW)
     elapsed = 0
     while elapsed + idle // 2 < absolute:
         clock.advance(seconds=idle // 2)
         elapsed += idle // 2
-        issued = services.auth.refresh(issued.refresh_token)
+        issued = services.sessions.refresh(issued.refresh_token)
     clock.advance(seconds=absolute - elapsed + 1)
     with pytest.raises(TokenError):
-        services.auth.refresh(issued.refresh_token)
+        services.sessions.refresh(issued.refresh_token)
     with pytest.raises(TokenError):
-        services.auth.check_session(issued.principal.user_id, issued.session_id)
+        services.sessions.check(issued.principal.user_id, issued.session_id)
 
 
 def test_logout_revokes_the_session(services: Services) -> None:
     make_user(services, "logout@example.com")
-    issued = services.auth.sign_in("logout@example.com", PW)
-    other = services.auth.sign_in("logout@example.com", PW)
-    services.auth.logout(issued.principal, issued.session_id)
+    issued = services.sign_in.login("logout@example.com", PW)
+    other = services.sign_in.login("logout@example.com", PW)
+    services.sessions.logout(issued.principal, issued.session_id)
     with pytest.raises(TokenError):
-        services.auth.refresh(issued.refresh_token)
+        services.sessions.refresh(issued.refresh_token)
     with pytest.raises(TokenError):
-        services.auth.authenticate(issued.access_token)
+        services.sessions.authenticate(issued.access_token)
     # Only that session: the other one lives on.
-    assert services.auth.authenticate(other.access_token) == other.principal
+    assert services.sessions.authenticate(other.access_token) == other.principal
 
 
 def test_password_change_revokes_every_other_session(services: Services) -> None:
     user = make_user(services, "change@example.com")
-    here = services.auth.sign_in("change@example.com", PW)
-    there = services.auth.sign_in("change@example.com", PW)
+    here = services.sign_in.login("change@example.com", PW)
+    there = services.sign_in.login("change@example.com", PW)
     with pytest.raises(InvalidCredentialsError):
-        services.auth.change_password(user, "not the password", "a new passphrase")
-    ended = services.auth.change_password(
+        services.accounts.change_password(user, "not the password", "a new passphrase")
+    ended = services.accounts.change_password(
         user, PW, "a new passphrase", keep_session_id=here.session_id
     )
     assert ended == 1
     with pytest.raises(TokenError):
-        services.auth.refresh(there.refresh_token)
-    assert services.auth.authenticate(here.access_token) == user
+        services.sessions.refresh(there.refresh_token)
+    assert services.sessions.authenticate(here.access_token) == user
     with pytest.raises(InvalidCredentialsError):
-        services.auth.login("change@example.com", PW)
-    assert services.auth.login("change@example.com", "a new passphrase") == user
+        services.sign_in.check_credentials("change@example.com", PW)
+    assert services.sign_in.check_credentials("change@example.com", "a new passphrase") == user
 
 
 def test_sessions_list_and_revoke_one_and_everywhere(services: Services) -> None:
     user = make_user(services, "list@example.com")
-    a = services.auth.sign_in("list@example.com", PW, ip="198.51.100.1", user_agent="Firefox")
-    b = services.auth.sign_in("list@example.com", PW, ip="198.51.100.2", user_agent="Chrome")
-    views = services.auth.list_sessions(user, current_session_id=a.session_id)
+    a = services.sign_in.login("list@example.com", PW, ip="198.51.100.1", user_agent="Firefox")
+    b = services.sign_in.login("list@example.com", PW, ip="198.51.100.2", user_agent="Chrome")
+    views = services.sessions.list_active(user, current_session_id=a.session_id)
     assert {v.user_agent for v in views} == {"Firefox", "Chrome"}
     assert {v.ip for v in views} == {"198.51.100.1", "198.51.100.2"}
     assert [v.current for v in views if v.user_agent == "Firefox"] == [True]
-    services.auth.revoke_session(user, b.session_id)
-    assert [v.user_agent for v in services.auth.list_sessions(user)] == ["Firefox"]
+    services.sessions.revoke(user, b.session_id)
+    assert [v.user_agent for v in services.sessions.list_active(user)] == ["Firefox"]
     with pytest.raises(TokenError):
-        services.auth.refresh(b.refresh_token)
-    services.auth.sign_out_everywhere(user)
-    assert services.auth.list_sessions(user) == []
+        services.sessions.refresh(b.refresh_token)
+    services.sessions.sign_out_everywhere(user)
+    assert services.sessions.list_active(user) == []
     with pytest.raises(TokenError):
-        services.auth.authenticate(a.access_token)
+        services.sessions.authenticate(a.access_token)
 
 
 def test_a_user_cannot_revoke_someone_elses_session(services: Services) -> None:
     alice = make_user(services, "alice-s@example.com")
     make_user(services, "bob-s@example.com")
-    bob = services.auth.sign_in("bob-s@example.com", PW)
+    bob = services.sign_in.login("bob-s@example.com", PW)
     with pytest.raises(TokenError):
-        services.auth.revoke_session(alice, bob.session_id)
-    assert services.auth.authenticate(bob.access_token) == bob.principal
+        services.sessions.revoke(alice, bob.session_id)
+    assert services.sessions.authenticate(bob.access_token) == bob.principal
 
 
 def test_deactivation_ends_sessions_at_once(services: Services) -> None:
     admin = make_admin(services, "deact-admin@example.com")
     make_user(services, "deact@example.com")
-    issued = services.auth.sign_in("deact@example.com", PW)
+    issued = services.sign_in.login("deact@example.com", PW)
     services.admin.set_active(admin, issued.principal.user_id, False)
     with pytest.raises(TokenError):
-        services.auth.authenticate(issued.access_token)
+        services.sessions.authenticate(issued.access_token)
     with pytest.raises(TokenError):
-        services.auth.refresh(issued.refresh_token)
+        services.sessions.refresh(issued.refresh_token)
     with pytest.raises(AccountDisabledError):
-        services.auth.open_session(issued.principal)
+        services.sessions.open(issued.principal)
 
 
 @pytest.mark.parametrize(
@@ -282,16 +282,16 @@ def test_deactivation_ends_sessions_at_once(services: Services) -> None:
 )
 def test_refresh_with_junk_is_a_token_error(services: Services, junk: object) -> None:
     with pytest.raises(TokenError):
-        services.auth.refresh(junk)  # type: ignore[arg-type]
+        services.sessions.refresh(junk)  # type: ignore[arg-type]
 
 
 def test_access_token_is_refused_as_refresh_token_and_vice_versa(services: Services) -> None:
     make_user(services, "confuse@example.com")
-    issued = services.auth.sign_in("confuse@example.com", PW)
+    issued = services.sign_in.login("confuse@example.com", PW)
     with pytest.raises(TokenError):
-        services.auth.refresh(issued.access_token)
+        services.sessions.refresh(issued.access_token)
     with pytest.raises(TokenError):
-        services.auth.authenticate(issued.refresh_token)
+        services.sessions.authenticate(issued.refresh_token)
 
 
 def test_two_concurrent_refreshes_exactly_one_wins(
@@ -304,14 +304,14 @@ def test_two_concurrent_refreshes_exactly_one_wins(
     email = unique_email("race")
     make_user(services, email)
     for _attempt in range(5):
-        issued = services.auth.sign_in(email, PW)
+        issued = services.sign_in.login(email, PW)
         barrier = threading.Barrier(2)
         results: list[object] = [None, None]
 
         def run(i: int, token: str = issued.refresh_token, slot: list[object] = results) -> None:
             barrier.wait()
             try:
-                slot[i] = services.auth.refresh(token)
+                slot[i] = services.sessions.refresh(token)
             except TokenError as exc:
                 slot[i] = exc
 

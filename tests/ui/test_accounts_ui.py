@@ -19,9 +19,9 @@ PW = "correct horse battery"
 
 
 def admin_and_user() -> tuple[Principal, Principal]:
-    auth = get_services().auth
-    admin = auth.register("boss@example.com", PW, "Boss")
-    user = auth.register("user@example.com", PW, "Uma", actor=admin)
+    accounts = get_services().accounts
+    admin = accounts.register("boss@example.com", PW, "Boss")
+    user = accounts.register("user@example.com", PW, "Uma", actor=admin)
     return admin, user
 
 
@@ -45,7 +45,7 @@ def test_signing_in_opens_a_server_session_and_queues_the_cookie(
     assert cookie["name"] == "jarvis_refresh" and len(cookie["value"]) == 43
     assert cookie["max_age"] > 86400
     # The cookie carries a working refresh token of exactly this session.
-    refreshed = get_services().auth.refresh(cookie["value"])
+    refreshed = get_services().sessions.refresh(cookie["value"])
     assert refreshed.session_id == session.session_id
     assert PW not in repr(session) and PW not in repr(cookie)
 
@@ -62,8 +62,10 @@ def test_logout_revokes_the_server_session_and_deletes_the_cookie(
     assert not at.exception
     assert signed_out(at)
     assert at.session_state[COOKIE_OP_KEY]["value"] == ""  # delete the cookie
-    assert get_services().auth.list_sessions(user) == []
-    assert session.session_id not in {v.session_id for v in get_services().auth.list_sessions(user)}
+    assert get_services().sessions.list_active(user) == []
+    assert session.session_id not in {
+        v.session_id for v in get_services().sessions.list_active(user)
+    }
 
 
 def test_a_deactivated_user_is_thrown_out_at_the_next_interaction(
@@ -85,7 +87,7 @@ def test_a_session_revoked_elsewhere_ends_here(
 ) -> None:  # type: ignore[no-untyped-def]
     _admin, user = admin_and_user()
     at = sign_in_as(new_app(), user).run()
-    get_services().auth.sign_out_everywhere(user)
+    get_services().sessions.sign_out_everywhere(user)
     at = at.run()
     assert signed_out(at)
 
@@ -131,15 +133,15 @@ def test_an_admin_manages_users(app_settings, new_app: Callable[[], AppTest]) ->
     victim = victim.run()
     assert signed_out(victim)
     # Sign-up switch.
-    assert get_services().auth.signup_open() is False
+    assert get_services().accounts.signup_open() is False
     at.toggle(key="admin_users_signup").set_value(True)
     at = at.run()
-    assert get_services().auth.signup_open() is True
+    assert get_services().accounts.signup_open() is True
 
 
 def test_admin_audit_page_filters(app_settings, new_app: Callable[[], AppTest]) -> None:  # type: ignore[no-untyped-def]
     admin, _user = admin_and_user()
-    get_services().auth.sign_in("user@example.com", PW)
+    get_services().sign_in.login("user@example.com", PW)
     at = sign_in_as(new_app(), admin).run()
     at.switch_page("app_pages/admin_audit.py")
     at = at.run()
@@ -157,7 +159,7 @@ def test_account_page_change_password_sessions_and_sign_out_everywhere(
     app_settings, new_app: Callable[[], AppTest]
 ) -> None:  # type: ignore[no-untyped-def]
     _admin, user = admin_and_user()
-    elsewhere = get_services().auth.sign_in("user@example.com", PW, user_agent="Phone browser")
+    elsewhere = get_services().sign_in.login("user@example.com", PW, user_agent="Phone browser")
     at = sign_in_as(new_app(), user).run()
     at.switch_page("app_pages/account.py")
     at = at.run()
@@ -173,7 +175,7 @@ def test_account_page_change_password_sessions_and_sign_out_everywhere(
     assert "Phone browser" not in " ".join(m.value for m in at.markdown)
 
     # Change password: wrong current password first.
-    again = get_services().auth.sign_in("user@example.com", PW, user_agent="Tablet")
+    again = get_services().sign_in.login("user@example.com", PW, user_agent="Tablet")
     at.text_input(key="account_current_password").input("not my password")
     at.text_input(key="account_new_password").input("brand new passphrase")
     at.text_input(key="account_confirm_password").input("brand new passphrase")
@@ -185,16 +187,18 @@ def test_account_page_change_password_sessions_and_sign_out_everywhere(
     at = _submit(at, "account_password_form")
     assert not at.exception
     assert any("Password changed. 1 other session signed out." in s.value for s in at.success)
-    assert get_services().auth.login("user@example.com", "brand new passphrase") == user
-    assert [v.user_agent for v in get_services().auth.list_sessions(user)] == ["unknown device"]
-    assert again.session_id not in {v.session_id for v in get_services().auth.list_sessions(user)}
+    assert (
+        get_services().sign_in.check_credentials("user@example.com", "brand new passphrase") == user
+    )
+    assert [v.user_agent for v in get_services().sessions.list_active(user)] == ["unknown device"]
+    assert again.session_id not in {v.session_id for v in get_services().sessions.list_active(user)}
     # Still signed in here.
     assert [t.value for t in at.title] == ["Account"]
 
     at.button(key="account_sign_out_everywhere").click()
     at = at.run()
     assert signed_out(at)
-    assert get_services().auth.list_sessions(user) == []
+    assert get_services().sessions.list_active(user) == []
 
 
 def _submit(at: AppTest, form_key: str) -> AppTest:
@@ -212,7 +216,7 @@ def test_a_locked_out_user_sees_when_to_try_again(
     at = new_app().run()
     at.text_input(key="login_email").input("user@example.com")
     messages = []
-    for _ in range(get_services().auth.policy.account_threshold + 1):
+    for _ in range(get_services().sign_in.policy.account_threshold + 1):
         at.text_input(key="login_password").input("wrong password 1")
         at.button[0].click()
         at = at.run()
@@ -242,8 +246,8 @@ def test_names_and_devices_chosen_by_others_render_as_plain_text(
     # viewer's browser fetches (or a link dressed up as something else).
     admin, _user = admin_and_user()
     lure = "![x](https://attacker.example/p.png) [Verify](https://attacker.example)"
-    get_services().auth.register("eve@example.com", PW, lure, actor=admin)
-    get_services().auth.sign_in("boss@example.com", PW, user_agent=lure)
+    get_services().accounts.register("eve@example.com", PW, lure, actor=admin)
+    get_services().sign_in.login("boss@example.com", PW, user_agent=lure)
     at = sign_in_as(new_app(), admin).run()
     at.switch_page("app_pages/admin_users.py")
     at = at.run()

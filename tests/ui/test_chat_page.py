@@ -10,7 +10,7 @@ from jarvis.ui.services import get_services
 
 
 def open_chat(new_app, email: str = "chat@example.com") -> tuple[AppTest, Principal]:  # type: ignore[no-untyped-def]
-    principal = get_services().auth.register(email, "correct horse battery", "Chatty")
+    principal = get_services().accounts.register(email, "correct horse battery", "Chatty")
     at = new_app()
     at.session_state["jarvis_principal"] = principal
     at.switch_page("app_pages/chat.py")

@@ -29,7 +29,9 @@ def test_first_visit_offers_to_create_the_admin_and_signs_in(app_settings, new_a
     assert any(m.label == "PostgreSQL" for m in at.metric)
     assert (
         get_services()
-        .auth.list_users(get_services().auth.login("admin@example.com", "correct horse battery"))[0]
+        .accounts.list_users(
+            get_services().sign_in.check_credentials("admin@example.com", "correct horse battery")
+        )[0]
         .role
         == "admin"
     )
@@ -43,11 +45,11 @@ def test_mismatched_passwords_create_nothing(app_settings, new_app) -> None:  # 
     at.button[0].click()
     at = at.run()
     assert any("do not match" in e.value for e in at.error)
-    assert not get_services().auth.has_users()
+    assert not get_services().accounts.has_users()
 
 
 def test_wrong_password_is_refused_with_one_message(app_settings, new_app) -> None:  # type: ignore[no-untyped-def]
-    get_services().auth.register("owner@example.com", "right password 1")
+    get_services().accounts.register("owner@example.com", "right password 1")
     at = new_app().run()
     at.text_input(key="login_email").input("owner@example.com")
     at.text_input(key="login_password").input("wrong password 1")

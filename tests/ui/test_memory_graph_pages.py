@@ -11,7 +11,7 @@ from jarvis.ui.services import get_services
 
 
 def open_page(new_app, page: str, email: str = "mem@example.com") -> tuple[AppTest, Principal]:  # type: ignore[no-untyped-def]
-    principal = get_services().auth.register(email, "correct horse battery", "Mem")
+    principal = get_services().accounts.register(email, "correct horse battery", "Mem")
     at = new_app()
     at.session_state["jarvis_principal"] = principal
     at.switch_page(page)

@@ -17,7 +17,7 @@ NEW_KEY = "sk-proj-" + "Replaced0123456789x" + "Rt5L"
 def _open(
     new_app: Callable[[], AppTest], page: str, email: str = "vault@example.com"
 ) -> tuple[AppTest, Principal]:
-    principal = get_services().auth.register(email, "correct horse battery", "Vault User")
+    principal = get_services().accounts.register(email, "correct horse battery", "Vault User")
     at = new_app()
     at.session_state["jarvis_principal"] = principal
     at.switch_page(page)

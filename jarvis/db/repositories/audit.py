@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, aliased
@@ -24,7 +24,7 @@ class AuditRepository:
         user_id: uuid.UUID | None,
         actor_id: uuid.UUID | None = None,
         target: str | None = None,
-        details: dict[str, Any] | None = None,
+        details: Mapping[str, object] | None = None,
         ip: str | None = None,
     ) -> None:
         self.session.add(

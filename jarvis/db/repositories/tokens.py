@@ -5,13 +5,13 @@ from __future__ import annotations
 import uuid
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import ColumnElement, and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from jarvis.db.tables import RefreshToken, User
 
 
-def _alive(now: datetime, idle: timedelta):  # type: ignore[no-untyped-def]
+def _alive(now: datetime, idle: timedelta) -> ColumnElement[bool]:
     """SQL condition: not revoked, before the absolute expiry, used within the idle window."""
     return and_(
         RefreshToken.revoked_at.is_(None),

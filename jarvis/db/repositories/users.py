@@ -5,12 +5,17 @@ from __future__ import annotations
 import builtins
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import TypeAlias
 
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from jarvis.db.tables import AppSetting, User
+
+#: What an instance setting holds (stored as JSON).
+SettingValue: TypeAlias = (
+    str | int | float | bool | None | list["SettingValue"] | dict[str, "SettingValue"]
+)
 
 
 class UserRepository:
@@ -76,11 +81,14 @@ class AppSettingsRepository:
     def __init__(self, session: Session) -> None:
         self.session = session
 
-    def get(self, key: str, default: Any = None) -> Any:
+    def get(self, key: str, default: SettingValue = None) -> SettingValue:
         row = self.session.get(AppSetting, key)
-        return row.value.get("value", default) if row else default
+        if row is None:
+            return default
+        value: SettingValue = row.value.get("value", default)
+        return value
 
-    def set(self, key: str, value: Any) -> None:
+    def set(self, key: str, value: SettingValue) -> None:
         row = self.session.get(AppSetting, key)
         if row is None:
             self.session.add(AppSetting(key=key, value={"value": value}))

@@ -1,17 +1,20 @@
 """A PostgreSQL-backed rate limiter (fixed windows), shared by every app process.
 
-``RateLimiter.hit(key, limit, window_seconds) -> (allowed, retry_after)`` counts one event
-for ``key`` in the current window and commits at once, so the count survives the caller's
-rollback and holds across processes. Keys are free-form ("login:ip:1.2.3.4", "chat:<user>").
+``RateLimiter.hit(key, limit, window_seconds) -> RateDecision`` counts one event for ``key`` in
+the current window and commits at once, so the count survives the caller's rollback and holds
+across processes. Keys are free-form ("login:ip:1.2.3.4", "chat:messages:<user>").
+
+The window maths (:func:`window_start`, :func:`decide`) is pure; only :class:`RateLimiter`
+touches the database, through the unit of work's ``rate_limits`` repository.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from jarvis.clock import Clock
-from jarvis.db.repositories.rate_limits import RateLimitRepository
 from jarvis.db.uow import UnitOfWorkFactory
 
 MAX_KEY_LENGTH = 300
@@ -19,20 +22,43 @@ MAX_KEY_LENGTH = 300
 
 @dataclass(frozen=True, slots=True)
 class RateDecision:
+    """The outcome of one counted event.
+
+    ``allowed`` is False once more than the limit fell in the window; ``retry_after`` is the
+    number of seconds until the window ends (0 when allowed, at least 1 when refused);
+    ``count`` is how many events the window holds now, this one included.
+    """
+
     allowed: bool
     retry_after: float
     count: int
 
-    def __iter__(self):  # type: ignore[no-untyped-def]
+    def __iter__(self) -> Iterator[bool | float]:
         # ``allowed, retry_after = limiter.hit(...)``
         yield self.allowed
         yield self.retry_after
+
+
+# -- the window maths (pure) ------------------------------------------------------------------
 
 
 def window_start(now: datetime, window_seconds: int) -> datetime:
     """The start of the fixed window holding ``now`` (aligned to the Unix epoch)."""
     stamp = int(now.timestamp())
     return datetime.fromtimestamp(stamp - stamp % window_seconds, UTC)
+
+
+def decide(
+    count: int, limit: int, *, start: datetime, window_seconds: int, now: datetime
+) -> RateDecision:
+    """The decision for the ``count``-th event of the window that began at ``start``."""
+    if count <= limit:
+        return RateDecision(True, 0.0, count)
+    retry = (start + timedelta(seconds=window_seconds) - now).total_seconds()
+    return RateDecision(False, max(retry, 1.0), count)
+
+
+# -- the service --------------------------------------------------------------------------------
 
 
 class RateLimiter:
@@ -43,42 +69,36 @@ class RateLimiter:
         self._clock = clock
 
     def hit(self, key: str, limit: int, window_seconds: int) -> RateDecision:
-        """Count one event; ``allowed`` is False once more than ``limit`` fell in this window.
-
-        ``retry_after`` is the number of seconds until the window ends (0 when allowed).
-        """
+        """Count one event; ``allowed`` is False once more than ``limit`` fell in this window."""
         if limit < 1 or window_seconds < 1:
             raise ValueError("limit and window_seconds must be positive")
         now = self._clock.now()
         start = window_start(now, window_seconds)
+        key = key[:MAX_KEY_LENGTH]
         with self._uow() as uow:
-            repo = RateLimitRepository(uow.session)
-            count = repo.increment(key[:MAX_KEY_LENGTH], start)
+            count = uow.rate_limits.increment(key, start)
             if count == 1:
                 # A new window: the key's older windows are of no use any more.
-                repo.delete_before(key[:MAX_KEY_LENGTH], start)
+                uow.rate_limits.delete_before(key, start)
             uow.commit()
-        if count <= limit:
-            return RateDecision(True, 0.0, count)
-        retry = (start + timedelta(seconds=window_seconds) - now).total_seconds()
-        return RateDecision(False, max(retry, 1.0), count)
+        return decide(count, limit, start=start, window_seconds=window_seconds, now=now)
 
     def peek(self, key: str, window_seconds: int) -> int:
         """How many events ``key`` has in the current window (no counting)."""
         start = window_start(self._clock.now(), window_seconds)
         with self._uow() as uow:
-            return RateLimitRepository(uow.session).count(key[:MAX_KEY_LENGTH], start)
+            return uow.rate_limits.count(key[:MAX_KEY_LENGTH], start)
 
     def reset(self, key: str) -> None:
         """Forget every window of ``key``."""
         with self._uow() as uow:
-            RateLimitRepository(uow.session).reset(key[:MAX_KEY_LENGTH])
+            uow.rate_limits.reset(key[:MAX_KEY_LENGTH])
             uow.commit()
 
     def purge(self, older_than_seconds: int = 86400) -> int:
         """Delete windows that started more than ``older_than_seconds`` ago."""
         cutoff = self._clock.now() - timedelta(seconds=older_than_seconds)
         with self._uow() as uow:
-            removed = RateLimitRepository(uow.session).purge_before(cutoff)
+            removed = uow.rate_limits.purge_before(cutoff)
             uow.commit()
         return removed

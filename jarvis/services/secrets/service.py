@@ -1,120 +1,34 @@
-"""Users' provider API keys: write-only, envelope-encrypted, audited.
-
-Values go in through :meth:`SecretsService.create` / :meth:`~SecretsService.update` and come out
-only through :meth:`SecretsService.reveal` (for the orchestrator and tools; audited as
-``secret.used``). Listings return :class:`SecretView`, which has no value field. Nothing here logs,
-traces, audits or raises with a value in it.
-"""
+"""The secrets service: create, list, replace, delete and (for the orchestrator and tools)
+reveal a user's provider keys. See the package docstring for the rules."""
 
 from __future__ import annotations
 
 import logging
-import re
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
-from datetime import datetime
-from typing import Any
-from urllib.parse import urlsplit
 
 from jarvis.clock import Clock
-from jarvis.db.repositories.audit import AuditRepository
 from jarvis.db.repositories.secrets import SecretRepository
 from jarvis.db.tables import UserSecret
 from jarvis.db.uow import UnitOfWorkFactory
 from jarvis.errors import ConflictError, CryptoError, NotFoundError, ValidationError
 from jarvis.identity import Principal
 from jarvis.security.crypto import EnvelopeCipher, SealedSecret
+from jarvis.services.secrets.validation import (
+    BASE_URL_ALLOWED,
+    DEFAULT_NAME,
+    MIN_CHARS_FOR_LAST4,
+    PROVIDER_LABELS,
+    validate_base_url,
+    validate_name,
+    validate_provider,
+    validate_value,
+)
+from jarvis.services.secrets.views import RevealedSecret, SecretView
 from jarvis.tracing import span
 
 log = logging.getLogger(__name__)
-
-PROVIDERS: tuple[str, ...] = (
-    "openai",
-    "anthropic",
-    "openai_compatible",
-    "tavily",
-    "composio",
-    "custom",
-)
-PROVIDER_LABELS: dict[str, str] = {
-    "openai": "OpenAI",
-    "anthropic": "Anthropic",
-    "openai_compatible": "OpenAI-compatible (Ollama, vLLM, ...)",
-    "tavily": "Tavily (web search)",
-    "composio": "Composio",
-    "custom": "Custom",
-}
-#: Providers whose secret carries a base URL (required / optional).
-BASE_URL_REQUIRED = frozenset({"openai_compatible"})
-BASE_URL_ALLOWED = frozenset({"openai_compatible", "custom"})
-
-DEFAULT_NAME = "default"
-MAX_VALUE_CHARS = 4096
-MAX_NAME_CHARS = 100
-MAX_BASE_URL_CHARS = 500
-#: Shorter values show no "last four" (four characters of a short value say too much).
-MIN_CHARS_FOR_LAST4 = 12
-
-_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _.\-]*$")
-_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
-_KEY_FORMATS: dict[str, tuple[re.Pattern[str], str]] = {
-    "openai": (
-        re.compile(r"^sk-(?!ant-)[A-Za-z0-9_\-]{20,}$"),
-        'An OpenAI key starts with "sk-" followed by at least 20 letters, digits, "-" or "_".',
-    ),
-    "anthropic": (
-        re.compile(r"^sk-ant-[A-Za-z0-9_\-]{20,}$"),
-        'An Anthropic key starts with "sk-ant-" followed by at least 20 letters, digits, '
-        '"-" or "_".',
-    ),
-    "tavily": (
-        re.compile(r"^tvly-[A-Za-z0-9_\-]{16,}$"),
-        'A Tavily key starts with "tvly-" followed by at least 16 letters, digits, "-" or "_".',
-    ),
-    "composio": (
-        re.compile(r"^[A-Za-z0-9_\-]{8,}$"),
-        'A Composio key is at least 8 letters, digits, "-" or "_" (no spaces).',
-    ),
-    "openai_compatible": (
-        re.compile(r"^\S+$"),
-        "An API key has no spaces. (For a server without keys, such as Ollama, enter any word.)",
-    ),
-}
-
-
-@dataclass(frozen=True, slots=True)
-class SecretView:
-    """A secret as listings show it: never the value."""
-
-    id: uuid.UUID
-    provider: str
-    name: str
-    last4: str
-    base_url: str | None
-    key_version: int
-    created_at: datetime
-    updated_at: datetime
-    last_used_at: datetime | None
-
-    @property
-    def masked(self) -> str:
-        """``••••abcd`` (or just dots when the value is too short to show any of it)."""
-        return "••••" + self.last4
-
-
-@dataclass(frozen=True, slots=True, repr=False)
-class RevealedSecret:
-    """A decrypted value for one use. ``repr``/``str`` never show it."""
-
-    value: str
-    base_url: str | None = None
-
-    def __repr__(self) -> str:
-        return f"RevealedSecret(value='****', base_url={self.base_url!r})"
-
-    __str__ = __repr__
 
 
 def _view(row: UserSecret) -> SecretView:
@@ -151,83 +65,6 @@ def _last4(value: str) -> str:
     return value[-4:] if len(value) >= MIN_CHARS_FOR_LAST4 else ""
 
 
-# -- validation ----------------------------------------------------------------------------------
-
-
-def validate_provider(provider: str) -> str:
-    provider = (provider or "").strip()
-    if provider not in PROVIDERS:
-        raise ValidationError("Choose a provider: " + ", ".join(PROVIDERS) + ".", field="provider")
-    return provider
-
-
-def validate_name(name: str | None) -> str:
-    name = (name or "").strip() or DEFAULT_NAME
-    if len(name) > MAX_NAME_CHARS:
-        raise ValidationError(
-            f"The name is too long (at most {MAX_NAME_CHARS} characters).", field="name"
-        )
-    if not _NAME_RE.match(name):
-        raise ValidationError(
-            'The name may contain letters, digits, spaces, ".", "-" and "_", '
-            "starting with a letter or digit.",
-            field="name",
-        )
-    return name
-
-
-def validate_value(provider: str, value: str | None) -> str:
-    """The trimmed value, or a :class:`ValidationError` whose message never quotes it."""
-    value = (value or "").strip()
-    if not value:
-        raise ValidationError("Enter the secret value.", field="value")
-    if len(value) > MAX_VALUE_CHARS:
-        raise ValidationError(
-            f"The secret value is too long (at most {MAX_VALUE_CHARS} characters).", field="value"
-        )
-    if _CONTROL_RE.search(value):
-        raise ValidationError(
-            "The secret value contains line breaks or control characters.", field="value"
-        )
-    fmt = _KEY_FORMATS.get(provider)
-    if fmt is not None and not fmt[0].match(value):
-        raise ValidationError("This does not look like a valid key. " + fmt[1], field="value")
-    return value
-
-
-def validate_base_url(provider: str, base_url: str | None) -> str | None:
-    base_url = (base_url or "").strip() or None
-    if base_url is None:
-        if provider in BASE_URL_REQUIRED:
-            raise ValidationError(
-                "Enter the server's base URL, e.g. http://localhost:11434/v1.", field="base_url"
-            )
-        return None
-    if provider not in BASE_URL_ALLOWED:
-        raise ValidationError(
-            "Only OpenAI-compatible and custom secrets take a base URL.", field="base_url"
-        )
-    if len(base_url) > MAX_BASE_URL_CHARS:
-        raise ValidationError(
-            f"The base URL is too long (at most {MAX_BASE_URL_CHARS} characters).", field="base_url"
-        )
-    parts = urlsplit(base_url)
-    if (
-        parts.scheme not in ("http", "https")
-        or not parts.hostname
-        or parts.username
-        or parts.password
-    ):
-        raise ValidationError(
-            "The base URL must look like https://host[:port]/path (no credentials in it).",
-            field="base_url",
-        )
-    return base_url.rstrip("/")
-
-
-# -- the service ---------------------------------------------------------------------------------
-
-
 class SecretsService:
     """Create, list, replace, delete and (for the orchestrator) reveal a user's secrets."""
 
@@ -241,7 +78,7 @@ class SecretsService:
         return self._cipher
 
     @contextmanager
-    def _span(self, name: str, principal: Principal, **attributes: Any) -> Iterator[None]:
+    def _span(self, name: str, principal: Principal, **attributes: object) -> Iterator[None]:
         # Attribute names avoid "secret" (the tracing filter drops such keys); never a value.
         attrs = {
             "user.id": str(principal.user_id),
@@ -253,12 +90,12 @@ class SecretsService:
     def list(self, principal: Principal) -> list[SecretView]:
         """The user's secrets (provider, name, last four, dates): never a value."""
         with self._span("list", principal), self._uow(principal) as uow:
-            return [_view(r) for r in SecretRepository(uow.session).all_for(principal.user_id)]
+            return [_view(r) for r in uow.secrets.all_for(principal.user_id)]
 
     def get(self, principal: Principal, secret_id: uuid.UUID) -> SecretView:
         """One of the user's secrets, or :class:`NotFoundError` (also for other users' ids)."""
         with self._uow(principal) as uow:
-            row = SecretRepository(uow.session).get(principal.user_id, secret_id)
+            row = uow.secrets.get(principal.user_id, secret_id)
             if row is None:
                 raise NotFoundError("That secret does not exist.")
             return _view(row)
@@ -278,7 +115,7 @@ class SecretsService:
         value = validate_value(provider, value)
         base_url = validate_base_url(provider, base_url)
         with self._span("create", principal, provider=provider), self._uow(principal) as uow:
-            repo = SecretRepository(uow.session)
+            repo = uow.secrets
             if repo.by_name(principal.user_id, provider, name) is not None:
                 raise self._duplicate(provider, name)
             secret_id = uuid.uuid4()
@@ -308,7 +145,7 @@ class SecretsService:
                 repo.add(row)
             except ConflictError as exc:  # a concurrent create with the same name
                 raise self._duplicate(provider, name) from exc
-            AuditRepository(uow.session).record(
+            uow.audit.record(
                 "secret.created",
                 user_id=principal.user_id,
                 target=f"secret:{secret_id}",
@@ -324,7 +161,7 @@ class SecretsService:
     ) -> SecretView:
         """Replace a secret's value (and base URL, for providers that have one)."""
         with self._span("update", principal, item_id=secret_id), self._uow(principal) as uow:
-            repo = SecretRepository(uow.session)
+            repo = uow.secrets
             row = repo.get(principal.user_id, secret_id, for_update=True)
             if row is None:
                 raise NotFoundError("That secret does not exist.")
@@ -342,8 +179,8 @@ class SecretsService:
             )
             row.last4 = _last4(value)
             row.updated_at = self._clock.now()
-            uow.session.flush()
-            AuditRepository(uow.session).record(
+            uow.flush()
+            uow.audit.record(
                 "secret.updated",
                 user_id=principal.user_id,
                 target=f"secret:{row.id}",
@@ -361,13 +198,13 @@ class SecretsService:
     def delete(self, principal: Principal, secret_id: uuid.UUID) -> None:
         """Delete one of the user's secrets (:class:`NotFoundError` if it is not theirs)."""
         with self._span("delete", principal, item_id=secret_id), self._uow(principal) as uow:
-            repo = SecretRepository(uow.session)
+            repo = uow.secrets
             row = repo.get(principal.user_id, secret_id, for_update=True)
             if row is None:
                 raise NotFoundError("That secret does not exist.")
             details = {"provider": row.provider, "name": row.name}
             repo.remove(row)
-            AuditRepository(uow.session).record(
+            uow.audit.record(
                 "secret.deleted",
                 user_id=principal.user_id,
                 target=f"secret:{secret_id}",
@@ -386,9 +223,9 @@ class SecretsService:
         :class:`CryptoError` if it cannot be decrypted (audited as ``secret.decrypt_failed``).
         """
         with self._span("reveal", principal, provider=provider), self._uow(principal) as uow:
-            repo = SecretRepository(uow.session)
+            repo = uow.secrets
             row = self._pick(repo, principal, provider, name)
-            audit = AuditRepository(uow.session)
+            audit = uow.audit
             target = f"secret:{row.id}"
             details = {"provider": row.provider, "name": row.name}
             try:
@@ -413,7 +250,7 @@ class SecretsService:
     def providers_available(self, principal: Principal) -> set[str]:
         """Providers the user has at least one secret for."""
         with self._uow(principal) as uow:
-            return SecretRepository(uow.session).providers(principal.user_id)
+            return uow.secrets.providers(principal.user_id)
 
     # -- helpers -------------------------------------------------------------------------------
 

@@ -1,0 +1,45 @@
+"""What the auth services hand to pages, the CLI and other services."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+from jarvis.db.tables import User
+from jarvis.identity import Principal
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedSession:
+    """What a successful sign-in or refresh hands the client. ``refresh_token`` is shown once."""
+
+    principal: Principal
+    session_id: uuid.UUID
+    access_token: str
+    access_expires_at: datetime
+    refresh_token: str
+    refresh_expires_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class SessionView:
+    """One active session of a user (a browser or device), for the account page."""
+
+    session_id: uuid.UUID
+    user_agent: str
+    ip: str | None
+    started_at: datetime
+    last_used_at: datetime
+    expires_at: datetime
+    current: bool
+
+
+def principal_of(user: User) -> Principal:
+    """The user as services see it (never the password hash)."""
+    return Principal(
+        user_id=user.id,
+        email=user.email,
+        role="admin" if user.role == "admin" else "user",
+        display_name=user.display_name,
+    )
