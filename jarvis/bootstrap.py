@@ -7,6 +7,8 @@ through the cached result (``jarvis.ui.services.get_services``).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,7 +16,7 @@ from sqlalchemy import Engine
 
 from jarvis.clock import Clock, SystemClock
 from jarvis.config import Settings, get_settings
-from jarvis.db.engine import create_app_engine
+from jarvis.db.engine import create_app_engine, create_owner_engine
 from jarvis.db.repositories.health import ServerProbe
 from jarvis.db.uow import UnitOfWorkFactory
 from jarvis.llm.embedders import Embedder, EmbedderRegistry, default_embedder
@@ -32,7 +34,7 @@ from jarvis.services.orchestrator import RUN_HEARTBEAT_SECONDS, ChatService
 from jarvis.services.permissions import PermissionsService
 from jarvis.services.pricing import PricingService
 from jarvis.services.secrets import SecretsService
-from jarvis.services.usage import UsageService
+from jarvis.services.usage import RunRecorder, UsageMaintenance, UsageService
 from jarvis.tools.builtin import BuiltinToolServices, bind_builtin_handlers
 from jarvis.tools.registry import ToolRegistry
 from jarvis.tools.specs import builtin_registry
@@ -56,6 +58,7 @@ class Services:
     permissions: PermissionsService
     pricing: PricingService
     usage: UsageService
+    run_recorder: RunRecorder
     embedder: Embedder
     memory: MemoryService
     knowledge_graph: KnowledgeGraphService
@@ -121,8 +124,10 @@ def build_services(
         refresh_absolute_ttl_seconds=settings.refresh_absolute_ttl_seconds,
     )
     admin = AdminService(uow, auth, hasher, clock)
+    # Prices, run costs and the usage rollups (the recorder closes each run's bookkeeping)
     pricing = PricingService(uow, clock)
-    usage = UsageService(uow, clock, settings, pricing)
+    run_recorder = RunRecorder(clock)
+    usage = UsageService(uow, clock, settings, run_recorder)
     cipher = cipher or EnvelopeCipher(KeyRing.from_settings(settings))
     secrets = SecretsService(uow, cipher, clock)
     tools = tools or builtin_registry()
@@ -177,6 +182,7 @@ def build_services(
         rate_limiter=rate_limiter,
         pricing=pricing,
         usage=usage,
+        run_recorder=run_recorder,
         secrets=secrets,
         tools=tools,
         permissions=permissions,
@@ -186,3 +192,17 @@ def build_services(
         providers=providers,
         chat=chat,
     )
+
+
+@contextmanager
+def usage_maintenance(
+    settings: Settings, *, clock: Clock | None = None, hasher: PasswordHasher | None = None
+) -> Iterator[UsageMaintenance]:
+    """The usage maintenance service on the OWNER connection (``jarvis usage ...``, ``jarvis
+    demo seed``): an owner engine of its own, disposed of on exit. ``settings`` must name a
+    running database (the CLI starts the embedded one first)."""
+    engine = create_owner_engine(settings)
+    try:
+        yield UsageMaintenance(UnitOfWorkFactory(engine), clock or SystemClock(), hasher)
+    finally:
+        engine.dispose()

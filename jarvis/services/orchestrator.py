@@ -640,15 +640,7 @@ class ChatService:
     def _account(self, state: _RunState) -> ev.UsageUpdate:
         """Price the run's usage so far; the ``usage`` event with the running totals."""
         u = state.usage
-        cost = self._pricing.cost_for(
-            state.provider,
-            state.model,
-            u.input_tokens,
-            u.output_tokens,
-            u.cache_read_tokens,
-            u.cache_write_tokens,
-            at=self._clock.now(),
-        )
+        cost = self._pricing.cost_for(state.provider, state.model, u, at=self._clock.now())
         state.cost, state.price_version, state.unpriced = (
             cost.cost,
             cost.price_version,

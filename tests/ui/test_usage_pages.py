@@ -9,6 +9,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from jarvis.identity import Principal
+from jarvis.llm.base import Usage
 from jarvis.ui.navigation import pages_for
 from jarvis.ui.services import get_services
 from tests.integration.usage_helpers import finish_run
@@ -177,7 +178,10 @@ def test_admin_prices_page_adds_a_version_and_sets_budgets(app_settings, new_app
     assert not at.exception, at.exception
     assert any("jarvis usage reprice --since" in s.value for s in at.success)
     assert get_services().pricing.cost_for(
-        "openai_compatible", "llama3.1:8b", 1_000_000, 0
+        "openai_compatible",
+        "llama3.1:8b",
+        Usage(input_tokens=1_000_000),
+        at=get_services().clock.now(),
     ).cost == Decimal("0.2")
 
     at.number_input(key="budgets_default_usd").set_value(42.0)
