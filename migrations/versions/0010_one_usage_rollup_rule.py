@@ -43,6 +43,11 @@ LANGUAGE plpgsql
 SET search_path = pg_catalog, public
 AS $$
 BEGIN
+  -- "LIMIT cardinality(run_ids)" changes nothing but the planner's estimate of a generic plan
+  -- (1 row instead of 10), so a session that adds one run at a time soon reuses one cached
+  -- plan (about 0.4 ms) instead of planning each call again (about 1.5 ms); a rebuild's
+  -- first call is planned for its real number of runs (hash joins).
+  --
   -- A run counts once it is no longer running, on the local day (the user's time zone) it
   -- started: failed if it failed, unpriced if flagged so, its cost 0 when it has none.
   INSERT INTO public.usage_daily AS d (user_id, day, provider, model, runs, failed_runs,
@@ -53,7 +58,7 @@ BEGIN
          count(*) FILTER (WHERE r.unpriced),
          sum(r.input_tokens), sum(r.output_tokens), sum(r.cache_read_tokens),
          sum(r.cache_write_tokens), sum(r.total_tokens), coalesce(sum(r.total_cost), 0)
-    FROM unnest(run_ids) AS s(id)
+    FROM (SELECT unnest(run_ids) AS id LIMIT cardinality(run_ids)) AS s
     JOIN public.agent_runs r ON r.id = s.id
     JOIN public.users u ON u.id = r.user_id
    WHERE r.status <> 'running'
@@ -77,7 +82,7 @@ BEGIN
          count(*) FILTER (WHERE tc.status = 'error'),
          count(*) FILTER (WHERE tc.status = 'denied'),
          count(tc.latency_ms), coalesce(sum(tc.latency_ms), 0), coalesce(max(tc.latency_ms), 0)
-    FROM unnest(run_ids) AS s(id)
+    FROM (SELECT unnest(run_ids) AS id LIMIT cardinality(run_ids)) AS s
     JOIN public.agent_runs r ON r.id = s.id
     JOIN public.tool_calls tc ON tc.run_id = r.id
     JOIN public.users u ON u.id = tc.user_id
