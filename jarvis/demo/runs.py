@@ -166,6 +166,16 @@ class _User:
 
 
 @dataclass
+class _Conversation:
+    user_id: uuid.UUID
+    title: str
+    provider: str
+    model: str
+    first: datetime
+    last: datetime
+
+
+@dataclass
 class DayRows:
     """The rows of one day (runs sorted by start)."""
 
@@ -211,7 +221,7 @@ class DemoGenerator:
         self._prices = list(prices)
         self._messages = messages
         self._users: list[_User] = []
-        self._conversations: dict[uuid.UUID, list[object]] = {}
+        self._conversations: dict[uuid.UUID, _Conversation] = {}
 
     def users(self) -> list[DemoUser]:
         """The demo users (the first is an admin on a first install)."""
@@ -259,8 +269,8 @@ class DemoGenerator:
     def conversations(self) -> list[DemoConversation]:
         """Every conversation the runs used (first and last run times)."""
         return [
-            DemoConversation(cid, *values)  # type: ignore[arg-type]
-            for cid, values in self._conversations.items()
+            DemoConversation(cid, c.user_id, c.title, c.provider, c.model, c.first, c.last)
+            for cid, c in self._conversations.items()
         ]
 
     def _day(self, counts: npt.NDArray[np.int64], day: date) -> DayRows:
@@ -380,16 +390,11 @@ class DemoGenerator:
             user.conversation = _uuid(self.rng)
             user.conv_left = self.rng.randint(1, 12)
             topic = self.rng.choice(TOPICS)
-            self._conversations[user.conversation] = [
-                user.id,
-                topic[0].upper() + topic[1:],
-                provider,
-                model,
-                started,
-                finished,
-            ]
+            self._conversations[user.conversation] = _Conversation(
+                user.id, topic[0].upper() + topic[1:], provider, model, started, finished
+            )
         else:
-            self._conversations[user.conversation][5] = finished
+            self._conversations[user.conversation].last = finished
         user.conv_left -= 1
         return user.conversation
 
