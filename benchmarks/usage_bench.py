@@ -39,10 +39,14 @@ from jarvis.db.embedded import EmbeddedPostgres  # noqa: E402
 from jarvis.db.engine import create_app_engine, create_owner_engine  # noqa: E402
 from jarvis.db.migrate import upgrade  # noqa: E402
 from jarvis.db.uow import UnitOfWorkFactory  # noqa: E402
-from jarvis.demo.runs import seed_demo  # noqa: E402
 from jarvis.identity import Principal  # noqa: E402
-from jarvis.services.pricing import PricingService  # noqa: E402
-from jarvis.services.usage import UsageQuery, UsageService, zone  # noqa: E402
+from jarvis.services.usage import (  # noqa: E402
+    RunRecorder,
+    UsageMaintenance,
+    UsageQuery,
+    UsageService,
+    zone,
+)
 
 LABELS = (
     ("set_config", "RLS context (set_config)"),
@@ -233,8 +237,7 @@ def main(argv: list[str] | None = None) -> int:
             have = conn.scalar(text("select count(*) from agent_runs"))
         if not have:
             t0 = time.perf_counter()
-            res = seed_demo(
-                owner,
+            res = UsageMaintenance(UnitOfWorkFactory(owner), SystemClock()).seed_demo(
                 users=args.users,
                 days=args.days,
                 runs=args.runs,
@@ -275,7 +278,7 @@ def main(argv: list[str] | None = None) -> int:
 
         clock = SystemClock()
         uow = UnitOfWorkFactory(app)
-        usage = UsageService(uow, clock, settings, PricingService(uow, clock))
+        usage = UsageService(uow, clock, settings)
         timer = StatementTimer(app)
         today = clock.now().date()
         start_day = today - timedelta(days=args.range_days - 1)
@@ -334,7 +337,7 @@ def main(argv: list[str] | None = None) -> int:
                 f"   (reference, no rollup)"
             )
             ok = ok and total < target
-        _bench_record(owner, app, settings, usage, heavy.id)
+        _bench_record(owner, app, RunRecorder(clock), heavy.id)
         owner.dispose()
         app.dispose()
         return 0 if ok else 1
@@ -344,9 +347,7 @@ def main(argv: list[str] | None = None) -> int:
             shutil.rmtree(root, ignore_errors=True)
 
 
-def _bench_record(
-    owner: Engine, app: Engine, settings: Any, usage: UsageService, user_id: uuid.UUID
-) -> None:
+def _bench_record(owner: Engine, app: Engine, recorder: RunRecorder, user_id: uuid.UUID) -> None:
     """Cost of keeping the rollup current: finish 300 runs with and without the rollup update."""
     from jarvis.db.tables import AgentRun
 
@@ -377,7 +378,7 @@ def _bench_record(
                 w.session.add(run)
                 w.session.flush()
                 if rollup:
-                    usage.on_run_finished(w, run)
+                    recorder.on_run_finished(w, run)
                 w.commit()
         return (time.perf_counter() - t0) / n * 1000
 

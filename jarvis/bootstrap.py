@@ -7,13 +7,15 @@ through the cached result (``jarvis.ui.services.get_services``).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from sqlalchemy import Engine
 
 from jarvis.clock import Clock, SystemClock
 from jarvis.config import Settings, get_settings
-from jarvis.db.engine import create_app_engine
+from jarvis.db.engine import create_app_engine, create_owner_engine
 from jarvis.db.repositories.health import ServerProbe
 from jarvis.db.uow import UnitOfWorkFactory
 from jarvis.identity import Principal
@@ -44,7 +46,7 @@ from jarvis.services.permissions import PermissionsService
 from jarvis.services.pricing import PricingService
 from jarvis.services.rate_limits import RateLimiter
 from jarvis.services.secrets import SecretsService
-from jarvis.services.usage import UsageService
+from jarvis.services.usage import RunRecorder, UsageMaintenance, UsageService
 from jarvis.tools.builtin import BuiltinToolServices, bind_builtin_handlers
 from jarvis.tools.registry import ToolRegistry
 from jarvis.tools.specs import builtin_registry
@@ -71,6 +73,7 @@ class Services:
     permissions: PermissionsService
     pricing: PricingService
     usage: UsageService
+    run_recorder: RunRecorder
     embedder: Embedder
     memory: MemoryService
     knowledge_graph: KnowledgeGraphService
@@ -147,8 +150,10 @@ def build_services(
         uow, hasher, clock, limiter=rate_limiter, policy=login_policy, lockouts=lockouts
     )
     admin = AdminService(uow, sessions, hasher, clock)
+    # Prices, run costs and the usage rollups (the recorder closes each run's bookkeeping)
     pricing = PricingService(uow, clock)
-    usage = UsageService(uow, clock, settings, pricing)
+    run_recorder = RunRecorder(clock)
+    usage = UsageService(uow, clock, settings)
     cipher = cipher or EnvelopeCipher(KeyRing.from_settings(settings))
     secrets = SecretsService(uow, cipher, clock)
     key_rotation = KeyRotation(uow, cipher.keyring)
@@ -189,7 +194,7 @@ def build_services(
             providers=providers,
             permissions=permissions,
             pricing=pricing,
-            recorder=usage,  # the usage rollup of each finished run
+            recorder=run_recorder,  # prices each finished run, keeps the usage rollups
             memory=memory,
             tool_calls=ToolCallExecutor(
                 uow,
@@ -221,6 +226,7 @@ def build_services(
         key_rotation=key_rotation,
         pricing=pricing,
         usage=usage,
+        run_recorder=run_recorder,
         secrets=secrets,
         tools=tools,
         permissions=permissions,
@@ -231,3 +237,17 @@ def build_services(
         conversations=conversations,
         runs=runs,
     )
+
+
+@contextmanager
+def usage_maintenance(
+    settings: Settings, *, clock: Clock | None = None, hasher: PasswordHasher | None = None
+) -> Iterator[UsageMaintenance]:
+    """The usage maintenance service on the OWNER connection (``jarvis usage ...``, ``jarvis
+    demo seed``): an owner engine of its own, disposed of on exit. ``settings`` must name a
+    running database (the CLI starts the embedded one first)."""
+    engine = create_owner_engine(settings)
+    try:
+        yield UsageMaintenance(UnitOfWorkFactory(engine), clock or SystemClock(), hasher)
+    finally:
+        engine.dispose()

@@ -1,24 +1,33 @@
 """``jarvis usage ...`` and ``jarvis demo seed`` (usage capability).
 
-Both run on the owner connection: repricing and the demo seed write every user's rows, so the
-owner must see them all (a superuser or a BYPASSRLS role; the embedded server's owner is one).
+Both go through the usage maintenance service on the owner connection
+(``jarvis.bootstrap.usage_maintenance``): repricing and the demo seed write every user's rows,
+so the owner must see them all (a superuser or a BYPASSRLS role; the embedded server's owner is
+one).
 """
 
 from __future__ import annotations
 
 import argparse
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from jarvis.errors import ValidationError
 
+if TYPE_CHECKING:
+    from jarvis.services.usage import UsageMaintenance
 
-def _owner_engine(args: argparse.Namespace) -> Any:
+
+@contextmanager
+def _maintenance(args: argparse.Namespace) -> Iterator[UsageMaintenance]:
+    from jarvis.bootstrap import usage_maintenance
     from jarvis.cli import _settings_with_database
-    from jarvis.db.engine import create_owner_engine
 
     settings, _server = _settings_with_database(args)
-    return create_owner_engine(settings)
+    with usage_maintenance(settings) as maintenance:
+        yield maintenance
 
 
 def _day(value: str) -> date:
@@ -29,58 +38,32 @@ def _day(value: str) -> date:
 
 
 def cmd_usage_reprice(args: argparse.Namespace) -> int:
-    from jarvis.services.pricing import reprice, require_all_rows
-
     since = datetime.combine(args.since, datetime.min.time(), tzinfo=UTC)
     if since > datetime.now(UTC):
         raise ValidationError("--since is in the future.")
-    engine = _owner_engine(args)
-    try:
-        with engine.begin() as conn:
-            require_all_rows(conn, "Repricing")
-            count = reprice(conn, since)
-    finally:
-        engine.dispose()
+    with _maintenance(args) as maintenance:
+        count = maintenance.reprice(since)
     print(f"Repriced {count:,} runs started since {args.since.isoformat()} (UTC); rollups rebuilt.")
     return 0
 
 
 def cmd_usage_rebuild(args: argparse.Namespace) -> int:
-    from jarvis.db.repositories.usage import rebuild_usage_rollup
-    from jarvis.services.pricing import require_all_rows
-
-    engine = _owner_engine(args)
-    try:
-        with engine.begin() as conn:
-            require_all_rows(conn, "Rebuilding the rollups")
-            rebuild_usage_rollup(conn, from_day=args.since)
-    finally:
-        engine.dispose()
+    with _maintenance(args) as maintenance:
+        maintenance.rebuild_rollups(args.since)
     print("Usage rollups rebuilt from the runs.")
     return 0
 
 
 def cmd_usage_seed_prices(args: argparse.Namespace) -> int:
-    from jarvis.db.repositories.pricing import seed_prices
-    from jarvis.services.pricing import load_price_file
-
-    engine = _owner_engine(args)
-    try:
-        with engine.begin() as conn:
-            added = seed_prices(conn, load_price_file())
-    finally:
-        engine.dispose()
+    with _maintenance(args) as maintenance:
+        added = maintenance.seed_prices()
     print(f"Added {added} price versions from the package price file (existing ones kept).")
     return 0
 
 
 def cmd_demo_seed(args: argparse.Namespace) -> int:
-    from jarvis.demo.runs import seed_demo
-
-    engine = _owner_engine(args)
-    try:
-        result = seed_demo(
-            engine,
+    with _maintenance(args) as maintenance:
+        result = maintenance.seed_demo(
             users=args.users,
             days=args.days,
             runs=args.runs,
@@ -90,8 +73,6 @@ def cmd_demo_seed(args: argparse.Namespace) -> int:
             knowledge=not args.no_knowledge,
             progress=lambda msg: print(f"  {msg}", flush=True),
         )
-    finally:
-        engine.dispose()
     print(
         f"Seeded {result.users:,} users, {result.conversations:,} conversations, "
         f"{result.runs:,} runs, {result.messages:,} messages, {result.tool_calls:,} tool calls "

@@ -428,8 +428,9 @@ class AccountLockout(Base):
 class UsageDaily(Base):
     """Daily usage rollup per user, local day (the user's time zone), provider and model.
 
-    Kept current in the run's own transaction (``UsageRepository.record_run_finished``) and
-    rebuilt in bulk by the demo seed and ``jarvis usage reprice``. Usage capability (0004).
+    Kept current in the run's own transaction (``UsageRepository.add_run_to_rollups``), by
+    stale-run recovery, and rebuilt in bulk (demo seed, ``jarvis usage reprice``), all through
+    the one SQL function ``jarvis_usage_rollup_add`` (0010). Usage capability (0004).
     """
 
     __tablename__ = "usage_daily"

@@ -32,6 +32,7 @@ from jarvis.db.repositories.chat import (
     RunRepository,
     ToolCallRepository,
 )
+from jarvis.db.repositories.demo import DemoDataRepository
 from jarvis.db.repositories.knowledge_graph import KnowledgeGraphRepository
 from jarvis.db.repositories.memory import MemoryRepository
 from jarvis.db.repositories.permissions import ToolPermissionRepository
@@ -73,6 +74,8 @@ _REPOSITORIES = (
     "graph",
     "prices",
     "usage",
+    # -- usage area --
+    "demo_data",
 )
 
 
@@ -230,6 +233,13 @@ class UnitOfWork:
     @cached_property
     def usage(self) -> UsageRepository:
         return UsageRepository(self.session)
+
+    # -- usage area --
+
+    @cached_property
+    def demo_data(self) -> DemoDataRepository:
+        """Bulk ``COPY`` of generated demo rows (owner transactions only)."""
+        return DemoDataRepository(self.session)
 
 
 class UnitOfWorkFactory:

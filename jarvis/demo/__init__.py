@@ -1,5 +1,5 @@
-"""Demo data: realistic users, runs, messages, tool calls and usage at COPY speed.
-
-``jarvis demo seed`` calls :func:`jarvis.demo.runs.seed_demo`; the memory capability adds
-``jarvis.demo.knowledge.seed_knowledge`` (memories and a knowledge graph), called if present.
+"""Demo data generation: realistic users, runs, messages, tool calls (``runs``) and a knowledge
+graph with memories (``knowledge``), as rows. Nothing here touches the database:
+``jarvis demo seed`` (``UsageMaintenance.seed_demo``) writes them with ``COPY``
+(``jarvis.db.repositories.demo``) on the owner connection and rebuilds the usage rollups.
 """

@@ -1,21 +1,20 @@
 """Demo knowledge: a knowledge graph with hubs and typed relations, and memories, per user.
 
-Called by ``jarvis demo seed`` (``jarvis.demo.runs``) on the owner connection. Each user gets
-about 300 entities (people, companies, cities, projects, topics), about 900 relations with a
-few hubs ("Me", the employer, the home city, popular topics), some job changes carrying
-``valid_from`` / ``valid_to``, and 40 memories embedded with the lexical embedder.
+Generated for ``jarvis demo seed`` (``UsageMaintenance.seed_knowledge`` writes the rows on the
+owner connection). Each user gets about 300 entities (people, companies, cities, projects,
+topics), about 900 relations with a few hubs ("Me", the employer, the home city, popular
+topics), some job changes carrying ``valid_from`` / ``valid_to``, and 40 memories embedded with
+the lexical embedder.
 """
 
 from __future__ import annotations
 
 import random
 import uuid
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, insert
-
-from jarvis.db.tables import KgEntity, KgRelation, Memory
 from jarvis.llm.embedders import LexicalEmbedder
 
 FIRST = [
@@ -359,31 +358,31 @@ def _graph_for(
     return entities, relations, memories
 
 
-def seed_knowledge(engine: Engine, user_ids: list[uuid.UUID], rng: random.Random) -> dict[str, Any]:
-    """Write a knowledge graph and memories for each user (owner connection, one transaction)."""
-    embedder = LexicalEmbedder()
-    now = datetime.now(UTC)
-    totals = {"entities": 0, "relations": 0, "memories": 0}
-    with engine.begin() as conn:
-        for user_id in user_ids:
-            entities, relations, memories = _graph_for(user_id, rng, now)
-            vectors = embedder.embed([f"{e['name']}. {e['description']}".strip() for e in entities])
-            for e, vec in zip(entities, vectors, strict=True):
-                e.update(
-                    embedding=vec,
-                    embedding_model=embedder.model_name,
-                    created_at=now,
-                    updated_at=now,
-                )
-            mem_vectors = embedder.embed([m["content"] for m in memories])
-            for m, vec in zip(memories, mem_vectors, strict=True):
-                m.update(embedding=vec, embedding_model=embedder.model_name)
-            for r in relations:
-                r["created_at"] = now
-            conn.execute(insert(KgEntity), entities)
-            conn.execute(insert(KgRelation), relations)
-            conn.execute(insert(Memory), [{**m, "metadata_": m.pop("metadata")} for m in memories])
-            totals["entities"] += len(entities)
-            totals["relations"] += len(relations)
-            totals["memories"] += len(memories)
-    return totals
+@dataclass(frozen=True, slots=True)
+class KnowledgeRows:
+    """One user's generated graph and memories, embedded, as column -> value rows."""
+
+    entities: list[dict[str, object]]
+    relations: list[dict[str, object]]
+    memories: list[dict[str, object]]
+
+
+def knowledge_for(
+    user_id: uuid.UUID, rng: random.Random, now: datetime, embedder: LexicalEmbedder
+) -> KnowledgeRows:
+    """A knowledge graph with hubs and memories for one user, embedded with ``embedder``."""
+    entities, relations, memories = _graph_for(user_id, rng, now)
+    vectors = embedder.embed([f"{e['name']}. {e['description']}".strip() for e in entities])
+    for e, vec in zip(entities, vectors, strict=True):
+        e.update(
+            embedding=vec,
+            embedding_model=embedder.model_name,
+            created_at=now,
+            updated_at=now,
+        )
+    mem_vectors = embedder.embed([m["content"] for m in memories])
+    for m, vec in zip(memories, mem_vectors, strict=True):
+        m.update(embedding=vec, embedding_model=embedder.model_name)
+    for r in relations:
+        r["created_at"] = now
+    return KnowledgeRows(entities, relations, memories)

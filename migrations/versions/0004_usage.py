@@ -8,9 +8,12 @@ Create Date: 2026-11-26 00:40:00
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import date
+from decimal import Decimal
 
 import sqlalchemy as sa
 from alembic import op
+from sqlalchemy.dialects import postgresql
 
 revision: str = "0004"
 down_revision: str | Sequence[str] | None = "0002"
@@ -74,11 +77,68 @@ def upgrade() -> None:
             "USING ((SELECT jarvis_is_admin()))"
         )
 
-    # Seed prices from the package data file (idempotent; never overwrites a version).
-    from jarvis.db.repositories.pricing import seed_prices
-    from jarvis.services.pricing import load_price_file
+    # Seed prices: jarvis/data/model_prices.csv as it was when this migration was written, as
+    # literal rows (a migration never imports the application, whose code moves on). Later
+    # versions come from `jarvis usage seed-prices` or the admin's price page.
+    _seed_prices()
 
-    seed_prices(op.get_bind(), load_price_file())
+
+#: provider, model, input, output, cache read, cache write (USD per 1M tokens), effective from
+SEED_PRICES: tuple[tuple[str, str, str, str, str, str, str], ...] = (
+    ("offline", "*", "0", "0", "0", "0", "2024-01-01"),
+    ("openai", "gpt-4o*", "2.50", "10.00", "1.25", "2.50", "2024-01-01"),
+    ("openai", "gpt-4o-mini*", "0.15", "0.60", "0.075", "0.15", "2024-01-01"),
+    ("openai", "gpt-4.1*", "2.00", "8.00", "0.50", "2.00", "2024-01-01"),
+    ("openai", "gpt-4.1-mini*", "0.40", "1.60", "0.10", "0.40", "2024-01-01"),
+    ("openai", "gpt-4.1-nano*", "0.10", "0.40", "0.025", "0.10", "2024-01-01"),
+    ("openai", "o1*", "15.00", "60.00", "7.50", "15.00", "2024-01-01"),
+    ("openai", "o3*", "10.00", "40.00", "2.50", "10.00", "2024-01-01"),
+    ("openai", "o3*", "2.00", "8.00", "0.50", "2.00", "2025-06-10"),
+    ("openai", "o3-mini*", "1.10", "4.40", "0.55", "1.10", "2024-01-01"),
+    ("openai", "o4-mini*", "1.10", "4.40", "0.275", "1.10", "2024-01-01"),
+    ("openai", "gpt-5*", "1.25", "10.00", "0.125", "1.25", "2024-01-01"),
+    ("openai", "gpt-5-mini*", "0.25", "2.00", "0.025", "0.25", "2024-01-01"),
+    ("openai", "gpt-5-nano*", "0.05", "0.40", "0.005", "0.05", "2024-01-01"),
+    ("anthropic", "claude-opus-4*", "15.00", "75.00", "1.50", "18.75", "2024-01-01"),
+    ("anthropic", "claude-opus-4-5*", "5.00", "25.00", "0.50", "6.25", "2024-01-01"),
+    ("anthropic", "claude-sonnet-4*", "3.00", "15.00", "0.30", "3.75", "2024-01-01"),
+    ("anthropic", "claude-haiku-4-5*", "1.00", "5.00", "0.10", "1.25", "2024-01-01"),
+    ("anthropic", "claude-3-7-sonnet*", "3.00", "15.00", "0.30", "3.75", "2024-01-01"),
+    ("anthropic", "claude-3-5-sonnet*", "3.00", "15.00", "0.30", "3.75", "2024-01-01"),
+    ("anthropic", "claude-3-5-haiku*", "0.80", "4.00", "0.08", "1.00", "2024-01-01"),
+    ("anthropic", "claude-3-haiku*", "0.25", "1.25", "0.03", "0.30", "2024-01-01"),
+)
+
+
+def _seed_prices() -> None:
+    """Insert the seed versions that are not there yet (never overwrites a version)."""
+    prices = sa.table(
+        "model_prices",
+        sa.column("provider", sa.String),
+        sa.column("model", sa.String),
+        sa.column("input_per_mtok", sa.Numeric),
+        sa.column("output_per_mtok", sa.Numeric),
+        sa.column("cache_read_per_mtok", sa.Numeric),
+        sa.column("cache_write_per_mtok", sa.Numeric),
+        sa.column("effective_from", sa.Date),
+    )
+    rows = [
+        {
+            "provider": provider,
+            "model": model,
+            "input_per_mtok": Decimal(inp),
+            "output_per_mtok": Decimal(out),
+            "cache_read_per_mtok": Decimal(cache_read),
+            "cache_write_per_mtok": Decimal(cache_write),
+            "effective_from": date.fromisoformat(effective_from),
+        }
+        for provider, model, inp, out, cache_read, cache_write, effective_from in SEED_PRICES
+    ]
+    op.execute(
+        postgresql.insert(prices)
+        .values(rows)
+        .on_conflict_do_nothing(constraint="uq_model_prices_version")
+    )
 
 
 def downgrade() -> None:

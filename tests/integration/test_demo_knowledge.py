@@ -8,9 +8,8 @@ from collections.abc import Callable
 
 from sqlalchemy import create_engine, text
 
-from jarvis.bootstrap import build_services
+from jarvis.bootstrap import build_services, usage_maintenance
 from jarvis.config import Settings
-from jarvis.demo.knowledge import seed_knowledge
 from jarvis.identity import Principal
 
 
@@ -27,7 +26,8 @@ def test_seed_knowledge_builds_a_graph_with_hubs_and_memories(
                     text("INSERT INTO users (id, email, password_hash) VALUES (:id, :e, 'x')"),
                     {"id": uid, "e": f"demo-k{i}@example.com"},
                 )
-        out = seed_knowledge(owner, ids, random.Random(3))
+        with usage_maintenance(s) as maintenance:
+            out = maintenance.seed_knowledge(ids, random.Random(3))
         assert out["entities"] >= 2 * 250 and out["relations"] >= 2 * 600 and out["memories"] == 80
     finally:
         owner.dispose()

@@ -18,8 +18,8 @@ from jarvis.db.repositories.usage import UsageRepository
 from jarvis.errors import ConflictError, PermissionDeniedError, ValidationError
 from jarvis.identity import Principal
 from jarvis.llm.base import Usage
-from jarvis.services.pricing import PriceInput, reprice
-from jarvis.services.usage import UsageQuery
+from jarvis.services.pricing import PriceInput
+from jarvis.services.usage import UsageQuery, reprice
 from tests.integration.usage_helpers import finish_run, make_user
 
 JAN = UsageQuery(start=date(2026, 1, 1), end=date(2026, 1, 15))
@@ -275,16 +275,16 @@ def test_admin_price_change_and_reprice(services: Services, ny: Principal, uniqu
     # New runs from that day use the new version; older history keeps its cost until repriced.
     assert (
         services.pricing.cost_for(
-            "openai", "gpt-4o-mini", Usage(1_000_000, 0), at=utc(2026, 1, 10)
+            "openai", "gpt-4o-mini", Usage(input_tokens=1_000_000), at=utc(2026, 1, 10)
         ).price_version
         == new.id
     )
     assert services.pricing.cost_for(
-        "openai", "gpt-4o-mini", Usage(1_000_000, 0), at=utc(2026, 1, 9, 23)
+        "openai", "gpt-4o-mini", Usage(input_tokens=1_000_000), at=utc(2026, 1, 9, 23)
     ).cost == Decimal("0.15")
     assert services.usage.summary(ny, JAN).cost == Decimal("0.2205")
     with services.uow(ny) as w:  # RLS: only this user's rows are visible to the statement
-        count = reprice(w.session, utc(2025, 12, 25))
+        count = reprice(w, utc(2025, 12, 25))
         w.commit()
     assert count == 5
     # r1 (ended Jan 10 03:31 UTC) 0.1 + 0.02 = 0.12; r2 0.2 + 0.04 + 0.05 = 0.29
@@ -327,7 +327,10 @@ def test_only_admins_add_prices_and_history_is_kept(services: Services, unique_e
         services.pricing.add_price(admin, replace(data, provider="nope"))
     assert len(services.pricing.list_prices(admin)) == before + 1
     assert services.pricing.cost_for(
-        "openai_compatible", "llama3.1:8b", Usage(1_000_000, 0), at=services.clock.now()
+        "openai_compatible",
+        "llama3.1:8b",
+        Usage(input_tokens=1_000_000),
+        at=services.clock.now(),
     ).cost == Decimal("0.1")
 
 
@@ -336,15 +339,11 @@ def test_seeded_prices_are_in_the_database(services: Services, unique_email) -> 
     current = {(p.provider, p.model): p for p in services.pricing.current_prices(user)}
     assert current[("offline", "*")].input_per_mtok == 0
     assert current[("openai", "o3*")].input_per_mtok == Decimal("2")  # the newer of two versions
-    assert (
-        services.pricing.cost_for(
-            "offline", "offline-deterministic", Usage(10**6, 10**6), at=services.clock.now()
-        ).cost
-        == 0
-    )
-    unknown = services.pricing.cost_for(
-        "openai", "gpt-9-ultra", Usage(1000, 1000), at=services.clock.now()
-    )
+    now = services.clock.now()
+    offline = Usage(input_tokens=10**6, output_tokens=10**6)
+    assert services.pricing.cost_for("offline", "offline-deterministic", offline, at=now).cost == 0
+    some = Usage(input_tokens=1000, output_tokens=1000)
+    unknown = services.pricing.cost_for("openai", "gpt-9-ultra", some, at=now)
     assert unknown.unpriced and unknown.cost is None and unknown.price_version is None
 
 

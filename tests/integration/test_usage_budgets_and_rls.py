@@ -11,10 +11,10 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import Engine, create_engine, text
 
-from jarvis.bootstrap import Services
+from jarvis.bootstrap import Services, usage_maintenance
 from jarvis.cli import main
 from jarvis.db.repositories.usage import UsageRepository
-from jarvis.demo.runs import DEMO_PASSWORD, seed_demo
+from jarvis.demo.runs import DEMO_PASSWORD
 from jarvis.errors import PermissionDeniedError, ValidationError
 from jarvis.identity import Principal
 from jarvis.security.passwords import PasswordHasher
@@ -184,7 +184,8 @@ def test_demo_seed_writes_consistent_runs_rollups_and_a_working_login(fresh_data
     engine = create_engine(s.owner_url())
     try:
         now = datetime(2026, 1, 15, 12, tzinfo=UTC)
-        result = seed_demo(engine, users=4, days=10, runs=600, now=now, knowledge=False)
+        with usage_maintenance(s) as maintenance:
+            result = maintenance.seed_demo(users=4, days=10, runs=600, now=now, knowledge=False)
         assert (result.users, result.runs) == (4, 600)
         assert result.tool_calls > 0 and result.messages >= 600 and result.admin_created
         with engine.connect() as conn:
@@ -212,8 +213,8 @@ def test_demo_seed_writes_consistent_runs_rollups_and_a_working_login(fresh_data
                 text("select password_hash, role from users where email = 'demo-1@example.com'")
             ).one()
         assert PasswordHasher().verify(user.password_hash, DEMO_PASSWORD) and user.role == "admin"
-        with pytest.raises(Exception, match="exist already"):
-            seed_demo(engine, users=1, days=1, runs=1, now=now, knowledge=False)
+        with pytest.raises(Exception, match="exist already"), usage_maintenance(s) as maintenance:
+            maintenance.seed_demo(users=1, days=1, runs=1, now=now, knowledge=False)
     finally:
         engine.dispose()
 
@@ -270,7 +271,8 @@ def test_demo_seed_calls_the_knowledge_seed_when_present(fresh_database) -> None
     s = fresh_database()
     engine = create_engine(s.owner_url())
     try:
-        result = seed_demo(engine, users=2, days=3, runs=30, prefix="kg", password_hash="x")
+        with usage_maintenance(s) as maintenance:
+            result = maintenance.seed_demo(users=2, days=3, runs=30, prefix="kg", password_hash="x")
         assert result.knowledge is not None
         with engine.connect() as conn:
             assert (

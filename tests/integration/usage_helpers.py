@@ -82,6 +82,6 @@ def finish_run(
         run.cache_read_tokens = cache_read_tokens
         run.cache_write_tokens = cache_write_tokens
         run.finished_at = started_at + timedelta(minutes=1)
-        services.usage.on_run_finished(w, run)
+        services.run_recorder.on_run_finished(w, run)
         w.commit()
         return run.id

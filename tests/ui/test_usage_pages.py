@@ -18,9 +18,9 @@ PASSWORD = "correct horse battery"
 
 
 def people() -> tuple[Principal, Principal]:
-    accounts = get_services().accounts
-    admin = accounts.register("boss@example.com", PASSWORD, "Boss")
-    user = accounts.register("worker@example.com", PASSWORD, "Worker", actor=admin)
+    auth = get_services().auth
+    admin = auth.register("boss@example.com", PASSWORD, "Boss")
+    user = auth.register("worker@example.com", PASSWORD, "Worker", actor=admin)
     return admin, user
 
 
@@ -178,7 +178,10 @@ def test_admin_prices_page_adds_a_version_and_sets_budgets(app_settings, new_app
     assert not at.exception, at.exception
     assert any("jarvis usage reprice --since" in s.value for s in at.success)
     assert get_services().pricing.cost_for(
-        "openai_compatible", "llama3.1:8b", Usage(1_000_000, 0), at=get_services().clock.now()
+        "openai_compatible",
+        "llama3.1:8b",
+        Usage(input_tokens=1_000_000),
+        at=get_services().clock.now(),
     ).cost == Decimal("0.2")
 
     at.number_input(key="budgets_default_usd").set_value(42.0)

@@ -10,6 +10,7 @@ from decimal import Decimal
 
 import pytest
 
+from jarvis.llm.base import Usage
 from jarvis.services.pricing import compute_cost, load_price_file, pattern_matches, select_price
 from jarvis.services.usage import (
     DAILY_CSV_COLUMNS,
@@ -67,14 +68,14 @@ def test_pattern_matching(pattern: str, model: str, expected: bool) -> None:
 
 def test_each_token_type_is_charged_at_its_own_rate() -> None:
     p = price(1, "m", date(2026, 1, 1), inp="3", out="15", cr="0.30", cw="3.75")
-    assert compute_cost(p, 1_000_000, 0) == Decimal("3.000000")
-    assert compute_cost(p, 0, 1_000_000) == Decimal("15.000000")
-    assert compute_cost(p, 0, 0, cache_read_tokens=1_000_000) == Decimal("0.300000")
-    assert compute_cost(p, 0, 0, cache_write_tokens=1_000_000) == Decimal("3.750000")
+    assert compute_cost(p, Usage(input_tokens=1_000_000)) == Decimal("3.000000")
+    assert compute_cost(p, Usage(output_tokens=1_000_000)) == Decimal("15.000000")
+    assert compute_cost(p, Usage(cache_read_tokens=1_000_000)) == Decimal("0.300000")
+    assert compute_cost(p, Usage(cache_write_tokens=1_000_000)) == Decimal("3.750000")
     # 1,234 in + 567 out + 10,000 cache read + 2,000 cache write
     expected = (1234 * 3 + 567 * 15 + 10_000 * Decimal("0.30") + 2000 * Decimal("3.75")) / 10**6
-    assert compute_cost(p, 1234, 567, 10_000, 2000) == expected.quantize(Decimal("0.000001"))
-    assert compute_cost(p, 0, 0) == Decimal("0.000000")
+    assert compute_cost(p, Usage(1234, 567, 10_000, 2000)) == expected.quantize(Decimal("0.000001"))
+    assert compute_cost(p, Usage()) == Decimal("0.000000")
 
 
 def test_version_boundaries_pick_the_version_in_force_on_the_day() -> None:

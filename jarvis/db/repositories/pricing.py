@@ -2,16 +2,31 @@
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Iterable
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import TypedDict
 
-from sqlalchemy import Connection, func, select, text
+from sqlalchemy import func, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
+from jarvis.cost_rounding import sql_round_cost
 from jarvis.db.tables import ModelPrice
+
+
+class PriceRow(TypedDict):
+    """One price version to seed (USD per 1,000,000 tokens)."""
+
+    provider: str
+    model: str
+    input_per_mtok: Decimal
+    output_per_mtok: Decimal
+    cache_read_per_mtok: Decimal
+    cache_write_per_mtok: Decimal
+    effective_from: date
+
 
 #: A price pattern as a LIKE pattern: escape LIKE's own wildcards, then ``*`` -> ``%``.
 _LIKE_OF_PATTERN = (
@@ -36,6 +51,14 @@ _PRICE_LATERAL = f"""
 
 _RUN_DAY_UTC = "(coalesce(r.finished_at, r.started_at) AT TIME ZONE 'UTC')::date"
 
+#: A run's cost with the chosen price, rounded by the one rule (``jarvis.cost_rounding``), as
+#: ``jarvis.services.pricing.rules.compute_cost`` computes it for live runs.
+_COST = sql_round_cost(
+    "(r.input_tokens * c.input_per_mtok + r.output_tokens * c.output_per_mtok"
+    " + r.cache_read_tokens * c.cache_read_per_mtok"
+    " + r.cache_write_tokens * c.cache_write_per_mtok) / 1000000"
+)
+
 _REPRICE_SQL = f"""
 WITH keys AS (
     SELECT DISTINCT r.provider, r.model, {_RUN_DAY_UTC} AS day
@@ -49,10 +72,7 @@ WITH keys AS (
 UPDATE agent_runs r SET
     price_version = c.price_version,
     unpriced = c.price_version IS NULL,
-    total_cost = CASE WHEN c.price_version IS NULL THEN NULL ELSE round(
-        (r.input_tokens * c.input_per_mtok + r.output_tokens * c.output_per_mtok
-         + r.cache_read_tokens * c.cache_read_per_mtok
-         + r.cache_write_tokens * c.cache_write_per_mtok) / 1000000, 6) END
+    total_cost = CASE WHEN c.price_version IS NULL THEN NULL ELSE {_COST} END
 FROM chosen c
 WHERE r.started_at >= :since AND r.status <> 'running'
   AND r.provider = c.provider AND r.model = c.model AND {_RUN_DAY_UTC} = c.day
@@ -63,12 +83,15 @@ class PricingRepository:
     def __init__(self, session: Session) -> None:
         self.session = session
 
-    def for_provider(self, provider: str) -> list[ModelPrice]:
-        """Every version of every pattern of one provider (a handful of rows)."""
-        return list(self.session.scalars(select(ModelPrice).where(ModelPrice.provider == provider)))
+    def for_provider(self, provider: str) -> builtins.list[ModelPrice]:
+        """Every version of every pattern of one provider (a handful of rows). Pending changes
+        are not flushed first: a run being closed is written once, with its cost, later."""
+        with self.session.no_autoflush:
+            stmt = select(ModelPrice).where(ModelPrice.provider == provider)
+            return builtins.list(self.session.scalars(stmt))
 
-    def list(self) -> list[ModelPrice]:
-        return list(
+    def list(self) -> builtins.list[ModelPrice]:
+        return builtins.list(
             self.session.scalars(
                 select(ModelPrice).order_by(
                     ModelPrice.provider, ModelPrice.model, ModelPrice.effective_from.desc()
@@ -116,34 +139,24 @@ class PricingRepository:
             )
         )
 
+    def seed(self, rows: Iterable[PriceRow]) -> int:
+        """Insert price versions that are not there yet (same provider, model, effective_from);
+        never overwrites a version. Returns how many were inserted."""
+        values = builtins.list(rows)
+        if not values:
+            return 0
+        stmt = (
+            insert(ModelPrice)
+            .values(values)
+            .on_conflict_do_nothing(constraint="uq_model_prices_version")
+            .returning(ModelPrice.id)
+        )
+        return len(builtins.list(self.session.execute(stmt)))
 
-def seed_prices(conn: Connection | Session, rows: Iterable[dict[str, Any]]) -> int:
-    """Insert price rows that are not there yet (same provider, model, effective_from); never
-    overwrites a version. Returns how many rows were inserted. Run as the owner (migration)."""
-    values = list(rows)
-    if not values:
-        return 0
-    stmt = (
-        insert(ModelPrice)
-        .values(values)
-        .on_conflict_do_nothing(constraint="uq_model_prices_version")
-        .returning(ModelPrice.id)
-    )
-    return len(list(conn.execute(stmt)))
-
-
-def bypasses_row_security(conn: Connection | Session) -> bool:
-    """Whether the connection's role sees every user's rows (superuser or BYPASSRLS)."""
-    return bool(
-        conn.execute(
-            text("SELECT rolsuper OR rolbypassrls FROM pg_roles WHERE rolname = current_user")
-        ).scalar()
-    )
-
-
-def reprice_runs(conn: Connection | Session, since: datetime) -> int:
-    """Recompute cost, price version and the unpriced flag of every finished run started at or
-    after ``since`` with the prices in force on the day each run ended (UTC). Needs a connection
-    that sees every user's runs (the owner: superuser or BYPASSRLS). Returns the runs updated."""
-    result = conn.execute(text(_REPRICE_SQL), {"since": since})
-    return int(getattr(result, "rowcount", 0) or 0)
+    def reprice_runs(self, since: datetime) -> int:
+        """Recompute cost, price version and the unpriced flag of every finished run started at
+        or after ``since`` with the prices in force on the day each run ended (UTC). Only the
+        runs this transaction sees are repriced (the owner of ``jarvis usage reprice`` sees
+        them all). Returns the runs updated."""
+        result = self.session.execute(text(_REPRICE_SQL), {"since": since})
+        return int(getattr(result, "rowcount", 0) or 0)

@@ -6,18 +6,22 @@ tool) instead of ``agent_runs``; only the paged recent-runs list touches ``agent
 ``(user_id, started_at)`` or, for everyone, ``(started_at)``. Row-level security applies: a user
 sees their own rows, an admin everyone's (``*_admin_read`` policies).
 
-Rollup days are the *user's* local day (``users.timezone``) of the run's start.
+How a run counts in the rollups is ONE SQL function, ``jarvis_usage_rollup_add`` (migration
+0010), used for each finished run, by stale-run recovery and by every rebuild. Rollup days are
+the *user's* local day (``users.timezone``) of the run's start (of a tool call's creation).
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, Row, text
+from sqlalchemy import bindparam, text
+from sqlalchemy.dialects.postgresql import ARRAY, UUID
 from sqlalchemy.orm import Session
 
 from jarvis.db.tables import AgentRun
@@ -34,55 +38,86 @@ _SUMS = """
     coalesce(sum(cost), 0) AS cost
 """
 
-_RECORD_RUN = """
-INSERT INTO usage_daily AS d (user_id, day, provider, model, runs, failed_runs, unpriced_runs,
-    input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, total_tokens, cost)
-SELECT u.id, (CAST(:started_at AS timestamptz) AT TIME ZONE u.timezone)::date, :provider, :model,
-       1, :failed, :unpriced, :input_tokens, :output_tokens, :cache_read_tokens,
-       :cache_write_tokens, :total_tokens, :cost
-FROM users u WHERE u.id = :user_id
-ON CONFLICT (user_id, day, provider, model) DO UPDATE SET
-    runs = d.runs + excluded.runs,
-    failed_runs = d.failed_runs + excluded.failed_runs,
-    unpriced_runs = d.unpriced_runs + excluded.unpriced_runs,
-    input_tokens = d.input_tokens + excluded.input_tokens,
-    output_tokens = d.output_tokens + excluded.output_tokens,
-    cache_read_tokens = d.cache_read_tokens + excluded.cache_read_tokens,
-    cache_write_tokens = d.cache_write_tokens + excluded.cache_write_tokens,
-    total_tokens = d.total_tokens + excluded.total_tokens,
-    cost = d.cost + excluded.cost
-"""
-
-_TOOL_AGG = """
-SELECT tc.user_id, (tc.created_at AT TIME ZONE u.timezone)::date AS day, tc.tool_id,
-       count(*) AS calls,
-       count(*) FILTER (WHERE tc.status = 'error') AS errors,
-       count(*) FILTER (WHERE tc.status = 'denied') AS denied,
-       count(tc.latency_ms) AS latency_count,
-       coalesce(sum(tc.latency_ms), 0) AS latency_ms_sum,
-       coalesce(max(tc.latency_ms), 0) AS latency_ms_max
-FROM tool_calls tc JOIN users u ON u.id = tc.user_id
-"""
-
-_TOOL_COLUMNS = (
-    "(user_id, day, tool_id, calls, errors, denied, latency_count, latency_ms_sum, latency_ms_max)"
+_ADD_RUNS = text("SELECT jarvis_usage_rollup_add(:run_ids, CAST(:from_day AS date))").bindparams(
+    bindparam("run_ids", type_=ARRAY(UUID(as_uuid=True)))
 )
 
-_RECORD_TOOLS = f"""
-INSERT INTO tool_usage_daily AS d {_TOOL_COLUMNS}
-{_TOOL_AGG}
-WHERE tc.run_id = :run_id
-GROUP BY 1, 2, 3
-ON CONFLICT (user_id, day, tool_id) DO UPDATE SET
-    calls = d.calls + excluded.calls,
-    errors = d.errors + excluded.errors,
-    denied = d.denied + excluded.denied,
-    latency_count = d.latency_count + excluded.latency_count,
-    latency_ms_sum = d.latency_ms_sum + excluded.latency_ms_sum,
-    latency_ms_max = greatest(d.latency_ms_max, excluded.latency_ms_max)
-"""
 
-_RUN_LOCAL_DAY = "(r.started_at AT TIME ZONE u.timezone)::date"
+@dataclass(frozen=True, slots=True)
+class UsageTotals:
+    """Sums over rollup rows (a range, or one day and model)."""
+
+    runs: int
+    failed_runs: int
+    unpriced_runs: int
+    input_tokens: int
+    output_tokens: int
+    cache_read_tokens: int
+    cache_write_tokens: int
+    total_tokens: int
+    cost: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class DailyTotals:
+    day: date
+    provider: str
+    model: str
+    totals: UsageTotals
+
+
+@dataclass(frozen=True, slots=True)
+class ToolTotals:
+    tool_id: str
+    calls: int
+    errors: int
+    denied: int
+    latency_count: int
+    latency_ms_sum: int
+    latency_ms_max: int
+
+
+@dataclass(frozen=True, slots=True)
+class UserTotals:
+    user_id: uuid.UUID
+    email: str
+    display_name: str
+    runs: int
+    unpriced_runs: int
+    total_tokens: int
+    cost: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class RunRecord:
+    """One run of the recent-runs list, with its user's email."""
+
+    id: uuid.UUID
+    user_id: uuid.UUID
+    email: str
+    provider: str
+    model: str
+    status: str
+    input_tokens: int
+    output_tokens: int
+    cache_read_tokens: int
+    cache_write_tokens: int
+    total_tokens: int
+    total_cost: Decimal | None
+    unpriced: bool
+    price_version: int | None
+    started_at: datetime
+    finished_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class UserBudgetRecord:
+    id: uuid.UUID
+    email: str
+    display_name: str
+    role: str
+    monthly_budget_usd: Decimal | None
+    timezone: str
 
 
 def _where(*conds: str | None) -> str:
@@ -90,117 +125,88 @@ def _where(*conds: str | None) -> str:
     return ("WHERE " + " AND ".join(present)) if present else ""
 
 
-def rebuild_usage_rollup(
-    conn: Connection | Session,
-    *,
-    from_day: date | None = None,
-    user_ids: Sequence[uuid.UUID] | None = None,
-    tools: bool = True,
-) -> None:
-    """Recompute the rollups from ``agent_runs`` / ``tool_calls`` (one ``INSERT ... SELECT ...
-    GROUP BY`` each) for the given users and/or local days from ``from_day`` on. Run by the demo
-    seed after its COPY and by reprice, on a connection that sees every affected row."""
-    params: dict[str, Any] = {}
-    user_cond_d = user_cond_r = user_cond_t = None
-    day_cond_d = day_cond_r = day_cond_t = None
-    if user_ids is not None:
-        params["user_ids"] = list(user_ids)
-        user_cond_d = "user_id = ANY(:user_ids)"
-        user_cond_r = "r.user_id = ANY(:user_ids)"
-        user_cond_t = "tc.user_id = ANY(:user_ids)"
-    if from_day is not None:
-        params["from_day"] = from_day
-        day_cond_d = "day >= :from_day"
-        # Runs are filtered by local day; the timestamp bound (a day earlier, wider than any
-        # time zone offset) only lets the index narrow the scan.
-        day_cond_r = (
-            f"{_RUN_LOCAL_DAY} >= :from_day AND r.started_at >= CAST(:from_day AS date) - 2"
-        )
-        day_cond_t = (
-            "(tc.created_at AT TIME ZONE u.timezone)::date >= :from_day "
-            "AND tc.created_at >= CAST(:from_day AS date) - 2"
-        )
-    conn.execute(text(f"DELETE FROM usage_daily {_where(user_cond_d, day_cond_d)}"), params)
-    conn.execute(
-        text(
-            f"""
-            INSERT INTO usage_daily (user_id, day, provider, model, runs, failed_runs,
-                unpriced_runs, input_tokens, output_tokens, cache_read_tokens,
-                cache_write_tokens, total_tokens, cost)
-            SELECT r.user_id, {_RUN_LOCAL_DAY}, r.provider, r.model, count(*),
-                   count(*) FILTER (WHERE r.status = 'failed'),
-                   count(*) FILTER (WHERE r.unpriced),
-                   sum(r.input_tokens), sum(r.output_tokens), sum(r.cache_read_tokens),
-                   sum(r.cache_write_tokens), sum(r.total_tokens), coalesce(sum(r.total_cost), 0)
-            FROM agent_runs r JOIN users u ON u.id = r.user_id
-            {_where("r.status <> 'running'", user_cond_r, day_cond_r)}
-            GROUP BY 1, 2, 3, 4
-            """
-        ),
-        params,
-    )
-    if not tools:
-        return
-    conn.execute(text(f"DELETE FROM tool_usage_daily {_where(user_cond_d, day_cond_d)}"), params)
-    conn.execute(
-        text(
-            f"""
-            INSERT INTO tool_usage_daily {_TOOL_COLUMNS}
-            {_TOOL_AGG}
-            JOIN agent_runs r ON r.id = tc.run_id
-            {_where("r.status <> 'running'", user_cond_t, day_cond_t)}
-            GROUP BY 1, 2, 3
-            """
-        ),
-        params,
+def _n(value: Any) -> int:
+    return int(value or 0)
+
+
+def _totals(row: Sequence[Any]) -> UsageTotals:
+    """The nine ``_SUMS`` columns, in order."""
+    return UsageTotals(
+        runs=_n(row[0]),
+        failed_runs=_n(row[1]),
+        unpriced_runs=_n(row[2]),
+        input_tokens=_n(row[3]),
+        output_tokens=_n(row[4]),
+        cache_read_tokens=_n(row[5]),
+        cache_write_tokens=_n(row[6]),
+        total_tokens=_n(row[7]),
+        cost=Decimal(str(row[8] or 0)),
     )
 
 
 class UsageRepository:
-    """Reads (under the caller's RLS user) and the per-run rollup update."""
+    """Reads (under the caller's RLS user) and the rollup writes."""
 
     def __init__(self, session: Session) -> None:
         self.session = session
 
-    # -- writes ------------------------------------------------------------------------------
+    # -- writes: the one rollup rule ---------------------------------------------------------
 
-    def record_run_finished(self, run: AgentRun) -> None:
+    def add_run_to_rollups(self, run: AgentRun) -> None:
         """Add a finished run (its tokens, cost, status) and its tool calls to the daily
         rollups, in the caller's transaction. Call exactly once per run, after its final
-        status, tokens and cost are set and its tool calls are written."""
+        status, tokens and cost are set and its tool calls are written (this flushes them)."""
         self.session.flush()
-        total = run.total_tokens or (
-            (run.input_tokens or 0)
-            + (run.output_tokens or 0)
-            + (run.cache_read_tokens or 0)
-            + (run.cache_write_tokens or 0)
-        )
+        self.session.execute(_ADD_RUNS, {"run_ids": [run.id], "from_day": None})
+
+    def rebuild_rollups(
+        self, *, from_day: date | None = None, user_ids: Sequence[uuid.UUID] | None = None
+    ) -> None:
+        """Recompute the rollups of the given users and/or local days from ``from_day`` on:
+        delete those rollup rows, then add every finished run (and tool call) in scope with
+        the same rule as a finished run. Needs a transaction that sees every affected row."""
+        params: dict[str, object] = {"from_day": from_day}
+        user_d = user_r = user_t = None
+        day_d = day_r = day_t = None
+        if user_ids is not None:
+            params["user_ids"] = list(user_ids)
+            user_d = "user_id = ANY(:user_ids)"
+            user_r = "r.user_id = ANY(:user_ids)"
+            user_t = "tc.user_id = ANY(:user_ids)"
+        if from_day is not None:
+            day_d = "day >= :from_day"
+            # Every run or tool call on a local day from ``from_day`` on started (was made)
+            # after this instant, whatever the time zone; the function keeps the exact days.
+            day_r = "r.started_at >= CAST(:from_day AS date) - 2"
+            day_t = "tc.created_at >= CAST(:from_day AS date) - 2"
+        self.session.execute(text(f"DELETE FROM usage_daily {_where(user_d, day_d)}"), params)
+        self.session.execute(text(f"DELETE FROM tool_usage_daily {_where(user_d, day_d)}"), params)
+        finished = "r.status <> 'running'"
+        runs = f"SELECT r.id FROM agent_runs r {_where(finished, user_r, day_r)}"
+        if from_day is not None:
+            # A run that started earlier may still have made tool calls in scope.
+            runs += f" UNION SELECT tc.run_id FROM tool_calls tc {_where(user_t, day_t)}"
         self.session.execute(
-            text(_RECORD_RUN),
-            {
-                "user_id": run.user_id,
-                "started_at": run.started_at,
-                "provider": run.provider,
-                "model": run.model,
-                "failed": 1 if run.status == "failed" else 0,
-                "unpriced": 1 if run.unpriced else 0,
-                "input_tokens": run.input_tokens or 0,
-                "output_tokens": run.output_tokens or 0,
-                "cache_read_tokens": run.cache_read_tokens or 0,
-                "cache_write_tokens": run.cache_write_tokens or 0,
-                "total_tokens": total,
-                "cost": run.total_cost if run.total_cost is not None else Decimal(0),
-            },
+            text(f"SELECT jarvis_usage_rollup_add(ARRAY({runs}), CAST(:from_day AS date))"),
+            params,
         )
-        self.session.execute(text(_RECORD_TOOLS), {"run_id": run.id})
+
+    def sees_every_row(self) -> bool:
+        """Whether this transaction's role sees every user's rows (superuser or BYPASSRLS):
+        the owner connection of the maintenance commands must."""
+        return bool(
+            self.session.scalar(
+                text("SELECT rolsuper OR rolbypassrls FROM pg_roles WHERE rolname = current_user")
+            )
+        )
 
     # -- reads -------------------------------------------------------------------------------
 
     def summary(
         self, start: date, end: date, *, user_id: uuid.UUID | None, models: Sequence[str] = ()
-    ) -> Row[Any]:
+    ) -> UsageTotals:
         """Totals over local days ``start..end`` (inclusive); ``user_id=None``: all visible."""
-        params: dict[str, Any] = {"start": start, "end": end}
+        params: dict[str, object] = {"start": start, "end": end}
         conds = ["day BETWEEN :start AND :end"]
         if user_id is not None:
             conds.append("user_id = :user_id")
@@ -208,69 +214,90 @@ class UsageRepository:
         if models:
             conds.append("model = ANY(:models)")
             params["models"] = list(models)
-        return self.session.execute(
+        row = self.session.execute(
             text(f"SELECT {_SUMS} FROM usage_daily {_where(*conds)}"), params
         ).one()
+        return _totals(tuple(row))
 
-    def daily(self, start: date, end: date, *, user_id: uuid.UUID | None) -> list[Row[Any]]:
+    def daily(self, start: date, end: date, *, user_id: uuid.UUID | None) -> list[DailyTotals]:
         """Per local day, provider and model (all models: the service filters and lists them)."""
-        params: dict[str, Any] = {"start": start, "end": end}
+        params: dict[str, object] = {"start": start, "end": end}
         conds = ["day BETWEEN :start AND :end"]
         if user_id is not None:
             conds.append("user_id = :user_id")
             params["user_id"] = user_id
-        return list(
-            self.session.execute(
-                text(
-                    f"SELECT day, provider, model, {_SUMS} FROM usage_daily {_where(*conds)} "
-                    "GROUP BY day, provider, model ORDER BY day, provider, model"
-                ),
-                params,
-            )
+        rows = self.session.execute(
+            text(
+                f"SELECT day, provider, model, {_SUMS} FROM usage_daily {_where(*conds)} "
+                "GROUP BY day, provider, model ORDER BY day, provider, model"
+            ),
+            params,
         )
+        return [DailyTotals(r.day, r.provider, r.model, _totals(tuple(r)[3:])) for r in rows]
 
-    def tools(self, start: date, end: date, *, user_id: uuid.UUID | None) -> list[Row[Any]]:
-        params: dict[str, Any] = {"start": start, "end": end}
+    def tools(self, start: date, end: date, *, user_id: uuid.UUID | None) -> list[ToolTotals]:
+        """Per tool over local days ``start..end``, most called first."""
+        params: dict[str, object] = {"start": start, "end": end}
         conds = ["day BETWEEN :start AND :end"]
         if user_id is not None:
             conds.append("user_id = :user_id")
             params["user_id"] = user_id
-        return list(
-            self.session.execute(
-                text(
-                    "SELECT tool_id, sum(calls) AS calls, sum(errors) AS errors, "
-                    "sum(denied) AS denied, sum(latency_count) AS latency_count, "
-                    "sum(latency_ms_sum) AS latency_ms_sum, max(latency_ms_max) AS latency_ms_max "
-                    f"FROM tool_usage_daily {_where(*conds)} "
-                    "GROUP BY tool_id ORDER BY sum(calls) DESC, tool_id"
-                ),
-                params,
-            )
+        rows = self.session.execute(
+            text(
+                "SELECT tool_id, sum(calls) AS calls, sum(errors) AS errors, "
+                "sum(denied) AS denied, sum(latency_count) AS latency_count, "
+                "sum(latency_ms_sum) AS latency_ms_sum, max(latency_ms_max) AS latency_ms_max "
+                f"FROM tool_usage_daily {_where(*conds)} "
+                "GROUP BY tool_id ORDER BY sum(calls) DESC, tool_id"
+            ),
+            params,
         )
+        return [
+            ToolTotals(
+                tool_id=r.tool_id,
+                calls=_n(r.calls),
+                errors=_n(r.errors),
+                denied=_n(r.denied),
+                latency_count=_n(r.latency_count),
+                latency_ms_sum=_n(r.latency_ms_sum),
+                latency_ms_max=_n(r.latency_ms_max),
+            )
+            for r in rows
+        ]
 
     def ranking(
         self, start: date, end: date, *, models: Sequence[str] = (), limit: int = 50
-    ) -> list[Row[Any]]:
+    ) -> list[UserTotals]:
         """Users by cost over the range (admins see everyone; RLS limits others to themselves)."""
-        params: dict[str, Any] = {"start": start, "end": end, "limit": limit}
+        params: dict[str, object] = {"start": start, "end": end, "limit": limit}
         conds = ["day BETWEEN :start AND :end"]
         if models:
             conds.append("model = ANY(:models)")
             params["models"] = list(models)
-        return list(
-            self.session.execute(
-                text(
-                    "SELECT t.user_id, u.email, u.display_name, t.runs, t.unpriced_runs, "
-                    "t.total_tokens, t.cost FROM ("
-                    "  SELECT user_id, sum(runs) AS runs, sum(unpriced_runs) AS unpriced_runs, "
-                    "  sum(total_tokens) AS total_tokens, sum(cost) AS cost "
-                    f"  FROM usage_daily {_where(*conds)} GROUP BY user_id"
-                    ") t JOIN users u ON u.id = t.user_id "
-                    "ORDER BY t.cost DESC, t.runs DESC, u.email LIMIT :limit"
-                ),
-                params,
-            )
+        rows = self.session.execute(
+            text(
+                "SELECT t.user_id, u.email, u.display_name, t.runs, t.unpriced_runs, "
+                "t.total_tokens, t.cost FROM ("
+                "  SELECT user_id, sum(runs) AS runs, sum(unpriced_runs) AS unpriced_runs, "
+                "  sum(total_tokens) AS total_tokens, sum(cost) AS cost "
+                f"  FROM usage_daily {_where(*conds)} GROUP BY user_id"
+                ") t JOIN users u ON u.id = t.user_id "
+                "ORDER BY t.cost DESC, t.runs DESC, u.email LIMIT :limit"
+            ),
+            params,
         )
+        return [
+            UserTotals(
+                user_id=r.user_id,
+                email=r.email,
+                display_name=r.display_name,
+                runs=_n(r.runs),
+                unpriced_runs=_n(r.unpriced_runs),
+                total_tokens=_n(r.total_tokens),
+                cost=Decimal(r.cost or 0),
+            )
+            for r in rows
+        ]
 
     def recent_runs(
         self,
@@ -281,9 +308,9 @@ class UsageRepository:
         models: Sequence[str] = (),
         limit: int = 25,
         offset: int = 0,
-    ) -> list[Row[Any]]:
+    ) -> list[RunRecord]:
         """Runs started in ``[start, end)``, newest first, one page."""
-        params: dict[str, Any] = {"start": start, "end": end, "limit": limit, "offset": offset}
+        params: dict[str, object] = {"start": start, "end": end, "limit": limit, "offset": offset}
         conds = ["r.started_at >= :start", "r.started_at < :end"]
         if user_id is not None:
             conds.append("r.user_id = :user_id")
@@ -293,20 +320,39 @@ class UsageRepository:
             params["models"] = list(models)
         # The page of runs first (an index scan that stops after ``limit`` rows), then their
         # users: joining first makes the planner sort every run of the range for an admin.
-        return list(
-            self.session.execute(
-                text(
-                    "SELECT r.id, r.user_id, u.email, r.provider, r.model, r.status, "
-                    "r.input_tokens, r.output_tokens, r.cache_read_tokens, r.cache_write_tokens, "
-                    "r.total_tokens, r.total_cost, r.unpriced, r.price_version, r.started_at, "
-                    "r.finished_at FROM (SELECT * FROM agent_runs r "
-                    f"{_where(*conds)} ORDER BY r.started_at DESC, r.id "
-                    "LIMIT :limit OFFSET :offset) r JOIN users u ON u.id = r.user_id "
-                    "ORDER BY r.started_at DESC, r.id"
-                ),
-                params,
-            )
+        rows = self.session.execute(
+            text(
+                "SELECT r.id, r.user_id, u.email, r.provider, r.model, r.status, "
+                "r.input_tokens, r.output_tokens, r.cache_read_tokens, r.cache_write_tokens, "
+                "r.total_tokens, r.total_cost, r.unpriced, r.price_version, r.started_at, "
+                "r.finished_at FROM (SELECT * FROM agent_runs r "
+                f"{_where(*conds)} ORDER BY r.started_at DESC, r.id "
+                "LIMIT :limit OFFSET :offset) r JOIN users u ON u.id = r.user_id "
+                "ORDER BY r.started_at DESC, r.id"
+            ),
+            params,
         )
+        return [
+            RunRecord(
+                id=r.id,
+                user_id=r.user_id,
+                email=r.email,
+                provider=r.provider,
+                model=r.model,
+                status=r.status,
+                input_tokens=_n(r.input_tokens),
+                output_tokens=_n(r.output_tokens),
+                cache_read_tokens=_n(r.cache_read_tokens),
+                cache_write_tokens=_n(r.cache_write_tokens),
+                total_tokens=_n(r.total_tokens),
+                total_cost=None if r.total_cost is None else Decimal(r.total_cost),
+                unpriced=bool(r.unpriced),
+                price_version=r.price_version,
+                started_at=r.started_at,
+                finished_at=r.finished_at,
+            )
+            for r in rows
+        ]
 
     def timezone_of(self, user_id: uuid.UUID) -> str | None:
         value = self.session.scalar(
@@ -333,18 +379,23 @@ class UsageRepository:
         )
         return bool(getattr(result, "rowcount", 0))
 
-    def users_with_budgets(self) -> list[Row[Any]]:
-        return list(
-            self.session.execute(
-                text(
-                    "SELECT id, email, display_name, role, monthly_budget_usd, timezone "
-                    "FROM users ORDER BY email"
-                )
+    def users_with_budgets(self) -> list[UserBudgetRecord]:
+        rows = self.session.execute(
+            text(
+                "SELECT id, email, display_name, role, monthly_budget_usd, timezone "
+                "FROM users ORDER BY email"
             )
         )
-
-
-def record_run_finished(session: Session, run: AgentRun) -> None:
-    """``UsageRepository(session).record_run_finished(run)`` as a plain function (the shape the
-    orchestrator's ``record_usage`` hook takes)."""
-    UsageRepository(session).record_run_finished(run)
+        return [
+            UserBudgetRecord(
+                id=r.id,
+                email=r.email,
+                display_name=r.display_name,
+                role=r.role,
+                monthly_budget_usd=None
+                if r.monthly_budget_usd is None
+                else Decimal(r.monthly_budget_usd),
+                timezone=r.timezone,
+            )
+            for r in rows
+        ]

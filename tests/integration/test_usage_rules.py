@@ -1,0 +1,358 @@
+"""One rule for the usage rollups and one rounding rule for costs.
+
+* A finished run, a run recovered as stale and a rebuild all add to ``usage_daily`` /
+  ``tool_usage_daily`` through ``jarvis_usage_rollup_add`` (migration 0010): the rollups they
+  give are identical, also with a non-superuser owner for recovery.
+* Live pricing and ``jarvis usage reprice`` round costs alike: a reprice with unchanged prices
+  changes nothing (it used to move ties by $0.000001).
+"""
+
+from __future__ import annotations
+
+import random
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import psycopg
+import pytest
+from psycopg import sql
+from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session
+
+from jarvis.bootstrap import Services, build_services
+from jarvis.config import Settings
+from jarvis.cost_rounding import round_cost, sql_round_cost
+from jarvis.db.repositories.usage import UsageRepository
+from jarvis.db.tables import AgentRun, ToolCall
+from jarvis.db.uow import UnitOfWork
+from jarvis.identity import Principal
+from jarvis.services.usage import reprice
+from tests.conftest import make_settings, plain_url
+from tests.integration.usage_helpers import finish_run, make_user
+
+Rollups = tuple[list[tuple[object, ...]], list[tuple[object, ...]]]
+
+
+def utc(*args: int) -> datetime:
+    return datetime(*args, tzinfo=UTC)  # type: ignore[misc]
+
+
+def rollups(w: UnitOfWork, user_id: uuid.UUID) -> Rollups:
+    """Every rollup row of one user, in a stable order."""
+    days = w.session.execute(
+        text(
+            "select day, provider, model, runs, failed_runs, unpriced_runs, input_tokens,"
+            " output_tokens, cache_read_tokens, cache_write_tokens, total_tokens, cost"
+            " from usage_daily where user_id = :u order by day, provider, model"
+        ),
+        {"u": user_id},
+    )
+    tools = w.session.execute(
+        text(
+            "select day, tool_id, calls, errors, denied, latency_count, latency_ms_sum,"
+            " latency_ms_max from tool_usage_daily where user_id = :u order by day, tool_id"
+        ),
+        {"u": user_id},
+    )
+    return [tuple(r) for r in days], [tuple(r) for r in tools]
+
+
+def add_running_run(
+    w: UnitOfWork,
+    who: Principal,
+    model: str,
+    started_at: datetime,
+    tokens: tuple[int, int, int, int],
+    tools: tuple[tuple[str, str, int | None], ...] = (),
+) -> uuid.UUID:
+    """A run a dead process left ``running`` (tokens counted so far, tool calls made)."""
+    run = AgentRun(
+        id=uuid.uuid4(),
+        user_id=who.user_id,
+        provider="openai",
+        model=model,
+        status="running",
+        started_at=started_at,
+        heartbeat_at=started_at,
+        input_tokens=tokens[0],
+        output_tokens=tokens[1],
+        cache_read_tokens=tokens[2],
+        cache_write_tokens=tokens[3],
+    )
+    w.session.add(run)
+    w.session.flush()
+    for i, (tool_id, status, latency) in enumerate(tools):
+        w.session.add(
+            ToolCall(
+                id=uuid.uuid4(),
+                run_id=run.id,
+                user_id=who.user_id,
+                tool_id=tool_id,
+                arguments={},
+                status=status,
+                latency_ms=latency,
+                created_at=started_at + timedelta(seconds=i + 1),
+            )
+        )
+    w.session.flush()
+    return run.id
+
+
+def test_finished_runs_recovered_runs_and_rebuilds_give_identical_rollups(
+    services: Services, unique_email
+) -> None:  # type: ignore[no-untyped-def]
+    who = make_user(services.uow, unique_email("rule"), tz="America/New_York")
+    # Finished runs (the chat's path): several per local day and model, every status, every
+    # token type, an unpriced model, tool calls of every status, runs across midnight.
+    for started, model, status, tokens, tools in (
+        (utc(2026, 1, 10, 4, 59), "gpt-4o-mini", "completed", (1000, 200, 300, 0), ()),
+        (utc(2026, 1, 10, 5, 1), "gpt-4o-mini", "completed", (1500, 20, 0, 0), ()),
+        (
+            utc(2026, 1, 10, 6, 0),
+            "gpt-4o-mini",
+            "failed",
+            (10, 1, 0, 0),
+            (("memory_search", "ok", 40), ("web_search", "error", 900)),
+        ),
+        (
+            utc(2026, 1, 11, 4, 59, 59),
+            "gpt-4o",
+            "cancelled",
+            (333, 7, 0, 0),
+            (("calculator", "denied", None), ("memory_search", "ok", 75)),
+        ),
+        (utc(2026, 1, 11, 12, 0), "llama-unpriced", "completed", (50, 50, 0, 0), ()),
+    ):
+        finish_run(
+            services,
+            who,
+            "openai",
+            model,
+            started,
+            input_tokens=tokens[0],
+            output_tokens=tokens[1],
+            cache_read_tokens=tokens[2],
+            cache_write_tokens=tokens[3],
+            status=status,
+            tools=tools,
+        )
+    # Runs a dead process left running (recovery's path), on days and models shared with the
+    # finished runs and on their own; one used no tokens (then it is not unpriced).
+    with services.uow(who) as w:
+        add_running_run(
+            w,
+            who,
+            "gpt-4o-mini",
+            utc(2026, 1, 10, 7),
+            (400, 40, 0, 0),
+            (("memory_search", "ok", 60),),
+        )
+        add_running_run(w, who, "gpt-4o", utc(2026, 1, 12, 3), (0, 0, 0, 0))
+        add_running_run(
+            w, who, "gpt-4o", utc(2026, 1, 12, 9), (5, 5, 5, 5), (("calculator", "error", 3),)
+        )
+        w.commit()
+    with services.uow(who) as w:
+        assert w.runs.fail_stale(utc(2026, 1, 13), "The run was interrupted.") >= 3
+        w.commit()
+
+    with services.uow(who) as w:
+        recorded = rollups(w, who.user_id)
+    days, tools = recorded
+    assert sum(d[3] for d in days) == 8  # every run, finished or recovered, counts once
+    assert sum(d[4] for d in days) == 1 + 3  # recovered runs count as failed
+    assert sum(d[5] for d in days) == 1 + 2  # and as unpriced when they had used tokens
+    assert {t[1] for t in tools} == {"memory_search", "web_search", "calculator"}
+
+    # A full rebuild (time zone change) and a rebuild from a day on (as reprice does) give
+    # the very same rows.
+    services.usage.rebuild_rollups(who)
+    with services.uow(who) as w:
+        assert rollups(w, who.user_id) == recorded
+        w.usage.rebuild_rollups(from_day=date(2026, 1, 11))
+        assert rollups(w, who.user_id) == recorded
+
+
+def test_a_reprice_with_unchanged_prices_changes_no_cost(services: Services, unique_email) -> None:  # type: ignore[no-untyped-def]
+    """Live pricing and reprice round alike (half away from zero), also on exact ties."""
+    who = make_user(services.uow, unique_email("noop"), tz="Europe/Paris")
+    rng = random.Random(14)
+    models = ("gpt-4o", "gpt-4o-mini", "o3", "claude-sonnet-4-20250514", "llama-unpriced")
+    with services.uow(who) as w:
+        for i in range(400):
+            model = rng.choice(models)
+            run = AgentRun(
+                id=uuid.uuid4(),
+                user_id=who.user_id,
+                provider="anthropic" if model.startswith("claude") else "openai",
+                model=model,
+                status=rng.choice(("completed", "completed", "failed", "cancelled")),
+                started_at=utc(2026, 1, 1) + timedelta(minutes=53 * i),
+                input_tokens=rng.randint(0, 5000),
+                output_tokens=rng.randint(0, 2000),
+                cache_read_tokens=rng.choice((0, rng.randint(0, 3000))),
+                cache_write_tokens=rng.choice((0, rng.randint(0, 999))),
+            )
+            w.session.add(run)
+            w.session.flush()
+            run.finished_at = run.started_at + timedelta(seconds=30)
+            services.run_recorder.on_run_finished(w, run)
+        # gpt-4o input costs $2.50 per 1M: an odd input count alone is an exact tie.
+        for n in (1, 3, 1001, 2_000_001):
+            run = AgentRun(
+                id=uuid.uuid4(),
+                user_id=who.user_id,
+                provider="openai",
+                model="gpt-4o",
+                status="completed",
+                started_at=utc(2026, 1, 14),
+                finished_at=utc(2026, 1, 14, 0, 1),
+                input_tokens=n,
+            )
+            w.session.add(run)
+            w.session.flush()
+            services.run_recorder.on_run_finished(w, run)
+        w.commit()
+    with services.uow(who) as w:
+        runs_sql = text(
+            "select id, total_cost, price_version, unpriced from agent_runs"
+            " where user_id = :u order by id"
+        )
+        before = [tuple(r) for r in w.session.execute(runs_sql, {"u": who.user_id})]
+        rolled = rollups(w, who.user_id)
+        assert reprice(w, utc(2025, 12, 31)) == len(before) == 404
+        after = [tuple(r) for r in w.session.execute(runs_sql, {"u": who.user_id})]
+        assert [b for b, a in zip(before, after, strict=True) if a != b] == []
+        assert rollups(w, who.user_id) == rolled
+        # The ties themselves: 1 token is $0.0000025 -> $0.000003, away from zero.
+        tie = w.session.scalar(
+            text(
+                "select total_cost from agent_runs where user_id = :u and model = 'gpt-4o'"
+                " and input_tokens = 1 and output_tokens = 0"
+            ),
+            {"u": who.user_id},
+        )
+        assert tie == Decimal("0.000003")
+
+
+def test_python_and_sql_round_costs_alike(app_engine: Engine) -> None:
+    values = [
+        Decimal("0.0000005"),
+        Decimal("0.0000015"),
+        Decimal("0.0000025"),
+        Decimal("1.2345675"),
+        Decimal("-0.0000025"),
+        Decimal("0.00000049999"),
+        Decimal("12.3456785000001"),
+        Decimal("0"),
+    ]
+    with app_engine.connect() as conn:
+        for v in values:
+            in_sql = conn.scalar(text(f"select {sql_round_cost('CAST(:v AS numeric)')}"), {"v": v})
+            assert in_sql == round_cost(v), v
+
+
+# -- recovery with an owner that is not a superuser -----------------------------------------
+
+
+@pytest.fixture
+def weak_owner_database(
+    pg_server: str, settings: Settings, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[Engine, Settings]]:
+    """A database owned and migrated by a role that is neither superuser nor BYPASSRLS (the
+    extensions are created for it first; ``settings`` created the app role); yields (a
+    superuser engine on it, its settings)."""
+    from jarvis.db.migrate import upgrade
+
+    suffix = uuid.uuid4().hex[:8]
+    role, name = f"jarvis_weak_{suffix}", f"jarvis_weak_{suffix}"
+    with psycopg.connect(plain_url(pg_server), autocommit=True) as conn:
+        conn.execute(
+            sql.SQL("create role {} login password 'weak-pw' nosuperuser nobypassrls").format(
+                sql.Identifier(role)
+            )
+        )
+        conn.execute(
+            sql.SQL("create database {} owner {}").format(
+                sql.Identifier(name), sql.Identifier(role)
+            )
+        )
+    admin_url = make_url(pg_server).set(database=name)
+    with psycopg.connect(plain_url(admin_url.render_as_string(hide_password=False))) as conn:
+        conn.execute("create extension vector")
+        conn.execute("create extension pg_trgm")
+        conn.commit()
+    owner_url = admin_url.set(username=role, password="weak-pw")
+    weak = make_settings(
+        owner_url.render_as_string(hide_password=False), Path(tmp_path_factory.mktemp("weak"))
+    )
+    assert weak.db_app_role == settings.db_app_role
+    upgrade(weak)
+    superuser = create_engine(admin_url)
+    try:
+        yield superuser, weak
+    finally:
+        superuser.dispose()
+        with psycopg.connect(plain_url(pg_server), autocommit=True) as conn:
+            conn.execute(sql.SQL("drop database {} with (force)").format(sql.Identifier(name)))
+            conn.execute(sql.SQL("drop role {}").format(sql.Identifier(role)))
+
+
+def test_recovery_by_a_non_superuser_owner_counts_runs_as_a_rebuild_would(
+    weak_owner_database, fast_hasher
+) -> None:  # type: ignore[no-untyped-def]
+    superuser, settings = weak_owner_database
+    uid, run_id = uuid.uuid4(), uuid.uuid4()
+    long_ago = datetime.now(UTC) - timedelta(hours=2)
+    with superuser.begin() as conn:
+        conn.execute(
+            text("insert into users (id, email, password_hash, timezone) values (:u, :e, 'x', :z)"),
+            {"u": uid, "e": f"weak-{uid.hex[:8]}@example.com", "z": "Asia/Tokyo"},
+        )
+        conn.execute(
+            text(
+                "insert into agent_runs (id, user_id, provider, model, status, started_at,"
+                " heartbeat_at, input_tokens, output_tokens) values"
+                " (:r, :u, 'openai', 'gpt-4o', 'running', :t, :t, 120, 30)"
+            ),
+            {"r": run_id, "u": uid, "t": long_ago},
+        )
+        conn.execute(
+            text(
+                "insert into tool_calls (id, run_id, user_id, tool_id, status, latency_ms,"
+                " created_at) values (:i, :r, :u, 'calculator', 'ok', 7, :t)"
+            ),
+            {"i": uuid.uuid4(), "r": run_id, "u": uid, "t": long_ago},
+        )
+    services = build_services(settings, hasher=fast_hasher)  # start-up recovery, as the app
+    services.engine.dispose()
+
+    def snapshot() -> Rollups:
+        with Session(superuser) as s:
+            days = s.execute(
+                text(
+                    "select day, model, runs, failed_runs, unpriced_runs, total_tokens, cost"
+                    " from usage_daily where user_id = :u"
+                ),
+                {"u": uid},
+            )
+            tools = s.execute(
+                text(
+                    "select day, tool_id, calls, latency_ms_sum from tool_usage_daily"
+                    " where user_id = :u"
+                ),
+                {"u": uid},
+            )
+            return [tuple(r) for r in days], [tuple(r) for r in tools]
+
+    recovered = snapshot()
+    assert [d[1:] for d in recovered[0]] == [("gpt-4o", 1, 1, 1, 150, Decimal(0))]
+    assert [t[1:] for t in recovered[1]] == [("calculator", 1, 7)]
+    with Session(superuser) as s:
+        UsageRepository(s).rebuild_rollups(user_ids=[uid])
+        s.commit()
+    assert snapshot() == recovered
