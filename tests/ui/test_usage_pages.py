@@ -18,9 +18,9 @@ PASSWORD = "correct horse battery"
 
 
 def people() -> tuple[Principal, Principal]:
-    auth = get_services().auth
-    admin = auth.register("boss@example.com", PASSWORD, "Boss")
-    user = auth.register("worker@example.com", PASSWORD, "Worker", actor=admin)
+    accounts = get_services().accounts
+    admin = accounts.register("boss@example.com", PASSWORD, "Boss")
+    user = accounts.register("worker@example.com", PASSWORD, "Worker", actor=admin)
     return admin, user
 
 
