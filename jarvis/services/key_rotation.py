@@ -17,7 +17,8 @@ listed in ``JARVIS_OLD_MASTER_KEYS``; :meth:`KeyRotation.retire` checks no row s
 Why per-user units of work on the app role (not the owner engine): the walk is subject to
 row-level security exactly like the app (each transaction sees one user's rows), works with an
 owner that is not a superuser (``FORCE ROW LEVEL SECURITY`` applies to owners too), and keeps
-each user's change atomic. Only the list of user ids is read in the narrow ``auth`` scope.
+each user's change atomic. Only the list of users holding secrets comes from a narrow definer
+function (migration 0013).
 """
 
 from __future__ import annotations
@@ -64,7 +65,7 @@ class KeyRotation:
         self._keyring = keyring
 
     def _user_ids(self) -> list[uuid.UUID]:
-        with self._uow(scope="auth") as uow:
+        with self._uow() as uow:
             return uow.secret_owners.all_ids()
 
     def key_versions_in_use(self) -> dict[int, int]:

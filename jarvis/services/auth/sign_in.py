@@ -2,8 +2,9 @@
 
 Unknown email and wrong password raise the same :class:`InvalidCredentialsError` after the same
 work (a dummy hash is verified for unknown emails). Repeated failures lock the login name,
-whether or not it exists. All of it runs in the narrow ``auth`` row-level-security scope (the
-user is not known yet); a success opens a session through :class:`SessionService`.
+whether or not it exists. Until the account is known the transaction acts as nobody: the email
+is looked up, and the failure counter kept, through narrow definer functions (migration 0013);
+then it acts as that user. A success opens a session through :class:`SessionService`.
 """
 
 from __future__ import annotations
@@ -86,13 +87,17 @@ class SignInService:
             raise ValidationError(
                 f"Password must be at most {MAX_LENGTH} characters.", field="password"
             )
-        with self._uow(scope="auth") as uow:
+        with self._uow() as uow:
             wait = self._lockouts.remaining(uow, key)
             if wait is not None:
                 uow.audit.record("login.failure", user_id=None, details={"reason": "locked"}, ip=ip)
                 uow.commit()
                 raise locked_error(wait)
-            user = uow.users.by_email(key)
+            user_id = uow.users.id_for_email(key)
+            user = None
+            if user_id is not None:
+                uow.act_as(user_id)
+                user = uow.users.get(user_id)
             if user is None:
                 self._hasher.spend_dummy(password)
                 uow.audit.record(
@@ -132,7 +137,7 @@ class SignInService:
         lockout). Returns how many rows went."""
         removed = self._limiter.purge(older_than_seconds=86400)
         before = self._clock.now() - timedelta(days=idle_days)
-        with self._uow(scope="auth") as uow:
+        with self._uow() as uow:
             removed += self._lockouts.purge_idle(uow, before)
             uow.commit()
         return removed
@@ -145,7 +150,7 @@ class SignInService:
         )
         if decision.allowed:
             return
-        with self._uow(scope="auth") as uow:
+        with self._uow() as uow:
             uow.audit.record("login.throttled", user_id=None, ip=ip, details={"scope": "ip"})
             uow.commit()
         raise RateLimitError(
