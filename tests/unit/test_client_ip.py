@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from jarvis.security.client_ip import client_ip
+from jarvis.security.client_ip import client_ip, forwarded_by_untrusted_peer
 
 XFF = {"X-Forwarded-For": "6.6.6.6, 203.0.113.9"}
 
@@ -26,7 +26,21 @@ def test_behind_a_trusted_proxy_the_rightmost_untrusted_hop_is_the_client() -> N
 def test_a_local_proxy_counts_as_loopback() -> None:
     # Streamlit reports None for 127.0.0.1 / ::1.
     assert client_ip(None, XFF, ["127.0.0.1"]) == "203.0.113.9"
-    assert client_ip(None, XFF, []) is None
+
+
+def test_loopback_is_an_address_like_any_other() -> None:
+    # Untrusted, a local reverse proxy is one client: per-IP limits still apply to it.
+    assert client_ip(None, XFF, []) == "127.0.0.1"
+    assert client_ip(None, {}, []) == "127.0.0.1"
+    assert client_ip("::1", {}, []) == "::1"
+
+
+def test_forwarded_headers_from_an_untrusted_peer_are_noticed() -> None:
+    assert forwarded_by_untrusted_peer(None, XFF, [])
+    assert forwarded_by_untrusted_peer("10.0.0.5", {"Forwarded": "for=1.2.3.4"}, ["10.1.0.0/16"])
+    assert forwarded_by_untrusted_peer("10.0.0.5", {"X-Real-IP": "1.2.3.4"}, [])
+    assert not forwarded_by_untrusted_peer(None, XFF, ["127.0.0.1"])
+    assert not forwarded_by_untrusted_peer("198.51.100.7", {"Host": "jarvis"}, [])
 
 
 def test_garbage_is_never_an_address() -> None:
