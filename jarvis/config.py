@@ -23,6 +23,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import URL, make_url
 
 from jarvis.errors import ConfigError
+from jarvis.key_strength import key_weakness, secret_weakness
 
 KEYS_FILE = "keys.json"
 MIN_JWT_SECRET_BYTES = 32
@@ -332,6 +333,8 @@ def load_settings(**overrides: Any) -> Settings:
             + ". Set JARVIS_MASTER_KEY to 64 hex characters (openssl rand -hex 32), "
             "JARVIS_JWT_SECRET to at least 32 random bytes, JARVIS_DB_APP_PASSWORD to a strong password."
         )
+    if settings.env == "production":
+        _refuse_weak_keys(settings)
     if missing:
         keys = _load_or_create_keys(settings.data_dir)
         settings = settings.model_copy(
@@ -342,6 +345,38 @@ def load_settings(**overrides: Any) -> Settings:
             }
         )
     return settings
+
+
+#: How to make a good value, per variable (said when a weak one is refused).
+_GENERATE = {
+    "JARVIS_MASTER_KEY": "openssl rand -hex 32",
+    "JARVIS_JWT_SECRET": "openssl rand -base64 48",
+    "JARVIS_DB_APP_PASSWORD": "openssl rand -base64 24",
+}
+
+
+def _refuse_weak_keys(settings: Settings) -> None:
+    """Production refuses keys that meet the length rules but are predictable."""
+    problems: dict[str, str | None] = {
+        "JARVIS_MASTER_KEY": key_weakness(bytes.fromhex(settings.master_key))
+        if settings.master_key
+        else None,
+        "JARVIS_JWT_SECRET": secret_weakness(settings.jwt_secret, min_bits=96)
+        if settings.jwt_secret
+        else None,
+        "JARVIS_DB_APP_PASSWORD": secret_weakness(
+            settings.db_app_password, min_bits=50, min_chars=12
+        )
+        if settings.db_app_password
+        else None,
+    }
+    weak = [
+        f"{var} is {why}; generate one with: {_GENERATE[var]}"
+        for var, why in problems.items()
+        if why
+    ]
+    if weak:
+        raise ConfigError("Weak keys refused in production: " + "; ".join(weak) + ".")
 
 
 @lru_cache(maxsize=1)
