@@ -135,6 +135,40 @@ def is_valid_unicode(text: str) -> bool:
     return _SURROGATE.search(text) is None
 
 
+def storable_text(value: object, max_chars: int) -> str:
+    """One line of text Jarvis records but nobody typed into a form (a browser's user agent, a
+    tool's stray output): never refused, control characters and lone surrogates replaced by
+    U+FFFD, cut at ``max_chars``."""
+    text = "" if value is None else str(value)
+    text = _CONTROL.sub("\ufffd", _SURROGATE.sub("\ufffd", text[: max_chars * 2]))
+    return text.strip()[:max_chars]
+
+
+def clamp_int(value: object, low: int, high: int, *, field: str, label: str | None = None) -> int:
+    """A whole number brought into ``low..high`` (how many results, how deep): anything that is
+    not a finite number is refused rather than crashing ``int()``."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise ValidationError(f"The {label or field} must be a whole number.", field=field)
+    try:
+        number = int(float(value)) if not isinstance(value, int) else value
+    except (ValueError, OverflowError):
+        raise ValidationError(
+            f"The {label or field} must be a whole number.", field=field
+        ) from None
+    return max(low, min(high, number))
+
+
+def finite_float(value: object, *, field: str, label: str | None = None) -> float:
+    """A finite number (no NaN, no infinity), or a :class:`ValidationError`."""
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError, OverflowError):
+        raise ValidationError(f"The {label or field} must be a number.", field=field) from None
+    if not math.isfinite(number):
+        raise ValidationError(f"The {label or field} must be a finite number.", field=field)
+    return number
+
+
 # -- JSON -----------------------------------------------------------------------------------------
 
 

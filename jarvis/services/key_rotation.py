@@ -36,6 +36,9 @@ from jarvis.services.secrets import sealed_of
 
 log = logging.getLogger(__name__)
 
+#: Key versions are stored in an ``integer`` column.
+MAX_KEY_VERSION = 2**31 - 1
+
 
 @dataclass
 class RotationReport:
@@ -87,8 +90,8 @@ class KeyRotation:
                 return max(known)
             in_db = self.key_versions_in_use()
             return max([*self._keyring.versions, *in_db]) + 1
-        if new_version < 1:
-            raise ValidationError("The key version must be 1 or more.")
+        if not 1 <= new_version <= MAX_KEY_VERSION:
+            raise ValidationError(f"The key version must be 1 to {MAX_KEY_VERSION:,}.")
         if new_version in self._keyring.versions and new_version not in known:
             raise ValidationError(
                 f"Key version {new_version} already belongs to another master key."

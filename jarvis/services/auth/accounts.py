@@ -36,6 +36,7 @@ from jarvis.services.auth.policy import (
 )
 from jarvis.services.auth.views import principal_of
 from jarvis.services.rate_limits import RateLimiter
+from jarvis.validation import clean_line
 
 SIGNUP_OPEN_KEY = "signup_open"
 
@@ -103,7 +104,16 @@ class AccountService:
         admin_actor = bool(actor and actor.is_admin)
         if ip is not None and not admin_actor:
             self._throttle_signups(ip)
-        display_name = (display_name or "").strip()[:200] or email.split("@")[0]
+        display_name = (
+            clean_line(
+                display_name,
+                field="display_name",
+                label="display name",
+                max_chars=200,
+                required=False,
+            )
+            or email.split("@")[0]
+        )
         password_hash = self._hasher.hash(password)
         new_id = uuid.uuid4()
         # An administrator creates the row as themself (the database checks they are one);

@@ -27,6 +27,7 @@ from jarvis.security.tokens import (
 )
 from jarvis.services.auth.policy import clean_ip
 from jarvis.services.auth.views import IssuedSession, SessionView, principal_of
+from jarvis.validation import storable_text
 
 #: How often an active session records "last used" (bounds writes to one per minute).
 TOUCH_EVERY = timedelta(seconds=60)
@@ -86,7 +87,7 @@ class SessionService:
                     parent_id=None,
                     issued_at=now,
                     expires_at=expires,
-                    user_agent=(user_agent or "")[:512] or None,
+                    user_agent=storable_text(user_agent, 512) or None,
                     ip=clean_ip(ip),
                 )
             )
@@ -178,7 +179,7 @@ class SessionService:
                     parent_id=row.id,
                     issued_at=now,
                     expires_at=row.expires_at,
-                    user_agent=(user_agent or "")[:512] or row.user_agent,
+                    user_agent=storable_text(user_agent, 512) or row.user_agent,
                     ip=clean_ip(ip) or (str(row.ip) if row.ip else None),
                 )
             )

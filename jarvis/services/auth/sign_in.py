@@ -27,6 +27,7 @@ from jarvis.security.passwords import MAX_LENGTH, PasswordHasher
 from jarvis.services.auth.lockouts import AccountLockouts
 from jarvis.services.auth.policy import (
     LoginPolicy,
+    check_login_name,
     clean_ip,
     describe_wait,
     locked_error,
@@ -35,6 +36,7 @@ from jarvis.services.auth.policy import (
 from jarvis.services.auth.sessions import SessionService
 from jarvis.services.auth.views import IssuedSession, principal_of
 from jarvis.services.rate_limits import RateLimiter
+from jarvis.validation import is_valid_unicode, storable_text
 
 
 class SignInService:
@@ -78,7 +80,7 @@ class SignInService:
         """
         ip = clean_ip(ip)
         password = password or ""
-        key = lockout_key(email)
+        key = lockout_key(check_login_name(email))
         now = self._clock.now()
         if ip is not None:
             self._throttle_ip(ip)
@@ -86,6 +88,10 @@ class SignInService:
             # Refused before any hashing: this says nothing about the account.
             raise ValidationError(
                 f"Password must be at most {MAX_LENGTH} characters.", field="password"
+            )
+        if not is_valid_unicode(password):
+            raise ValidationError(
+                "The password contains characters that are not valid text.", field="password"
             )
         with self._uow() as uow:
             wait = self._lockouts.remaining(uow, key)
@@ -125,7 +131,7 @@ class SignInService:
                 "login.success",
                 user_id=user.id,
                 ip=ip,
-                details={"user_agent": (user_agent or "")[:200]},
+                details={"user_agent": storable_text(user_agent, 200)},
             )
             principal = principal_of(user)
             uow.commit()
