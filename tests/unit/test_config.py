@@ -171,3 +171,39 @@ def test_production_accepts_generated_keys(monkeypatch: pytest.MonkeyPatch, tmp_
 def test_weak_keys_are_fine_outside_production(tmp_path: Path) -> None:
     s = load_settings(data_dir=tmp_path, master_key="00" * 32, jwt_secret="a" * 32)
     assert s.master_key == "00" * 32
+
+
+@pytest.mark.parametrize(
+    ("var", "value"),
+    [
+        ("JARVIS_ACCESS_TOKEN_TTL", "1" + "0" * 30),
+        ("JARVIS_REFRESH_IDLE_TTL", "99999999999999"),
+        ("JARVIS_REFRESH_ABSOLUTE_TTL", "-5"),
+        ("JARVIS_MASTER_KEY_VERSION", str(2**31)),
+        ("JARVIS_MAX_RUN_COST_USD", "nan"),
+        ("JARVIS_MAX_RUN_COST_USD", "inf"),
+        ("JARVIS_DEFAULT_MONTHLY_BUDGET_USD", "1e308"),
+        ("JARVIS_MAX_CONCURRENT_RUNS", "-1"),
+        ("JARVIS_DB_POOL_SIZE", "100000"),
+    ],
+)
+def test_numbers_out_of_range_name_the_variable(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, var: str, value: str
+) -> None:
+    monkeypatch.setenv(var, value)
+    with pytest.raises(ConfigError, match=var):
+        load_settings(data_dir=tmp_path)
+
+
+def test_a_dot_env_that_is_not_utf8_is_a_clear_error(tmp_path: Path) -> None:
+    (tmp_path / ".env").write_bytes(
+        b"JARVIS_JWT_SECRET=caf\xe9-\xff\xfe-secret-secret-secret-secret\n"
+    )
+    with pytest.raises(ConfigError, match=r"\.env file is not UTF-8"):
+        load_settings(data_dir=tmp_path)
+
+
+def test_a_nul_in_a_setting_names_the_variable(tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text("JARVIS_JWT_SECRET=" + "s" * 20 + "\x00" + "t" * 20 + "\n")
+    with pytest.raises(ConfigError, match="JARVIS_JWT_SECRET contains a NUL"):
+        load_settings(data_dir=tmp_path)
