@@ -135,12 +135,19 @@ def is_valid_unicode(text: str) -> bool:
     return _SURROGATE.search(text) is None
 
 
-def storable_text(value: object, max_chars: int) -> str:
-    """One line of text Jarvis records but nobody typed into a form (a browser's user agent, a
-    tool's stray output): never refused, control characters and lone surrogates replaced by
-    U+FFFD, cut at ``max_chars``."""
-    text = "" if value is None else str(value)
-    text = _CONTROL.sub("\ufffd", _SURROGATE.sub("\ufffd", text[: max_chars * 2]))
+def storable_text(value: object, max_chars: int, *, multiline: bool = False) -> str:
+    """Text Jarvis records but nobody typed into a form (a browser's user agent, a model's
+    answer, a tool's stray output): never refused; NUL, other control characters and lone
+    surrogates become U+FFFD (newline and tab stay in ``multiline`` text); cut at
+    ``max_chars``."""
+    text = _SURROGATE.sub("\ufffd", "" if value is None else str(value)[: max_chars * 2])
+    if multiline:
+        text = _CONTROL.sub(
+            lambda m: m.group() if m.group() in _LINE_CONTROLS else "\ufffd",
+            _NEWLINES.sub("\n", text),
+        )
+    else:
+        text = _CONTROL.sub("\ufffd", text)
     return text.strip()[:max_chars]
 
 

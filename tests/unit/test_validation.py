@@ -18,6 +18,7 @@ from jarvis.validation import (
     json_text_depth,
     parse_json,
     storable_json,
+    storable_text,
 )
 
 BAD_TEXT = {
@@ -179,3 +180,12 @@ def test_storable_json_never_refuses_and_is_always_storable() -> None:
     assert stored["nul"] == "a\ufffdb"  # type: ignore[index]
     assert stored["nan"] is None  # type: ignore[index]
     assert json_text_depth(text) <= MAX_JSON_DEPTH
+
+
+def test_storable_text_replaces_what_cannot_be_stored_and_never_refuses() -> None:
+    assert (
+        storable_text("Mozilla\x00/5.0\ud800\n(X11)", 200) == "Mozilla\ufffd/5.0\ufffd\ufffd(X11)"
+    )
+    assert storable_text("a\r\nb\x1bc\td", 200, multiline=True) == "a\nb\ufffdc\td"
+    assert storable_text(None, 10) == ""
+    assert storable_text("x" * 50, 10) == "x" * 10

@@ -157,11 +157,8 @@ class KnowledgeGraphService(KnowledgeGraphQueries):
         properties: Mapping[str, object] | None = None,
     ) -> RelationView:
         """Relate two of the user's entities (``source -[type]-> target``)."""
-        try:
-            type_ = clean_type(type_, what="relation type")
-            weight = parse_weight(weight)
-        except ValueError as exc:
-            raise _invalid(exc, "type") from exc
+        type_ = _checked(lambda v: clean_type(v, what="relation type"), type_, field="type")
+        weight = _checked(parse_weight, weight, field="weight")
         if valid_from and valid_to and valid_to <= valid_from:
             raise ValidationError("'Valid to' must be after 'valid from'.", field="valid_to")
         props = _checked(parse_properties, dict(properties or {}), field="properties")
@@ -202,13 +199,12 @@ class KnowledgeGraphService(KnowledgeGraphQueries):
             r = uow.graph.get_relation(relation_id)
             if r is None:
                 raise NotFoundError("That relation does not exist.")
-            try:
-                if type_ is not None:
-                    r.type = clean_type(type_, what="relation type")
-                if weight is not None:
-                    r.weight = parse_weight(weight)
-            except ValueError as exc:
-                raise _invalid(exc, "type") from exc
+            if type_ is not None:
+                r.type = _checked(
+                    lambda v: clean_type(v, what="relation type"), type_, field="type"
+                )
+            if weight is not None:
+                r.weight = _checked(parse_weight, weight, field="weight")
             if clear_validity:
                 r.valid_from = r.valid_to = None
             if valid_from is not None:
