@@ -5,6 +5,7 @@ from __future__ import annotations
 from streamlit.testing.v1 import AppTest
 
 from jarvis.ui.services import get_services
+from tests import factories
 from tests.ui.conftest import ROOT
 
 
@@ -49,7 +50,7 @@ def test_mismatched_passwords_create_nothing(app_settings, new_app) -> None:  # 
 
 
 def test_wrong_password_is_refused_with_one_message(app_settings, new_app) -> None:  # type: ignore[no-untyped-def]
-    get_services().accounts.register("owner@example.com", "right password 1")
+    factories.admin_account(get_services(), "owner@example.com", "right password 1")
     at = new_app().run()
     at.text_input(key="login_email").input("owner@example.com")
     at.text_input(key="login_password").input("wrong password 1")
