@@ -56,7 +56,8 @@ def new_app() -> Callable[[], AppTest]:
 def sign_in_as(at: AppTest, principal: Principal) -> AppTest:
     """Act as ``principal`` in the next run (the app opens a real, revocable server session).
 
-    Equivalent to ``at.session_state["jarvis_principal"] = principal`` (which keeps working).
+    The back door of ``jarvis/ui/session.py``: it works only with ``JARVIS_ENV=test`` (which
+    :func:`point_app_at` sets); a dev or production app ignores it.
     """
     at.session_state["jarvis_principal"] = principal
     return at
