@@ -51,11 +51,23 @@ def plain_url(url: str) -> str:
     return url.replace("postgresql+psycopg://", "postgresql://", 1)
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Browser tests count as slow tests too: ``pytest -m "not slow"`` leaves them out."""
+    for item in items:
+        if item.get_closest_marker("e2e"):
+            item.add_marker(pytest.mark.slow)
+
+
 @pytest.fixture(scope="session")
 def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     root = Path(tmp_path_factory.mktemp("pg"))
     server = EmbeddedPostgres(root, delete_on_stop=True)
     url = server.start()
+    with psycopg.connect(plain_url(url), autocommit=True) as conn:
+        # A throw-away server: no crash safety needed, so no waiting for the disk on commits.
+        for setting in ("fsync", "synchronous_commit", "full_page_writes"):
+            conn.execute(sql.SQL("alter system set {} = off").format(sql.Identifier(setting)))
+        conn.execute("select pg_reload_conf()")
     yield url
     server.stop()
 

@@ -207,6 +207,7 @@ def _cli(
     )
 
 
+@pytest.mark.slow  # `jarvis` subprocesses
 def test_cli_rotates_from_stdin_and_retires(vault: Vault) -> None:
     status = _cli(vault.settings, "secrets", "key-status")
     assert status.returncode == 0, status.stderr
@@ -230,6 +231,7 @@ def test_cli_rotates_from_stdin_and_retires(vault: Vault) -> None:
     vault.read_all(vault.make(KeyRing(2, {2: K2})))
 
 
+@pytest.mark.slow  # `jarvis` subprocesses
 def test_cli_wrong_old_key_and_bad_new_key_change_nothing(vault: Vault) -> None:
     before = vault.rows()
     wrong = _cli(

@@ -21,6 +21,8 @@ from jarvis.db.repositories.memory import _SEMANTIC_SQL, NAIVE_SQL
 from jarvis.db.uow import UnitOfWorkFactory
 from jarvis.llm.embedders import LEXICAL_MODEL
 
+pytestmark = pytest.mark.slow  # 20,000 memories and an HNSW index: ~15 s of set-up
+
 USERS = 200
 PER_USER = 100
 K = 10
