@@ -20,15 +20,8 @@ prices_tab, budgets_tab = st.tabs(["Prices", "Budgets"])
 with prices_tab:
     with show_errors(stop=True):
         versions = services.pricing.list_prices(principal)
+        in_force = {(p.provider, p.model): p.id for p in services.pricing.current_prices(principal)}
     today = services.clock.now().date()
-    in_force: dict[tuple[str, str], int] = {}
-    for p in versions:
-        key = (p.provider, p.model)
-        if p.effective_from <= today and (
-            key not in in_force
-            or next(v for v in versions if v.id == in_force[key]).effective_from < p.effective_from
-        ):
-            in_force[key] = p.id
     st.caption(
         "USD per 1 million tokens. A model is an exact name or a pattern with `*` "
         "(e.g. `gpt-4o-mini*`); the most specific match wins. Runs on models without a price "
