@@ -26,7 +26,7 @@ def test_every_builtin_tool_has_a_handler_bound(services) -> None:  # type: igno
 
 
 def test_memory_store_then_search(services) -> None:  # type: ignore[no-untyped-def]
-    user, other = factories.user(services.uow, "tools"), factories.user(services.uow, "tools")
+    user, other = factories.user(services.uow, "tools"), factories.user(services.uow, "other")
     stored = HANDLERS["memory_store"](ctx(services, user), {"content": "My cat is called Tom"})
     assert stored["stored"] is True
     found = HANDLERS["memory_search"](ctx(services, user), {"query": "cat name"})
