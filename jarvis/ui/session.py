@@ -16,9 +16,9 @@
   survived would be refused, so a reload after logout shows the sign-in page. A reload whose
   cookie is refused deletes it only if the browser still holds that very value (another tab may
   have stored a fresh one meanwhile).
-* Tests (and other trusted server code) may set ``st.session_state["jarvis_principal"]`` to
-  a :class:`Principal` before a run: it is turned into a real server-side session (see
-  ``tests/ui/conftest.py::sign_in_as``).
+* Tests may set ``st.session_state["jarvis_principal"]`` to a :class:`Principal` before a run:
+  it is turned into a real server-side session (see ``tests/ui/conftest.py::sign_in_as``).
+  Only with ``JARVIS_ENV=test``: a dev or production app ignores (and drops) it.
 """
 
 from __future__ import annotations
@@ -199,7 +199,7 @@ def current_session(services: Services) -> BrowserSession | None:
     """This browser's live session (re-checked in the database), or None."""
     session: BrowserSession | None = st.session_state.get(SESSION_KEY)
     if session is None:
-        trusted: Principal | None = st.session_state.get(PRINCIPAL_KEY)
+        trusted = _test_principal(services)
         if trusted is not None:
             ip, agent = client_details(services)
             try:
@@ -229,6 +229,21 @@ def current_session(services: Services) -> BrowserSession | None:
     st.session_state[SESSION_KEY] = session
     st.session_state[PRINCIPAL_KEY] = principal
     return session
+
+
+def _test_principal(services: Services) -> Principal | None:
+    """The principal a test placed in the session state (tests only: ``JARVIS_ENV=test``).
+
+    Outside tests nothing but :func:`_store` writes that key, always together with a session;
+    a principal without a session is dropped there, never trusted."""
+    placed = st.session_state.get(PRINCIPAL_KEY)
+    if placed is None:
+        return None
+    if services.settings.env != "test" or not isinstance(placed, Principal):
+        st.session_state.pop(PRINCIPAL_KEY, None)
+        log.warning("ignored a principal in the session state without a session")
+        return None
+    return placed
 
 
 def current_session_id() -> uuid.UUID | None:

@@ -15,7 +15,7 @@ from jarvis.identity import Principal
 from jarvis.llm.base import FakeProvider, LLMProvider
 from jarvis.llm.factory import ProviderChoice
 from jarvis.services.chat import events as ev
-from tests.accounts_support import insert_user
+from tests.factories import insert_user
 
 
 class StaticProviders:

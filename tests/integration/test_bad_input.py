@@ -22,7 +22,7 @@ from jarvis.services.chat import events as ev
 from jarvis.services.pricing.views import PriceInput
 from jarvis.services.usage.views import UsageQuery
 from jarvis.tools.builtin import ToolContext, current_time
-from tests.accounts_support import OPERATOR, PW, insert_user
+from tests.factories import OPERATOR, PW, insert_user
 from tests.integration.chat_helpers import fake, make_chat, rows, run_all
 
 NUL = "bad\x00text"

@@ -13,6 +13,8 @@ import pytest
 from jarvis.config import Settings
 from tests.conftest import TEST_APP_PASSWORD, TEST_JWT_SECRET, TEST_MASTER_KEY
 
+pytestmark = pytest.mark.slow  # every `jarvis` call is a new Python process (seconds each)
+
 
 @pytest.fixture
 def run_cli(

@@ -24,7 +24,7 @@ from jarvis.db.migrate import upgrade
 from jarvis.errors import DatabaseUnavailableError
 from jarvis.security.passwords import PasswordHasher
 from jarvis.services.usage.views import UsageQuery
-from tests.accounts_support import PW
+from tests.factories import PW
 from tests.conftest import make_settings
 from tests.ui.conftest import ROOT, point_app_at
 

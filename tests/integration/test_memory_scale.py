@@ -17,9 +17,11 @@ from sqlalchemy import Engine, create_engine, text
 
 from jarvis.config import Settings
 from jarvis.db.engine import create_app_engine
-from jarvis.db.repositories.memory import _SEMANTIC_SQL, NAIVE_SQL, MemoryRepository
+from jarvis.db.repositories.memory import _SEMANTIC_SQL, NAIVE_SQL
 from jarvis.db.uow import UnitOfWorkFactory
 from jarvis.llm.embedders import LEXICAL_MODEL
+
+pytestmark = pytest.mark.slow  # 20,000 memories and an HNSW index: ~15 s of set-up
 
 USERS = 200
 PER_USER = 100
@@ -95,7 +97,7 @@ def test_per_user_top_k_is_exact_for_every_user_sampled(big_db) -> None:  # type
             with owner.begin() as conn:
                 truth = _exact(conn, uid, q, K)
             with uow.for_user_id(uid) as w:
-                got = MemoryRepository(w.session).semantic(uid, LEXICAL_MODEL, q, k=K)
+                got = w.memories.semantic(uid, LEXICAL_MODEL, q, k=K)
             assert len(truth) == K
             assert [r.id for r in got] == truth
     finally:
@@ -159,7 +161,7 @@ def test_a_user_with_fewer_rows_than_k_gets_all_of_them(big_db) -> None:  # type
     _, app, user_ids = big_db
     uow = UnitOfWorkFactory(app)
     with uow.for_user_id(user_ids[3]) as w:
-        got = MemoryRepository(w.session).semantic(
+        got = w.memories.semantic(
             user_ids[3], LEXICAL_MODEL, _query_vector(random.Random(2)), k=PER_USER + 50
         )
     assert len(got) == PER_USER

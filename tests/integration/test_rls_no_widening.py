@@ -25,7 +25,7 @@ from jarvis.errors import AccountLockedError, InvalidCredentialsError, TokenErro
 from jarvis.security.passwords import PasswordHasher
 from jarvis.security.tokens import hash_refresh_token, new_refresh_token
 from jarvis.services.auth import LoginPolicy
-from tests.accounts_support import OPERATOR, PW
+from tests.factories import OPERATOR, PW
 from tests.integration.weak_owner import weak_owner_database  # noqa: F401 - fixture
 
 FAR = datetime(2099, 1, 1, tzinfo=UTC)

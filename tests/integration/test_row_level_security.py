@@ -30,7 +30,7 @@ from jarvis.db.tables import (
     UserToolPermission,
 )
 from jarvis.db.uow import UnitOfWorkFactory
-from tests.accounts_support import OPERATOR
+from tests.factories import OPERATOR
 
 VEC = [0.0] * 383 + [1.0]
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import builtins
 import uuid
+from collections.abc import Sequence
 from datetime import datetime
 from typing import TypeAlias
 
-from sqlalchemy import func, select, text
+from sqlalchemy import delete, func, select, text
 from sqlalchemy.orm import Session
 
 from jarvis.db.tables import AppSetting, User
@@ -70,6 +71,14 @@ class UserRepository:
             pattern = "%" + query.strip().replace("%", r"\%").replace("_", r"\_") + "%"
             stmt = stmt.where(User.email.ilike(pattern) | User.display_name.ilike(pattern))
         return list(self.session.scalars(stmt))
+
+    def delete(self, user_ids: Sequence[uuid.UUID]) -> int:
+        """Delete users and, by cascade, everything they own (what row-level security lets the
+        transaction see: in practice an owner transaction, such as test clean-up)."""
+        if not user_ids:
+            return 0
+        result = self.session.execute(delete(User).where(User.id.in_(list(user_ids))))
+        return int(getattr(result, "rowcount", 0) or 0)
 
     def count_active_admins(self) -> int:
         """How many active administrators exist (the last one is never demoted or deactivated)."""
