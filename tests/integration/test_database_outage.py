@@ -24,8 +24,8 @@ from jarvis.db.migrate import upgrade
 from jarvis.errors import DatabaseUnavailableError
 from jarvis.security.passwords import PasswordHasher
 from jarvis.services.usage.views import UsageQuery
-from tests.factories import PW
 from tests.conftest import make_settings
+from tests.factories import PW
 from tests.ui.conftest import ROOT, point_app_at
 
 UNAVAILABLE = "The database is unavailable right now. Try again in a moment."
