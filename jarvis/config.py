@@ -173,6 +173,20 @@ class Settings(BaseSettings):
     max_cost_per_run_usd: float = Field(
         1.0, validation_alias=AliasChoices("JARVIS_MAX_RUN_COST_USD", "max_cost_per_run_usd"), gt=0
     )
+    run_workers: int = Field(
+        16,
+        validation_alias=AliasChoices("JARVIS_RUN_WORKERS", "run_workers"),
+        ge=1,
+        le=256,
+        description="threads per app process that execute chat runs",
+    )
+    run_deadline_seconds: float = Field(
+        300.0,
+        validation_alias=AliasChoices("JARVIS_RUN_DEADLINE_SECONDS", "run_deadline_seconds"),
+        gt=0,
+        le=86400,
+        description="a whole run (every model call, retry and tool) must end within this",
+    )
     default_monthly_budget_usd: float = Field(
         20.0,
         validation_alias=AliasChoices(

@@ -56,7 +56,7 @@ def _services(args: argparse.Namespace) -> Services:
     from jarvis.bootstrap import build_services
 
     settings, _server = _settings_with_database(args)
-    return build_services(settings)
+    return build_services(settings, background=False)
 
 
 def read_password(prompt: str = "Password: ") -> str:

@@ -9,7 +9,12 @@ from jarvis.config import get_settings
 from jarvis.logs import configure_logging
 
 
-@st.cache_resource(show_spinner=False)
+def _release(services: Services) -> None:
+    """The cache let go of these services (cleared, or the server stops): stop their threads."""
+    services.shutdown()
+
+
+@st.cache_resource(show_spinner=False, on_release=_release)
 def get_services() -> Services:
     settings = get_settings()
     configure_logging(settings.log_level, settings.log_format)

@@ -21,7 +21,9 @@ PASSWORD = "a long enough passphrase"
 def test_click_a_node_to_focus_it_and_see_its_details(
     live_app: str, live_settings: Settings, page
 ) -> None:  # type: ignore[no-untyped-def]
-    services = build_services(live_settings, hasher=PasswordHasher(memory_cost=1024, time_cost=1))
+    services = build_services(
+        live_settings, hasher=PasswordHasher(memory_cost=1024, time_cost=1), background=False
+    )
     try:
         admin = services.accounts.register(EMAIL, PASSWORD, "Grapher")
         report = services.knowledge_graph.import_data(

@@ -57,7 +57,7 @@ def test_add_a_secret_and_deny_a_tool(live_app: str, live_settings: Settings, pa
     assert not page.get_by_role("switch", name="Allow Calculator").is_checked()
     assert page.get_by_role("switch", name="Allow Current time").is_checked()
 
-    services = build_services(live_settings)
+    services = build_services(live_settings, background=False)
     try:
         principal = services.sign_in.check_credentials(EMAIL, PASSWORD)
         assert not services.permissions.is_allowed(principal, "calculator")

@@ -21,7 +21,9 @@ PW = "a long enough passphrase"
 
 @pytest.fixture
 def live_services(live: LiveApp) -> Iterator[Services]:
-    services = build_services(live.settings, hasher=PasswordHasher(memory_cost=1024, time_cost=1))
+    services = build_services(
+        live.settings, hasher=PasswordHasher(memory_cost=1024, time_cost=1), background=False
+    )
     admin = services.accounts.register("admin@example.com", PW, "Ada")
     services.accounts.register("user@example.com", PW, "Uma", actor=admin)
     yield services

@@ -22,7 +22,9 @@ PASSWORD = "a long enough passphrase"
 def test_usage_page_shows_charts_for_recorded_runs(
     live_app: str, live_settings: Settings, page
 ) -> None:  # type: ignore[no-untyped-def]
-    services = build_services(live_settings, hasher=PasswordHasher(memory_cost=1024, time_cost=1))
+    services = build_services(
+        live_settings, hasher=PasswordHasher(memory_cost=1024, time_cost=1), background=False
+    )
     try:
         admin = services.accounts.register(EMAIL, PASSWORD, "Meter")
         worker = services.accounts.register("worker@example.com", PASSWORD, "Worker", actor=admin)

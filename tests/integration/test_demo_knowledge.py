@@ -31,7 +31,7 @@ def test_seed_knowledge_builds_a_graph_with_hubs_and_memories(
         assert out["entities"] >= 2 * 250 and out["relations"] >= 2 * 600 and out["memories"] == 80
     finally:
         owner.dispose()
-    services = build_services(s, hasher=fast_hasher)
+    services = build_services(s, hasher=fast_hasher, background=False)
     try:
         me = Principal(user_id=ids[0], email="demo-k0@example.com")
         stats = services.knowledge_graph.stats(me)

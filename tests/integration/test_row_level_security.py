@@ -22,6 +22,7 @@ from jarvis.db.tables import (
     Memory,
     Message,
     RefreshToken,
+    RunEvent,
     ToolCall,
     ToolUsageDaily,
     UsageDaily,
@@ -94,6 +95,7 @@ def seed_user(session: Session, tag: str) -> uuid.UUID:
                 user_id=uid, day=date(2026, 1, 1), provider="offline", model="offline", runs=1
             ),
             ToolUsageDaily(user_id=uid, day=date(2026, 1, 1), tool_id="calculator", calls=1),
+            RunEvent(run_id=run.id, seq=1, user_id=uid, type="run_started", payload={"type": "x"}),
         ]
     )
     session.flush()

@@ -328,7 +328,7 @@ def test_recovery_by_a_non_superuser_owner_counts_runs_as_a_rebuild_would(
             ),
             {"i": uuid.uuid4(), "r": run_id, "u": uid, "t": long_ago},
         )
-    services = build_services(settings, hasher=fast_hasher)  # start-up recovery, as the app
+    services = build_services(settings, hasher=fast_hasher, background=False)  # as the app
     services.engine.dispose()
 
     def snapshot() -> Rollups:

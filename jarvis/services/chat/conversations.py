@@ -149,7 +149,17 @@ class ConversationService:
         running = any(t.status == "running" for t in turns)
         if current is not None and running and self._recovery.recover_stale_runs_safely():
             turns = self.history(principal, current.id)
-        return ChatOverview(conversations, current, turns, self.provider_choices(principal))
+        active = next((t.run_id for t in reversed(turns) if t.status == "running"), None)
+        with self._uow(principal) as uow:
+            busy = frozenset(uow.run_log.running_conversations(principal.user_id))
+        return ChatOverview(
+            conversations,
+            current,
+            turns,
+            self.provider_choices(principal),
+            active_run_id=active,
+            running=busy,
+        )
 
     def provider_choices(self, principal: Principal) -> list[ProviderChoice]:
         """The providers (and their models) this user can use; offline is always there."""

@@ -61,6 +61,10 @@ class ChatOverview:
     current: ConversationView | None
     turns: list[TurnView]
     choices: list[ProviderChoice]
+    #: The open conversation's run in progress (the page follows its log), if any.
+    active_run_id: uuid.UUID | None = None
+    #: Conversations with a run in progress (marked in the list).
+    running: frozenset[uuid.UUID] = frozenset()
 
 
 __all__ = [
