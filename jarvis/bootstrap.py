@@ -16,6 +16,7 @@ from sqlalchemy import Engine
 from jarvis.clock import Clock, SystemClock
 from jarvis.config import Settings, get_settings
 from jarvis.db.engine import create_app_engine, create_owner_engine, libpq_url
+from jarvis.db.migrate import head_revision
 from jarvis.db.notify import Notifier
 from jarvis.db.repositories.health import ServerProbe
 from jarvis.db.uow import UnitOfWorkFactory
@@ -26,6 +27,7 @@ from jarvis.security.crypto import EnvelopeCipher, KeyRing
 from jarvis.security.passwords import PasswordHasher
 from jarvis.security.tokens import AccessTokenCodec
 from jarvis.services.admin import AdminService
+from jarvis.services.api_keys import ApiKeyService
 from jarvis.services.auth import (
     AccountLockouts,
     AccountService,
@@ -83,6 +85,7 @@ class Services:
     providers: ProviderSource
     conversations: ConversationService
     runs: RunService
+    api_keys: ApiKeyService
     notifier: Notifier | None = None
 
     def shutdown(self) -> None:
@@ -91,6 +94,22 @@ class Services:
         self.runs.shutdown()
         if self.notifier is not None:
             self.notifier.stop()
+
+
+_provided: list[Services] = []
+
+
+def provide_services(services: Services | None) -> None:
+    """Make ``services`` this process's services (the ASGI lifespan: API and pages share one
+    set of run workers and one engine); ``None`` forgets them."""
+    _provided.clear()
+    if services is not None:
+        _provided.append(services)
+
+
+def provided_services() -> Services | None:
+    """The services the server built for this process, if it did."""
+    return _provided[0] if _provided else None
 
 
 def ensure_database_url(settings: Settings) -> Settings:
@@ -138,7 +157,9 @@ def build_services(
     clock = clock or SystemClock()
     hasher = hasher or PasswordHasher()
 
-    health = HealthService(ServerProbe(engine), embedded=settings.uses_embedded_database)
+    health = HealthService(
+        ServerProbe(engine), embedded=settings.uses_embedded_database, head=head_revision()
+    )
     # Sign-in throttling, access / refresh tokens, user administration
     rate_limiter = RateLimiter(uow, clock)
     login_policy = login_policy or LoginPolicy()
@@ -161,7 +182,13 @@ def build_services(
         uow, hasher, clock, sessions, limiter=rate_limiter, policy=login_policy, lockouts=lockouts
     )
     accounts = AccountService(
-        uow, hasher, clock, limiter=rate_limiter, policy=login_policy, lockouts=lockouts
+        uow,
+        hasher,
+        clock,
+        limiter=rate_limiter,
+        policy=login_policy,
+        lockouts=lockouts,
+        sessions=sessions,
     )
     admin = AdminService(uow, sessions, hasher, clock)
     # Prices, run costs and the usage rollups (the recorder closes each run's bookkeeping)
@@ -228,6 +255,7 @@ def build_services(
         ),
         workers=workers,
         recovery=recovery,
+        conversations=conversations,
         watcher=notifier,
         flusher=None if shared_uow else Flusher(),
     )
@@ -261,6 +289,7 @@ def build_services(
         providers=providers,
         conversations=conversations,
         runs=runs,
+        api_keys=ApiKeyService(uow, clock),
         notifier=notifier,
     )
 

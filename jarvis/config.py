@@ -10,6 +10,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import os
+import re
 import secrets as _secrets
 from collections.abc import Callable
 from functools import lru_cache
@@ -144,6 +145,33 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("JARVIS_TRUSTED_PROXIES", "trusted_proxies"),
     )
 
+    # HTTP API (/api/v1, /v1): request limits and browser origins allowed to call it.
+    api_requests_per_minute: int = Field(
+        600,
+        validation_alias=AliasChoices("JARVIS_API_REQUESTS_PER_MINUTE", "api_requests_per_minute"),
+        ge=1,
+        le=1_000_000,
+    )
+    api_requests_per_minute_per_ip: int = Field(
+        1200,
+        validation_alias=AliasChoices(
+            "JARVIS_API_REQUESTS_PER_MINUTE_PER_IP", "api_requests_per_minute_per_ip"
+        ),
+        ge=1,
+        le=1_000_000,
+    )
+    api_max_body_bytes: int = Field(
+        1_048_576,
+        validation_alias=AliasChoices("JARVIS_API_MAX_BODY_BYTES", "api_max_body_bytes"),
+        ge=1024,
+        le=104_857_600,
+    )
+    # NoDecode: a comma-separated list of origins ("https://app.example.com"); empty = closed.
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        validation_alias=AliasChoices("JARVIS_CORS_ORIGINS", "cors_origins"),
+    )
+
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         "INFO", validation_alias=AliasChoices("LOG_LEVEL", "log_level")
     )
@@ -194,6 +222,20 @@ class Settings(BaseSettings):
         ),
         ge=0,
     )
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = [o.strip().rstrip("/") for o in value.split(",") if o.strip()]
+        if isinstance(value, list):
+            for origin in value:
+                if not re.fullmatch(r"https?://[A-Za-z0-9.\-]+(:[0-9]{1,5})?", str(origin)):
+                    raise ValueError(
+                        f"expected origins like https://app.example.com separated by commas, "
+                        f"got {str(origin)[:80]!r}"
+                    )
+        return value
 
     @field_validator("trusted_proxies", mode="before")
     @classmethod

@@ -11,6 +11,8 @@ Payloads carry ids only (``<run id>:<seq>``), never user data: any session may l
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import threading
 import time
@@ -31,20 +33,44 @@ Handler = Callable[[str], None]
 
 
 class Watch:
-    """A wake-up flag for one key (a run id): set by a notification, cleared by the waiter."""
+    """A wake-up flag for one key (a run id): set by a notification, cleared by the waiter.
+
+    Threads wait with :meth:`wait`; coroutines with :meth:`wait_async` (the notification is
+    handed to their event loop, so an idle follower holds no thread)."""
 
     def __init__(self) -> None:
         self._flag = threading.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._async_flag: asyncio.Event | None = None
 
     def clear(self) -> None:
         self._flag.clear()
+        if self._async_flag is not None:
+            self._async_flag.clear()
 
     def wait(self, timeout: float) -> bool:
         """Sleep until woken or ``timeout`` seconds passed; True when woken."""
         return self._flag.wait(timeout)
 
+    async def wait_async(self, timeout: float) -> bool:
+        """:meth:`wait` for a coroutine (call it from one event loop only)."""
+        if self._async_flag is None:
+            self._loop = asyncio.get_running_loop()
+            self._async_flag = asyncio.Event()
+            if self._flag.is_set():
+                self._async_flag.set()
+        try:
+            await asyncio.wait_for(self._async_flag.wait(), timeout)
+        except TimeoutError:
+            return False
+        return True
+
     def wake(self) -> None:
         self._flag.set()
+        loop, flag = self._loop, self._async_flag
+        if loop is not None and flag is not None:
+            with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
+                loop.call_soon_threadsafe(flag.set)
 
 
 class Notifier:

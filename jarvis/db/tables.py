@@ -52,6 +52,7 @@ USER_OWNED_TABLES: tuple[str, ...] = (
     "usage_daily",
     "tool_usage_daily",
     "run_events",
+    "api_keys",
 )
 
 
@@ -513,3 +514,23 @@ class ToolUsageDaily(Base):
     latency_count: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")
     latency_ms_sum: Mapped[int] = mapped_column(BigInteger, nullable=False, server_default="0")
     latency_ms_max: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")
+
+
+class ApiKey(Base):
+    """A personal API key (0014): shown once, only its SHA-256 kept; acts as its user."""
+
+    __tablename__ = "api_keys"
+    __table_args__ = (
+        Index("ix_api_keys_user_id_created_at", "user_id", "created_at"),
+        UniqueConstraint("key_hash", name="uq_api_keys_key_hash"),
+    )
+
+    id: Mapped[uuid.UUID] = _pk()
+    user_id: Mapped[uuid.UUID] = _owner()
+    name: Mapped[str] = mapped_column(String(100), nullable=False)
+    key_hash: Mapped[str] = mapped_column(String(64), nullable=False)
+    prefix: Mapped[str] = mapped_column(String(16), nullable=False)
+    created_at: Mapped[datetime] = _now()
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

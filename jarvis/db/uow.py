@@ -25,6 +25,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from jarvis.db.errors import translate
+from jarvis.db.repositories.api_keys import ApiKeyRepository
 from jarvis.db.repositories.audit import AuditRepository
 from jarvis.db.repositories.chat import (
     ConversationRepository,
@@ -79,6 +80,7 @@ _REPOSITORIES = (
     "demo_data",
     # -- runs area --
     "run_log",
+    "api_keys",
 )
 
 
@@ -254,6 +256,11 @@ class UnitOfWork:
     def run_log(self) -> RunLogRepository:
         """Server-side runs: admission, the event log, cancel requests, process heartbeats."""
         return RunLogRepository(self.session)
+
+    @cached_property
+    def api_keys(self) -> ApiKeyRepository:
+        """Personal API keys (hashed)."""
+        return ApiKeyRepository(self.session)
 
 
 class UnitOfWorkFactory:

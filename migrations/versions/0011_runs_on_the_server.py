@@ -375,6 +375,8 @@ def upgrade() -> None:
     )
     role = _app_role()
     op.execute(f'GRANT SELECT, INSERT, UPDATE, DELETE ON run_events, run_workers TO "{role}"')
+    # /api/v1/ready compares the database's migration with the code's.
+    op.execute(f'GRANT SELECT ON alembic_version TO "{role}"')
     op.execute("ALTER TABLE run_events ENABLE ROW LEVEL SECURITY")
     op.execute("ALTER TABLE run_events FORCE ROW LEVEL SECURITY")
     op.execute(

@@ -15,8 +15,10 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import AbstractContextManager, nullcontext
+
+import anyio
 
 from jarvis.db.notify import RUN_EVENTS_CHANNEL, Watch
 from jarvis.db.repositories.run_log import LoggedEvent, RunFinish
@@ -55,7 +57,8 @@ class RunEventWriter:
         self._lock = threading.Lock()
         self._seq = 0
         self._pending: list[LoggedEvent] = []
-        self._last_flush = 0.0
+        # The first flush waits like the others: a quick run is logged in its closing statement.
+        self._last_flush = time.monotonic()
         #: True once the log refused an append: the run was closed elsewhere (recovered).
         self.closed = False
 
@@ -198,6 +201,54 @@ def follow(
                 watch.wait(wait)
             else:
                 time.sleep(wait)
+
+
+async def follow_async(
+    uow: UnitOfWorkFactory,
+    watcher: EventWatcher | None,
+    user_id: uuid.UUID,
+    run_id: uuid.UUID,
+    after: int = 0,
+    *,
+    until: float | None = None,
+) -> AsyncIterator[LoggedEvent]:
+    """:func:`follow` for coroutines (the SSE endpoint): the database is read on worker
+    threads (short calls); the waits between events hold no thread."""
+
+    def read(since: int) -> list[LoggedEvent]:
+        with uow.statements() as u:
+            return u.run_log.read(user_id, run_id, since)
+
+    watch_cm: AbstractContextManager[Watch | None] = (
+        watcher.watch(RUN_EVENTS_CHANNEL, str(run_id)) if watcher is not None else nullcontext()
+    )
+    checked = False
+    with watch_cm as watch:
+        while True:
+            if watch is not None:
+                watch.clear()
+            batch = await anyio.to_thread.run_sync(read, after)
+            for event in batch:
+                after = event.seq
+                yield event
+                if event.type in ev.TERMINAL_TYPES:
+                    return
+            if batch:
+                continue
+            if not checked or watch is None or not watcher or not watcher.listening:
+                running = await anyio.to_thread.run_sync(_still_running, uow, user_id, run_id)
+                checked = True
+                if not running:
+                    for event in await anyio.to_thread.run_sync(read, after):
+                        yield event
+                    return
+            if until is not None and time.monotonic() >= until:
+                return
+            wait = POLL_SECONDS_LISTENING if watcher and watcher.listening else POLL_SECONDS
+            if watch is not None:
+                await watch.wait_async(wait)
+            else:
+                await anyio.sleep(wait)
 
 
 def _still_running(uow: UnitOfWorkFactory, user_id: uuid.UUID, run_id: uuid.UUID) -> bool:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -21,13 +21,16 @@ from jarvis.db.repositories.run_log import Admitted, RunAdmission
 from jarvis.db.uow import UnitOfWorkFactory
 from jarvis.errors import LimitExceededError, NotFoundError, RateLimitError, ValidationError
 from jarvis.identity import Principal
+from jarvis.llm.models import default_model
+from jarvis.llm.offline import OFFLINE
 from jarvis.services.chat import events as ev
-from jarvis.services.chat.conversations import DEFAULT_TITLE, clean_title
+from jarvis.services.chat.conversations import DEFAULT_TITLE, ConversationService, clean_title
 from jarvis.services.chat.engine import RunEngine
-from jarvis.services.chat.log import Flusher, RunEventWriter, follow
+from jarvis.services.chat.log import Flusher, RunEventWriter, follow, follow_async
 from jarvis.services.chat.ports import EventWatcher
 from jarvis.services.chat.recovery import STALE_RUN_AFTER, STALE_RUN_REASON, RunRecovery
 from jarvis.services.chat.state import RunState, money
+from jarvis.services.chat.views import RunOutcome, RunView, ToolCallView
 from jarvis.services.chat.workers import RunWorkers, StopFlag
 from jarvis.services.usage.rules import WARNING_FRACTION
 
@@ -67,10 +70,12 @@ class RunService:
         engine: RunEngine,
         workers: RunWorkers,
         recovery: RunRecovery,
+        conversations: ConversationService,
         watcher: EventWatcher | None = None,
         flusher: Flusher | None = None,
     ) -> None:
         self._uow = uow
+        self._conversations = conversations
         self._clock = clock
         self._settings = settings
         self._engine = engine
@@ -154,6 +159,80 @@ class RunService:
             fraction,
         )
 
+    def start_in(
+        self,
+        principal: Principal,
+        text: str,
+        *,
+        conversation_id: uuid.UUID | None = None,
+        provider: str | None = None,
+        model: str | None = None,
+    ) -> StartedRun:
+        """:meth:`start` in ``conversation_id``, or in a new conversation (``provider`` /
+        ``model``, offline by default); a given provider or model switches the conversation."""
+        if conversation_id is None:
+            chosen = provider or OFFLINE
+            conversation_id = self._conversations.create(
+                principal, provider=chosen, model=model or default_model(chosen)
+            ).id
+        elif provider or model:
+            current = self._conversations.get(principal, conversation_id)
+            chosen = provider or current.provider or OFFLINE
+            self._conversations.set_model(
+                principal, conversation_id, chosen, model or default_model(chosen)
+            )
+        return self.start(principal, conversation_id, text)
+
+    async def outcome(self, principal: Principal, run_id: uuid.UUID) -> RunOutcome:
+        """Wait for the run's end (without holding a thread); its answer and tool steps."""
+        run = self.get(principal, run_id)
+        calls: dict[str, ToolCallView] = {}
+        answer, status, error = "", "running", None
+        tokens, cost, unpriced = 0, None, False
+        async for followed in self.follow_async(principal, run_id):
+            e = followed.event
+            if isinstance(e, ev.TextDelta):
+                answer += e.text
+            elif isinstance(e, ev.ToolCallStarted):
+                calls[e.call_id] = ToolCallView(
+                    uuid.uuid4(), e.tool_id, dict(e.arguments), None, "running", None
+                )
+            elif isinstance(e, ev.ToolCallFinished):
+                calls[e.call_id] = ToolCallView(
+                    calls[e.call_id].id if e.call_id in calls else uuid.uuid4(),
+                    e.tool_id,
+                    calls[e.call_id].arguments if e.call_id in calls else {},
+                    dict(e.result),
+                    e.status,
+                    e.latency_ms,
+                )
+            elif isinstance(e, ev.ToolCallDenied):
+                calls[e.call_id] = ToolCallView(
+                    uuid.uuid4(), e.tool_id, {}, {"error": e.reason}, "denied", None
+                )
+            elif isinstance(e, ev.RunCompleted):
+                status, answer = "completed", e.text
+                tokens, cost, unpriced = e.total_tokens, e.cost_usd, e.unpriced
+            elif isinstance(e, ev.RunCancelled):
+                status, tokens, cost = "cancelled", e.total_tokens, e.cost_usd
+            elif isinstance(e, ev.RunFailed):
+                status, error, tokens, cost = "failed", e.error, e.total_tokens, e.cost_usd
+        if status == "running":  # a run from before the log: read how it ended
+            run = self.get(principal, run_id)
+            status, error, tokens = run.status, run.error, run.total_tokens
+            cost, unpriced = run.cost_usd, run.unpriced
+        return RunOutcome(
+            run_id=run_id,
+            conversation_id=run.conversation_id or uuid.UUID(int=0),
+            status=status,
+            answer=answer.strip(),
+            error=error,
+            total_tokens=tokens,
+            cost_usd=cost,
+            unpriced=unpriced,
+            tool_calls=list(calls.values()),
+        )
+
     def _execute(self, state: RunState, stop: StopFlag) -> None:
         writer = RunEventWriter(
             self._uow, state.principal.user_id, state.run_id, flusher=self._flusher
@@ -209,13 +288,61 @@ class RunService:
             self._workers.stop_locally(run_id)
         return asked
 
-    def status(self, principal: Principal, run_id: uuid.UUID) -> str:
-        """``running``, ``completed``, ``failed`` or ``cancelled``."""
+    async def follow_async(
+        self,
+        principal: Principal,
+        run_id: uuid.UUID,
+        after: int = 0,
+        *,
+        timeout: float | None = None,
+    ) -> AsyncIterator[FollowedEvent]:
+        """:meth:`follow` for coroutines (the SSE endpoint): waits hold no thread."""
+        until = None if timeout is None else time.monotonic() + timeout
+        async for logged in follow_async(
+            self._uow, self._watcher, principal.user_id, run_id, after, until=until
+        ):
+            yield FollowedEvent(logged.seq, ev.from_dict(logged.payload))
+
+    def stream(
+        self, principal: Principal, run_id: uuid.UUID, after: int = 0
+    ) -> AsyncIterator[FollowedEvent]:
+        """:meth:`follow_async`, with :class:`NotFoundError` raised now (before a response
+        starts) when the run is not the user's."""
+        self.get(principal, run_id)
+        return self.follow_async(principal, run_id, after)
+
+    def get(self, principal: Principal, run_id: uuid.UUID) -> RunView:
+        """The run as it stands (:class:`NotFoundError` when it is not the user's)."""
         with self._uow(principal) as uow:
             run = uow.runs.get(run_id)
             if run is None:
                 raise NotFoundError("That run does not exist.")
-            return run.status
+            return RunView(
+                id=run.id,
+                conversation_id=run.conversation_id,
+                status=run.status,
+                provider=run.provider,
+                model=run.model,
+                input_tokens=int(run.input_tokens or 0),
+                output_tokens=int(run.output_tokens or 0),
+                total_tokens=int(run.total_tokens or 0),
+                cost_usd=run.total_cost,
+                unpriced=bool(run.unpriced),
+                usage_estimated=bool(run.usage_estimated),
+                error=run.error,
+                started_at=run.started_at,
+                finished_at=run.finished_at,
+                cancel_requested=run.cancel_requested_at is not None,
+            )
+
+    def request_stop(self, principal: Principal, run_id: uuid.UUID) -> RunView:
+        """:meth:`cancel`, then the run as it stands."""
+        self.cancel(principal, run_id)
+        return self.get(principal, run_id)
+
+    def status(self, principal: Principal, run_id: uuid.UUID) -> str:
+        """``running``, ``completed``, ``failed`` or ``cancelled``."""
+        return self.get(principal, run_id).status
 
     def active_run(self, principal: Principal, conversation_id: uuid.UUID) -> uuid.UUID | None:
         """The conversation's run in progress, if any (the page attaches to it)."""
