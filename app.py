@@ -6,6 +6,7 @@ import streamlit as st
 
 from jarvis.errors import JarvisError
 from jarvis.ui.components import show_error
+from jarvis.ui.guard import run_page
 from jarvis.ui.navigation import PAGES, pages_for
 from jarvis.ui.services import get_services
 from jarvis.ui.session import current_principal, sign_out, skip_cookie_wait, write_cookie
@@ -68,4 +69,4 @@ if not write_cookie(services) and principal is not None:
         help="Only needed if your browser blocks cookies.",
     )
     st.stop()
-page.run()
+run_page(page)

@@ -56,7 +56,11 @@ def _entity_picker(label: str, key: str) -> uuid.UUID | None:
     query = st.text_input(label, key=f"{key}_q", placeholder="type a name (or a meaning)")
     if not query.strip():
         return None
-    hits = kg.search_entities(principal, query, limit=15)
+    try:
+        hits = kg.search_entities(principal, query, limit=15)
+    except JarvisError as exc:  # a search that is not clean text: a field error, not a crash
+        show_error(exc)
+        return None
     if not hits:
         st.caption("No entity matches.")
         return None

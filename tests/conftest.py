@@ -31,6 +31,7 @@ from jarvis.db.engine import create_app_engine, create_owner_engine  # noqa: E40
 from jarvis.db.migrate import upgrade  # noqa: E402
 from jarvis.db.uow import UnitOfWorkFactory  # noqa: E402
 from jarvis.security.passwords import PasswordHasher  # noqa: E402
+from tests.accounts_support import ensure_operator  # noqa: E402
 
 TEST_MASTER_KEY = "11" * 32
 TEST_JWT_SECRET = "test-jwt-secret-" + "x" * 40
@@ -69,6 +70,11 @@ def make_settings(database_url: str, data_dir: Path, **extra: object) -> Setting
 def settings(pg_server: str, tmp_path_factory: pytest.TempPathFactory) -> Settings:
     s = make_settings(pg_server, Path(tmp_path_factory.mktemp("data")))
     upgrade(s)
+    owner = create_owner_engine(s)
+    try:
+        ensure_operator(owner)  # the real admin tests act as (tests/accounts_support.py)
+    finally:
+        owner.dispose()
     return s
 
 

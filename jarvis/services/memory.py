@@ -20,11 +20,15 @@ from jarvis.db.uow import UnitOfWork, UnitOfWorkFactory
 from jarvis.errors import ConfigError, JarvisError, NotFoundError, ValidationError
 from jarvis.identity import Principal
 from jarvis.llm.embedders import Embedder, EmbedderRegistry, describe_model, is_lexical
+from jarvis.validation import check_json, clamp_int, clean_line, clean_text, finite_float
 
 log = logging.getLogger(__name__)
 
 MAX_CONTENT = 8000
 MAX_K = 100
+MAX_QUERY = 1000
+MAX_METADATA_BYTES = 16 * 1024
+MAX_BATCH = 10_000
 SearchMode = Literal["semantic", "hybrid"]
 #: ``progress(done, total)`` after each re-embedded batch.
 Progress = Callable[[int, int], None]
@@ -186,12 +190,17 @@ class MemoryService:
         source: str | None = None,
         metadata: Mapping[str, object] | None = None,
     ) -> MemoryView:
-        """Embed and save one memory. ``source``: the agent run (or message) that created it."""
-        content = (content or "").strip()
-        if not content:
-            raise ValidationError("A memory needs some text.", field="content")
-        if len(content) > MAX_CONTENT:
-            raise ValidationError(f"A memory is at most {MAX_CONTENT} characters.", field="content")
+        """Embed and save one memory. ``source``: the agent run (or message) that created it;
+        ``metadata``: a small JSON object (tags)."""
+        content = clean_text(
+            content, field="content", label="memory", max_chars=MAX_CONTENT, multiline=True
+        )
+        source = clean_line(source, field="source", max_chars=200, required=False) or None
+        checked = (
+            check_json(dict(metadata), field="metadata", max_bytes=MAX_METADATA_BYTES)
+            if metadata
+            else None
+        )
         with self._uow(principal) as uow:
             embedder = self._embedder_for(principal, uow)
             vector = embedder.embed([content])[0]
@@ -200,8 +209,8 @@ class MemoryService:
                 content=content,
                 embedding=vector,
                 embedding_model=embedder.model_name,
-                metadata=metadata,
-                source=(str(source)[:200] if source else None),
+                metadata=checked if isinstance(checked, dict) else None,
+                source=source,
                 created_at=self._clock.now(),
             )
             uow.commit()
@@ -239,10 +248,13 @@ class MemoryService:
         always the true top k); ``min_score`` drops weaker hits. ``hybrid``: vector and
         PostgreSQL full-text rankings fused with reciprocal rank fusion.
         """
-        query = (query or "").strip()
+        query = clean_line(
+            query, field="query", label="search", max_chars=MAX_QUERY, required=False
+        )
         if not query:
             raise ValidationError("Type something to search for.", field="query")
-        k = max(1, min(int(k), MAX_K))
+        k = clamp_int(k, 1, MAX_K, field="k", label="number of results")
+        min_score = None if min_score is None else finite_float(min_score, field="min_score")
         with self._uow(principal) as uow:
             embedder = self._embedder_for(principal, uow)
             vector = embedder.embed([query])[0]
@@ -256,7 +268,7 @@ class MemoryService:
                     embedder.model_name,
                     vector,
                     k=k,
-                    min_score=-1.0 if min_score is None else float(min_score),
+                    min_score=-1.0 if min_score is None else min_score,
                 )
             else:
                 raise ValidationError("Unknown search mode.", field="mode")
@@ -281,10 +293,17 @@ class MemoryService:
                 principal.user_id,
                 since=since,
                 until=until,
-                contains=(contains or "").strip() or None,
-                source=(source or "").strip() or None,
-                limit=max(1, min(limit, 500)),
-                offset=max(0, offset),
+                contains=clean_line(
+                    contains,
+                    field="contains",
+                    label="text filter",
+                    max_chars=MAX_QUERY,
+                    required=False,
+                )
+                or None,
+                source=clean_line(source, field="source", max_chars=200, required=False) or None,
+                limit=clamp_int(limit, 1, 500, field="limit"),
+                offset=clamp_int(offset, 0, 10**9, field="offset"),
             )
         return [_view(r) for r in rows]
 
@@ -300,6 +319,11 @@ class MemoryService:
     ) -> ReembedReport:
         """Move every memory of the user to ``model_name``; one transaction per batch, so an
         interrupted run can simply be started again."""
+        if not 1 <= batch_size <= MAX_BATCH:
+            raise ValidationError(
+                f"The batch size must be between 1 and {MAX_BATCH:,}.", field="batch_size"
+            )
+        model_name = clean_line(model_name, field="model", max_chars=100)
         embedder = self.embedder_named(principal, model_name)
         with self._uow(principal) as uow:
             counts = uow.memories.count_by_model(principal.user_id)

@@ -23,6 +23,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import uuid
@@ -34,7 +35,7 @@ import streamlit as st
 from jarvis.bootstrap import Services
 from jarvis.errors import JarvisError, TokenError
 from jarvis.identity import Principal
-from jarvis.security.client_ip import client_ip
+from jarvis.security.client_ip import client_ip, forwarded_by_untrusted_peer
 from jarvis.services.auth import IssuedSession
 
 log = logging.getLogger(__name__)
@@ -104,15 +105,33 @@ class BrowserSession:
 
 def client_details(services: Services) -> tuple[str | None, str | None]:
     """(client IP, user agent) of this browser session; ``X-Forwarded-For`` is honoured only
-    behind a proxy listed in ``JARVIS_TRUSTED_PROXIES``."""
+    behind a proxy listed in ``JARVIS_TRUSTED_PROXIES``. Loopback is an address like any other
+    (per-IP limits apply); forwarding headers from an untrusted peer are warned about once."""
     try:
         headers = dict(st.context.headers)
         remote = st.context.ip_address
     except Exception:  # no browser (AppTest, bare mode)
         return None, None
-    ip = client_ip(remote, headers, services.settings.trusted_proxies)
+    if not headers:  # no browser either: nobody to attribute requests to
+        return None, None
+    trusted = services.settings.trusted_proxies
+    if forwarded_by_untrusted_peer(remote, headers, trusted):
+        _warn_untrusted_proxy(remote or "127.0.0.1")
+    ip = client_ip(remote, headers, trusted)
     agent = headers.get("User-Agent") or headers.get("user-agent")
     return ip, agent
+
+
+@functools.lru_cache(maxsize=32)
+def _warn_untrusted_proxy(peer: str) -> None:
+    """Once per peer and process (the first request through an unlisted proxy)."""
+    log.warning(
+        "Requests from %s carry X-Forwarded-For / Forwarded headers, but it is not listed in "
+        "JARVIS_TRUSTED_PROXIES: every client behind it shares its address for sign-in limits. "
+        "Behind a reverse proxy, set JARVIS_TRUSTED_PROXIES=%s (see the README).",
+        peer,
+        peer,
+    )
 
 
 def _queue_cookie(value: str | None, max_age: int = 0, *, only_if: str | None = None) -> None:
@@ -158,15 +177,16 @@ def _resume_from_cookie(services: Services) -> BrowserSession | None:
     """First run of a browser session (a reload): sign back in with the refresh cookie."""
     if st.session_state.get(COOKIE_CHECKED_KEY):
         return None
-    st.session_state[COOKIE_CHECKED_KEY] = True
     try:
         token = st.context.cookies.get(COOKIE_NAME)
     except Exception:  # no browser (AppTest)
         token = None
     if not token:
+        st.session_state[COOKIE_CHECKED_KEY] = True
         return None
     ip, agent = client_details(services)
     try:
+        # Any other error (the database is down) leaves the cookie to be tried again next run.
         issued = services.sessions.refresh(token, ip=ip, user_agent=agent)
     except TokenError:
         presented = token if isinstance(token, str) else None

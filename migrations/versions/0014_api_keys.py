@@ -1,7 +1,7 @@
 """personal API keys: hashed, revocable, optional expiry; looked up by a narrow function
 
 Revision ID: 0014
-Revises: 0011
+Revises: 0013
 Create Date: 2026-12-02 14:00:00
 
 A key is shown once; only its SHA-256 is stored. Before the caller is known the key must be
@@ -19,7 +19,7 @@ from alembic import context, op
 from sqlalchemy.dialects import postgresql
 
 revision: str = "0014"
-down_revision: str | Sequence[str] | None = "0011"
+down_revision: str | Sequence[str] | None = "0013"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -42,8 +42,11 @@ def rebuilt(
 
 
 def stored_hash(services: Services, email: str) -> str:
-    with services.uow(scope="auth") as uow:
-        user = UserRepository(uow.session).by_email(email)
+    with services.uow() as uow:
+        user_id = uow.users.id_for_email(email)
+        assert user_id is not None
+        uow.act_as(user_id)
+        user = UserRepository(uow.session).get(user_id)
         assert user is not None
         return user.password_hash
 

@@ -11,17 +11,15 @@ from jarvis.bootstrap import Services
 from jarvis.errors import NotFoundError, ValidationError
 from jarvis.identity import Principal
 from jarvis.llm.embedders import LEXICAL_MODEL, OPENAI_MODEL
+from tests.accounts_support import insert_user
 
 
 def user(services: Services, name: str) -> Principal:
     """A new account, written directly (sign-up may be closed in the shared test database)."""
-    from jarvis.db.tables import User
 
     uid = uuid.uuid4()
     email = f"{name}-{uid.hex[:8]}@example.com"
-    with services.uow(scope="auth") as uow:
-        uow.session.add(User(id=uid, email=email, password_hash="x", display_name=name))
-        uow.commit()
+    insert_user(services.uow, email, display_name=name, user_id=uid)
     return Principal(user_id=uid, email=email, role="user", display_name=name)
 
 

@@ -595,3 +595,25 @@ def test_opening_a_conversation_fails_a_run_its_dead_process_left_running(servic
     assert (turn.status, turn.error) == ("failed", STALE_RUN_REASON)
     stale, _, _ = rows(services, user, run_id)
     assert stale.status == "failed"
+
+
+def test_a_model_emitting_nul_or_lone_surrogates_still_ends_with_its_answer(services) -> None:  # type: ignore[no-untyped-def]
+    user = make_user(services)
+    chat = make_chat(services, fake(lambda m, t: "bad \x00 bytes \ud800 here"))
+    conv = chat.conversations.create(user, provider="offline", model="m")
+    events = run_all(chat, user, conv.id, "say something odd")
+    assert isinstance(events[-1], ev.RunCompleted)
+    [turn] = chat.conversations.history(user, conv.id)
+    assert turn.status == "completed"
+    assert "\x00" not in turn.answer and "bytes" in turn.answer and "\ufffd" in turn.answer
+
+
+def test_a_message_with_a_nul_byte_is_refused_as_a_field_error(services) -> None:  # type: ignore[no-untyped-def]
+    user = make_user(services)
+    chat = make_chat(services, fake(lambda m, t: "never"))
+    conv = chat.conversations.create(user, provider="offline", model="m")
+    for bad in ("hello\x00", "hi \ud800", "bell\x07"):
+        with pytest.raises(ValidationError) as refused:
+            chat.runs.start(user, conv.id, bad)
+        assert refused.value.field == "message"
+    assert chat.conversations.history(user, conv.id) == []

@@ -171,7 +171,7 @@ def test_the_heartbeat_keeps_a_silent_run_alive_and_fails_dead_ones(
     release = threading.Event()
 
     def silent(messages: list[ChatMessage], tools: list[ToolDefinition]) -> str:
-        release.wait(10)  # a model that says nothing for a long time
+        release.wait(60)  # a model that says nothing for a long time (until released)
         return "finally"
 
     chat = make_chat(committed_services, fake(silent), beat_seconds=0.2)

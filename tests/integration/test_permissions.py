@@ -9,9 +9,10 @@ import pytest
 from sqlalchemy import select
 
 from jarvis.bootstrap import Services
-from jarvis.db.tables import AuditEvent, User
+from jarvis.db.tables import AuditEvent
 from jarvis.errors import ValidationError
 from jarvis.identity import Principal
+from tests.accounts_support import insert_user
 from tests.integration.secrets_fixtures import committed_user  # noqa: F401 - fixture
 
 ALL = [
@@ -29,9 +30,7 @@ ALL = [
 @pytest.fixture
 def user(services: Services) -> Principal:
     uid = uuid.uuid4()
-    with services.uow(scope="auth") as uow:
-        uow.session.add(User(id=uid, email=f"perm-{uid.hex[:8]}@example.com", password_hash="x"))
-        uow.commit()
+    insert_user(services.uow, f"perm-{uid.hex[:8]}@example.com", user_id=uid)
     return Principal(user_id=uid, email="perm@example.com")
 
 

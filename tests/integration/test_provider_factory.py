@@ -9,8 +9,6 @@ from collections.abc import Iterator
 import pytest
 
 from jarvis.bootstrap import Services
-from jarvis.db.repositories.users import UserRepository
-from jarvis.db.tables import User
 from jarvis.errors import ProviderAuthError, ValidationError
 from jarvis.identity import Principal
 from jarvis.llm.anthropic_provider import AnthropicProvider
@@ -18,6 +16,7 @@ from jarvis.llm.base import ChatMessage, TextDelta
 from jarvis.llm.factory import ProviderFactory
 from jarvis.llm.offline import OFFLINE_LABEL, OfflineProvider
 from jarvis.llm.openai_provider import OpenAIProvider
+from tests.accounts_support import insert_user
 from tests.llm_wire_server import Reply, WireServer, fast_retry, openai_text_stream, openai_usage
 
 OPENAI_KEY = "sk-proj-vaultkeyABCDEFGHIJKLMNOP123"
@@ -33,12 +32,7 @@ def server() -> Iterator[WireServer]:
 def make_user(services: Services) -> Principal:
     uid = uuid.uuid4()
     email = f"llm-{uid.hex[:10]}@example.com"
-    with services.uow(scope="auth") as uow:
-        UserRepository(uow.session).add(
-            User(id=uid, email=email, password_hash="x", display_name="LLM tester", role="user")
-        )
-        uow.commit()
-    return Principal(user_id=uid, email=email, role="user", display_name="LLM tester")
+    return insert_user(services.uow, email, display_name="LLM tester", user_id=uid)
 
 
 def test_offline_is_always_usable_and_needs_no_key(services: Services) -> None:

@@ -31,6 +31,7 @@ from jarvis.llm.base import (
     UsageReport,
 )
 from jarvis.services.chat import events as ev
+from tests.accounts_support import OPERATOR
 from tests.integration.chat_helpers import fake, make_chat
 from tests.integration.usage_helpers import finish_run
 
@@ -190,9 +191,7 @@ def test_concurrent_turns_cannot_take_spend_past_the_budget(
     assert model.max_tokens and model.max_tokens[0] < 50_000  # capped by the reservation
 
     # Refused turns did not use up the messages-per-minute allowance (2): one more may start.
-    committed_services.usage.set_user_budget(
-        Principal(user.user_id, user.email, role="admin"), user.user_id, "100"
-    )
+    committed_services.usage.set_user_budget(OPERATOR, user.user_id, "100")
     again = chat.runs.start(user, convs[1].id, "one more")
     list(chat.runs.follow(user, again.run_id))
     with pytest.raises(RateLimitError):

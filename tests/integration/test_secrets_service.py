@@ -10,9 +10,10 @@ from sqlalchemy import Engine, select, text
 
 from jarvis.bootstrap import Services
 from jarvis.db.repositories.secrets import SecretRepository
-from jarvis.db.tables import AuditEvent, User
+from jarvis.db.tables import AuditEvent
 from jarvis.errors import CryptoError, NotFoundError, ValidationError
 from jarvis.identity import Principal
+from tests.accounts_support import insert_user
 from tests.integration.secrets_fixtures import committed_user  # noqa: F401 - fixture
 
 OPENAI_KEY = "sk-proj-" + "A1b2C3d4E5f6G7h8I9j0" + "wxyz"
@@ -22,9 +23,7 @@ TAVILY_KEY = "tvly-" + "dev-0123456789abcdefQRST"
 def _user(services: Services, email: str) -> Principal:
     """A user in the test's (rolled-back) transaction, whatever the sign-up setting."""
     uid = uuid.uuid4()
-    with services.uow(scope="auth") as uow:
-        uow.session.add(User(id=uid, email=email, password_hash="x", display_name="t"))
-        uow.commit()
+    insert_user(services.uow, email, display_name="t", user_id=uid)
     return Principal(user_id=uid, email=email, role="user", display_name="t")
 
 

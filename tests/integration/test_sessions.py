@@ -20,7 +20,7 @@ from tests.accounts_support import PW, make_admin, make_user
 
 
 def family_rows(services: Services, issued: IssuedSession) -> list[tuple[str, str | None]]:
-    with services.uow(scope="auth") as uow:
+    with services.uow(issued.principal) as uow:
         return [
             (r.token_hash, r.revoked_reason)
             for r in RefreshTokenRepository(uow.session).family(issued.session_id)
@@ -38,7 +38,7 @@ def test_refresh_rotates_on_every_use_and_keeps_the_chain(services: Services) ->
     assert services.sessions.authenticate(third.access_token) == user
     rows = family_rows(services, first)
     assert [reason for _h, reason in rows] == ["rotated", "rotated", None]
-    with services.uow(scope="auth") as uow:
+    with services.uow(first.principal) as uow:
         chain = RefreshTokenRepository(uow.session).family(first.session_id)
         assert chain[1].parent_id == chain[0].id and chain[2].parent_id == chain[1].id
         # The absolute lifetime is the family's, not reset by rotation.
@@ -49,7 +49,7 @@ def test_only_hashes_are_stored(services: Services, owner_engine: Engine) -> Non
     make_user(services, "hash@example.com")
     issued = services.sign_in.login("hash@example.com", PW)
     rotated = services.sessions.refresh(issued.refresh_token)
-    with services.uow(scope="auth") as uow:
+    with services.uow(issued.principal) as uow:
         stored = uow.session.execute(text("select * from refresh_tokens")).all()
     dump = repr(stored)
     for token in (issued.refresh_token, rotated.refresh_token):
@@ -104,7 +104,7 @@ def test_a_reload_race_gets_another_token_and_keeps_the_session(
     assert retry.session_id == first.session_id
     assert len({first.refresh_token, lost.refresh_token, retry.refresh_token}) == 3
     assert services.sessions.authenticate(retry.access_token) == retry.principal
-    with services.uow(scope="auth") as uow:
+    with services.uow(first.principal) as uow:
         chain = RefreshTokenRepository(uow.session).family(first.session_id)
         assert [row.revoked_reason for row in chain] == ["rotated", None, None]
         assert chain[1].parent_id == chain[0].id and chain[2].parent_id == chain[0].id
@@ -339,7 +339,7 @@ def test_two_concurrent_refreshes_exactly_one_wins(
         winners = [r for r in results if isinstance(r, IssuedSession)]
         losers = [r for r in results if isinstance(r, TokenError)]
         assert len(winners) == 1 and len(losers) == 1, results
-        with services.uow(scope="auth") as uow:
+        with services.uow(issued.principal) as uow:
             rows = [
                 (r.id, r.parent_id, r.revoked_reason)
                 for r in RefreshTokenRepository(uow.session).family(issued.session_id)

@@ -11,28 +11,21 @@ from __future__ import annotations
 
 import random
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
 
-import psycopg
-import pytest
-from psycopg import sql
-from sqlalchemy import Engine, create_engine, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session
 
 from jarvis.bootstrap import Services, build_services
-from jarvis.config import Settings
 from jarvis.cost_rounding import round_cost, sql_round_cost
 from jarvis.db.repositories.usage import UsageRepository
 from jarvis.db.tables import AgentRun, ToolCall
 from jarvis.db.uow import UnitOfWork
 from jarvis.identity import Principal
 from jarvis.services.usage import reprice
-from tests.conftest import make_settings, plain_url
 from tests.integration.usage_helpers import finish_run, make_user
+from tests.integration.weak_owner import weak_owner_database  # noqa: F401 - fixture
 
 Rollups = tuple[list[tuple[object, ...]], list[tuple[object, ...]]]
 
@@ -259,51 +252,9 @@ def test_python_and_sql_round_costs_alike(app_engine: Engine) -> None:
 # -- recovery with an owner that is not a superuser -----------------------------------------
 
 
-@pytest.fixture
-def weak_owner_database(
-    pg_server: str, settings: Settings, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[tuple[Engine, Settings]]:
-    """A database owned and migrated by a role that is neither superuser nor BYPASSRLS (the
-    extensions are created for it first; ``settings`` created the app role); yields (a
-    superuser engine on it, its settings)."""
-    from jarvis.db.migrate import upgrade
-
-    suffix = uuid.uuid4().hex[:8]
-    role, name = f"jarvis_weak_{suffix}", f"jarvis_weak_{suffix}"
-    with psycopg.connect(plain_url(pg_server), autocommit=True) as conn:
-        conn.execute(
-            sql.SQL("create role {} login password 'weak-pw' nosuperuser nobypassrls").format(
-                sql.Identifier(role)
-            )
-        )
-        conn.execute(
-            sql.SQL("create database {} owner {}").format(
-                sql.Identifier(name), sql.Identifier(role)
-            )
-        )
-    admin_url = make_url(pg_server).set(database=name)
-    with psycopg.connect(plain_url(admin_url.render_as_string(hide_password=False))) as conn:
-        conn.execute("create extension vector")
-        conn.execute("create extension pg_trgm")
-        conn.commit()
-    owner_url = admin_url.set(username=role, password="weak-pw")
-    weak = make_settings(
-        owner_url.render_as_string(hide_password=False), Path(tmp_path_factory.mktemp("weak"))
-    )
-    assert weak.db_app_role == settings.db_app_role
-    upgrade(weak)
-    superuser = create_engine(admin_url)
-    try:
-        yield superuser, weak
-    finally:
-        superuser.dispose()
-        with psycopg.connect(plain_url(pg_server), autocommit=True) as conn:
-            conn.execute(sql.SQL("drop database {} with (force)").format(sql.Identifier(name)))
-            conn.execute(sql.SQL("drop role {}").format(sql.Identifier(role)))
-
-
 def test_recovery_by_a_non_superuser_owner_counts_runs_as_a_rebuild_would(
-    weak_owner_database, fast_hasher
+    weak_owner_database,  # noqa: F811 - the imported fixture
+    fast_hasher,
 ) -> None:  # type: ignore[no-untyped-def]
     superuser, settings = weak_owner_database
     uid, run_id = uuid.uuid4(), uuid.uuid4()

@@ -7,10 +7,10 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from jarvis.bootstrap import Services
-from jarvis.db.repositories.users import UserRepository
-from jarvis.db.tables import AgentRun, ToolCall, User
+from jarvis.db.tables import AgentRun, ToolCall
 from jarvis.db.uow import UnitOfWorkFactory
 from jarvis.identity import Principal
+from tests.accounts_support import insert_user
 
 
 def make_user(
@@ -21,19 +21,7 @@ def make_user(
     role: str = "user",
     budget: Decimal | None = None,
 ) -> Principal:
-    with uow(scope="auth") as w:
-        user = User(
-            id=uuid.uuid4(),
-            email=email,
-            display_name=email.split("@")[0],
-            password_hash="x",
-            role=role,
-            timezone=tz,
-            monthly_budget_usd=budget,
-        )
-        UserRepository(w.session).add(user)
-        w.commit()
-    return Principal(user_id=user.id, email=email, role=role, display_name=user.display_name)  # type: ignore[arg-type]
+    return insert_user(uow, email, role=role, budget=budget, timezone=tz)
 
 
 def finish_run(

@@ -176,3 +176,28 @@ def test_explorer_forms_create_entities_relations_and_import_report(app_settings
     assert not at.exception, at.exception
     assert any(s.value == "Relation saved." for s in at.success)
     assert get_services().knowledge_graph.relation_types(principal) == ["capital_of"]
+
+
+def test_bad_text_in_forms_is_a_field_error_not_a_crash(app_settings, new_app) -> None:  # type: ignore[no-untyped-def]
+    """A NUL or an escape character typed (or pasted) into a form: the page says what is
+    wrong next to the form, keeps working, and stores nothing."""
+    at, principal = open_page(new_app, "app_pages/memory.py", "badform@example.com")
+    at.text_area(key="memory_new_content").input("remember\x00this")
+    at.button(key="FormSubmitter:memory_add_form-Save memory").click().run()
+    assert not at.exception, at.exception
+    assert [e.value for e in at.error] == ["The memory contains a NUL character."]
+    at.text_input(key="memory_query").input("what\x1b[2J").run()
+    assert not at.exception, at.exception
+    assert "The search contains an escape character." in [e.value for e in at.error]
+    assert get_services().memory.browse(principal) == []
+
+    at.switch_page("app_pages/graph.py").run()
+    assert not at.exception, at.exception
+    at.text_input(key="graph_search_q").input("Ada\x00").run()
+    assert not at.exception, at.exception
+    assert "The search contains a NUL character." in [e.value for e in at.error]
+    at.text_input(key="graph_new_name").input("Ada\x07")
+    at.button(key="FormSubmitter:graph_new_entity-Add entity").click().run()
+    assert not at.exception, at.exception
+    assert "The name contains a bell character." in [e.value for e in at.error]
+    assert get_services().knowledge_graph.stats(principal)["entities"] == 0

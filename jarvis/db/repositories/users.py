@@ -26,25 +26,31 @@ class UserRepository:
         return self.session.get(User, user_id)
 
     def by_email(self, email: str) -> User | None:
+        """The user with this email among those this transaction may see (yourself; an admin
+        everyone). Before a user is known use :meth:`id_for_email`."""
         return self.session.scalar(
             select(User).where(func.lower(User.email) == email.strip().lower())
         )
 
-    def count(self) -> int:
-        return int(self.session.scalar(select(func.count()).select_from(User)) or 0)
+    def id_for_email(self, email: str) -> uuid.UUID | None:
+        """The id of the account with this email, whoever acts (narrow definer function:
+        sign-in, registration, the CLI)."""
+        value = self.session.scalar(text("select jarvis_user_id_for_email(:e)"), {"e": email})
+        return uuid.UUID(str(value)) if value else None
+
+    def has_any(self) -> bool:
+        """Whether any account exists, whoever acts (definer function: first-user rule)."""
+        return bool(self.session.scalar(text("select jarvis_has_users()")))
+
+    def first_active_admin_id(self) -> uuid.UUID | None:
+        """The oldest active administrator, whoever acts (the CLI's operator)."""
+        value = self.session.scalar(text("select jarvis_first_active_admin()"))
+        return uuid.UUID(str(value)) if value else None
 
     def lock_registrations(self) -> None:
         """Serialise registrations (transaction-scoped), so two "first users" cannot both
         become admin."""
         self.session.execute(text("select pg_advisory_xact_lock(7261001)"))
-
-    def first_active_admin(self) -> User | None:
-        return self.session.scalar(
-            select(User)
-            .where(User.role == "admin", User.is_active.is_(True))
-            .order_by(User.created_at)
-            .limit(1)
-        )
 
     def add(self, user: User) -> User:
         self.session.add(user)

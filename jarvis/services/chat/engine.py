@@ -41,6 +41,7 @@ from jarvis.services.chat.ports import MemoryPort, PermissionsPort, PricingPort,
 from jarvis.services.chat.state import RunState, RunStop, money
 from jarvis.services.chat.tool_calls import ToolCallExecutor, ToolCallOutcome
 from jarvis.services.chat.workers import SHUTDOWN_REASON, StopFlag
+from jarvis.validation import storable_text
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +49,8 @@ MAX_HISTORY_CHARS = 24_000
 MAX_OUTPUT_TOKENS = 4096
 MEMORY_HITS = 5
 MEMORY_MIN_SCORE = 0.15
+#: An answer longer than this is cut when stored (about 100 pages of text).
+MAX_ANSWER_CHARS = 400_000
 #: While the database is away, closing a run is retried this often at most.
 CLOSE_RETRY_MAX_SECONDS = 5.0
 
@@ -268,7 +271,8 @@ class RunEngine:
         """Close the run in one statement — the answer, totals, cost, status, rollups and the
         last events. A database outage is waited out (the run then ends as it would have),
         unless this process is shutting down."""
-        answer = "".join(state.answer).strip()
+        answer = storable_text("".join(state.answer), MAX_ANSWER_CHARS, multiline=True)
+        error = storable_text(error, 2000, multiline=True)
         now = self._clock.now()
         try:
             cost = self._pricing.cost_for(state.provider, state.model, state.usage, at=now)

@@ -21,11 +21,12 @@ from contextlib import AbstractContextManager, nullcontext
 import anyio
 
 from jarvis.db.notify import RUN_EVENTS_CHANNEL, Watch
-from jarvis.db.repositories.run_log import LoggedEvent, RunFinish
+from jarvis.db.repositories.run_log import JsonObject, LoggedEvent, RunFinish
 from jarvis.db.uow import UnitOfWorkFactory
 from jarvis.errors import DatabaseError, NotFoundError
 from jarvis.services.chat import events as ev
 from jarvis.services.chat.ports import EventWatcher
+from jarvis.validation import is_valid_unicode, storable_json
 
 log = logging.getLogger(__name__)
 
@@ -67,11 +68,11 @@ class RunEventWriter:
         with self._lock:
             last = self._pending[-1] if self._pending else None
             if isinstance(event, ev.TextDelta) and last is not None and last.type == "text_delta":
-                merged = dict(last.payload, text=str(last.payload.get("text", "")) + event.text)
-                self._pending[-1] = LoggedEvent(last.seq, last.type, merged)
+                text = str(last.payload.get("text", "")) + _storable(event.text)
+                self._pending[-1] = LoggedEvent(last.seq, last.type, dict(last.payload, text=text))
             else:
                 self._seq += 1
-                self._pending.append(LoggedEvent(self._seq, event.type, event.to_dict()))
+                self._pending.append(LoggedEvent(self._seq, event.type, _payload(event)))
             due = time.monotonic() - self._last_flush >= self._coalesce
         if due:
             self.flush()
@@ -110,7 +111,7 @@ class RunEventWriter:
             seq = self._seq
             for event in final:
                 seq += 1
-                events.append(LoggedEvent(seq, event.type, event.to_dict()))
+                events.append(LoggedEvent(seq, event.type, _payload(event)))
             with self._uow.statements() as uow:
                 closed = uow.run_log.finish(done, events)
                 uow.commit()
@@ -118,6 +119,20 @@ class RunEventWriter:
             self._pending = []
             self.closed = True
             return closed
+
+
+def _storable(text: str) -> str:
+    """A model's text as PostgreSQL stores it (no NUL, no lone surrogate), nothing else lost."""
+    if "\x00" in text or not is_valid_unicode(text):
+        return text.replace("\x00", "\ufffd").encode("utf-8", "replace").decode("utf-8")
+    return text
+
+
+def _payload(event: ev.Event) -> JsonObject:
+    """The event as JSON the log can store, whatever a model or tool put in it."""
+    value = storable_json(event.to_dict())
+    assert isinstance(value, dict)
+    return dict(value)
 
 
 class Flusher:

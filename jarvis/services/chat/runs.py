@@ -33,6 +33,7 @@ from jarvis.services.chat.state import RunState, money
 from jarvis.services.chat.views import RunOutcome, RunView, ToolCallView
 from jarvis.services.chat.workers import RunWorkers, StopFlag
 from jarvis.services.usage.rules import WARNING_FRACTION
+from jarvis.validation import clean_text
 
 MAX_MESSAGE_CHARS = 20_000
 MAX_HISTORY_MESSAGES = 20
@@ -92,13 +93,16 @@ class RunService:
         Refusals raise :class:`RateLimitError` (messages per minute), :class:`LimitExceededError`
         (answers in progress, monthly budget, an answer still running in this conversation),
         :class:`NotFoundError` or :class:`ValidationError`; a refused turn changes nothing."""
-        text = (text or "").strip()
+        text = clean_text(
+            text,
+            field="message",
+            label="message",
+            max_chars=MAX_MESSAGE_CHARS,
+            multiline=True,
+            required=False,
+        )
         if not text:
             raise ValidationError("Type a message first.", field="message")
-        if len(text) > MAX_MESSAGE_CHARS:
-            raise ValidationError(
-                f"Messages are limited to {MAX_MESSAGE_CHARS:,} characters.", field="message"
-            )
         settings = self._settings
         run_id, message_id = uuid.uuid4(), uuid.uuid4()
         now = self._clock.now()
