@@ -1,48 +1,40 @@
-"""Chat: conversations on the left, the open conversation on the right; each question is an
-agent run whose answer, tool steps, tokens and cost stream in as they happen."""
+"""Chat: conversations on the left, the open conversation on the right.
+
+Each question starts an agent run on the server; this page only follows the run's event log.
+Leaving the page, reloading or opening a second tab never stops an answer: coming back shows it
+still growing (or finished). Stop asks the server to stop it, wherever it runs. The open
+conversation is in the URL (``?c=<id>``), so reload, bookmarks and Back return to it.
+"""
 
 from __future__ import annotations
 
-import threading
 import uuid
-from decimal import Decimal
-from typing import Any
 
 import streamlit as st
 
 from jarvis.errors import JarvisError
-from jarvis.services.chat import events as ev
 from jarvis.services.chat.views import ChatOverview, ToolCallView, TurnView
 from jarvis.ui.components import show_error
 from jarvis.ui.guard import require_user
 from jarvis.ui.markdown import inert_markdown
+from jarvis.ui.run_view import RunProgress, ToolStep, cost_line
 
 services, principal = require_user()
 conversations, runs = services.conversations, services.runs
 
-CURRENT_KEY = "chat_conversation_id"
 FLASH_KEY = "chat_flash"
 WARNING_KEY = "chat_budget_warning"
 PICKED_KEY = "chat_model_picked"
-STREAM_KEY = "chat_stream"  # (cancel, done) events of the answer this session streams
-STOP_WAIT_SECONDS = 5.0
+QUERY_KEY = "c"
+LAST_KEY = "chat_last_conversation"  # reopened when the page is reached without ?c=
+#: A follower gives the page back to Streamlit this often (so clicks are never held up).
+FOLLOW_SLICE_SECONDS = 30.0
 STATUS_ICONS = {
     "ok": ":material/check_circle:",
     "error": ":material/error:",
     "denied": ":material/block:",
+    "running": ":material/progress_activity:",
 }
-
-
-def wait_for_previous_answer() -> None:
-    """Stop an answer an earlier run of this page is still streaming, and wait (briefly)
-    until it is recorded as stopped. Streamlit's fast reruns start the new run (the Stop
-    click, any click) while the old one still streams; without this the new run reads the
-    turn as running, and the page keeps saying "Still running…" after Stop."""
-    pending = st.session_state.pop(STREAM_KEY, None)
-    if pending is not None:
-        cancel, done = pending
-        cancel.set()
-        done.wait(timeout=STOP_WAIT_SECONDS)
 
 
 def _picked() -> None:
@@ -50,27 +42,47 @@ def _picked() -> None:
     st.session_state[PICKED_KEY] = True
 
 
-# -- rendering helpers -------------------------------------------------------------------------
+def open_conversation(conversation_id: uuid.UUID | None) -> None:
+    """Show ``conversation_id`` (None: a new chat) and put it in the URL."""
+    if conversation_id is None:
+        st.query_params.pop(QUERY_KEY, None)
+        st.session_state.pop(LAST_KEY, None)
+    else:
+        st.query_params[QUERY_KEY] = str(conversation_id)
+        st.session_state[LAST_KEY] = conversation_id
 
 
-def cost_line(tokens: int, cost: Decimal | None, unpriced: bool) -> str:
-    """``123 tokens · $0.0012`` (or ``unpriced`` when the model has no price)."""
-    money = "unpriced" if unpriced or cost is None else f"${cost:.4f}"
-    return f"{tokens:,} tokens · {money}"
+def conversation_in_url() -> uuid.UUID | None:
+    """The conversation in the URL; coming back from another page (no ``?c=``), the one this
+    browser tab had open."""
+    raw = st.query_params.get(QUERY_KEY)
+    if not raw:
+        last: uuid.UUID | None = st.session_state.get(LAST_KEY)
+        if last is not None:
+            st.query_params[QUERY_KEY] = str(last)
+        return last
+    try:
+        chosen = uuid.UUID(str(raw))
+    except ValueError:
+        return None
+    st.session_state[LAST_KEY] = chosen
+    return chosen
 
 
-def tool_step(call: ToolCallView | ev.ToolCallFinished | ev.ToolCallDenied, arguments: Any) -> None:
-    status = "denied" if isinstance(call, ev.ToolCallDenied) else call.status
-    latency = getattr(call, "latency_ms", None)
-    label = inert_markdown(f"{call.tool_id} · {status}") + (
-        f" · {latency} ms" if latency is not None else ""
+# -- rendering ---------------------------------------------------------------------------------
+
+
+def tool_step(call: ToolCallView | ToolStep) -> None:
+    label = inert_markdown(f"{call.tool_id} · {call.status}") + (
+        f" · {call.latency_ms} ms" if call.latency_ms is not None else ""
     )
-    with st.expander(label, icon=STATUS_ICONS.get(status, ":material/build:")):
+    with st.expander(label, icon=STATUS_ICONS.get(call.status, ":material/build:")):
         st.caption("Arguments")
-        st.json(arguments or {}, expanded=True)
-        if isinstance(call, ev.ToolCallDenied):
-            st.warning(call.reason)
-        else:
+        st.json(call.arguments or {}, expanded=True)
+        reason = getattr(call, "reason", None)
+        if reason:
+            st.warning(reason)
+        elif call.result is not None:
             st.caption("Result")
             st.json(call.result or {}, expanded=True)
 
@@ -80,67 +92,68 @@ def show_turn(turn: TurnView) -> None:
         st.markdown(inert_markdown(turn.user_text))
     with st.chat_message("assistant"):
         for call in turn.tool_calls:
-            tool_step(call, call.arguments)
+            tool_step(call)
         if turn.answer:
             st.markdown(inert_markdown(turn.answer))
         if turn.status == "failed":
             st.error(turn.error or "The run failed.", icon=":material/error:")
         elif turn.status == "cancelled":
             st.info("Stopped.", icon=":material/stop_circle:")
-        elif turn.status == "running":
-            st.info("Still running…", icon=":material/hourglass_top:")
         st.caption(f"{turn.model} · " + cost_line(turn.total_tokens, turn.cost_usd, turn.unpriced))
 
 
-def stream_turn(conversation_id: uuid.UUID, prompt: str) -> bool:
-    """Run one turn, rendering its events as they arrive; True when it ran to an end."""
-    try:
-        cancel, done = threading.Event(), threading.Event()
-        events = runs.run(principal, conversation_id, prompt, cancel=cancel)
-    except JarvisError as exc:
-        show_error(exc)
-        return False
-    st.session_state[STREAM_KEY] = (cancel, done)
+def draw_progress(progress: RunProgress, model: str | None) -> None:
+    for step in progress.steps:
+        tool_step(step)
+    if progress.answer:
+        st.markdown(inert_markdown(progress.answer))
+    if progress.status == "failed":
+        st.error(progress.error or "The run failed.", icon=":material/error:")
+    elif progress.status == "cancelled":
+        st.info("Stopped.", icon=":material/stop_circle:")
+    elif not progress.answer and not progress.steps:
+        st.caption("Thinking…")
+    line = cost_line(
+        progress.total_tokens, progress.cost_usd, progress.unpriced, progress.estimated
+    )
+    st.caption(f"{model or ''} · {line}")
+    if progress.budget_warning:
+        st.warning(progress.budget_warning, icon=":material/savings:")
+
+
+def follow_run(turn: TurnView) -> None:
+    """Attach to the conversation's answer in progress: replay its log, then follow it live.
+    The page only watches; a click elsewhere leaves the run going."""
+    assert turn.run_id is not None
     with st.chat_message("user"):
-        st.markdown(inert_markdown(prompt))
+        st.markdown(inert_markdown(turn.user_text))
     with st.chat_message("assistant"):
-        # Pressing Stop reruns the page: the rerun interrupts this loop, the event stream is
-        # closed and the run engine records the run as cancelled (the new run waits for
-        # that: wait_for_previous_answer).
-        st.button("Stop", key="chat_stop", icon=":material/stop_circle:")
-        steps = st.container()
-        answer_box = st.empty()
-        footer = st.empty()
-        answer = ""
-        running: dict[str, Any] = {}
+        if st.button("Stop", key="chat_stop", icon=":material/stop_circle:"):
+            try:
+                runs.cancel(principal, turn.run_id)
+            except JarvisError as exc:
+                show_error(exc)
+        box = st.empty()
+        progress = RunProgress()
         try:
-            for event in events:
-                if isinstance(event, ev.RunStarted) and event.budget_warning:
-                    warning = (
-                        f"You have used {event.budget_fraction or 0:.0%} of your monthly budget."
-                    )
-                    st.session_state[WARNING_KEY] = warning
-                    footer.warning(warning, icon=":material/savings:")
-                elif isinstance(event, ev.TextDelta):
-                    answer += event.text
-                    answer_box.markdown(inert_markdown(answer))
-                elif isinstance(event, ev.ToolCallStarted):
-                    running[event.call_id] = event.arguments
-                    steps.caption(f"Calling {event.tool_id}…")
-                elif isinstance(event, ev.ToolCallFinished | ev.ToolCallDenied):
-                    with steps:
-                        tool_step(event, running.pop(event.call_id, {}))
-                elif isinstance(event, ev.UsageUpdate):
-                    footer.caption(cost_line(event.total_tokens, event.cost_usd, event.unpriced))
+            for logged in runs.events(principal, turn.run_id):  # replay, drawn once
+                progress.apply(logged.event, logged.seq)
+            with box.container():
+                draw_progress(progress, turn.model)
+            if progress.finished:
+                return
+            for followed in runs.follow(
+                principal, turn.run_id, progress.last_seq, timeout=FOLLOW_SLICE_SECONDS
+            ):
+                progress.apply(followed.event, followed.seq)
+                with box.container():
+                    draw_progress(progress, turn.model)
         except JarvisError as exc:
             show_error(exc)
-            return False
-        finally:
-            close = getattr(events, "close", None)
-            if close is not None:
-                close()
-            done.set()
-    return True
+            return
+    if progress.budget_warning:
+        st.session_state[WARNING_KEY] = progress.budget_warning  # shown after the rerun
+    st.rerun()  # finished (the turn now reads from history) or a slice ended: look again
 
 
 # -- page --------------------------------------------------------------------------------------
@@ -151,10 +164,8 @@ if flash := st.session_state.pop(FLASH_KEY, None):
 if warning := st.session_state.pop(WARNING_KEY, None):
     st.warning(warning, icon=":material/savings:")
 
-wait_for_previous_answer()
-current_id: uuid.UUID | None = st.session_state.get(CURRENT_KEY)
 try:
-    view: ChatOverview = conversations.overview(principal, current_id)
+    view: ChatOverview = conversations.overview(principal, conversation_in_url())
 except JarvisError as exc:
     show_error(exc)
     st.stop()
@@ -166,7 +177,7 @@ left, right = st.columns([1, 3], gap="medium")
 with left:
     st.subheader("Conversations")
     if st.button("New chat", key="chat_new", icon=":material/add:", use_container_width=True):
-        st.session_state.pop(CURRENT_KEY, None)
+        open_conversation(None)
         st.rerun()
     if not view.conversations:
         st.caption("No conversations yet.")
@@ -176,9 +187,11 @@ with left:
             inert_markdown(conv.title),
             key=f"chat_open_{conv.id}",
             type="primary" if selected else "secondary",
+            icon=":material/progress_activity:" if conv.id in view.running else None,
+            help="Jarvis is answering here" if conv.id in view.running else None,
             use_container_width=True,
         ):
-            st.session_state[CURRENT_KEY] = conv.id
+            open_conversation(conv.id)
             st.rerun()
     if current is not None:
         with st.expander("Rename or delete", icon=":material/edit:"):
@@ -194,7 +207,7 @@ with left:
             if st.button("Delete conversation", key="chat_delete", disabled=not confirm):
                 try:
                     conversations.delete(principal, current.id)
-                    st.session_state.pop(CURRENT_KEY, None)
+                    open_conversation(None)
                     st.session_state[FLASH_KEY] = "Conversation deleted."
                     st.rerun()
                 except JarvisError as exc:
@@ -240,17 +253,35 @@ with right:
 
     if current is None:
         st.caption("Ask anything to start a new conversation.")
+    active: TurnView | None = None
     for turn in view.turns:
-        show_turn(turn)
+        if turn.status == "running" and turn.run_id == view.active_run_id:
+            active = turn
+        else:
+            show_turn(turn)
 
     prompt = st.chat_input("Ask Jarvis…", key="chat_input")
     if prompt:
         try:
             if current is None:
                 current = conversations.create(principal, provider=provider, model=str(model))
-                st.session_state[CURRENT_KEY] = current.id
+                open_conversation(current.id)
+            started = runs.start(principal, current.id, prompt)
         except JarvisError as exc:
             show_error(exc)
-            st.stop()
-        if stream_turn(current.id, prompt):
-            st.rerun()
+        else:
+            if active is None:
+                active = TurnView(
+                    run_id=started.run_id,
+                    user_text=prompt,
+                    answer="",
+                    status="running",
+                    provider=started.provider,
+                    model=started.model,
+                    total_tokens=0,
+                    cost_usd=None,
+                    unpriced=False,
+                    error=None,
+                )
+    if active is not None:
+        follow_run(active)

@@ -15,7 +15,9 @@ from sqlalchemy import Engine
 
 from jarvis.clock import Clock, SystemClock
 from jarvis.config import Settings, get_settings
-from jarvis.db.engine import create_app_engine, create_owner_engine
+from jarvis.db.engine import create_app_engine, create_owner_engine, libpq_url
+from jarvis.db.migrate import head_revision
+from jarvis.db.notify import Notifier
 from jarvis.db.repositories.health import ServerProbe
 from jarvis.db.uow import UnitOfWorkFactory
 from jarvis.identity import Principal
@@ -25,6 +27,7 @@ from jarvis.security.crypto import EnvelopeCipher, KeyRing
 from jarvis.security.passwords import PasswordHasher
 from jarvis.security.tokens import AccessTokenCodec
 from jarvis.services.admin import AdminService
+from jarvis.services.api_keys import ApiKeyService
 from jarvis.services.auth import (
     AccountLockouts,
     AccountService,
@@ -34,10 +37,12 @@ from jarvis.services.auth import (
 )
 from jarvis.services.chat.conversations import ConversationService
 from jarvis.services.chat.engine import RunEngine
+from jarvis.services.chat.log import Flusher
 from jarvis.services.chat.ports import ProviderSource
-from jarvis.services.chat.recovery import RUN_HEARTBEAT_SECONDS, Heartbeat, RunRecovery
+from jarvis.services.chat.recovery import RunRecovery
 from jarvis.services.chat.runs import RunService
 from jarvis.services.chat.tool_calls import ToolCallExecutor
+from jarvis.services.chat.workers import BEAT_SECONDS, RunWorkers
 from jarvis.services.health import HealthService
 from jarvis.services.key_rotation import KeyRotation
 from jarvis.services.knowledge_graph import KnowledgeGraphService
@@ -80,6 +85,31 @@ class Services:
     providers: ProviderSource
     conversations: ConversationService
     runs: RunService
+    api_keys: ApiKeyService
+    notifier: Notifier | None = None
+
+    def shutdown(self) -> None:
+        """Stop this process's run workers (runs in progress end with a reason) and the
+        event listener (the engine stays: it may be shared)."""
+        self.runs.shutdown()
+        if self.notifier is not None:
+            self.notifier.stop()
+
+
+_provided: list[Services] = []
+
+
+def provide_services(services: Services | None) -> None:
+    """Make ``services`` this process's services (the ASGI lifespan: API and pages share one
+    set of run workers and one engine); ``None`` forgets them."""
+    _provided.clear()
+    if services is not None:
+        _provided.append(services)
+
+
+def provided_services() -> Services | None:
+    """The services the server built for this process, if it did."""
+    return _provided[0] if _provided else None
 
 
 def ensure_database_url(settings: Settings) -> Settings:
@@ -105,7 +135,8 @@ def build_services(
     providers: ProviderSource | None = None,
     login_policy: LoginPolicy | None = None,
     recover_runs: bool = True,
-    run_heartbeat_seconds: float | None = None,
+    run_beat_seconds: float = BEAT_SECONDS,
+    background: bool = True,
 ) -> Services:
     """Wire engine, repositories, providers and services with production defaults.
 
@@ -113,18 +144,22 @@ def build_services(
     ``hasher``, ``providers`` that answer from a local wire server); an unknown keyword is a
     ``TypeError``, never silently ignored.
 
-    ``run_heartbeat_seconds``: how often the heartbeat thread refreshes this process's runs;
-    by default every ``RUN_HEARTBEAT_SECONDS``, or no thread at all when ``uow`` is given (a
-    test's rolled-back connection must not be shared with a thread).
+    With a ``uow`` on one shared connection (a test's rolled-back transaction), runs execute
+    inline and no background thread is started (the connection must not be shared with one).
+    ``run_beat_seconds``: how often this process beats and sweeps dead processes' runs.
+    ``background=False`` (commands, scripts preparing data): no listener, no supervisor; a
+    run started there executes inline.
     """
     settings = ensure_database_url(settings or get_settings())
     engine = engine or create_app_engine(settings)
-    shared_uow = uow is not None
     uow = uow or UnitOfWorkFactory(engine)
+    shared_uow = uow.shares_one_connection or not background
     clock = clock or SystemClock()
     hasher = hasher or PasswordHasher()
 
-    health = HealthService(ServerProbe(engine), embedded=settings.uses_embedded_database)
+    health = HealthService(
+        ServerProbe(engine), embedded=settings.uses_embedded_database, head=head_revision()
+    )
     # Sign-in throttling, access / refresh tokens, user administration
     rate_limiter = RateLimiter(uow, clock)
     login_policy = login_policy or LoginPolicy()
@@ -147,7 +182,13 @@ def build_services(
         uow, hasher, clock, sessions, limiter=rate_limiter, policy=login_policy, lockouts=lockouts
     )
     accounts = AccountService(
-        uow, hasher, clock, limiter=rate_limiter, policy=login_policy, lockouts=lockouts
+        uow,
+        hasher,
+        clock,
+        limiter=rate_limiter,
+        policy=login_policy,
+        lockouts=lockouts,
+        sessions=sessions,
     )
     admin = AdminService(uow, sessions, hasher, clock)
     # Prices, run costs and the usage rollups (the recorder closes each run's bookkeeping)
@@ -180,9 +221,18 @@ def build_services(
     # process are failed at start-up
     bind_builtin_handlers(tools)
     recovery = RunRecovery(uow, clock)
-    if run_heartbeat_seconds is None and not shared_uow:
-        run_heartbeat_seconds = RUN_HEARTBEAT_SECONDS
     conversations = ConversationService(uow, clock, providers=providers, recovery=recovery)
+    # Runs execute on this process's workers and log every event; followers are woken by
+    # LISTEN/NOTIFY. On a test's single rolled-back connection a run executes inline (before
+    # start() returns) and followers poll.
+    notifier = None if shared_uow else Notifier(libpq_url(settings.app_url()))
+    workers = RunWorkers(
+        uow,
+        size=settings.run_workers,
+        notifier=notifier,
+        inline=shared_uow,
+        beat_seconds=run_beat_seconds,
+    )
     runs = RunService(
         uow,
         clock,
@@ -194,7 +244,6 @@ def build_services(
             providers=providers,
             permissions=permissions,
             pricing=pricing,
-            recorder=run_recorder,  # prices each finished run, keeps the usage rollups
             memory=memory,
             tool_calls=ToolCallExecutor(
                 uow,
@@ -203,12 +252,16 @@ def build_services(
                 permissions=permissions,
                 tool_services=BuiltinToolServices(clock, memory, knowledge_graph, usage, secrets),
             ),
-            heartbeat=Heartbeat(recovery, run_heartbeat_seconds) if run_heartbeat_seconds else None,
         ),
-        rate_limiter=rate_limiter,
-        budgets=usage,
+        workers=workers,
         recovery=recovery,
+        conversations=conversations,
+        watcher=notifier,
+        flusher=None if shared_uow else Flusher(),
     )
+    if notifier is not None:
+        notifier.start()
+        workers.start()
     if recover_runs:
         runs.recover_stale_runs_safely()
 
@@ -236,6 +289,8 @@ def build_services(
         providers=providers,
         conversations=conversations,
         runs=runs,
+        api_keys=ApiKeyService(uow, clock),
+        notifier=notifier,
     )
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import os
+import re
 import secrets as _secrets
 from collections.abc import Callable
 from functools import lru_cache
@@ -153,6 +154,33 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("JARVIS_TRUSTED_PROXIES", "trusted_proxies"),
     )
 
+    # HTTP API (/api/v1, /v1): request limits and browser origins allowed to call it.
+    api_requests_per_minute: int = Field(
+        600,
+        validation_alias=AliasChoices("JARVIS_API_REQUESTS_PER_MINUTE", "api_requests_per_minute"),
+        ge=1,
+        le=1_000_000,
+    )
+    api_requests_per_minute_per_ip: int = Field(
+        1200,
+        validation_alias=AliasChoices(
+            "JARVIS_API_REQUESTS_PER_MINUTE_PER_IP", "api_requests_per_minute_per_ip"
+        ),
+        ge=1,
+        le=1_000_000,
+    )
+    api_max_body_bytes: int = Field(
+        1_048_576,
+        validation_alias=AliasChoices("JARVIS_API_MAX_BODY_BYTES", "api_max_body_bytes"),
+        ge=1024,
+        le=104_857_600,
+    )
+    # NoDecode: a comma-separated list of origins ("https://app.example.com"); empty = closed.
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        validation_alias=AliasChoices("JARVIS_CORS_ORIGINS", "cors_origins"),
+    )
+
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         "INFO", validation_alias=AliasChoices("LOG_LEVEL", "log_level")
     )
@@ -195,6 +223,20 @@ class Settings(BaseSettings):
         le=1_000_000,
         allow_inf_nan=False,
     )
+    run_workers: int = Field(
+        16,
+        validation_alias=AliasChoices("JARVIS_RUN_WORKERS", "run_workers"),
+        ge=1,
+        le=256,
+        description="threads per app process that execute chat runs",
+    )
+    run_deadline_seconds: float = Field(
+        300.0,
+        validation_alias=AliasChoices("JARVIS_RUN_DEADLINE_SECONDS", "run_deadline_seconds"),
+        gt=0,
+        le=86400,
+        description="a whole run (every model call, retry and tool) must end within this",
+    )
     default_monthly_budget_usd: float = Field(
         20.0,
         validation_alias=AliasChoices(
@@ -204,6 +246,20 @@ class Settings(BaseSettings):
         le=1_000_000,
         allow_inf_nan=False,
     )
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = [o.strip().rstrip("/") for o in value.split(",") if o.strip()]
+        if isinstance(value, list):
+            for origin in value:
+                if not re.fullmatch(r"https?://[A-Za-z0-9.\-]+(:[0-9]{1,5})?", str(origin)):
+                    raise ValueError(
+                        f"expected origins like https://app.example.com separated by commas, "
+                        f"got {str(origin)[:80]!r}"
+                    )
+        return value
 
     @field_validator("trusted_proxies", mode="before")
     @classmethod

@@ -25,7 +25,8 @@ pages turn them into kind messages. Messages never contain a secret value, a pas
         ├── ProviderRateLimitError
         ├── ProviderTimeoutError
         ├── ProviderBadRequestError
-        └── ProviderServerError
+        ├── ProviderServerError
+        └── ProviderBadResponseError  the reply was not a completion (an HTML page, nothing)
 """
 
 from __future__ import annotations
@@ -146,3 +147,9 @@ class ProviderBadRequestError(ProviderError):
 
 class ProviderServerError(ProviderError):
     default_message = "The provider had a server error."
+
+
+class ProviderBadResponseError(ProviderError):
+    default_message = (
+        "The provider's reply was not a valid completion (check the provider's base URL)."
+    )

@@ -155,8 +155,10 @@ def services(
 @pytest.fixture
 def committed_services(
     settings: Settings, app_engine: Engine, fast_hasher: PasswordHasher
-) -> Services:
-    return build_services(settings, engine=app_engine, hasher=fast_hasher)
+) -> Iterator[Services]:
+    services = build_services(settings, engine=app_engine, hasher=fast_hasher)
+    yield services
+    services.shutdown()  # its run workers and listener (the engine is the session's)
 
 
 @pytest.fixture

@@ -28,10 +28,17 @@ class Reply:
     delay: float = 0.0  # seconds to wait before answering (timeouts)
     stall_after: int | None = None  # stop sending after this many events ...
     stall: float = 0.0  # ... for this many seconds (a read timeout mid-stream)
+    raw: bytes | None = None  # send exactly these bytes as the body (an HTML page, nothing)
+    content_type: str = "text/html; charset=utf-8"
 
     @classmethod
     def sse(cls, events: list[tuple[str | None, Any]], **kw: Any) -> Reply:
         return cls(events=events, **kw)
+
+    @classmethod
+    def page(cls, body: bytes, status: int = 200, **kw: Any) -> Reply:
+        """Not a completion at all: e.g. a proxy's HTML page with status 200, or no body."""
+        return cls(status=status, raw=body, **kw)
 
     @classmethod
     def error(cls, status: int, message: str = "boom", **kw: Any) -> Reply:
@@ -111,6 +118,15 @@ class WireServer:
                     self._send(reply)
 
             def _send(self, reply: Reply) -> None:
+                if reply.raw is not None:
+                    self.send_response(reply.status)
+                    self.send_header("content-type", reply.content_type)
+                    self.send_header("content-length", str(len(reply.raw)))
+                    for key, value in reply.headers.items():
+                        self.send_header(key, value)
+                    self.end_headers()
+                    self.wfile.write(reply.raw)
+                    return
                 if reply.status != 200 or not reply.events:
                     payload = json.dumps(reply.body if reply.body is not None else {}).encode()
                     self.send_response(reply.status)

@@ -56,7 +56,7 @@ def _services(args: argparse.Namespace) -> Services:
     from jarvis.bootstrap import build_services
 
     settings, _server = _settings_with_database(args)
-    return build_services(settings)
+    return build_services(settings, background=False)
 
 
 def read_password(prompt: str = "Password: ") -> str:
@@ -127,8 +127,8 @@ def _raise_keyboard_interrupt(_signum: int, _frame: FrameType | None) -> None:
 
 
 def cmd_up(args: argparse.Namespace) -> int:
-    """Start the embedded database if needed, migrate, run Streamlit; Ctrl-C or SIGTERM stops
-    both."""
+    """Start the embedded database if needed, migrate, serve the UI and the API (uvicorn);
+    Ctrl-C or SIGTERM stops both."""
     from jarvis.db.migrate import upgrade
 
     settings, server = _settings_with_database(args)
@@ -142,27 +142,39 @@ def cmd_up(args: argparse.Namespace) -> int:
     env.setdefault("JARVIS_JWT_SECRET", settings.jwt_secret or "")
     env.setdefault("JARVIS_DB_APP_PASSWORD", settings.db_app_password or "")
     port = args.port or settings.port
-    app = Path(__file__).resolve().parents[2] / "app.py"
+    host = args.host or settings.host
+    if os.environ.get("STREAMLIT_SERVER_PORT") and os.environ["STREAMLIT_SERVER_PORT"] != str(port):
+        print(
+            f"jarvis: note: STREAMLIT_SERVER_PORT is ignored; Jarvis serves on {port} "
+            "(set JARVIS_PORT or --port instead).",
+            file=sys.stderr,
+        )
+    # One process, one port: the UI and the HTTP API (jarvis.asgi). The client's address is
+    # Jarvis's own business (JARVIS_TRUSTED_PROXIES), so uvicorn must not rewrite it.
+    env.setdefault("STREAMLIT_BROWSER_GATHER_USAGE_STATS", "false")
     cmd = [
         sys.executable,
         "-m",
-        "streamlit",
-        "run",
-        str(app),
-        "--server.port",
+        "uvicorn",
+        "--factory",
+        "jarvis.asgi:create_app",
+        "--host",
+        host,
+        "--port",
         str(port),
-        "--server.address",
-        args.host or settings.host,
-        "--server.headless",
-        "true",
-        "--browser.gatherUsageStats",
-        "false",
+        "--no-proxy-headers",
+        "--no-server-header",
+        "--timeout-graceful-shutdown",
+        "10",
+        "--log-level",
+        "warning",
     ]
     print(
-        f"Jarvis is starting on http://{args.host or settings.host}:{port}  (Ctrl-C to stop)",
+        f"Jarvis is starting on http://{host}:{port}  (API: http://{host}:{port}/api/v1/docs;"
+        " Ctrl-C to stop)",
         flush=True,
     )
-    proc = subprocess.Popen(cmd, env=env)  # noqa: S603 - fixed argv
+    proc = subprocess.Popen(cmd, env=env, cwd=Path(__file__).resolve().parents[2])  # noqa: S603
     # SIGTERM (systemd, a supervisor, `kill`) stops the app and the database like Ctrl-C does.
     signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
     try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from sqlalchemy import Engine, create_engine
+from sqlalchemy.engine import make_url
 
 from jarvis.config import Settings
 
@@ -21,3 +22,8 @@ def create_app_engine(settings: Settings) -> Engine:
 def create_owner_engine(settings: Settings) -> Engine:
     """Engine connecting as the schema owner (migrations, CLI maintenance, demo data)."""
     return create_engine(settings.owner_url(), pool_size=2, pool_pre_ping=True)
+
+
+def libpq_url(url: str) -> str:
+    """A SQLAlchemy URL (``postgresql+psycopg://...``) as libpq / psycopg take it."""
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)

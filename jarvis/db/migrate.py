@@ -25,6 +25,15 @@ def alembic_config(settings: Settings) -> Config:
     return cfg
 
 
+def head_revision() -> str | None:
+    """The newest migration this code ships (what a ready database must be at)."""
+    from alembic.script import ScriptDirectory
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    return ScriptDirectory.from_config(cfg).get_current_head()
+
+
 def upgrade(settings: Settings, revision: str = "heads") -> None:
     """Migrate the owner's database up to ``revision`` (all heads by default)."""
     command.upgrade(alembic_config(settings), revision)

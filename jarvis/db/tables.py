@@ -51,6 +51,8 @@ USER_OWNED_TABLES: tuple[str, ...] = (
     "audit_events",
     "usage_daily",
     "tool_usage_daily",
+    "run_events",
+    "api_keys",
 )
 
 
@@ -183,6 +185,11 @@ class AgentRun(Base):
         Index("ix_agent_runs_user_id_started_at", "user_id", "started_at"),
         Index("ix_agent_runs_conversation_id", "conversation_id"),
         Index("ix_agent_runs_running", "status", postgresql_where=text("status = 'running'")),
+        Index(
+            "ix_agent_runs_conversation_running",
+            "conversation_id",
+            postgresql_where=text("status = 'running'"),
+        ),
         # Admin "recent runs of everyone" and reprice by date (usage capability, 0004).
         Index("ix_agent_runs_started_at", "started_at"),
         CheckConstraint(
@@ -209,9 +216,46 @@ class AgentRun(Base):
     error: Mapped[str | None] = mapped_column(Text)
     started_at: Mapped[datetime] = _now()
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    # Touched while the run makes progress; a `running` run with an old heartbeat belongs to a
-    # dead process and is marked failed (migration 0006, jarvis_fail_stale_runs).
+    # A `running` run whose process (``worker_id``, a ``run_workers`` row) stopped beating, or
+    # without a process and an old heartbeat, is marked failed (jarvis_fail_stale_runs, 0011).
     heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    worker_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    # Stop, pressed anywhere: the process running the run stops it within a second.
+    cancel_requested_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # What admission reserved of the month's budget (released when the run ends).
+    reserved_usd: Mapped[Decimal | None] = mapped_column(Numeric(14, 6))
+    # Tokens estimated from the text because the provider reported none (stopped, failed).
+    usage_estimated: Mapped[bool] = mapped_column(
+        Boolean, nullable=False, server_default=text("false")
+    )
+
+
+class RunEvent(Base):
+    """The append-only event log of a run (0011): what every follower replays and follows."""
+
+    __tablename__ = "run_events"
+    __table_args__ = (Index("ix_run_events_user_id_created_at", "user_id", "created_at"),)
+
+    run_id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("agent_runs.id", ondelete="CASCADE"), primary_key=True
+    )
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[uuid.UUID] = _owner()
+    type: Mapped[str] = mapped_column(String(32), nullable=False)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False)
+    created_at: Mapped[datetime] = _now()
+
+
+class RunWorker(Base):
+    """An app process that executes runs, and its heartbeat (no user data, no row security)."""
+
+    __tablename__ = "run_workers"
+
+    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    host: Mapped[str] = mapped_column(String(255), nullable=False)
+    pid: Mapped[int] = mapped_column(Integer, nullable=False)
+    started_at: Mapped[datetime] = _now()
+    heartbeat_at: Mapped[datetime] = _now()
 
 
 class Message(Base):
@@ -473,3 +517,23 @@ class ToolUsageDaily(Base):
     latency_count: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")
     latency_ms_sum: Mapped[int] = mapped_column(BigInteger, nullable=False, server_default="0")
     latency_ms_max: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")
+
+
+class ApiKey(Base):
+    """A personal API key (0014): shown once, only its SHA-256 kept; acts as its user."""
+
+    __tablename__ = "api_keys"
+    __table_args__ = (
+        Index("ix_api_keys_user_id_created_at", "user_id", "created_at"),
+        UniqueConstraint("key_hash", name="uq_api_keys_key_hash"),
+    )
+
+    id: Mapped[uuid.UUID] = _pk()
+    user_id: Mapped[uuid.UUID] = _owner()
+    name: Mapped[str] = mapped_column(String(100), nullable=False)
+    key_hash: Mapped[str] = mapped_column(String(64), nullable=False)
+    prefix: Mapped[str] = mapped_column(String(16), nullable=False)
+    created_at: Mapped[datetime] = _now()
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -29,6 +29,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from jarvis.db.errors import translate
+from jarvis.db.repositories.api_keys import ApiKeyRepository
 from jarvis.db.repositories.audit import AuditRepository
 from jarvis.db.repositories.chat import (
     ConversationRepository,
@@ -42,6 +43,7 @@ from jarvis.db.repositories.memory import MemoryRepository
 from jarvis.db.repositories.permissions import ToolPermissionRepository
 from jarvis.db.repositories.pricing import PricingRepository
 from jarvis.db.repositories.rate_limits import LockoutRepository, RateLimitRepository
+from jarvis.db.repositories.run_log import RunLogRepository
 from jarvis.db.repositories.secrets import SecretRepository, UserIdRepository
 from jarvis.db.repositories.tokens import RefreshTokenRepository
 from jarvis.db.repositories.usage import UsageRepository
@@ -74,6 +76,9 @@ _REPOSITORIES = (
     "usage",
     # -- usage area --
     "demo_data",
+    # -- runs area --
+    "run_log",
+    "api_keys",
 )
 
 
@@ -86,8 +91,10 @@ class UnitOfWork:
         *,
         user_id: uuid.UUID | None = None,
         role: str | None = None,
+        set_context: bool = True,
     ) -> None:
         self._session_factory = session_factory
+        self._set_context_on_begin = set_context
         self._session: Session | None = None
         self.user_id = user_id
         self.role = role
@@ -98,7 +105,8 @@ class UnitOfWork:
         for name in _REPOSITORIES:  # a reused unit of work gets repositories on its new session
             self.__dict__.pop(name, None)
         self._session = self._session_factory()
-        event.listen(self._session, "after_begin", self._set_context)
+        if self._set_context_on_begin:
+            event.listen(self._session, "after_begin", self._set_context)
         return self
 
     def __exit__(
@@ -116,7 +124,8 @@ class UnitOfWork:
             if exc is None:
                 raise DatabaseUnavailableError() from None
         finally:
-            event.remove(session, "after_begin", self._set_context)
+            if self._set_context_on_begin:
+                event.remove(session, "after_begin", self._set_context)
             session.close()
             self._session = None
         if exc is not None and isinstance(exc, SQLAlchemyError):
@@ -231,6 +240,18 @@ class UnitOfWork:
         """Bulk ``COPY`` of generated demo rows (owner transactions only)."""
         return DemoDataRepository(self.session)
 
+    # -- runs area --
+
+    @cached_property
+    def run_log(self) -> RunLogRepository:
+        """Server-side runs: admission, the event log, cancel requests, process heartbeats."""
+        return RunLogRepository(self.session)
+
+    @cached_property
+    def api_keys(self) -> ApiKeyRepository:
+        """Personal API keys (hashed)."""
+        return ApiKeyRepository(self.session)
+
 
 class UnitOfWorkFactory:
     """Builds units of work on one engine (or on a test's session factory)."""
@@ -238,11 +259,37 @@ class UnitOfWorkFactory:
     def __init__(
         self, engine: Engine | None = None, *, session_factory: Callable[[], Session] | None = None
     ):
+        # Self-contained SQL functions (they set the RLS user themselves) run in autocommit
+        # mode: one round trip per call instead of BEGIN + set_config + call + COMMIT.
+        self._statement_factory: Callable[[], Session] | None = None
         if session_factory is None:
             if engine is None:
                 raise ValueError("an engine or a session factory is required")
             session_factory = sessionmaker(bind=engine, expire_on_commit=False)
+            self._statement_factory = sessionmaker(
+                bind=engine.execution_options(isolation_level="AUTOCOMMIT"),
+                expire_on_commit=False,
+            )
         self._session_factory = session_factory
+
+    @property
+    def shares_one_connection(self) -> bool:
+        """True when every unit of work runs on one given connection (a test's rolled-back
+        transaction): background threads must not use it, so runs execute inline."""
+        return self._statement_factory is None
+
+    def statements(self, principal: Principal | None = None) -> UnitOfWork:
+        """A unit of work for single statements that need no transaction around them (the
+        run functions of migration 0011): autocommit, no ``set_config`` round trip. Where only
+        a transaction is available (a test's rolled-back connection) an ordinary one."""
+        if self._statement_factory is None:
+            return self(principal)
+        return UnitOfWork(
+            self._statement_factory,
+            user_id=principal.user_id if principal else None,
+            role=principal.role if principal else None,
+            set_context=False,
+        )
 
     def __call__(self, principal: Principal | None = None) -> UnitOfWork:
         return UnitOfWork(

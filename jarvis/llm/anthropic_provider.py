@@ -9,6 +9,7 @@ from typing import Any
 
 import anthropic
 
+from jarvis.errors import ProviderBadResponseError
 from jarvis.llm.base import (
     LENGTH,
     STOP,
@@ -106,13 +107,21 @@ class AnthropicProvider:
     def _attempt(self, request: dict[str, Any]) -> Generator[StreamEvent, None, None]:
         events = self._client.messages.create(**request)
         state = _TurnState()
+        started = False
         try:
             for event in events:
+                started = started or getattr(event, "type", None) == "message_start"
                 text = state.apply(event)
                 if text:
                     yield TextDelta(text)
         finally:
             events.close()
+        if not started:
+            raise ProviderBadResponseError(
+                "Anthropic answered, but not with a message (an empty or non-JSON reply). "
+                "Check the base URL of your key.",
+                provider="anthropic",
+            )
         calls = state.calls()
         if calls:
             yield ToolCallsReady(calls)

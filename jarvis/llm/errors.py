@@ -12,7 +12,7 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import anthropic
 import httpx
@@ -221,24 +221,40 @@ class RetryPolicy:
     ``attempts`` counts every try (3 = one call and two retries). Delay of retry ``n`` (from 1)
     is ``uniform(0.5, 1.0) * min(max_delay, base_delay * 2 ** (n - 1))``, raised to the
     server's ``Retry-After`` when it sent one (capped at ``max_delay``).
+
+    With a ``deadline`` (``time.monotonic()`` by which the whole run must end), the server's
+    ``Retry-After`` is honoured in full as long as the wait ends before the deadline, and no
+    retry is made that could not start before it.
     """
 
     attempts: int = 3
     base_delay: float = 0.5
     max_delay: float = 8.0
+    deadline: float | None = None
     sleep: Callable[[float], None] = field(default=time.sleep, compare=False)
     rng: random.Random = field(default_factory=random.Random, compare=False)
 
+    def until(self, deadline: float | None) -> RetryPolicy:
+        """This policy, bounded by a run's deadline."""
+        return replace(self, deadline=deadline)
+
     def should_retry(self, err: ProviderError, attempt: int) -> bool:
         """``attempt`` is the number of the try that just failed (from 1)."""
-        return isinstance(err, RETRYABLE) and attempt < self.attempts
+        if not isinstance(err, RETRYABLE) or attempt >= self.attempts:
+            return False
+        if self.deadline is None:
+            return True
+        return time.monotonic() + self.delay(attempt, err, jitter=False) < self.deadline
 
-    def delay(self, attempt: int, err: ProviderError | None = None) -> float:
+    def delay(
+        self, attempt: int, err: ProviderError | None = None, *, jitter: bool = True
+    ) -> float:
         backoff = min(self.max_delay, self.base_delay * 2.0 ** (attempt - 1))
-        delay = backoff * (0.5 + 0.5 * self.rng.random())
+        delay = backoff * (0.5 + 0.5 * self.rng.random()) if jitter else backoff * 0.5
         hint: object = getattr(err, "retry_after", None)
         if isinstance(hint, int | float) and hint > delay:
-            delay = min(float(hint), self.max_delay)
+            cap = self.max_delay if self.deadline is None else float("inf")
+            delay = min(float(hint), cap)
         return delay
 
 

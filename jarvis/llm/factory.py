@@ -6,6 +6,7 @@ per run — and lives only in that adapter, which the run drops when it ends.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -50,8 +51,8 @@ class ProviderChoice:
     needs_key: bool
 
 
-#: ``builder(api_key, base_url) -> LLMProvider`` — tests replace one to point at a local server.
-Builder = Callable[[str | None, str | None], LLMProvider]
+#: ``builder(api_key, base_url, retry, timeout) -> LLMProvider``.
+Builder = Callable[[str | None, str | None, RetryPolicy, float], LLMProvider]
 
 
 class ProviderFactory:
@@ -70,22 +71,28 @@ class ProviderFactory:
         self._timeout = timeout
         self._retry = retry or RetryPolicy()
         self._builders: dict[str, Builder] = {
-            OPENAI: lambda key, url: OpenAIProvider(
-                key, name=OPENAI, base_url=url, timeout=self._timeout, retry=self._retry
+            OPENAI: lambda key, url, retry, timeout: OpenAIProvider(
+                key, name=OPENAI, base_url=url, timeout=timeout, retry=retry
             ),
-            OPENAI_COMPATIBLE: lambda key, url: OpenAIProvider(
-                key, name=OPENAI_COMPATIBLE, base_url=url, timeout=self._timeout, retry=self._retry
+            OPENAI_COMPATIBLE: lambda key, url, retry, timeout: OpenAIProvider(
+                key, name=OPENAI_COMPATIBLE, base_url=url, timeout=timeout, retry=retry
             ),
-            ANTHROPIC: lambda key, url: AnthropicProvider(
-                key, base_url=url, timeout=self._timeout, retry=self._retry
+            ANTHROPIC: lambda key, url, retry, timeout: AnthropicProvider(
+                key, base_url=url, timeout=timeout, retry=retry
             ),
             **(builders or {}),
         }
 
     def for_user(
-        self, principal: Principal, provider: str, secrets_service: SecretSource | None = None
+        self,
+        principal: Principal,
+        provider: str,
+        secrets_service: SecretSource | None = None,
+        *,
+        deadline: float | None = None,
     ) -> LLMProvider:
-        """The adapter for ``provider`` with the user's key (``offline`` needs none).
+        """The adapter for ``provider`` with the user's key (``offline`` needs none). With a
+        ``deadline`` (``time.monotonic()``), no read waits and no retry starts past it.
 
         Raises :class:`ValidationError` for an unknown provider and
         :class:`ProviderAuthError` when the user has no key for it.
@@ -115,7 +122,15 @@ class ProviderFactory:
                 "Your OpenAI-compatible secret has no base URL (e.g. http://localhost:11434/v1).",
                 provider=provider,
             )
-        return builder(getattr(revealed, "value", None) or None, base_url)
+        timeout = self._timeout
+        if deadline is not None:
+            timeout = max(1.0, min(timeout, deadline - time.monotonic()))
+        return builder(
+            getattr(revealed, "value", None) or None,
+            base_url,
+            self._retry.until(deadline),
+            timeout,
+        )
 
     def usable_providers(self, principal: Principal) -> list[ProviderChoice]:
         """Offline always; every other chat provider the user holds a key for."""

@@ -10,6 +10,7 @@ from typing import Any
 
 import openai
 
+from jarvis.errors import ProviderBadResponseError
 from jarvis.llm.base import (
     LENGTH,
     STOP,
@@ -24,7 +25,7 @@ from jarvis.llm.base import (
     Usage,
     UsageReport,
 )
-from jarvis.llm.errors import RetryPolicy
+from jarvis.llm.errors import RetryPolicy, provider_label
 from jarvis.llm.streaming import guarded_stream
 
 OPENAI_BASE_URL = "https://api.openai.com/v1"
@@ -111,8 +112,11 @@ class OpenAIProvider:
         assembler = _ToolCallAssembler()
         usage = Usage()
         finish: str | None = None
+        valid = False  # at least one completion chunk arrived
         try:
             for chunk in chunks:
+                if getattr(chunk, "object", None) == "chat.completion.chunk" or chunk.choices:
+                    valid = True
                 if chunk.usage is not None:
                     usage = usage_from_openai(chunk.usage)
                 for choice in chunk.choices:
@@ -126,6 +130,14 @@ class OpenAIProvider:
                         finish = choice.finish_reason
         finally:
             chunks.close()
+        if not valid:
+            # A 200 that was no completion: an HTML page from a proxy, an empty body, JSON
+            # without chunks. Never "completed" with an empty answer.
+            raise ProviderBadResponseError(
+                f"{provider_label(self.name)} answered, but not with a chat completion (an "
+                "empty or non-JSON reply). Check the base URL of your key.",
+                provider=self.name,
+            )
         calls = assembler.calls()
         if calls:
             yield ToolCallsReady(calls)

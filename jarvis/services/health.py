@@ -6,13 +6,24 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from jarvis.db.repositories.health import ServerInfo
-from jarvis.errors import DatabaseError
+from jarvis.errors import DatabaseError, DatabaseUnavailableError
 
 
 class ServerProbePort(Protocol):
     def read(self) -> ServerInfo:
         """The server's details (raises :class:`DatabaseError` when unreachable)."""
         ...
+
+
+@dataclass(frozen=True)
+class Readiness:
+    """May this process take traffic? The database answers and is at the code's migration."""
+
+    ready: bool
+    database: str  # "ok" | "unavailable"
+    migration: str  # "head" | "behind" | "unknown"
+    revision: str | None = None
+    head: str | None = None
 
 
 @dataclass(frozen=True)
@@ -27,9 +38,27 @@ class DatabaseStatus:
 
 
 class HealthService:
-    def __init__(self, probe: ServerProbePort, *, embedded: bool) -> None:
+    def __init__(self, probe: ServerProbePort, *, embedded: bool, head: str | None = None) -> None:
         self._probe = probe
         self._embedded = embedded
+        self._head = head
+
+    def readiness(self) -> Readiness:
+        """Database reachable and migrated to this code's head (``/api/v1/ready``)."""
+        try:
+            info = self._probe.read()
+        except DatabaseUnavailableError:
+            return Readiness(False, "unavailable", "unknown", head=self._head)
+        except DatabaseError:
+            return Readiness(False, "error", "unknown", head=self._head)
+        at_head = self._head is None or info.revision == self._head
+        return Readiness(
+            at_head,
+            "ok",
+            "head" if at_head else "behind",
+            revision=info.revision,
+            head=self._head,
+        )
 
     def database_status(self) -> DatabaseStatus:
         """Server and pgvector versions, current role; ``ok=False`` with a reason when down."""

@@ -9,7 +9,7 @@ orchestrator offers the model: permitted tools whose required secret the user ha
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
@@ -91,6 +91,18 @@ class PermissionsService:
     def tools_for(self, principal: Principal) -> list[ToolSpec]:
         """Tools to offer the model: permitted and with their required secret present."""
         return [v.tool for v in self.list_for(principal) if v.usable]
+
+    def usable_tools(
+        self, states: Mapping[str, bool], secret_providers: Collection[str]
+    ) -> list[ToolSpec]:
+        """:meth:`tools_for` from a snapshot the caller read already (stored grants, secret
+        providers): what a run offers the model, read in the run's admission."""
+        return [
+            spec
+            for spec in self._registry.all()
+            if states.get(spec.id, DEFAULT_ALLOWED)
+            and (spec.required_secret is None or spec.required_secret in secret_providers)
+        ]
 
     def set(self, principal: Principal, tool_id: str, granted: bool) -> None:
         """Explicitly allow (``granted=True``) or deny one tool."""

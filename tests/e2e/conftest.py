@@ -156,7 +156,7 @@ def live_settings(live: LiveApp) -> Settings:
 @pytest.fixture
 def live_services(live: LiveApp, fast_hasher: PasswordHasher) -> Iterator[Services]:
     """Services on the running app's database (its own connection pool, closed after)."""
-    services = build_services(live.settings, hasher=fast_hasher)
+    services = build_services(live.settings, hasher=fast_hasher, background=False)
     yield services
     services.engine.dispose()
 

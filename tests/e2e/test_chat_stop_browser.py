@@ -23,9 +23,10 @@ PASSWORD = "a long enough passphrase"
 
 
 class SlowModel(BaseHTTPRequestHandler):
-    """Chat Completions streaming one word every 0.3 s, 100 words."""
+    """Chat Completions streaming one word every 0.3 s, ``words`` words."""
 
     protocol_version = "HTTP/1.1"
+    words = 100
 
     def do_POST(self) -> None:  # noqa: N802 - http.server's name
         self.rfile.read(int(self.headers.get("content-length", 0)))
@@ -34,7 +35,7 @@ class SlowModel(BaseHTTPRequestHandler):
         self.send_header("connection", "close")
         self.end_headers()
         try:
-            for i in range(100):
+            for i in range(self.words):
                 chunk = {
                     "id": "x",
                     "object": "chat.completion.chunk",
@@ -64,7 +65,9 @@ def slow_model() -> Iterator[str]:
 def test_stop_ends_the_answer_and_the_page_says_stopped(
     live_app: str, live_settings: Settings, slow_model: str, page
 ) -> None:  # type: ignore[no-untyped-def]
-    services = build_services(live_settings, hasher=PasswordHasher(memory_cost=1024, time_cost=1))
+    services = build_services(
+        live_settings, hasher=PasswordHasher(memory_cost=1024, time_cost=1), background=False
+    )
     try:
         user = services.accounts.register(EMAIL, PASSWORD, "Stopper")
         services.secrets.create(user, "openai_compatible", None, "sk-local", base_url=slow_model)

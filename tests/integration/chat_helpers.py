@@ -24,8 +24,12 @@ class StaticProviders:
     def __init__(self, provider: LLMProvider) -> None:
         self.provider = provider
         self.asked: list[str] = []
+        self.deadlines: list[float | None] = []
 
-    def for_user(self, _principal: Principal, provider: str) -> LLMProvider:
+    def for_user(
+        self, _principal: Principal, provider: str, *, deadline: float | None = None
+    ) -> LLMProvider:
+        self.deadlines.append(deadline)
         self.asked.append(provider)
         return self.provider
 
@@ -48,12 +52,13 @@ def make_chat(
     services: Services,
     provider: LLMProvider,
     *,
-    heartbeat_seconds: float | None = None,
+    beat_seconds: float = 5.0,
     **settings: Any,
 ) -> Services:
     """Services built by ``build_services`` on ``services``' database, clock, tools and embedder,
     with every provider answering from ``provider`` and ``settings`` overridden (no start-up
-    recovery; a heartbeat thread only with ``heartbeat_seconds``)."""
+    recovery). On the test's rolled-back connection each run executes inline in ``start``;
+    on committed services it runs on real workers (call ``.shutdown()`` when done)."""
     return build_services(
         services.settings.model_copy(update=settings),
         engine=services.engine,
@@ -63,7 +68,7 @@ def make_chat(
         embedder=services.embedder,
         providers=StaticProviders(provider),
         recover_runs=False,
-        run_heartbeat_seconds=heartbeat_seconds,
+        run_beat_seconds=beat_seconds,
     )
 
 

@@ -211,7 +211,7 @@ def test_throttling_state_lives_in_postgres_across_processes(
     """Two services (two "app processes") on the same database share the lockout."""
     from jarvis.bootstrap import build_services
 
-    other = build_services(committed_services.settings, hasher=fast_hasher)
+    other = build_services(committed_services.settings, hasher=fast_hasher, background=False)
     email = unique_email("shared")
     for i in range(committed_services.sign_in.policy.account_threshold - 1):
         svc = committed_services if i % 2 else other

@@ -23,7 +23,7 @@ def test_reembed_moves_rows_and_reports_progress(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     s = fresh_database()
-    services = build_services(s, hasher=fast_hasher)
+    services = build_services(s, hasher=fast_hasher, background=False)
     try:
         who = factories.user(services.uow, "cli-mem", email="cli-mem@example.com")
         with services.uow(who) as w:

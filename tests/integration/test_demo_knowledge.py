@@ -14,7 +14,7 @@ def test_seed_knowledge_builds_a_graph_with_hubs_and_memories(
     fresh_database: Callable[[], Settings], fast_hasher
 ) -> None:  # type: ignore[no-untyped-def]
     s = fresh_database()
-    services = build_services(s, hasher=fast_hasher)
+    services = build_services(s, hasher=fast_hasher, background=False)
     try:
         me, other = (factories.user(services.uow, f"demo-k{i}") for i in range(2))
         with usage_maintenance(s) as maintenance:

@@ -74,7 +74,9 @@ def vault(fresh_database: Callable[[], Settings], fast_hasher: PasswordHasher) -
     built: list[Services] = []
 
     def make(ring: KeyRing) -> Services:
-        services = build_services(settings, hasher=fast_hasher, cipher=EnvelopeCipher(ring))
+        services = build_services(
+            settings, hasher=fast_hasher, cipher=EnvelopeCipher(ring), background=False
+        )
         built.append(services)
         return services
 

@@ -4,7 +4,6 @@ cancellation and persistence (rows checked after each scenario)."""
 from __future__ import annotations
 
 import json
-import threading
 from decimal import Decimal
 
 import pytest
@@ -361,14 +360,35 @@ def test_the_message_rate_is_limited_per_user(services) -> None:  # type: ignore
 
 
 def test_the_concurrent_run_limit_counts_running_runs(services) -> None:  # type: ignore[no-untyped-def]
+    import uuid
+
+    from jarvis.db.tables import AgentRun
+
     chat = make_chat(services, fake(lambda m, t: "streaming answer"), max_concurrent_runs=1)
     user = make_user(services)
+    busy = chat.conversations.create(user, provider="offline", model="m")
     conv = chat.conversations.create(user, provider="offline", model="m")
-    first = chat.runs.run(user, conv.id, "first")
-    assert next(first).type == "run_started"  # running, suspended mid-stream
+    first = uuid.uuid4()
+    with services.uow(user) as uow:  # an answer in progress elsewhere (fresh heartbeat)
+        now = services.clock.now()
+        uow.session.add(
+            AgentRun(
+                id=first,
+                user_id=user.user_id,
+                conversation_id=busy.id,
+                provider="offline",
+                model="m",
+                status="running",
+                started_at=now,
+                heartbeat_at=now,
+            )
+        )
+        uow.commit()
     with pytest.raises(LimitExceededError, match="in progress"):
         chat.runs.run(user, conv.id, "second")
-    assert types(first)[-1] == "run_completed"
+    with services.uow(user) as uow:  # the first answer ends
+        uow.session.get(AgentRun, first).status = "completed"  # type: ignore[union-attr]
+        uow.commit()
     assert types(run_all(chat, user, conv.id, "third"))[-1] == "run_completed"
 
 
@@ -385,38 +405,46 @@ def test_empty_and_unknown_inputs_are_refused(services) -> None:  # type: ignore
 # -- cancel, provider errors -------------------------------------------------------------------
 
 
-def test_cancel_stops_the_stream_and_keeps_the_partial_answer(services) -> None:  # type: ignore[no-untyped-def]
-    cancel = threading.Event()
+def test_cancel_stops_the_run_and_keeps_the_partial_answer_and_its_cost(services) -> None:  # type: ignore[no-untyped-def]
+    user = make_user(services)
+    holder: dict[str, object] = {}
 
     def slow(messages: list[ChatMessage], tools: list[ToolDefinition]):  # type: ignore[no-untyped-def]
         for word in ["one ", "two ", "three ", "four "]:
             yield TextDelta(word)
+            if word == "two ":  # Stop pressed (on any page, in any process) mid-answer
+                chat = holder["chat"]
+                run_id = chat.runs.active_run(user, holder["conv"])  # type: ignore[attr-defined]
+                assert chat.runs.cancel(user, run_id)  # type: ignore[attr-defined]
         yield UsageReport(Usage(10, 4))
         yield Finished("stop")
 
-    user = make_user(services)
     chat = make_chat(services, fake(slow))
-    conv = chat.conversations.create(user, provider="offline", model="m")
-    seen = []
-    for event in chat.runs.run(user, conv.id, "count", cancel=cancel):
-        seen.append(event)
-        if isinstance(event, ev.TextDelta) and event.text == "two ":
-            cancel.set()
-    assert types(seen) == ["run_started", "text_delta", "text_delta", "run_cancelled"]
+    conv = chat.conversations.create(user, provider="openai", model="gpt-4o")
+    holder.update(chat=chat, conv=conv.id)
+    seen = run_all(chat, user, conv.id, "count")
+    assert collapsed(types(seen)) == ["run_started", "text_delta", "usage", "run_cancelled"]
     run, msgs, _ = rows(services, user, seen[0].run_id)
     assert run.status == "cancelled" and run.finished_at is not None
     assert [(m.role, m.content) for m in msgs] == [("user", "count"), ("assistant", "one two")]
+    # The provider never reported usage for the stopped call: it is estimated, priced, flagged.
+    usage = [e for e in seen if isinstance(e, ev.UsageUpdate)][-1]
+    assert usage.estimated and usage.total_tokens > 0 and usage.cost_usd and usage.cost_usd > 0
+    assert run.usage_estimated and run.total_tokens == usage.total_tokens
+    assert run.total_cost == usage.cost_usd
 
 
-def test_closing_the_stream_cancels_the_run(services) -> None:  # type: ignore[no-untyped-def]
+def test_dropping_a_follower_does_not_cancel_the_run(services) -> None:  # type: ignore[no-untyped-def]
     user = make_user(services)
-    chat = make_chat(services, fake(lambda m, t: "a long answer that the user stops"))
+    chat = make_chat(services, fake(lambda m, t: "a long answer that nobody stops"))
     conv = chat.conversations.create(user, provider="offline", model="m")
     stream = chat.runs.run(user, conv.id, "talk")
     started = next(stream)
-    next(stream)
-    stream.close()  # e.g. the page reran because the user pressed Stop
-    assert rows(services, user, started.run_id)[0].status == "cancelled"
+    stream.close()  # e.g. the page reran because the user clicked elsewhere
+    assert rows(services, user, started.run_id)[0].status == "completed"
+    replay = [f.event for f in chat.runs.follow(user, started.run_id)]
+    assert isinstance(replay[-1], ev.RunCompleted)
+    assert replay[-1].text == "a long answer that nobody stops"
 
 
 def test_a_provider_error_fails_the_run_with_its_message(services) -> None:  # type: ignore[no-untyped-def]
@@ -567,3 +595,25 @@ def test_opening_a_conversation_fails_a_run_its_dead_process_left_running(servic
     assert (turn.status, turn.error) == ("failed", STALE_RUN_REASON)
     stale, _, _ = rows(services, user, run_id)
     assert stale.status == "failed"
+
+
+def test_a_model_emitting_nul_or_lone_surrogates_still_ends_with_its_answer(services) -> None:  # type: ignore[no-untyped-def]
+    user = make_user(services)
+    chat = make_chat(services, fake(lambda m, t: "bad \x00 bytes \ud800 here"))
+    conv = chat.conversations.create(user, provider="offline", model="m")
+    events = run_all(chat, user, conv.id, "say something odd")
+    assert isinstance(events[-1], ev.RunCompleted)
+    [turn] = chat.conversations.history(user, conv.id)
+    assert turn.status == "completed"
+    assert "\x00" not in turn.answer and "bytes" in turn.answer and "\ufffd" in turn.answer
+
+
+def test_a_message_with_a_nul_byte_is_refused_as_a_field_error(services) -> None:  # type: ignore[no-untyped-def]
+    user = make_user(services)
+    chat = make_chat(services, fake(lambda m, t: "never"))
+    conv = chat.conversations.create(user, provider="offline", model="m")
+    for bad in ("hello\x00", "hi \ud800", "bell\x07"):
+        with pytest.raises(ValidationError) as refused:
+            chat.runs.start(user, conv.id, bad)
+        assert refused.value.field == "message"
+    assert chat.conversations.history(user, conv.id) == []

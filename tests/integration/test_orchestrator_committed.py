@@ -37,16 +37,16 @@ def test_two_racing_runs_respect_the_concurrent_run_limit(committed_services, ow
 
     chat = make_chat(committed_services, fake(slow), max_concurrent_runs=1)
     user = committed_user(owner_engine)
-    conv = chat.conversations.create(user, provider="offline", model="m")
+    convs = [chat.conversations.create(user, provider="offline", model="m") for _ in range(2)]
     barrier = threading.Barrier(2)
     outcomes: list[str] = []
     streams = []
     lock = threading.Lock()
 
-    def attempt(text: str) -> None:
+    def attempt(text: str, conv_id: uuid.UUID) -> None:
         barrier.wait()
         try:
-            stream = chat.runs.run(user, conv.id, text)
+            stream = chat.runs.run(user, conv_id, text)
         except LimitExceededError:
             with lock:
                 outcomes.append("refused")
@@ -55,7 +55,7 @@ def test_two_racing_runs_respect_the_concurrent_run_limit(committed_services, ow
             outcomes.append("started")
             streams.append(stream)
 
-    threads = [threading.Thread(target=attempt, args=(f"q{i}",)) for i in range(2)]
+    threads = [threading.Thread(target=attempt, args=(f"q{i}", convs[i].id)) for i in range(2)]
     for t in threads:
         t.start()
     for t in threads:
@@ -72,7 +72,8 @@ def test_two_racing_runs_respect_the_concurrent_run_limit(committed_services, ow
     [stream] = streams
     assert [e.type for e in stream][-1] == "run_completed"
     # once it finished, the next run may start
-    assert [e.type for e in chat.runs.run(user, conv.id, "again")][-1] == "run_completed"
+    assert [e.type for e in chat.runs.run(user, convs[0].id, "again")][-1] == "run_completed"
+    chat.shutdown()
 
 
 def test_start_up_fails_runs_a_dead_process_left_running(
@@ -121,7 +122,9 @@ def test_start_up_fails_runs_a_dead_process_left_running(
             == 0
         )
 
-    build_services(settings, engine=app_engine)  # ... but start-up recovery reaches them
+    build_services(
+        settings, engine=app_engine, background=False
+    )  # ... but start-up recovery reaches them
 
     with Session(owner_engine) as s:
         dead = s.get(AgentRun, ids["dead"])
@@ -168,10 +171,10 @@ def test_the_heartbeat_keeps_a_silent_run_alive_and_fails_dead_ones(
     release = threading.Event()
 
     def silent(messages: list[ChatMessage], tools: list[ToolDefinition]) -> str:
-        release.wait(10)  # a model that says nothing for a long time
+        release.wait(60)  # a model that says nothing for a long time (until released)
         return "finally"
 
-    chat = make_chat(committed_services, fake(silent), heartbeat_seconds=0.2)
+    chat = make_chat(committed_services, fake(silent), beat_seconds=0.2)
     user, dead_user = committed_user(owner_engine), committed_user(owner_engine)
     old = datetime.now(UTC) - timedelta(minutes=10)
     with Session(owner_engine) as s:
@@ -199,22 +202,30 @@ def test_the_heartbeat_keeps_a_silent_run_alive_and_fails_dead_ones(
     worker = threading.Thread(target=lambda: result.extend(e.type for e in stream))
     worker.start()
 
-    def state(run_id: uuid.UUID) -> tuple[str, datetime | None]:
+    def state(run_id: uuid.UUID) -> str:
         with Session(owner_engine) as s:
             run = s.get(AgentRun, run_id)
             assert run is not None
-            return run.status, run.heartbeat_at
+            return run.status
 
-    first_beat = state(started.run_id)[1]
+    def beat() -> datetime | None:
+        with owner_engine.connect() as c:
+            return c.scalar(
+                text("select heartbeat_at from run_workers where id = :id"),
+                {"id": chat.runs.worker_id},
+            )
+
+    first_beat = beat()
     deadline = datetime.now(UTC) + timedelta(seconds=8)
-    while state(dead_id)[0] == "running" or state(started.run_id)[1] == first_beat:
-        assert datetime.now(UTC) < deadline, "heartbeat thread did not act"
+    while state(dead_id) == "running" or beat() in (None, first_beat):
+        assert datetime.now(UTC) < deadline, "the process heartbeat did not act"
         release.wait(0.1)
-    assert state(dead_id)[0] == "failed"
-    assert state(started.run_id)[0] == "running"
+    assert state(dead_id) == "failed"
+    assert state(started.run_id) == "running"  # its process beats: a silent model is fine
     release.set()
     worker.join(10)
     assert result[-1] == "run_completed"
+    chat.shutdown()
 
 
 def test_recovered_runs_are_counted_in_the_usage_rollups(
@@ -256,7 +267,7 @@ def test_recovered_runs_are_counted_in_the_usage_rollups(
         s.commit()
         run_id = run.id
 
-    build_services(settings, engine=app_engine)  # start-up recovery
+    build_services(settings, engine=app_engine, background=False)  # start-up recovery
 
     with owner_engine.connect() as conn:
         usage = conn.execute(

@@ -15,6 +15,7 @@ from jarvis.config import Settings
 from jarvis.db.tables import (
     USER_OWNED_TABLES,
     AgentRun,
+    ApiKey,
     AuditEvent,
     Conversation,
     KgEntity,
@@ -22,6 +23,7 @@ from jarvis.db.tables import (
     Memory,
     Message,
     RefreshToken,
+    RunEvent,
     ToolCall,
     ToolUsageDaily,
     UsageDaily,
@@ -95,6 +97,8 @@ def seed_user(session: Session, tag: str) -> uuid.UUID:
                 user_id=uid, day=date(2026, 1, 1), provider="offline", model="offline", runs=1
             ),
             ToolUsageDaily(user_id=uid, day=date(2026, 1, 1), tool_id="calculator", calls=1),
+            RunEvent(run_id=run.id, seq=1, user_id=uid, type="run_started", payload={"type": "x"}),
+            ApiKey(user_id=uid, name="k", key_hash=uuid.uuid4().hex * 2, prefix="jrv_test"),
         ]
     )
     session.flush()

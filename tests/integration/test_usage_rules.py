@@ -239,7 +239,7 @@ def test_recovery_by_a_non_superuser_owner_counts_runs_as_a_rebuild_would(
     with owner(who) as w:
         add_running_run(w, who, "gpt-4o", long_ago, (120, 30, 0, 0), (("calculator", "ok", 7),))
         w.commit()
-    services = build_services(settings, hasher=fast_hasher)  # start-up recovery, as the app
+    services = build_services(settings, hasher=fast_hasher, background=False)  # start-up recovery
     services.engine.dispose()
 
     def snapshot() -> Rollups:

@@ -87,10 +87,11 @@ def test_the_budget_warning_shows_after_the_answer(app_settings, new_app) -> Non
         services, FakeProvider(lambda m, t: ScriptedReply(text="ok", usage=Usage(340_000)))
     )
     list(spender.runs.run(principal, conv.id, "spend"))
+    spender.shutdown()
     offline = services.conversations.create(
         principal, provider="offline", model="offline-deterministic"
     )
-    at.session_state["chat_conversation_id"] = offline.id
+    at.query_params["c"] = str(offline.id)  # the conversation is in the URL
     at.chat_input(key="chat_input").set_value("what time is it").run()
     assert not at.exception, at.exception
     assert any("85%" in w.value and "monthly budget" in w.value for w in at.warning)
@@ -103,7 +104,7 @@ def test_the_picker_switches_the_conversation_model_only_when_the_user_picks(
     at, principal = open_chat(new_app)
     services = get_services()
     stale = services.conversations.create(principal, provider="anthropic", model="claude-haiku-4-5")
-    at.session_state["chat_conversation_id"] = stale.id
+    at.query_params["c"] = str(stale.id)
     at = at.run()
     assert not at.exception
     assert any("no key" in w.value for w in at.warning)
@@ -113,7 +114,7 @@ def test_the_picker_switches_the_conversation_model_only_when_the_user_picks(
     conv = services.conversations.create(
         principal, provider="offline", model="offline-deterministic"
     )
-    at.session_state["chat_conversation_id"] = conv.id
+    at.query_params["c"] = str(conv.id)
     at = at.run()
     at.selectbox(key=f"chat_provider_{conv.id}").select("openai").run()
     assert not at.exception, at.exception

@@ -10,6 +10,7 @@ import pytest
 from jarvis.errors import (
     ProviderAuthError,
     ProviderBadRequestError,
+    ProviderBadResponseError,
     ProviderRateLimitError,
     ProviderServerError,
     ProviderTimeoutError,
@@ -302,3 +303,18 @@ def test_truncated_history_opens_with_a_user_turn_and_errors_are_flagged() -> No
     assert [t["role"] for t in turns] == ["user", "assistant", "user"]
     assert turns[0]["content"] == [{"type": "text", "text": "now"}]
     assert turns[2]["content"][0]["is_error"] is True
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"<!doctype html><html><body>Bad gateway, but 200</body></html>", b""],
+    ids=["html-page", "empty-body"],
+)
+def test_a_reply_that_is_not_a_message_is_an_error_not_an_empty_answer(
+    server: WireServer, body: bytes
+) -> None:
+    server.script(Reply.page(body))
+    p, delays = provider(server)
+    with pytest.raises(ProviderBadResponseError, match="not with a message"):
+        ask(p)
+    assert delays == []

@@ -43,6 +43,7 @@ def test_every_event_type_serialises_with_its_type_and_plain_json_values() -> No
         "output_tokens": 5,
         "total_tokens": 15,
         "cost_usd": "0.000123",
+        "estimated": False,
         "unpriced": False,
     }
 

@@ -164,7 +164,9 @@ def test_production_accepts_generated_keys(monkeypatch: pytest.MonkeyPatch, tmp_
     for _ in range(200):  # what the README tells people to run never trips the check
         monkeypatch.setenv("JARVIS_MASTER_KEY", secrets.token_hex(32))
         monkeypatch.setenv("JARVIS_JWT_SECRET", secrets.token_urlsafe(32))
-        monkeypatch.setenv("JARVIS_DB_APP_PASSWORD", secrets.token_urlsafe(12))
+        monkeypatch.setenv(
+            "JARVIS_DB_APP_PASSWORD", secrets.token_urlsafe(24)
+        )  # openssl rand -base64 24
         load_settings(data_dir=tmp_path)
 
 

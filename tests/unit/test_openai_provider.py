@@ -10,6 +10,7 @@ import pytest
 from jarvis.errors import (
     ProviderAuthError,
     ProviderBadRequestError,
+    ProviderBadResponseError,
     ProviderRateLimitError,
     ProviderServerError,
     ProviderTimeoutError,
@@ -348,3 +349,39 @@ def test_read_timeout_before_any_text_is_retried(server: WireServer) -> None:
 
     assert TextDelta("second try") in events
     assert len(delays) == 1
+
+
+HTML_PAGE = b"<!doctype html><html><body><h1>Welcome to nginx!</h1></body></html>"
+
+
+@pytest.mark.parametrize("body", [HTML_PAGE, b""], ids=["html-page", "empty-body"])
+def test_a_reply_that_is_not_a_completion_is_an_error_not_an_empty_answer(
+    server: WireServer, body: bytes
+) -> None:
+    server.script(Reply.page(body))
+    p, delays = provider(server)
+    with pytest.raises(ProviderBadResponseError, match="not with a chat completion"):
+        ask(p)
+    assert delays == []  # a wrong base URL does not get better by asking again
+
+
+def test_retry_after_beyond_the_cap_is_honoured_within_the_run_deadline(
+    server: WireServer,
+) -> None:
+    import time
+
+    server.script(
+        Reply.error(429, headers={"retry-after": "20"}),
+        Reply.sse(openai_text_stream(["ok"])),
+    )
+    policy, delays = fast_retry(3)
+    p = OpenAIProvider(KEY, base_url=server.url + "/v1", retry=policy.until(time.monotonic() + 60))
+    ask(p)
+    assert delays == [20.0]  # the server's wait in full: it ends before the run's deadline
+
+    server.script(Reply.error(429, headers={"retry-after": "20"}))
+    p = OpenAIProvider(KEY, base_url=server.url + "/v1", retry=policy.until(time.monotonic() + 5))
+    delays.clear()
+    with pytest.raises(ProviderRateLimitError):
+        ask(p)
+    assert delays == []  # waiting 20 s would pass the deadline: give up at once

@@ -16,6 +16,7 @@ class ServerInfo:
     pgvector_version: str | None
     current_role: str
     schema_present: bool
+    revision: str | None = None
 
 
 def read_server_info(conn: Connection) -> ServerInfo:
@@ -29,6 +30,12 @@ def read_server_info(conn: Connection) -> ServerInfo:
         schema_present=bool(
             conn.scalar(
                 text("select count(*) from information_schema.tables where table_name = 'users'")
+            )
+        ),
+        revision=conn.scalar(
+            text(
+                "select case when to_regclass('alembic_version') is null then null"
+                " else (select max(version_num) from alembic_version) end"
             )
         ),
     )
@@ -45,5 +52,13 @@ class ServerProbe:
         try:
             with self._engine.connect() as conn:
                 return read_server_info(conn)
+        except SQLAlchemyError as exc:
+            raise translate(exc) from exc
+
+    def ping(self) -> None:
+        """One round trip (``select 1``); a :mod:`jarvis.errors` type when it fails."""
+        try:
+            with self._engine.connect() as conn:
+                conn.execute(text("select 1"))
         except SQLAlchemyError as exc:
             raise translate(exc) from exc

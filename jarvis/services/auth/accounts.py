@@ -34,7 +34,8 @@ from jarvis.services.auth.policy import (
     lockout_key,
     normalise_email,
 )
-from jarvis.services.auth.views import principal_of
+from jarvis.services.auth.sessions import SessionService
+from jarvis.services.auth.views import IssuedSession, principal_of
 from jarvis.services.rate_limits import RateLimiter
 from jarvis.validation import clean_line
 
@@ -53,8 +54,10 @@ class AccountService:
         limiter: RateLimiter | None = None,
         policy: LoginPolicy | None = None,
         lockouts: AccountLockouts | None = None,
+        sessions: SessionService | None = None,
     ) -> None:
         self._uow = uow
+        self._sessions = sessions
         self._hasher = hasher
         self._clock = clock
         self._limiter = limiter or RateLimiter(uow, clock)
@@ -62,6 +65,21 @@ class AccountService:
         self._lockouts = lockouts or AccountLockouts(clock, self._policy)
 
     # -- registration ---------------------------------------------------------------------------
+
+    def register_and_sign_in(
+        self,
+        email: str,
+        password: str,
+        display_name: str = "",
+        *,
+        ip: str | None = None,
+        user_agent: str | None = None,
+    ) -> IssuedSession:
+        """:meth:`register` (self-service), then a session for the new account."""
+        if self._sessions is None:
+            raise RuntimeError("AccountService was built without sessions")
+        principal = self.register(email, password, display_name, ip=ip)
+        return self._sessions.open(principal, ip=ip, user_agent=user_agent)
 
     def has_users(self) -> bool:
         """True once any account exists (the first visit offers to create the admin)."""

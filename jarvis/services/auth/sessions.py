@@ -243,6 +243,14 @@ class SessionService:
             raise TokenError()
         return self.check(claims.user_id, claims.session_id)
 
+    def logout_access_token(self, access_token: str, *, ip: str | None = None) -> None:
+        """End the session an API client's access token belongs to (``POST /auth/logout``)."""
+        claims = self.tokens.decode(access_token)
+        if claims.session_id is None:
+            raise TokenError()
+        principal = self.check(claims.user_id, claims.session_id)
+        self.logout(principal, claims.session_id, ip=ip)
+
     def issue_access_token(self, principal: Principal, session_id: uuid.UUID) -> str:
         """A fresh access token for a live session (the caller checked it this request)."""
         return self.tokens.issue(principal, session_id=session_id)

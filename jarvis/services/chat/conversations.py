@@ -11,6 +11,8 @@ from jarvis.db.uow import UnitOfWork, UnitOfWorkFactory
 from jarvis.errors import NotFoundError, ValidationError
 from jarvis.identity import Principal
 from jarvis.llm.factory import ProviderChoice
+from jarvis.llm.models import default_model
+from jarvis.llm.offline import OFFLINE
 from jarvis.services.chat.ports import ProviderSource
 from jarvis.services.chat.recovery import RunRecovery
 from jarvis.services.chat.views import ChatOverview, ConversationView, ToolCallView, TurnView
@@ -59,6 +61,45 @@ class ConversationService:
             view = conversation_view(row)
             uow.commit()
         return view
+
+    def create_default(
+        self,
+        principal: Principal,
+        *,
+        provider: str = OFFLINE,
+        model: str | None = None,
+        title: str | None = None,
+    ) -> ConversationView:
+        """:meth:`create`, with the provider's default model when none is named."""
+        return self.create(
+            principal, provider=provider, model=model or default_model(provider), title=title
+        )
+
+    def change(
+        self,
+        principal: Principal,
+        conversation_id: uuid.UUID,
+        *,
+        title: str | None = None,
+        provider: str | None = None,
+        model: str | None = None,
+    ) -> ConversationView:
+        """Rename and / or switch the provider or model (what is not given stays)."""
+        view = self.get(principal, conversation_id)
+        if title is not None:
+            view = self.rename(principal, conversation_id, title)
+        if provider is not None or model is not None:
+            chosen = provider or view.provider or OFFLINE
+            view = self.set_model(
+                principal, conversation_id, chosen, model or default_model(chosen)
+            )
+        return view
+
+    def with_history(
+        self, principal: Principal, conversation_id: uuid.UUID
+    ) -> tuple[ConversationView, list[TurnView]]:
+        """The conversation and its turns."""
+        return self.get(principal, conversation_id), self.history(principal, conversation_id)
 
     def get(self, principal: Principal, conversation_id: uuid.UUID) -> ConversationView:
         """One conversation of the user (:class:`NotFoundError` for another user's)."""
@@ -152,7 +193,17 @@ class ConversationService:
         running = any(t.status == "running" for t in turns)
         if current is not None and running and self._recovery.recover_stale_runs_safely():
             turns = self.history(principal, current.id)
-        return ChatOverview(conversations, current, turns, self.provider_choices(principal))
+        active = next((t.run_id for t in reversed(turns) if t.status == "running"), None)
+        with self._uow(principal) as uow:
+            busy = frozenset(uow.run_log.running_conversations(principal.user_id))
+        return ChatOverview(
+            conversations,
+            current,
+            turns,
+            self.provider_choices(principal),
+            active_run_id=active,
+            running=busy,
+        )
 
     def provider_choices(self, principal: Principal) -> list[ProviderChoice]:
         """The providers (and their models) this user can use; offline is always there."""

@@ -1,17 +1,17 @@
-"""The engine that drives one agent run, as an iterator of typed events::
+"""The engine that drives one agent run on a worker (never in a page)::
 
     model -> tool calls -> (permission re-check, JSON-schema check, handler, bounded result)
-          -> model ... until the model answers without tools or a cap is reached
+          -> model ... until the model answers without tools, a cap, the deadline or Stop
 
-Its inputs are explicit: a :class:`RunState` (the run already admitted and committed by
-:class:`jarvis.services.chat.runs.RunService`) and a :class:`CancelFlag`; its output is the
-run's events, ``run_started`` first and exactly one terminal event last. Whoever consumes them
-(the chat page today, a worker appending them to an event log later) is the event sink; closing
-the iterator early cancels the run like setting the flag does.
+Its inputs are explicit: a :class:`RunState` (the run admitted and committed by
+:class:`jarvis.services.chat.runs.RunService`), a :class:`StopFlag` and the run's
+:class:`RunEventWriter`; every event goes to the run's log, ``run_started`` first and exactly
+one terminal event last, which the pages and the API follow.
 
 Each step is written at the point a crash must not lose it: each tool call when it finishes
 (:mod:`jarvis.services.chat.tool_calls`), the answer and the run's totals / cost / status at
-the end, in one transaction.
+the end, with the last events, in one statement. A stopped or failed run keeps its partial
+answer and its usage (estimated from the text when the provider reported none).
 """
 
 from __future__ import annotations
@@ -30,23 +30,18 @@ from opentelemetry.trace import Span, Status, StatusCode
 from jarvis import tracing
 from jarvis.clock import Clock
 from jarvis.config import Settings
-from jarvis.db.tables import Message
+from jarvis.db.repositories.run_log import RunFinish
 from jarvis.db.uow import UnitOfWorkFactory
-from jarvis.errors import JarvisError
+from jarvis.errors import DatabaseError, JarvisError
 from jarvis.identity import Principal
 from jarvis.llm import base as llm
 from jarvis.services.chat import events as ev
-from jarvis.services.chat.ports import (
-    CancelFlag,
-    MemoryPort,
-    PermissionsPort,
-    PricingPort,
-    ProviderSource,
-    RunRecorderPort,
-)
-from jarvis.services.chat.recovery import HEARTBEAT_EVERY_SECONDS, Heartbeat
+from jarvis.services.chat.log import RunEventWriter
+from jarvis.services.chat.ports import MemoryPort, PermissionsPort, PricingPort, ProviderSource
 from jarvis.services.chat.state import RunState, RunStop, money
-from jarvis.services.chat.tool_calls import ToolCallExecutor
+from jarvis.services.chat.tool_calls import ToolCallExecutor, ToolCallOutcome
+from jarvis.services.chat.workers import SHUTDOWN_REASON, StopFlag
+from jarvis.validation import storable_text
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +49,10 @@ MAX_HISTORY_CHARS = 24_000
 MAX_OUTPUT_TOKENS = 4096
 MEMORY_HITS = 5
 MEMORY_MIN_SCORE = 0.15
+#: An answer longer than this is cut when stored (about 100 pages of text).
+MAX_ANSWER_CHARS = 400_000
+#: While the database is away, closing a run is retried this often at most.
+CLOSE_RETRY_MAX_SECONDS = 5.0
 
 SYSTEM_PROMPT = (
     "You are Jarvis, a helpful personal assistant. Answer in Markdown. Use the tools when they "
@@ -77,10 +76,8 @@ class RunEngine:
         providers: ProviderSource,
         permissions: PermissionsPort,
         pricing: PricingPort,
-        recorder: RunRecorderPort,
         memory: MemoryPort,
         tool_calls: ToolCallExecutor,
-        heartbeat: Heartbeat | None = None,
     ) -> None:
         self._uow = uow
         self._clock = clock
@@ -88,87 +85,85 @@ class RunEngine:
         self._providers = providers
         self._permissions = permissions
         self._pricing = pricing
-        self._recorder = recorder
         self._memory = memory
         self._tool_calls = tool_calls
-        # Keeps this process's runs fresh while a model is silent (long waits, retries) and
-        # fails other processes' stale runs; None: no background thread.
-        self._heartbeat = heartbeat
 
-    def drive(self, state: RunState, cancel: CancelFlag) -> Iterator[ev.Event]:
-        """The run's events, from ``state.started`` to its terminal event. Setting ``cancel``
-        or closing the iterator cancels the run (the run is recorded as ``cancelled``)."""
+    def execute(self, state: RunState, stop: StopFlag, writer: RunEventWriter) -> None:
+        """Drive the run from ``run_started`` to its close; every event goes to ``writer``
+        (the run's log). ``stop`` (Stop from anywhere, a shutdown) ends it early; whatever
+        happens, the run is closed with its partial answer and its (maybe estimated) usage."""
         run_span = tracing.start_span(
             "agent.run",
             {"run.id": str(state.run_id), "llm.provider": state.provider, "llm.model": state.model},
         )
         state.trace_context = trace.set_span_in_context(run_span)
-        status = "failed"
-        if self._heartbeat is not None:
-            self._heartbeat.add(state.run_id, state.principal)
+        status, error = "failed", ""
         try:
-            try:
-                yield state.started
-                yield from self._loop(state, cancel)
-                status, error = "completed", ""
-            except RunStop as stop:
-                status, error = stop.status, stop.reason
-            except GeneratorExit:
-                # The consumer went away (page rerun, Stop button, closed SSE stream).
-                status = "cancelled"
-                self._finish_quietly(state, status, "Stopped.")
-                raise
-            except JarvisError as exc:
-                status, error = "failed", str(exc)
-            except Exception as exc:
-                log.exception("agent run failed", extra={"run_id": str(state.run_id)})
-                status, error = "failed", f"Unexpected error ({type(exc).__name__})."
-            final = self._finish(state, status, error)
-            if final is not None:
-                if state.usage != (state.priced or llm.Usage()):
-                    yield _usage_event(state)  # priced by _finish
-                yield final
+            writer.emit(state.started)
+            self._loop(state, stop, writer)
+            status = "completed"
+        except RunStop as halt:
+            status, error = halt.status, halt.reason
+        except JarvisError as exc:
+            status, error = "failed", str(exc)
+        except Exception as exc:
+            log.exception("agent run failed", extra={"run_id": str(state.run_id)})
+            status, error = "failed", f"Unexpected error ({type(exc).__name__})."
+        try:
+            if not writer.closed:
+                self._close(state, writer, status, error, stop)
         finally:
-            if self._heartbeat is not None:
-                self._heartbeat.remove(state.run_id)
             _end_span(run_span, state, status)
 
     # -- the tool loop ------------------------------------------------------------------------
 
-    def _loop(self, state: RunState, cancel: CancelFlag) -> Iterator[ev.Event]:
+    def _check(self, state: RunState, stop: StopFlag, writer: RunEventWriter) -> None:
+        if stop.is_set():
+            raise RunStop(stop.status, stop.reason)
+        if writer.closed:
+            raise RunStop("failed", "This run was closed by the server.")
+        if time.monotonic() > state.deadline:
+            raise RunStop(
+                "failed",
+                f"The answer took longer than the {self._settings.run_deadline_seconds:g} s "
+                "limit per run, so it was stopped.",
+            )
+
+    def _loop(self, state: RunState, stop: StopFlag, writer: RunEventWriter) -> None:
         principal = state.principal
-        provider = self._providers.for_user(principal, state.provider)
-        offered = {spec.id: spec for spec in self._permissions.tools_for(principal)}
+        provider = self._providers.for_user(principal, state.provider, deadline=state.deadline)
+        offered = {
+            spec.id: spec
+            for spec in self._permissions.usable_tools(state.permissions, state.secret_providers)
+        }
         definitions = [
             llm.ToolDefinition(spec.id, spec.description, spec.parameters)
             for spec in offered.values()
         ]
         messages = self._context(state)
         settings = self._settings
+        cap = Decimal(str(settings.max_cost_per_run_usd))
+        if state.reserved_usd is not None:
+            cap = min(cap, state.reserved_usd)
         while True:
-            if cancel.is_set():
-                raise RunStop("cancelled", "Stopped.")
+            self._check(state, stop, writer)
             state.steps += 1
-            step_text, calls, usage = yield from self._model_call(
-                state, provider, messages, definitions, cancel
+            step_text, calls, usage = self._model_call(
+                state, provider, messages, definitions, stop, writer, cap
             )
             state.usage = state.usage + usage
             if calls:
                 # Priced now: the cost cap decides whether the tools run. A final answer is
-                # priced once, when the run closes (one query less per turn).
-                yield self._account(state)
+                # priced once, when the run closes.
+                writer.emit(self._account(state))
             if state.usage.total_tokens > settings.max_tokens_per_run:
                 raise RunStop(
                     "failed",
                     f"Token limit reached ({state.usage.total_tokens:,} of "
                     f"{settings.max_tokens_per_run:,} tokens per run).",
                 )
-            if state.cost is not None and state.cost > Decimal(str(settings.max_cost_per_run_usd)):
-                raise RunStop(
-                    "failed",
-                    f"Cost limit reached (${money(state.cost)} of "
-                    f"${money(settings.max_cost_per_run_usd)} per run).",
-                )
+            if state.cost is not None and state.cost > cap:
+                raise RunStop("failed", self._over_cap(state.cost, cap))
             if not calls:
                 return
             if state.steps >= settings.max_steps_per_run:
@@ -179,11 +174,37 @@ class RunEngine:
                 )
             messages.append(llm.ChatMessage("assistant", step_text, tool_calls=list(calls)))
             for call in calls:
-                if cancel.is_set():
-                    raise RunStop("cancelled", "Stopped.")
-                event, content = yield from self._tool_calls.call(state, call, offered)
-                yield event
+                self._check(state, stop, writer)
+                event, content = _drain(self._tool_calls.call(state, call, offered), writer)
+                writer.emit(event)
                 messages.append(llm.ChatMessage("tool", content, tool_call_id=call.id))
+
+    def _over_cap(self, cost: Decimal, cap: Decimal) -> str:
+        per_run = Decimal(str(self._settings.max_cost_per_run_usd))
+        if cap < per_run:
+            return (
+                f"Budget reached: this answer may spend ${money(cap)} of what is left of your "
+                f"monthly budget and it has spent ${money(cost)}."
+            )
+        return f"Cost limit reached (${money(cost)} of ${money(per_run)} per run)."
+
+    def _max_tokens(self, state: RunState, messages: list[llm.ChatMessage], cap: Decimal) -> int:
+        """Output tokens this model call may produce: the token cap left, and no more than
+        what is left of the run's money (so a run cannot overspend its budget reservation)."""
+        remaining = max(1, self._settings.max_tokens_per_run - state.usage.total_tokens)
+        limit = min(MAX_OUTPUT_TOKENS, remaining)
+        rates = self._pricing.rates_for(state.provider, state.model, at=self._clock.now())
+        if rates is None:
+            return limit  # unpriced: flagged on the run, never silently free
+        input_rate, output_rate = rates
+        prompt = _estimate_tokens(sum(len(m.content) for m in messages))
+        left = cap - (state.cost or Decimal(0)) - input_rate * prompt
+        if output_rate > 0:
+            affordable = int(left / output_rate) if left > 0 else 0
+            if affordable < 1:
+                raise RunStop("failed", self._over_cap(state.cost or Decimal(0), cap))
+            limit = min(limit, affordable)
+        return limit
 
     def _model_call(
         self,
@@ -191,37 +212,43 @@ class RunEngine:
         provider: llm.LLMProvider,
         messages: list[llm.ChatMessage],
         definitions: list[llm.ToolDefinition],
-        cancel: CancelFlag,
-    ) -> Generator[ev.Event, None, ModelStep]:
+        stop: StopFlag,
+        writer: RunEventWriter,
+        cap: Decimal,
+    ) -> ModelStep:
         parts: list[str] = []
         calls: list[llm.ToolCallRequest] = []
-        usage = llm.Usage()
-        remaining = max(1, self._settings.max_tokens_per_run - state.usage.total_tokens)
+        usage: llm.Usage | None = None
         stream = provider.stream(
             list(messages),
             definitions,
             model=state.model,
-            max_tokens=min(MAX_OUTPUT_TOKENS, remaining),
+            max_tokens=self._max_tokens(state, messages, cap),
         )
         try:
             for item in _within(stream, state.trace_context):
-                if cancel.is_set():
-                    raise RunStop("cancelled", "Stopped.")
+                self._check(state, stop, writer)
                 if isinstance(item, llm.TextDelta):
                     if item.text:
                         parts.append(item.text)
                         state.answer.append(item.text)
-                        yield ev.TextDelta(state.run_id, item.text)
-                        self._maybe_heartbeat(state)
+                        writer.emit(ev.TextDelta(state.run_id, item.text))
                 elif isinstance(item, llm.ToolCallsReady):
                     calls.extend(item.calls)
                 elif isinstance(item, llm.UsageReport):
-                    usage = usage + item.usage
+                    usage = (usage or llm.Usage()) + item.usage
+        except BaseException:
+            if usage is None:
+                # Stopped or failed before the provider reported usage: what was sent and
+                # streamed still costs something, so estimate it (and say so).
+                state.usage = state.usage + _estimate(messages, "".join(parts))
+                state.estimated = True
+            raise
         finally:
             close = getattr(stream, "close", None)
             if close is not None:
                 close()
-        return "".join(parts), calls, usage
+        return "".join(parts), calls, usage or llm.Usage()
 
     def _account(self, state: RunState) -> ev.UsageUpdate:
         """Price the run's usage so far; the ``usage`` event with the running totals."""
@@ -236,77 +263,81 @@ class RunEngine:
         state.priced = state.usage
         return _usage_event(state)
 
-    # -- persistence --------------------------------------------------------------------------
+    # -- closing ------------------------------------------------------------------------------
 
-    def _maybe_heartbeat(self, state: RunState) -> None:
-        if time.monotonic() - state.last_heartbeat < HEARTBEAT_EVERY_SECONDS:
-            return
-        with self._uow(state.principal) as uow:
-            uow.runs.heartbeat(state.run_id, self._clock.now())
-            uow.commit()
-        state.last_heartbeat = time.monotonic()
-
-    def _finish_quietly(self, state: RunState, status: str, error: str) -> None:
+    def _close(
+        self, state: RunState, writer: RunEventWriter, status: str, error: str, stop: StopFlag
+    ) -> None:
+        """Close the run in one statement — the answer, totals, cost, status, rollups and the
+        last events. A database outage is waited out (the run then ends as it would have),
+        unless this process is shutting down."""
+        answer = storable_text("".join(state.answer), MAX_ANSWER_CHARS, multiline=True)
+        error = storable_text(error, 2000, multiline=True)
+        now = self._clock.now()
         try:
-            self._finish(state, status, error)
-        except Exception:
-            log.exception("could not close the run", extra={"run_id": str(state.run_id)})
-
-    def _finish(self, state: RunState, status: str, error: str) -> ev.Event | None:
-        """Close the run in one transaction — the answer, totals, status, cost (priced by the
-        run recorder, which also adds the run to the rollups); the terminal event, or None
-        when the run was no longer running (closed already, or recovered as stale)."""
-        answer = "".join(state.answer).strip()
-        u = state.usage
-        message_id = uuid.uuid4()
-        with self._uow(state.principal) as uow:
-            run = uow.runs.get_for_update(state.run_id)
-            if run is None or run.status != "running":
-                return None
-            if answer:
-                uow.messages.add(
-                    Message(
-                        id=message_id,
-                        run_id=state.run_id,
-                        conversation_id=state.conversation_id,
-                        user_id=state.principal.user_id,
-                        role="assistant",
-                        content=answer,
-                        created_at=state.next_stamp(self._clock.now()),
-                    )
-                )
-            now = self._clock.now()
-            run.status = status
-            run.input_tokens = u.input_tokens
-            run.output_tokens = u.output_tokens
-            run.cache_read_tokens = u.cache_read_tokens
-            run.cache_write_tokens = u.cache_write_tokens
-            run.finished_at = max(now, run.started_at)
-            run.heartbeat_at = now
-            run.error = error[:2000] or None
-            cost = self._recorder.on_run_finished(uow, run)
+            cost = self._pricing.cost_for(state.provider, state.model, state.usage, at=now)
             state.cost, state.price_version, state.unpriced = (
                 cost.cost,
                 cost.price_version,
                 cost.unpriced,
             )
-            uow.conversations.touch(state.conversation_id, state.last_stamp)
-            uow.flush()
-            total_tokens = int(run.total_tokens or 0)
-            uow.commit()
+        except JarvisError:
+            # The price table is out of reach: the run is closed unpriced, never silently free.
+            log.warning("could not price a run; it is recorded unpriced")
+            state.cost, state.price_version, state.unpriced = None, None, True
+        u = state.usage
+        message_id = uuid.uuid4()
+        final: list[ev.Event] = []
+        if state.usage != (state.priced or llm.Usage()):
+            final.append(_usage_event(state))
         if status == "completed":
-            return ev.RunCompleted(
-                state.run_id,
-                message_id,
-                answer,
-                total_tokens,
-                state.cost,
-                state.unpriced,
-                state.steps,
+            final.append(
+                ev.RunCompleted(
+                    state.run_id,
+                    message_id,
+                    answer,
+                    u.total_tokens,
+                    state.cost,
+                    state.unpriced,
+                    state.steps,
+                )
             )
-        if status == "cancelled":
-            return ev.RunCancelled(state.run_id, total_tokens, state.cost)
-        return ev.RunFailed(state.run_id, error, total_tokens, state.cost)
+        elif status == "cancelled":
+            final.append(ev.RunCancelled(state.run_id, u.total_tokens, state.cost))
+        else:
+            final.append(ev.RunFailed(state.run_id, error, u.total_tokens, state.cost))
+        done = RunFinish(
+            user_id=state.principal.user_id,
+            run_id=state.run_id,
+            status=status,
+            error=error,
+            answer=answer,
+            message_id=message_id,
+            answer_at=state.next_stamp(now),
+            now=now,
+            input_tokens=u.input_tokens,
+            output_tokens=u.output_tokens,
+            cache_read_tokens=u.cache_read_tokens,
+            cache_write_tokens=u.cache_write_tokens,
+            cost=state.cost,
+            price_version=state.price_version,
+            unpriced=state.unpriced,
+            estimated=state.estimated,
+        )
+        delay = 0.2
+        while True:
+            try:
+                writer.close(done, final)
+                return
+            except DatabaseError:
+                if stop.status == "failed" and stop.is_set() and stop.reason == SHUTDOWN_REASON:
+                    log.warning("shutting down before the database came back; recovery closes it")
+                    return
+                log.warning(
+                    "waiting for the database to close a run", extra={"run_id": str(state.run_id)}
+                )
+                time.sleep(delay)
+                delay = min(delay * 2, CLOSE_RETRY_MAX_SECONDS)
 
     # -- context given to the model -----------------------------------------------------------
 
@@ -348,7 +379,33 @@ def _usage_event(state: RunState) -> ev.UsageUpdate:
         u.total_tokens,
         state.cost,
         state.unpriced,
+        state.estimated,
     )
+
+
+def _estimate_tokens(chars: int) -> int:
+    """A rough token count for text (about four characters per token), never zero for text."""
+    return (chars + 3) // 4
+
+
+def _estimate(messages: list[llm.ChatMessage], streamed: str) -> llm.Usage:
+    """The usage of a model call that ended before the provider reported it."""
+    return llm.Usage(
+        input_tokens=_estimate_tokens(sum(len(m.content) for m in messages)),
+        output_tokens=_estimate_tokens(len(streamed)),
+    )
+
+
+def _drain(
+    calls: Generator[ev.Event, None, ToolCallOutcome], writer: RunEventWriter
+) -> ToolCallOutcome:
+    """Run a tool call, logging the events it yields; its closing event and content."""
+    while True:
+        try:
+            writer.emit(next(calls))
+        except StopIteration as done:
+            outcome: ToolCallOutcome = done.value
+            return outcome
 
 
 def _end_span(span: Span, state: RunState, status: str) -> None:

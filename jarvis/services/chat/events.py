@@ -1,6 +1,8 @@
-"""Typed events of one agent run (the page renders them; the HTTP API will send them as SSE).
+"""Typed events of one agent run: what the run's event log holds, the page renders, and the
+HTTP API sends as SSE.
 
-Every event is a frozen dataclass with a ``type`` and ``to_json()``. The stream of one run is:
+Every event is a frozen dataclass with a ``type``, ``to_dict()`` / ``to_json()``, and
+:func:`from_dict` turns a logged payload back into the typed event. The stream of one run is:
 ``run_started`` -> (``text_delta`` | ``tool_call_started`` -> ``tool_call_finished`` |
 ``tool_call_denied`` | ``usage``)* -> exactly one of ``run_completed`` / ``run_failed`` /
 ``run_cancelled``.
@@ -10,7 +12,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from decimal import Decimal
 from typing import Any, ClassVar
 
@@ -95,6 +97,8 @@ class UsageUpdate(RunEvent):
     total_tokens: int
     cost_usd: Decimal | None
     unpriced: bool
+    #: The tokens were estimated from the text (the provider reported no usage).
+    estimated: bool = False
 
 
 @dataclass(frozen=True)
@@ -136,3 +140,42 @@ Event = (
 )
 
 TERMINAL_EVENTS: tuple[type[RunEvent], ...] = (RunCompleted, RunFailed, RunCancelled)
+
+TERMINAL_TYPES: frozenset[str] = frozenset(cls.type for cls in TERMINAL_EVENTS)
+
+_BY_TYPE: dict[str, type[RunEvent]] = {
+    cls.type: cls
+    for cls in (
+        RunStarted,
+        TextDelta,
+        ToolCallStarted,
+        ToolCallFinished,
+        ToolCallDenied,
+        UsageUpdate,
+        RunCompleted,
+        RunFailed,
+        RunCancelled,
+    )
+}
+
+
+def _parse(annotation: object, value: Any) -> Any:
+    hint = str(annotation)
+    if value is None:
+        return None
+    if hint.startswith("uuid.UUID"):
+        return uuid.UUID(str(value))
+    if hint.startswith("Decimal"):
+        return Decimal(str(value))
+    return value
+
+
+def from_dict(data: dict[str, Any]) -> Event:
+    """The typed event a logged payload (``to_dict()``) came from; unknown fields are ignored,
+    missing optional ones take their defaults. ``ValueError`` for an unknown type."""
+    cls = _BY_TYPE.get(str(data.get("type")))
+    if cls is None:
+        raise ValueError(f"unknown run event type {data.get('type')!r}")
+    kwargs = {f.name: _parse(f.type, data[f.name]) for f in fields(cls) if f.name in data}
+    event = cls(**kwargs)
+    return event  # type: ignore[return-value]

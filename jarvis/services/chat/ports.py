@@ -8,13 +8,13 @@ typed in :mod:`jarvis.tools.ports` (the tools may not import services).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
+from contextlib import AbstractContextManager
 from datetime import datetime
 from decimal import Decimal
 from typing import Protocol
 
-from jarvis.db.tables import AgentRun
-from jarvis.db.uow import UnitOfWork
+from jarvis.db.notify import Watch
 from jarvis.identity import Principal
 from jarvis.llm import base as llm
 from jarvis.llm.factory import ProviderChoice
@@ -25,8 +25,11 @@ from jarvis.tools.registry import ToolSpec
 class ProviderSource(Protocol):
     """Chat model adapters (:class:`jarvis.llm.factory.ProviderFactory`)."""
 
-    def for_user(self, principal: Principal, provider: str) -> llm.LLMProvider:
-        """The provider adapter for this user (keys decrypted only for the call)."""
+    def for_user(
+        self, principal: Principal, provider: str, *, deadline: float | None = None
+    ) -> llm.LLMProvider:
+        """The provider adapter for this user (keys decrypted only for the call); retries
+        (``Retry-After`` included) never wait past ``deadline`` (``time.monotonic()``)."""
         ...
 
     def usable_providers(self, principal: Principal) -> list[ProviderChoice]:
@@ -45,22 +48,10 @@ class PermissionsPort(Protocol):
         """Whether the user allows ``tool_id`` right now (re-checked at each call)."""
         ...
 
-
-class RateDecisionLike(Protocol):
-    """The verdict on one counted event."""
-
-    @property
-    def allowed(self) -> bool: ...
-
-    @property
-    def retry_after(self) -> float: ...
-
-
-class RateLimiterPort(Protocol):
-    """Shared fixed-window counters (:class:`jarvis.security.rate_limits.RateLimiter`)."""
-
-    def hit(self, key: str, limit: int, window_seconds: int) -> RateDecisionLike:
-        """Count one event for ``key``; ``allowed`` is False over ``limit`` per window."""
+    def usable_tools(
+        self, states: Mapping[str, bool], secret_providers: Collection[str]
+    ) -> list[ToolSpec]:
+        """The tools to offer given the user's stored permissions and secret providers."""
         ...
 
 
@@ -71,39 +62,10 @@ class PricingPort(Protocol):
         """The cost of ``usage`` with the price version in force at ``at``."""
         ...
 
-
-class RunRecorderPort(Protocol):
-    """Closes a run's books (today :class:`jarvis.services.usage.UsageService`)."""
-
-    def on_run_finished(self, uow: UnitOfWork, run: AgentRun) -> RunCost:
-        """Price a run that just ended and add it to the rollups, in ``uow``'s transaction."""
-        ...
-
-
-class BudgetStatusLike(Protocol):
-    """Month-to-date spend against the user's monthly budget."""
-
-    @property
-    def budget_usd(self) -> Decimal: ...
-
-    @property
-    def spent_usd(self) -> Decimal: ...
-
-    @property
-    def fraction(self) -> float: ...
-
-    @property
-    def warning(self) -> bool: ...
-
-    @property
-    def exceeded(self) -> bool: ...
-
-
-class BudgetPort(Protocol):
-    """Monthly budgets (:class:`jarvis.services.usage.UsageService`)."""
-
-    def budget_status(self, principal: Principal) -> BudgetStatusLike:
-        """The user's spend this month against their budget (refuse when ``exceeded``)."""
+    def rates_for(
+        self, provider: str, model: str, *, at: datetime
+    ) -> tuple[Decimal, Decimal] | None:
+        """USD per input token and per output token in force at ``at`` (None: unpriced)."""
         ...
 
 
@@ -124,8 +86,14 @@ class MemoryPort(Protocol):
         ...
 
 
-class CancelFlag(Protocol):
-    """Set from elsewhere (a Stop button, a closed stream) to cancel a run
-    (:class:`threading.Event` is one)."""
+class EventWatcher(Protocol):
+    """Wake-ups for followers of a run's log (:class:`jarvis.db.notify.Notifier`)."""
 
-    def is_set(self) -> bool: ...
+    def watch(self, channel: str, key: str) -> AbstractContextManager[Watch]:
+        """A flag set by each notification on ``channel`` for ``key``."""
+        ...
+
+    @property
+    def listening(self) -> bool:
+        """True while notifications can arrive (followers then poll less often)."""
+        ...

@@ -3,7 +3,6 @@ and the small helpers the run's parts share."""
 
 from __future__ import annotations
 
-import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -37,6 +36,13 @@ class RunState:
     last_stamp: datetime
     #: Earlier turns of the conversation as ``(role, content)``, oldest first.
     history: list[tuple[str, str]] = field(default_factory=list)
+    #: The user's tool permissions (tool id -> granted) and secret providers at admission.
+    permissions: dict[str, bool] = field(default_factory=dict)
+    secret_providers: frozenset[str] = frozenset()
+    #: What admission reserved of the month's budget: the run may spend at most this.
+    reserved_usd: Decimal | None = None
+    #: ``time.monotonic()`` by which the whole run must end.
+    deadline: float = float("inf")
     # -- progress --
     usage: llm.Usage = field(default_factory=llm.Usage)
     cost: Decimal | None = Decimal(0)
@@ -44,10 +50,11 @@ class RunState:
     unpriced: bool = False
     steps: int = 0
     answer: list[str] = field(default_factory=list)
-    last_heartbeat: float = field(default_factory=time.monotonic)
     trace_context: Context | None = None
     #: The usage the last ``usage`` event reported (None: none yet).
     priced: llm.Usage | None = None
+    #: Some tokens were estimated from text (a model call stopped before reporting usage).
+    estimated: bool = False
 
     def next_stamp(self, now: datetime) -> datetime:
         """Strictly increasing timestamps within a run (row order survives a frozen clock)."""

@@ -177,7 +177,7 @@ class ToolCallExecutor:
         result: dict[str, Any],
         latency_ms: int,
     ) -> None:
-        """The call's row and the run's heartbeat, committed at once (a crash keeps them)."""
+        """The call's row, committed at once (a crash keeps it)."""
         arguments = (
             call.arguments if call.arguments_valid else {"raw": (call.arguments_raw or "")[:1000]}
         )
@@ -195,6 +195,4 @@ class ToolCallExecutor:
                     created_at=state.next_stamp(self._clock.now()),
                 )
             )
-            uow.runs.heartbeat(state.run_id, self._clock.now())
             uow.commit()
-        state.last_heartbeat = time.monotonic()

@@ -53,6 +53,42 @@ class TurnView:
 
 
 @dataclass(frozen=True, slots=True)
+class RunView:
+    """One agent run: where it stands and what it cost so far."""
+
+    id: uuid.UUID
+    conversation_id: uuid.UUID | None
+    status: str
+    provider: str
+    model: str
+    input_tokens: int
+    output_tokens: int
+    total_tokens: int
+    cost_usd: Decimal | None
+    unpriced: bool
+    usage_estimated: bool
+    error: str | None
+    started_at: datetime
+    finished_at: datetime | None
+    cancel_requested: bool
+
+
+@dataclass(frozen=True, slots=True)
+class RunOutcome:
+    """How a run ended, for callers that wait for the answer (``POST /chat``)."""
+
+    run_id: uuid.UUID
+    conversation_id: uuid.UUID
+    status: str
+    answer: str
+    error: str | None
+    total_tokens: int
+    cost_usd: Decimal | None
+    unpriced: bool
+    tool_calls: list[ToolCallView] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
 class ChatOverview:
     """Everything the chat page shows before a new turn: the conversation list, the open
     conversation with its turns, and the providers the user may pick."""
@@ -61,6 +97,10 @@ class ChatOverview:
     current: ConversationView | None
     turns: list[TurnView]
     choices: list[ProviderChoice]
+    #: The open conversation's run in progress (the page follows its log), if any.
+    active_run_id: uuid.UUID | None = None
+    #: Conversations with a run in progress (marked in the list).
+    running: frozenset[uuid.UUID] = frozenset()
 
 
 __all__ = [
@@ -69,6 +109,8 @@ __all__ = [
     "JSONObject",
     "JSONValue",
     "ProviderChoice",
+    "RunOutcome",
+    "RunView",
     "ToolCallView",
     "TurnView",
 ]

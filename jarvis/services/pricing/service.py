@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import csv
 import logging
+import threading
+import time
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from importlib import resources
@@ -20,7 +22,7 @@ from jarvis.db.uow import UnitOfWorkFactory
 from jarvis.errors import ConflictError, PermissionDeniedError, ValidationError
 from jarvis.identity import Principal
 from jarvis.llm.base import Usage
-from jarvis.services.pricing.rules import run_cost
+from jarvis.services.pricing.rules import price_day, run_cost, select_price
 from jarvis.services.pricing.views import PriceInput, PriceView, RunCost
 from jarvis.validation import clean_line
 
@@ -28,6 +30,8 @@ log = logging.getLogger(__name__)
 
 PRICE_FILE = "model_prices.csv"
 PROVIDERS = ("openai", "anthropic", "openai_compatible", "offline")
+#: Price rows are read again after this long (another process's price change shows by then).
+PRICE_CACHE_SECONDS = 5.0
 
 
 def load_price_file() -> list[PriceRow]:
@@ -79,11 +83,36 @@ class PricingService:
     def __init__(self, uow: UnitOfWorkFactory, clock: Clock) -> None:
         self._uow = uow
         self._clock = clock
+        self._cache: dict[str, tuple[float, list[PriceView]]] = {}
+        self._cache_lock = threading.Lock()
 
     def cost_for(self, provider: str, model: str, usage: Usage, *, at: datetime) -> RunCost:
         """The cost of ``usage`` with the price version in force at ``at`` (its UTC day)."""
+        return run_cost(self._prices_of(provider), provider, model, usage, at=at)
+
+    def rates_for(
+        self, provider: str, model: str, *, at: datetime
+    ) -> tuple[Decimal, Decimal] | None:
+        """USD per input token and per output token in force at ``at`` (None: unpriced)."""
+        price = select_price(self._prices_of(provider), provider, model, price_day(at))
+        if price is None:
+            return None
+        million = Decimal(1_000_000)
+        return Decimal(price.input_per_mtok) / million, Decimal(price.output_per_mtok) / million
+
+    def _prices_of(self, provider: str) -> list[PriceView]:
+        """The provider's price rows, cached for :data:`PRICE_CACHE_SECONDS` (each finished
+        run is priced; prices change rarely, and this process's own changes clear it)."""
+        now = time.monotonic()
+        with self._cache_lock:
+            hit = self._cache.get(provider)
+            if hit is not None and now - hit[0] < PRICE_CACHE_SECONDS:
+                return hit[1]
         with self._uow() as uow:
-            return run_cost(uow.prices.for_provider(provider), provider, model, usage, at=at)
+            rows = [_view(r) for r in uow.prices.for_provider(provider)]
+        with self._cache_lock:
+            self._cache[provider] = (now, rows)
+        return rows
 
     def list_prices(self, principal: Principal) -> list[PriceView]:
         """Every price version, newest first per model (everyone may read prices)."""
@@ -140,4 +169,6 @@ class PricingService:
             )
             view = _view(row)
             uow.commit()
+        with self._cache_lock:
+            self._cache.clear()
         return view

@@ -1,0 +1,83 @@
+"""What every route may depend on: the services, the caller, the client's address.
+
+The caller authenticates with ``Authorization: Bearer <token>``: a short-lived access JWT (from
+``POST /auth/login`` or ``/auth/refresh``) or a personal API key (``jrv_...``). Either way the
+route acts as that user, under the same row-level security, limits and budget as the pages.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request, Security
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from jarvis.bootstrap import Services
+from jarvis.errors import PermissionDeniedError, RateLimitError, TokenError
+from jarvis.identity import Principal
+from jarvis.security.client_ip import client_ip as resolve_client_ip
+
+_bearer = HTTPBearer(
+    auto_error=False,
+    bearerFormat="JWT or API key",
+    description="An access token from /auth/login, or a personal API key (jrv_...).",
+)
+
+
+def get_services(request: Request) -> Services:
+    services: Services = request.app.state.services
+    return services
+
+
+ServicesDep = Annotated[Services, Depends(get_services)]
+
+
+def client_ip(request: Request, services: ServicesDep) -> str | None:
+    """The caller's address (``X-Forwarded-For`` only from ``JARVIS_TRUSTED_PROXIES``)."""
+    peer = request.client.host if request.client else None
+    return resolve_client_ip(peer, dict(request.headers), services.settings.trusted_proxies)
+
+
+ClientIp = Annotated[str | None, Depends(client_ip)]
+
+
+def current_principal(
+    services: ServicesDep,
+    ip: ClientIp,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)],
+) -> Principal:
+    """The signed-in caller; 401 without valid credentials, 429 over the request rate."""
+    if credentials is None or not credentials.credentials:
+        raise TokenError("Send Authorization: Bearer <access token or API key>.")
+    token = credentials.credentials
+    if token.startswith(services.api_keys.prefix):
+        principal = services.api_keys.authenticate(token)
+        key = f"api:key:{token[:16]}"
+    else:
+        principal = services.sessions.authenticate(token)
+        key = f"api:user:{principal.user_id}"
+    _limit(services, key, services.settings.api_requests_per_minute)
+    if ip:
+        _limit(services, f"api:ip:{ip}", services.settings.api_requests_per_minute_per_ip)
+    return principal
+
+
+def _limit(services: Services, key: str, per_minute: int) -> None:
+    decision = services.rate_limiter.hit(key, per_minute, 60)
+    if not decision.allowed:
+        raise RateLimitError(
+            f"Too many requests (limit {per_minute} per minute).",
+            retry_after=decision.retry_after,
+        )
+
+
+CurrentUser = Annotated[Principal, Depends(current_principal)]
+
+
+def current_admin(principal: CurrentUser) -> Principal:
+    if not principal.is_admin:
+        raise PermissionDeniedError("Only administrators may do that.")
+    return principal
+
+
+CurrentAdmin = Annotated[Principal, Depends(current_admin)]

@@ -1,0 +1,330 @@
+"""Conversations, runs and the seed's ``/orchestrator/run`` (SSE) and ``/chat`` (waits).
+
+A run belongs to the server: ``POST /orchestrator/run`` answers with the run's events as they
+happen, and dropping that connection leaves the run going — ``GET /runs/{id}/events`` (with
+``Last-Event-ID``) picks it up again, ``POST /runs/{id}/cancel`` stops it.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from decimal import Decimal
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Query, status
+from pydantic import BaseModel, Field
+from sse_starlette.sse import EventSourceResponse
+
+from jarvis.api.deps import CurrentUser, ServicesDep
+from jarvis.api.problems import PROBLEM_RESPONSES
+from jarvis.api.sse import event_stream, last_event_id
+from jarvis.services.chat.runs import StartedRun
+from jarvis.services.chat.views import (
+    ConversationView,
+    RunOutcome,
+    RunView,
+    ToolCallView,
+    TurnView,
+)
+
+router = APIRouter(tags=["chat"], responses=PROBLEM_RESPONSES)
+
+SSE_DOC: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "Server-Sent Events: one `id: <seq>` / `data: <event JSON>` per event "
+        "(run_started, text_delta, tool_call_started, tool_call_finished, tool_call_denied, "
+        "usage, then run_completed | run_failed | run_cancelled).",
+        "content": {"text/event-stream": {"schema": {"type": "string"}}},
+    }
+}
+
+
+# -- models ------------------------------------------------------------------------------------
+
+
+class Conversation(BaseModel):
+    id: uuid.UUID
+    title: str
+    provider: str | None
+    model: str | None
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, c: ConversationView) -> Conversation:
+        return cls(
+            id=c.id,
+            title=c.title,
+            provider=c.provider,
+            model=c.model,
+            created_at=c.created_at,
+            updated_at=c.updated_at,
+        )
+
+
+class ToolCall(BaseModel):
+    tool_id: str
+    arguments: dict[str, Any]
+    result: dict[str, Any] | None
+    status: str
+    latency_ms: int | None
+
+    @classmethod
+    def of(cls, c: ToolCallView) -> ToolCall:
+        return cls(
+            tool_id=c.tool_id,
+            arguments=dict(c.arguments),
+            result=dict(c.result) if c.result is not None else None,
+            status=c.status,
+            latency_ms=c.latency_ms,
+        )
+
+
+class Turn(BaseModel):
+    run_id: uuid.UUID | None
+    question: str
+    answer: str
+    status: str
+    provider: str | None
+    model: str | None
+    total_tokens: int
+    cost_usd: Decimal | None
+    unpriced: bool
+    error: str | None
+    tool_calls: list[ToolCall]
+
+    @classmethod
+    def of(cls, t: TurnView) -> Turn:
+        return cls(
+            run_id=t.run_id,
+            question=t.user_text,
+            answer=t.answer,
+            status=t.status,
+            provider=t.provider,
+            model=t.model,
+            total_tokens=t.total_tokens,
+            cost_usd=t.cost_usd,
+            unpriced=t.unpriced,
+            error=t.error,
+            tool_calls=[ToolCall.of(c) for c in t.tool_calls],
+        )
+
+
+class ConversationWithTurns(Conversation):
+    turns: list[Turn]
+
+
+class NewConversation(BaseModel):
+    title: str | None = Field(None, max_length=200)
+    provider: str = Field("offline", max_length=32)
+    model: str | None = Field(None, max_length=200)
+
+
+class ConversationChange(BaseModel):
+    title: str | None = Field(None, max_length=200)
+    provider: str | None = Field(None, max_length=32)
+    model: str | None = Field(None, max_length=200)
+
+
+class Run(BaseModel):
+    id: uuid.UUID
+    conversation_id: uuid.UUID | None
+    status: str
+    provider: str
+    model: str
+    input_tokens: int
+    output_tokens: int
+    total_tokens: int
+    cost_usd: Decimal | None
+    unpriced: bool
+    usage_estimated: bool
+    error: str | None
+    started_at: datetime
+    finished_at: datetime | None
+    cancel_requested: bool
+
+    @classmethod
+    def of(cls, r: RunView) -> Run:
+        return cls(**{name: getattr(r, name) for name in cls.model_fields})
+
+
+class RunRequest(BaseModel):
+    """A user turn. Without ``conversation_id`` a new conversation is started."""
+
+    message: str = Field(min_length=1, max_length=20_000)
+    conversation_id: uuid.UUID | None = None
+    provider: str | None = Field(None, max_length=32, examples=["offline", "openai"])
+    model: str | None = Field(None, max_length=200)
+
+
+class Started(BaseModel):
+    run_id: uuid.UUID
+    conversation_id: uuid.UUID
+    provider: str
+    model: str
+
+    @classmethod
+    def of(cls, s: StartedRun) -> Started:
+        return cls(
+            run_id=s.run_id, conversation_id=s.conversation_id, provider=s.provider, model=s.model
+        )
+
+
+class ChatAnswer(BaseModel):
+    run_id: uuid.UUID
+    conversation_id: uuid.UUID
+    status: str
+    answer: str
+    error: str | None
+    total_tokens: int
+    cost_usd: Decimal | None
+    unpriced: bool
+    tool_calls: list[ToolCall]
+
+    @classmethod
+    def of(cls, o: RunOutcome) -> ChatAnswer:
+        return cls(
+            run_id=o.run_id,
+            conversation_id=o.conversation_id,
+            status=o.status,
+            answer=o.answer,
+            error=o.error,
+            total_tokens=o.total_tokens,
+            cost_usd=o.cost_usd,
+            unpriced=o.unpriced,
+            tool_calls=[ToolCall.of(c) for c in o.tool_calls],
+        )
+
+
+LastEventId = Annotated[str | None, Header(alias="Last-Event-ID")]
+
+
+# -- conversations -------------------------------------------------------------------------------
+
+
+@router.get("/conversations", response_model=list[Conversation])
+def list_conversations(
+    user: CurrentUser, services: ServicesDep, limit: Annotated[int, Query(ge=1, le=500)] = 100
+) -> list[Conversation]:
+    """Your conversations, most recently active first."""
+    return [Conversation.of(c) for c in services.conversations.list(user, limit)]
+
+
+@router.post("/conversations", response_model=Conversation, status_code=status.HTTP_201_CREATED)
+def create_conversation(
+    body: NewConversation, user: CurrentUser, services: ServicesDep
+) -> Conversation:
+    return Conversation.of(
+        services.conversations.create_default(
+            user, provider=body.provider, model=body.model, title=body.title
+        )
+    )
+
+
+@router.get("/conversations/{conversation_id}", response_model=ConversationWithTurns)
+def get_conversation(
+    conversation_id: uuid.UUID, user: CurrentUser, services: ServicesDep
+) -> ConversationWithTurns:
+    """A conversation with its turns (question, tool steps, answer, cost)."""
+    view, turns = services.conversations.with_history(user, conversation_id)
+    return ConversationWithTurns(
+        **Conversation.of(view).model_dump(), turns=[Turn.of(t) for t in turns]
+    )
+
+
+@router.patch("/conversations/{conversation_id}", response_model=Conversation)
+def change_conversation(
+    conversation_id: uuid.UUID, body: ConversationChange, user: CurrentUser, services: ServicesDep
+) -> Conversation:
+    """Rename, or switch the provider / model its next turns use."""
+    return Conversation.of(
+        services.conversations.change(
+            user, conversation_id, title=body.title, provider=body.provider, model=body.model
+        )
+    )
+
+
+@router.delete("/conversations/{conversation_id}", status_code=status.HTTP_204_NO_CONTENT)
+def delete_conversation(
+    conversation_id: uuid.UUID, user: CurrentUser, services: ServicesDep
+) -> None:
+    services.conversations.delete(user, conversation_id)
+
+
+# -- runs ------------------------------------------------------------------------------------------
+
+
+@router.post(
+    "/orchestrator/run",
+    response_class=EventSourceResponse,
+    responses=SSE_DOC,
+    summary="Start an agent run and stream its events (SSE)",
+)
+def orchestrator_run(
+    body: RunRequest, user: CurrentUser, services: ServicesDep
+) -> EventSourceResponse:
+    """Start a turn; the response streams its events. Disconnecting does not stop the run:
+    resume with ``GET /runs/{run_id}/events`` and ``Last-Event-ID``."""
+    started = services.runs.start_in(
+        user,
+        body.message,
+        conversation_id=body.conversation_id,
+        provider=body.provider,
+        model=body.model,
+    )
+    return event_stream(services.runs.stream(user, started.run_id))
+
+
+@router.post("/runs", response_model=Started, status_code=status.HTTP_202_ACCEPTED)
+def start_run(body: RunRequest, user: CurrentUser, services: ServicesDep) -> Started:
+    """Start a turn and return at once with its id (follow it with ``/runs/{id}/events``)."""
+    return Started.of(
+        services.runs.start_in(
+            user,
+            body.message,
+            conversation_id=body.conversation_id,
+            provider=body.provider,
+            model=body.model,
+        )
+    )
+
+
+@router.post("/chat", response_model=ChatAnswer)
+async def chat(body: RunRequest, user: CurrentUser, services: ServicesDep) -> ChatAnswer:
+    """Start a turn and wait for its answer (no streaming)."""
+    started = services.runs.start_in(
+        user,
+        body.message,
+        conversation_id=body.conversation_id,
+        provider=body.provider,
+        model=body.model,
+    )
+    return ChatAnswer.of(await services.runs.outcome(user, started.run_id))
+
+
+@router.get("/runs/{run_id}", response_model=Run)
+def get_run(run_id: uuid.UUID, user: CurrentUser, services: ServicesDep) -> Run:
+    return Run.of(services.runs.get(user, run_id))
+
+
+@router.get("/runs/{run_id}/events", response_class=EventSourceResponse, responses=SSE_DOC)
+def run_events(
+    run_id: uuid.UUID,
+    user: CurrentUser,
+    services: ServicesDep,
+    last_event: LastEventId = None,
+    after: Annotated[int | None, Query(ge=0, le=2_000_000_000)] = None,
+) -> EventSourceResponse:
+    """Replay the run's events after ``Last-Event-ID`` (or ``after``), then follow it live."""
+    return event_stream(
+        services.runs.stream(
+            user, run_id, after if after is not None else last_event_id(last_event)
+        )
+    )
+
+
+@router.post("/runs/{run_id}/cancel", response_model=Run)
+def cancel_run(run_id: uuid.UUID, user: CurrentUser, services: ServicesDep) -> Run:
+    """Ask the run to stop (whichever process runs it stops within a second)."""
+    return Run.of(services.runs.request_stop(user, run_id))

@@ -1,0 +1,52 @@
+"""One process, one port: the Streamlit UI (``st.App``) with the HTTP API mounted at
+``/api/v1``, served by uvicorn (``jarvis up``; the Docker image runs the same).
+
+The lifespan builds the process's services once — engine, run workers, the event listener —
+and hands the same object to the API and to the pages; on shutdown the runs in progress end
+with a reason and the listener stops.
+
+    uvicorn --factory jarvis.asgi:create_app --no-proxy-headers
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import anyio
+import streamlit as st
+from starlette.routing import Mount
+
+from jarvis.api import API_PREFIX, create_api
+from jarvis.bootstrap import build_services, provide_services
+from jarvis.config import Settings, get_settings
+from jarvis.logs import configure_logging
+
+log = logging.getLogger(__name__)
+
+APP_SCRIPT = Path(__file__).resolve().parents[1] / "app.py"
+
+
+def create_app(settings: Settings | None = None) -> Any:
+    """The ASGI application (a ``streamlit.App``, i.e. Starlette)."""
+    settings = settings or get_settings()
+    configure_logging(settings.log_level, settings.log_format)
+    api = create_api(settings)
+
+    @asynccontextmanager
+    async def lifespan(_app: Any) -> AsyncIterator[dict[str, Any]]:
+        services = await anyio.to_thread.run_sync(build_services, settings)
+        api.state.services = services
+        provide_services(services)
+        log.info("jarvis is serving", extra={"api": API_PREFIX})
+        try:
+            yield {}
+        finally:
+            await anyio.to_thread.run_sync(services.shutdown)
+            provide_services(None)
+            services.engine.dispose()
+
+    return st.App(APP_SCRIPT, routes=[Mount(API_PREFIX, app=api)], lifespan=lifespan)

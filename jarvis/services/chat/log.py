@@ -1,0 +1,274 @@
+"""The run event log: the worker appends, every follower replays and follows.
+
+* :class:`RunEventWriter` numbers one run's events (``seq`` 1, 2, ... gap-free) and appends them
+  to ``run_events``; consecutive text deltas are coalesced into one event per flush, and a flush
+  happens at most every ``coalesce_seconds`` (the :class:`Flusher` thread writes the tail while
+  the model is silent). The run's last events go in with the run's closing statement.
+* :func:`follow` replays a run's log after a sequence number and then follows it: woken by
+  ``LISTEN/NOTIFY`` (:mod:`jarvis.db.notify`) and, whatever happens to notifications, by polling.
+  It ends after the run's terminal event. This is what the chat page and the SSE endpoint serve.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator, Sequence
+from contextlib import AbstractContextManager, nullcontext
+
+import anyio
+
+from jarvis.db.notify import RUN_EVENTS_CHANNEL, Watch
+from jarvis.db.repositories.run_log import JsonObject, LoggedEvent, RunFinish
+from jarvis.db.uow import UnitOfWorkFactory
+from jarvis.errors import DatabaseError, NotFoundError
+from jarvis.services.chat import events as ev
+from jarvis.services.chat.ports import EventWatcher
+from jarvis.validation import is_valid_unicode, storable_json
+
+log = logging.getLogger(__name__)
+
+#: Text deltas are written at most this often (the page sees the answer grow at this pace).
+COALESCE_SECONDS = 0.05
+#: A follower re-reads the log this often even without a notification.
+POLL_SECONDS = 0.25
+#: ... and this often while notifications arrive (they wake it sooner).
+POLL_SECONDS_LISTENING = 1.0
+
+
+class RunEventWriter:
+    """Appends one run's events to its log (thread-safe: the worker and the flusher)."""
+
+    def __init__(
+        self,
+        uow: UnitOfWorkFactory,
+        user_id: uuid.UUID,
+        run_id: uuid.UUID,
+        *,
+        flusher: Flusher | None = None,
+        coalesce_seconds: float = COALESCE_SECONDS,
+    ) -> None:
+        self._uow = uow
+        self._user_id = user_id
+        self.run_id = run_id
+        self._flusher = flusher
+        self._coalesce = coalesce_seconds
+        self._lock = threading.Lock()
+        self._seq = 0
+        self._pending: list[LoggedEvent] = []
+        # The first flush waits like the others: a quick run is logged in its closing statement.
+        self._last_flush = time.monotonic()
+        #: True once the log refused an append: the run was closed elsewhere (recovered).
+        self.closed = False
+
+    def emit(self, event: ev.Event) -> None:
+        """Add an event; it is written now or within ``coalesce_seconds``."""
+        with self._lock:
+            last = self._pending[-1] if self._pending else None
+            if isinstance(event, ev.TextDelta) and last is not None and last.type == "text_delta":
+                text = str(last.payload.get("text", "")) + _storable(event.text)
+                self._pending[-1] = LoggedEvent(last.seq, last.type, dict(last.payload, text=text))
+            else:
+                self._seq += 1
+                self._pending.append(LoggedEvent(self._seq, event.type, _payload(event)))
+            due = time.monotonic() - self._last_flush >= self._coalesce
+        if due:
+            self.flush()
+        elif self._flusher is not None:
+            self._flusher.schedule(self)
+
+    def due(self) -> bool:
+        with self._lock:
+            return bool(self._pending) and (time.monotonic() - self._last_flush >= self._coalesce)
+
+    def flush(self) -> None:
+        """Write what is pending (a failure keeps it for the next flush or the close)."""
+        with self._lock:
+            if not self._pending or self.closed:
+                return
+            batch, self._pending = self._pending, []
+            try:
+                with self._uow.statements() as uow:
+                    appended = uow.run_log.append(self._user_id, self.run_id, batch)
+                    uow.commit()
+            except DatabaseError:
+                self._pending = batch + self._pending
+                log.warning("could not append run events yet", extra={"run_id": str(self.run_id)})
+                return
+            finally:
+                self._last_flush = time.monotonic()
+            if not appended:
+                self.closed = True
+
+    def close(self, done: RunFinish, final: Sequence[ev.Event]) -> bool:
+        """Close the run with its last events in one statement; False if it was closed
+        elsewhere. Raises :class:`DatabaseError` when the database cannot be reached (the
+        caller retries: nothing is written until it succeeds)."""
+        with self._lock:
+            events = list(self._pending)
+            seq = self._seq
+            for event in final:
+                seq += 1
+                events.append(LoggedEvent(seq, event.type, _payload(event)))
+            with self._uow.statements() as uow:
+                closed = uow.run_log.finish(done, events)
+                uow.commit()
+            self._seq = seq
+            self._pending = []
+            self.closed = True
+            return closed
+
+
+def _storable(text: str) -> str:
+    """A model's text as PostgreSQL stores it (no NUL, no lone surrogate), nothing else lost."""
+    if "\x00" in text or not is_valid_unicode(text):
+        return text.replace("\x00", "\ufffd").encode("utf-8", "replace").decode("utf-8")
+    return text
+
+
+def _payload(event: ev.Event) -> JsonObject:
+    """The event as JSON the log can store, whatever a model or tool put in it."""
+    value = storable_json(event.to_dict())
+    assert isinstance(value, dict)
+    return dict(value)
+
+
+class Flusher:
+    """One thread per process writing the pending tail of every run's log on time."""
+
+    def __init__(self, tick_seconds: float = 0.02) -> None:
+        self._tick = tick_seconds
+        self._lock = threading.Lock()
+        self._writers: set[RunEventWriter] = set()
+        self._thread: threading.Thread | None = None
+
+    def schedule(self, writer: RunEventWriter) -> None:
+        with self._lock:
+            self._writers.add(writer)
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(
+                    target=self._run, name="jarvis-run-log-flusher", daemon=True
+                )
+                self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            time.sleep(self._tick)
+            with self._lock:
+                writers = list(self._writers)
+                if not writers:
+                    self._thread = None
+                    return
+            for writer in writers:
+                if writer.due():
+                    writer.flush()
+                with self._lock:
+                    if not writer.due():
+                        self._writers.discard(writer)
+                    if writer.closed:
+                        self._writers.discard(writer)
+
+
+def follow(
+    uow: UnitOfWorkFactory,
+    watcher: EventWatcher | None,
+    user_id: uuid.UUID,
+    run_id: uuid.UUID,
+    after: int = 0,
+    *,
+    until: float | None = None,
+) -> Iterator[LoggedEvent]:
+    """The run's events after ``after``, then each new one as it is logged, until the
+    terminal event (or the monotonic deadline ``until``). :class:`NotFoundError` when the run
+    is not the user's. A run that ended without a logged terminal event (one from before the
+    log existed) ends the iteration when its log is exhausted."""
+    watch_cm: AbstractContextManager[Watch | None] = (
+        watcher.watch(RUN_EVENTS_CHANNEL, str(run_id)) if watcher is not None else nullcontext()
+    )
+    checked = False
+    with watch_cm as watch:
+        while True:
+            if watch is not None:
+                watch.clear()
+            with uow.statements() as u:
+                batch = u.run_log.read(user_id, run_id, after)
+            for event in batch:
+                after = event.seq
+                yield event
+                if event.type in ev.TERMINAL_TYPES:
+                    return
+            if batch:
+                continue
+            if not checked or watch is None or not watcher or not watcher.listening:
+                running = _still_running(uow, user_id, run_id)
+                checked = True
+                if not running:
+                    with uow.statements() as u:
+                        tail = u.run_log.read(user_id, run_id, after)
+                    yield from tail
+                    return
+            if until is not None and time.monotonic() >= until:
+                return
+            wait = POLL_SECONDS_LISTENING if watcher and watcher.listening else POLL_SECONDS
+            if watch is not None:
+                watch.wait(wait)
+            else:
+                time.sleep(wait)
+
+
+async def follow_async(
+    uow: UnitOfWorkFactory,
+    watcher: EventWatcher | None,
+    user_id: uuid.UUID,
+    run_id: uuid.UUID,
+    after: int = 0,
+    *,
+    until: float | None = None,
+) -> AsyncIterator[LoggedEvent]:
+    """:func:`follow` for coroutines (the SSE endpoint): the database is read on worker
+    threads (short calls); the waits between events hold no thread."""
+
+    def read(since: int) -> list[LoggedEvent]:
+        with uow.statements() as u:
+            return u.run_log.read(user_id, run_id, since)
+
+    watch_cm: AbstractContextManager[Watch | None] = (
+        watcher.watch(RUN_EVENTS_CHANNEL, str(run_id)) if watcher is not None else nullcontext()
+    )
+    checked = False
+    with watch_cm as watch:
+        while True:
+            if watch is not None:
+                watch.clear()
+            batch = await anyio.to_thread.run_sync(read, after)
+            for event in batch:
+                after = event.seq
+                yield event
+                if event.type in ev.TERMINAL_TYPES:
+                    return
+            if batch:
+                continue
+            if not checked or watch is None or not watcher or not watcher.listening:
+                running = await anyio.to_thread.run_sync(_still_running, uow, user_id, run_id)
+                checked = True
+                if not running:
+                    for event in await anyio.to_thread.run_sync(read, after):
+                        yield event
+                    return
+            if until is not None and time.monotonic() >= until:
+                return
+            wait = POLL_SECONDS_LISTENING if watcher and watcher.listening else POLL_SECONDS
+            if watch is not None:
+                await watch.wait_async(wait)
+            else:
+                await anyio.sleep(wait)
+
+
+def _still_running(uow: UnitOfWorkFactory, user_id: uuid.UUID, run_id: uuid.UUID) -> bool:
+    with uow.for_user_id(user_id) as u:
+        run = u.runs.get(run_id)
+        if run is None:
+            raise NotFoundError("That run does not exist.")
+        return run.status == "running"
