@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from alembic import context
-from sqlalchemy import create_engine, pool
+from sqlalchemy import create_engine, pool, text
 
 from jarvis.config import load_settings
 from jarvis.db.tables import Base
+
+#: pg_advisory_xact_lock key held while migrating (any constant unique to Jarvis).
+MIGRATION_LOCK = 0x4A415256  # "JARV"
 
 config = context.config
 target_metadata = Base.metadata
@@ -34,6 +37,9 @@ def run_migrations_online() -> None:
     with engine.connect() as conn:
         context.configure(connection=conn, target_metadata=target_metadata)
         with context.begin_transaction():
+            # Several app processes may start at once (replicas): one migrates, the others
+            # wait here and then find the database at head.
+            conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": MIGRATION_LOCK})
             context.run_migrations()
     engine.dispose()
 
