@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import secrets
+
 import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
@@ -84,6 +86,9 @@ def test_outside_tests_a_principal_in_the_session_state_is_not_a_sign_in(
     get_services().sessions.sign_out_everywhere(owner)
 
     monkeypatch.setenv("JARVIS_ENV", env)
+    if env == "production":  # production refuses the tests' predictable keys
+        monkeypatch.setenv("JARVIS_MASTER_KEY", secrets.token_hex(32))
+        monkeypatch.setenv("JARVIS_JWT_SECRET", secrets.token_urlsafe(48))
     get_settings.cache_clear()
     st.cache_resource.clear()
     assert get_services().settings.env == env

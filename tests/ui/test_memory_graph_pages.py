@@ -183,7 +183,8 @@ def test_explorer_forms_create_entities_relations_and_import_report(app_settings
 def test_bad_text_in_forms_is_a_field_error_not_a_crash(app_settings, new_app) -> None:  # type: ignore[no-untyped-def]
     """A NUL or an escape character typed (or pasted) into a form: the page says what is
     wrong next to the form, keeps working, and stores nothing."""
-    at, principal = open_page(new_app, "app_pages/memory.py", "badform@example.com")
+    principal = mem_user()
+    at = open_page(new_app, "app_pages/memory.py", principal)
     at.text_area(key="memory_new_content").input("remember\x00this")
     at.button(key="FormSubmitter:memory_add_form-Save memory").click().run()
     assert not at.exception, at.exception
