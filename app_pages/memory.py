@@ -29,9 +29,8 @@ def header() -> None:
     if info.lexical:
         st.info(
             f"Embeddings: **{info.label}**. This offline embedder is *lexical*: it matches shared "
-            "words and word parts, not meaning. For search by meaning, save an OpenAI key on the "
-            "Secrets page and have an administrator run `jarvis embeddings reembed` for your "
-            "account.",
+            "words and word parts, not meaning. For search by meaning, have an administrator "
+            "run `jarvis embeddings reembed --model wordllama` (offline) for your account.",
             icon=":material/text_fields:",
         )
     else:

@@ -1,7 +1,9 @@
 """SQLAlchemy models of every table (SPEC.md "Data model").
 
 Every user-owned table has a ``user_id`` column and row-level security (see the first migration).
-Embeddings are 384-dimensional everywhere.
+Embeddings are ``halfvec`` without a fixed size: each embedding model has its own (wordllama 256,
+lexical / OpenAI / local 384, ``jarvis.llm.embedders.MODEL_DIMS``); every row names its model and
+searches compare one model's vectors only (migration 0012).
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from pgvector.sqlalchemy import Vector
+from pgvector.sqlalchemy import HALFVEC
 from sqlalchemy import (
     BigInteger,
     Boolean,
@@ -33,8 +35,6 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import INET, JSONB, TSVECTOR, UUID
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
-
-EMBEDDING_DIM = 384
 
 #: Tables whose rows belong to one user and are protected by row-level security.
 USER_OWNED_TABLES: tuple[str, ...] = (
@@ -89,6 +89,9 @@ class User(Base):
     is_active: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default=text("true"))
     timezone: Mapped[str] = mapped_column(String(64), nullable=False, server_default="UTC")
     monthly_budget_usd: Mapped[Decimal | None] = mapped_column(Numeric(12, 2))
+    # [memory] The embedding model this user chose (``jarvis embeddings reembed``); NULL: the
+    # instance default (``JARVIS_EMBEDDER``). Memories and graph entities both follow it.
+    embedding_model: Mapped[str | None] = mapped_column(String(100))
     created_at: Mapped[datetime] = _now()
     last_login_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
@@ -261,7 +264,9 @@ class Memory(Base):
     __table_args__ = (
         Index("ix_memories_user_id_created_at", "user_id", "created_at"),
         # [memory] Per-user exact search reads the user's vectors from this covering index
-        # (index-only scan, rows of one user adjacent) instead of the global HNSW.
+        # (index-only scan, rows of one user adjacent). Users with very many memories also get
+        # a partial HNSW index of their own (``MemoryIndexes``); there is no global HNSW: no
+        # query searches across users, and through it a per-user query loses rows.
         Index(
             "ix_memories_user_model_embedding",
             "user_id",
@@ -269,19 +274,18 @@ class Memory(Base):
             postgresql_include=["id", "embedding"],
         ),
         Index("ix_memories_content_tsv", "content_tsv", postgresql_using="gin"),
-        Index(
-            "ix_memories_embedding_hnsw",
-            "embedding",
-            postgresql_using="hnsw",
-            postgresql_with={"m": 16, "ef_construction": 64},
-            postgresql_ops={"embedding": "vector_cosine_ops"},
+        # A vector without a direction has no cosine distance (NaN): never stored.
+        CheckConstraint(
+            "embedding IS NULL OR l2_norm(embedding) > 0", name="ck_memories_embedding_nonzero"
         ),
     )
 
     id: Mapped[uuid.UUID] = _pk()
     user_id: Mapped[uuid.UUID] = _owner()
     content: Mapped[str] = mapped_column(Text, nullable=False)
-    embedding: Mapped[Any] = mapped_column(Vector(EMBEDDING_DIM), nullable=False)
+    # NULL: nothing to embed with ``embedding_model`` (e.g. a legacy zero vector); such a row is
+    # found by browsing and full text, never by vector distance.
+    embedding: Mapped[Any | None] = mapped_column(HALFVEC())
     embedding_model: Mapped[str] = mapped_column(String(100), nullable=False)
     metadata_: Mapped[dict[str, Any]] = mapped_column(
         "metadata", JSONB, nullable=False, server_default="{}"
@@ -307,12 +311,15 @@ class KgEntity(Base):
             postgresql_ops={"name": "gin_trgm_ops"},
         ),
         Index("ix_kg_entities_user_id_lower_name", "user_id", func.lower(text("name"))),
+        # [memory] Meaning search is an exact scan of the user's entities of one model.
         Index(
-            "ix_kg_entities_embedding_hnsw",
-            "embedding",
-            postgresql_using="hnsw",
-            postgresql_with={"m": 16, "ef_construction": 64},
-            postgresql_ops={"embedding": "vector_cosine_ops"},
+            "ix_kg_entities_user_model_embedding",
+            "user_id",
+            "embedding_model",
+            postgresql_include=["id", "embedding"],
+        ),
+        CheckConstraint(
+            "embedding IS NULL OR l2_norm(embedding) > 0", name="ck_kg_entities_embedding_nonzero"
         ),
     )
 
@@ -322,7 +329,7 @@ class KgEntity(Base):
     type: Mapped[str] = mapped_column(String(100), nullable=False, server_default="thing")
     description: Mapped[str] = mapped_column(Text, nullable=False, server_default="")
     properties: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False, server_default="{}")
-    embedding: Mapped[Any | None] = mapped_column(Vector(EMBEDDING_DIM))
+    embedding: Mapped[Any | None] = mapped_column(HALFVEC())
     embedding_model: Mapped[str | None] = mapped_column(String(100))
     created_at: Mapped[datetime] = _now()
     updated_at: Mapped[datetime] = _now()

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
-from pgvector.sqlalchemy import Vector
+from pgvector.sqlalchemy import HALFVEC
 from sqlalchemy import (
     Boolean,
     DateTime,
@@ -32,11 +32,12 @@ from sqlalchemy import (
     select,
     text,
     union,
+    update,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, UUID
 from sqlalchemy.orm import Session, aliased
 
-from jarvis.db.tables import EMBEDDING_DIM, KgEntity, KgRelation
+from jarvis.db.tables import KgEntity, KgRelation
 
 #: The type of a list-of-names parameter (``= ANY(:names)``).
 _NAMES = ARRAY(String())
@@ -124,18 +125,21 @@ _STEP_SQL = text(
     bindparam("as_of", type_=DateTime(timezone=True)),
 )
 
+# Exact scan of the user's entity vectors of one model (covering index, no shared HNSW).
 _ENTITY_MEANING_SQL = text(
     """
-    WITH mine AS MATERIALIZED (
+    SELECT t.id, 1 - t.distance AS score FROM (
         SELECT id, embedding <=> :query AS distance
         FROM kg_entities
         WHERE user_id = :user_id AND embedding_model = :model AND embedding IS NOT NULL
-    )
-    SELECT mine.id, 1 - mine.distance AS score
-    FROM mine ORDER BY mine.distance, mine.id LIMIT :k
+        ORDER BY embedding <=> :query, id
+        LIMIT :k
+    ) t
+    WHERE t.distance <> 'NaN'::float8
+    ORDER BY t.distance, t.id
     """
 ).bindparams(
-    bindparam("query", type_=Vector(EMBEDDING_DIM)),
+    bindparam("query", type_=HALFVEC()),
     bindparam("user_id", type_=UUID(as_uuid=True)),
     bindparam("model", type_=String()),
     bindparam("k", type_=Integer()),
@@ -151,7 +155,7 @@ class NewEntity:
     type: str
     description: str
     properties: Mapping[str, object]
-    embedding: Sequence[float]
+    embedding: Sequence[float] | None
     embedding_model: str
     created_at: datetime
     id: uuid.UUID = field(default_factory=uuid.uuid4)
@@ -267,7 +271,7 @@ def _entity_values(e: NewEntity) -> dict[str, object]:
         "type": e.type,
         "description": e.description,
         "properties": dict(e.properties),
-        "embedding": list(e.embedding),
+        "embedding": None if e.embedding is None else list(e.embedding),
         "embedding_model": e.embedding_model,
         "created_at": e.created_at,
         "updated_at": e.created_at,
@@ -379,6 +383,52 @@ class KnowledgeGraphRepository:
             {"query": list(vector), "user_id": user_id, "model": model, "k": limit},
         )
         return [(r.id, float(r.score)) for r in rows]
+
+    def entities_not_in_model(
+        self, user_id: uuid.UUID, model: str, batch_size: int
+    ) -> list[tuple[uuid.UUID, str, str]]:
+        """(id, name, description) of up to ``batch_size`` of the user's entities embedded
+        with another model (or never): the next batch to re-embed."""
+        rows = self.session.execute(
+            select(KgEntity.id, KgEntity.name, KgEntity.description)
+            .where(
+                KgEntity.user_id == user_id,
+                KgEntity.embedding_model.is_distinct_from(model),
+            )
+            .order_by(KgEntity.id)
+            .limit(batch_size)
+        ).all()
+        return [(r.id, r.name, r.description or "") for r in rows]
+
+    def count_entities_not_in_model(self, user_id: uuid.UUID, model: str) -> int:
+        return int(
+            self.session.scalar(
+                select(func.count())
+                .select_from(KgEntity)
+                .where(
+                    KgEntity.user_id == user_id,
+                    KgEntity.embedding_model.is_distinct_from(model),
+                )
+            )
+            or 0
+        )
+
+    def set_entity_embeddings(
+        self, vectors: Sequence[tuple[uuid.UUID, Sequence[float] | None]], model: str
+    ) -> None:
+        """Store new entity embeddings of one model (None: nothing to embed), one batch."""
+        if vectors:
+            self.session.execute(
+                update(KgEntity),
+                [
+                    {
+                        "id": entity_id,
+                        "embedding": None if vector is None else list(vector),
+                        "embedding_model": model,
+                    }
+                    for entity_id, vector in vectors
+                ],
+            )
 
     def list_entities(
         self, user_id: uuid.UUID, *, type_: str | None = None, limit: int = 100, offset: int = 0

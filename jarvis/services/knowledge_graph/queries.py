@@ -19,7 +19,7 @@ from jarvis.db.tables import KgEntity, KgRelation
 from jarvis.db.uow import UnitOfWorkFactory
 from jarvis.errors import NotFoundError, ValidationError
 from jarvis.identity import Principal
-from jarvis.llm.embedders import Embedder
+from jarvis.llm.embedders import is_zero
 from jarvis.services.knowledge_graph import paths
 from jarvis.services.knowledge_graph.views import (
     Direction,
@@ -34,6 +34,7 @@ from jarvis.services.knowledge_graph.views import (
     RelationView,
     SearchMode,
 )
+from jarvis.services.memory.embeddings import UserEmbedders
 
 MAX_DEPTH = 3
 MAX_NODE_LIMIT = 2000
@@ -90,9 +91,9 @@ def _edge_view(e: EdgeRow, names: Mapping[uuid.UUID, str]) -> RelationView:
 class KnowledgeGraphQueries:
     """Reading the signed-in user's knowledge graph (row-level security scopes every query)."""
 
-    def __init__(self, uow: UnitOfWorkFactory, embedder: Embedder, clock: Clock) -> None:
+    def __init__(self, uow: UnitOfWorkFactory, embedders: UserEmbedders, clock: Clock) -> None:
         self._uow = uow
-        self._embedder = embedder
+        self._embedders = embedders
         self._clock = clock
 
     # -- entities -------------------------------------------------------------------------
@@ -137,9 +138,15 @@ class KnowledgeGraphQueries:
                 for i, e in enumerate(repo.search_by_name(principal.user_id, query, limit)):
                     hits[e.id] = EntityHit(entity_view(e), 1.0 - i / (limit * 2), "name")
             if mode in ("meaning", "both") and len(hits) < limit:
-                vector = self._embedder.embed([query])[0]
-                scored = repo.search_by_meaning(
-                    principal.user_id, self._embedder.model_name, vector, limit
+                # The same model as the user's memories (their choice, else the default).
+                embedder = self._embedders.for_user(principal, uow)
+                vector = embedder.embed([query])[0]
+                scored = (
+                    []
+                    if is_zero(vector)
+                    else repo.search_by_meaning(
+                        principal.user_id, embedder.model_name, vector, limit
+                    )
                 )
                 found = {
                     e.id: e for e in repo.get_entities([i for i, _ in scored if i not in hits])

@@ -18,8 +18,10 @@ from jarvis.db.repositories.knowledge_graph import (
     NewEntity,
     NewRelation,
 )
+from jarvis.db.uow import UnitOfWork
 from jarvis.errors import NotFoundError, ValidationError
 from jarvis.identity import Principal
+from jarvis.llm.embedders import Embedder
 from jarvis.services.knowledge_graph.importer import EntityRow, ImportPlan, plan_import
 from jarvis.services.knowledge_graph.queries import (
     KnowledgeGraphQueries,
@@ -34,6 +36,7 @@ from jarvis.services.knowledge_graph.views import (
     ImportReport,
     RelationView,
 )
+from jarvis.services.memory.embeddings import entity_text, vectors_or_none
 
 
 def _invalid(exc: ValueError, field: str, prefix: str = "The") -> ValidationError:
@@ -45,14 +48,26 @@ class KnowledgeGraphService(KnowledgeGraphQueries):
 
     # -- entities -------------------------------------------------------------------------
 
-    def _embed_entities(self, entities: Sequence[tuple[str, str]]) -> list[list[float]]:
-        """One embedding call for many (name, description) pairs."""
+    def _embedder(self, principal: Principal, uow: UnitOfWork) -> Embedder:
+        """The user's embedder (the same model as their memories)."""
+        return self._embedders.for_user(principal, uow)
+
+    @staticmethod
+    def _embed_entities(
+        embedder: Embedder, entities: Sequence[tuple[str, str]]
+    ) -> list[list[float] | None]:
+        """One embedding call for many (name, description) pairs (None: nothing to embed)."""
         if not entities:
             return []
-        return self._embedder.embed([f"{n}. {d}".strip() for n, d in entities])
+        return vectors_or_none(embedder, [entity_text(n, d) for n, d in entities])
 
     def _new_entity(
-        self, principal: Principal, row: EntityRow, vector: Sequence[float], now: datetime
+        self,
+        principal: Principal,
+        row: EntityRow,
+        vector: Sequence[float] | None,
+        model: str,
+        now: datetime,
     ) -> NewEntity:
         return NewEntity(
             user_id=principal.user_id,
@@ -61,7 +76,7 @@ class KnowledgeGraphService(KnowledgeGraphQueries):
             description=row.description,
             properties=row.properties,
             embedding=vector,
-            embedding_model=self._embedder.model_name,
+            embedding_model=model,
             created_at=now,
         )
 
@@ -83,9 +98,12 @@ class KnowledgeGraphService(KnowledgeGraphQueries):
             )
         except ValueError as exc:
             raise _invalid(exc, "name", "The entity") from exc
-        [vector] = self._embed_entities([(row.name, row.description)])
         with self._uow(principal) as uow:
-            e = uow.graph.add_entity(self._new_entity(principal, row, vector, self._clock.now()))
+            embedder = self._embedder(principal, uow)
+            [vector] = self._embed_entities(embedder, [(row.name, row.description)])
+            e = uow.graph.add_entity(
+                self._new_entity(principal, row, vector, embedder.model_name, self._clock.now())
+            )
             view = entity_view(e)
             uow.commit()
         return view
@@ -116,8 +134,9 @@ class KnowledgeGraphService(KnowledgeGraphQueries):
                 e.description = description.strip()
             if properties is not None:
                 e.properties = dict(properties)
-            [e.embedding] = self._embed_entities([(e.name, e.description)])
-            e.embedding_model = self._embedder.model_name
+            embedder = self._embedder(principal, uow)
+            [e.embedding] = self._embed_entities(embedder, [(e.name, e.description)])
+            e.embedding_model = embedder.model_name
             e.updated_at = self._clock.now()
             uow.flush()
             view = entity_view(e)
@@ -235,10 +254,11 @@ class KnowledgeGraphService(KnowledgeGraphQueries):
             ends = repo.by_names(principal.user_id, [subject_name, object_name])
             for name in (subject_name, object_name):
                 if name.lower() not in ends:
-                    [vector] = self._embed_entities([(name, "")])
+                    embedder = self._embedder(principal, uow)
+                    [vector] = self._embed_entities(embedder, [(name, "")])
                     row = EntityRow(name, "thing")
                     ends[name.lower()] = repo.add_entity(
-                        self._new_entity(principal, row, vector, now)
+                        self._new_entity(principal, row, vector, embedder.model_name, now)
                     )
             s, o = ends[subject_name.lower()], ends[object_name.lower()]
             r = repo.find_relation(s.id, o.id, rel_type)
@@ -277,19 +297,26 @@ class KnowledgeGraphService(KnowledgeGraphQueries):
         if not plan.ok:
             return ImportReport(False, 0, 0, 0, plan.rejected)
         with self._uow(principal) as uow:
-            created = self._write_import(principal, uow.graph, plan)
+            created = self._write_import(principal, uow.graph, plan, self._embedder(principal, uow))
             uow.commit()
         return ImportReport(True, created, len(plan.entities) - created, len(plan.relations), [])
 
     def _write_import(
-        self, principal: Principal, repo: KnowledgeGraphRepository, plan: ImportPlan
+        self,
+        principal: Principal,
+        repo: KnowledgeGraphRepository,
+        plan: ImportPlan,
+        embedder: Embedder,
     ) -> int:
         """Write a valid plan; returns how many entities were created."""
         ids = repo.ids_by_names(principal.user_id, [e.name for e in plan.entities])
         new = [e for e in plan.entities if e.key not in ids]
-        vectors = self._embed_entities([(e.name, e.description) for e in new])
+        vectors = self._embed_entities(embedder, [(e.name, e.description) for e in new])
         now = self._clock.now()
-        rows = [self._new_entity(principal, e, v, now) for e, v in zip(new, vectors, strict=True)]
+        model = embedder.model_name
+        rows = [
+            self._new_entity(principal, e, v, model, now) for e, v in zip(new, vectors, strict=True)
+        ]
         ids.update({e.name.lower(): e.id for e in rows})
         repo.add_entities(rows)
         repo.add_relations(

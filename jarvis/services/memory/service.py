@@ -1,0 +1,241 @@
+"""Semantic memory: store, per-user search (semantic or hybrid), delete, browse, re-embed.
+
+A user's memories are embedded with their model (:mod:`.embeddings`). Searches compare only
+rows of that model: exactly (the true top k) for most users, through the user's own HNSW index
+for users with very many memories (:mod:`.indexes`). A text that gives no vector is refused at
+store time, and a query that gives none finds nothing by meaning (hybrid: by text only); no
+score is ever NaN.
+"""
+
+from __future__ import annotations
+
+import math
+import uuid
+from collections.abc import Mapping
+from datetime import datetime
+
+from jarvis.clock import Clock
+from jarvis.db.repositories.memory import MemoryRow
+from jarvis.db.uow import UnitOfWorkFactory
+from jarvis.errors import NotFoundError, ValidationError
+from jarvis.identity import Principal
+from jarvis.llm.embedders import MODEL_DIMS, Embedder, describe_model, is_lexical, is_zero
+from jarvis.services.memory.embeddings import UserEmbedders, move_user
+from jarvis.services.memory.views import (
+    EmbeddingInfo,
+    MemoryHit,
+    MemoryView,
+    Progress,
+    ReembedReport,
+    SearchMode,
+)
+
+MAX_CONTENT = 8000
+MAX_K = 100
+
+
+def _view(r: MemoryRow) -> MemoryView:
+    return MemoryView(r.id, r.content, r.embedding_model, r.metadata, r.source, r.created_at)
+
+
+def _hits(rows: list[MemoryRow]) -> list[MemoryHit]:
+    """Search rows as hits; a row whose score is not a finite number is never returned."""
+    return [
+        MemoryHit(
+            id=r.id,
+            content=r.content,
+            score=float(r.score or 0.0),
+            created_at=r.created_at,
+            source=r.source,
+            embedding_model=r.embedding_model,
+            metadata=r.metadata,
+            vector_rank=r.vector_rank,
+            text_rank=r.text_rank,
+        )
+        for r in rows
+        if r.score is None or math.isfinite(r.score)
+    ]
+
+
+class MemoryService:
+    """The memory capability; the agent's ``memory_search`` / ``memory_store`` call this."""
+
+    def __init__(self, uow: UnitOfWorkFactory, embedders: UserEmbedders, clock: Clock) -> None:
+        self._uow = uow
+        self._embedders = embedders
+        self._clock = clock
+
+    @property
+    def embedders(self) -> UserEmbedders:
+        return self._embedders
+
+    # -- embedders ------------------------------------------------------------------------
+
+    def embedder_named(self, principal: Principal, model_name: str) -> Embedder:
+        """The embedder for a stored model name, acting as ``principal`` (their OpenAI key)."""
+        return self._embedders.named(principal, model_name)
+
+    def embedding_info(self, principal: Principal) -> EmbeddingInfo:
+        """The model this user's memories use, and how many rows each model holds."""
+        with self._uow(principal) as uow:
+            embedder = self._embedders.for_user(principal, uow)
+            counts = uow.memories.count_by_model(principal.user_id)
+        return EmbeddingInfo(
+            embedder.model_name,
+            embedder.label,
+            embedder.lexical or is_lexical(embedder.model_name),
+            counts,
+        )
+
+    # -- store / delete -------------------------------------------------------------------
+
+    def store(
+        self,
+        principal: Principal,
+        content: str,
+        *,
+        source: str | None = None,
+        metadata: Mapping[str, object] | None = None,
+    ) -> MemoryView:
+        """Embed and save one memory. ``source``: the agent run (or message) that created it."""
+        content = (content or "").strip()
+        if not content:
+            raise ValidationError("A memory needs some text.", field="content")
+        if len(content) > MAX_CONTENT:
+            raise ValidationError(f"A memory is at most {MAX_CONTENT} characters.", field="content")
+        with self._uow(principal) as uow:
+            embedder = self._embedders.for_user(principal, uow)
+            vector = embedder.embed([content])[0]
+            if is_zero(vector):
+                raise ValidationError(
+                    "This text gives nothing to search by; add a few words.", field="content"
+                )
+            row = uow.memories.add(
+                user_id=principal.user_id,
+                content=content,
+                embedding=vector,
+                embedding_model=embedder.model_name,
+                metadata=metadata,
+                source=(str(source)[:200] if source else None),
+                created_at=self._clock.now(),
+            )
+            uow.commit()
+        return _view(row)
+
+    def delete(self, principal: Principal, memory_id: uuid.UUID) -> None:
+        """Delete one of the user's memories (another user's id is simply not found)."""
+        with self._uow(principal) as uow:
+            if not uow.memories.delete(memory_id):
+                raise NotFoundError("That memory does not exist.")
+            uow.commit()
+
+    def get(self, principal: Principal, memory_id: uuid.UUID) -> MemoryView:
+        """One of the user's memories."""
+        with self._uow(principal) as uow:
+            row = uow.memories.get(memory_id)
+        if row is None:
+            raise NotFoundError("That memory does not exist.")
+        return _view(row)
+
+    # -- search / browse ------------------------------------------------------------------
+
+    def search(
+        self,
+        principal: Principal,
+        query: str,
+        k: int = 5,
+        *,
+        mode: SearchMode = "semantic",
+        min_score: float | None = None,
+    ) -> list[MemoryHit]:
+        """The ``k`` best memories of this user for ``query``.
+
+        ``semantic``: cosine similarity over the user's rows of their embedding model (exact,
+        the true top k; approximate, recall@10 >= 0.98, through the user's own HNSW index when
+        they have very many memories); ``min_score`` drops weaker hits. ``hybrid``: vector and
+        PostgreSQL full-text rankings fused with reciprocal rank fusion.
+        """
+        query = (query or "").strip()
+        if not query:
+            raise ValidationError("Type something to search for.", field="query")
+        if mode not in ("semantic", "hybrid"):
+            raise ValidationError("Unknown search mode.", field="mode")
+        k = max(1, min(int(k), MAX_K))
+        default = self._embedders.default.model_name
+        with self._uow(principal) as uow:
+            plan = uow.memories.search_plan(principal.user_id, default)
+            embedder = self._embedders.resolve(principal, plan.chosen_model)
+            vector: list[float] | None = embedder.embed([query])[0]
+            if vector is not None and is_zero(vector):
+                vector = None  # nothing to compare by meaning
+            if mode == "hybrid":
+                rows = uow.memories.hybrid(
+                    principal.user_id, embedder.model_name, vector, query, k=k
+                )
+            elif vector is None:
+                rows = []
+            else:
+                ann = plan.ann_index and embedder.model_name == (plan.chosen_model or default)
+                rows = uow.memories.semantic(
+                    principal.user_id,
+                    embedder.model_name,
+                    vector,
+                    k=k,
+                    min_score=-1.0 if min_score is None else float(min_score),
+                    ann_dims=MODEL_DIMS.get(embedder.model_name, embedder.dim) if ann else None,
+                )
+            # Read-only on purpose: updating last_accessed_at here would clear the visibility map
+            # of the user's pages and turn the index-only scan back into heap reads.
+        return _hits(rows)
+
+    def browse(
+        self,
+        principal: Principal,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        contains: str | None = None,
+        source: str | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> list[MemoryView]:
+        """The user's memories, newest first, filtered by date range, text and source."""
+        with self._uow(principal) as uow:
+            rows = uow.memories.browse(
+                principal.user_id,
+                since=since,
+                until=until,
+                contains=(contains or "").strip() or None,
+                source=(source or "").strip() or None,
+                limit=max(1, min(limit, 500)),
+                offset=max(0, offset),
+            )
+        return [_view(r) for r in rows]
+
+    # -- re-embedding ---------------------------------------------------------------------
+
+    def reembed(
+        self,
+        principal: Principal,
+        model_name: str,
+        *,
+        progress: Progress | None = None,
+        batch_size: int = 200,
+    ) -> ReembedReport:
+        """Move the user to ``model_name``: their choice is recorded first, then every memory
+        and graph entity is re-embedded, one transaction per batch, with ``progress(done,
+        total)``. Resumable: after an interruption, call it again to finish."""
+        embedder = self.embedder_named(principal, model_name)
+        return move_user(
+            self._uow,
+            principal,
+            embedder,
+            default_model=self._embedders.default.model_name,
+            progress=progress,
+            batch_size=max(1, int(batch_size)),
+        )
+
+
+def model_label(model_name: str) -> str:
+    """A person-readable name for a stored embedding model name."""
+    return describe_model(model_name)
