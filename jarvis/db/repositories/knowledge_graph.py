@@ -1,10 +1,15 @@
 """Knowledge graph SQL: entities, relations, the neighbourhood walk and shortest paths.
 
-The neighbourhood is ONE statement: a recursive CTE that walks ``(node, depth)`` pairs with
-``UNION`` (so a cycle cannot loop: a pair is emitted once and the depth is bounded), read
-lazily through a ``LIMIT`` so a hub with thousands of neighbours stops after enough rows,
-then deduplicated by node and capped. The SQL-standard ``CYCLE`` clause is not used: it tracks
-paths, not visited nodes, and explodes on hubs (PERFORMANCE.md).
+The neighbourhood is ONE statement, breadth first with one CTE per level (depth is at most 3):
+level ``k`` is the relations of level ``k - 1``'s nodes minus every node already reached (a
+hashed anti-join against the earlier levels). A recursive CTE cannot see what it already
+visited: with ``UNION`` over (node, depth) it re-expands a node at every depth it is reached
+at, and testing candidates against an array of visited nodes is a scan per candidate (32 s
+for a hub's 57k-node neighbourhood, PERFORMANCE.md). A level only runs while the nodes so far
+fit the cap, so a hub whose first level overflows stops there; the kept nodes are the nearest
+by depth, then name. The same walk uncapped feeds :meth:`KnowledgeGraphRepository.
+stream_neighbourhood` through a server-side cursor. The SQL-standard ``CYCLE`` clause is not
+used: it tracks paths, not visited nodes, and explodes on hubs.
 
 Row-level security scopes every statement to the acting user.
 """
@@ -12,7 +17,7 @@ Row-level security scopes every statement to the acting user.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
@@ -22,6 +27,7 @@ from sqlalchemy import (
     Boolean,
     DateTime,
     Integer,
+    Row,
     String,
     any_,
     bindparam,
@@ -52,60 +58,83 @@ _REL_FILTER = """
         AND (r.valid_to IS NULL OR r.valid_to > CAST(:as_of AS timestamptz))))
 """
 
-_NEIGHBOURHOOD_SQL = text(
-    f"""
-    WITH RECURSIVE walk(node, depth) AS (
-        SELECT CAST(:root AS uuid), 0
-        UNION
-        SELECT n.node, w.depth + 1
-        FROM walk w
-        CROSS JOIN LATERAL (
-            SELECT r.target_id AS node FROM kg_relations r
-            WHERE :follow_out AND r.source_id = w.node AND {_REL_FILTER}
-            UNION ALL
-            SELECT r.source_id AS node FROM kg_relations r
-            WHERE :follow_in AND r.target_id = w.node AND {_REL_FILTER}
-        ) n
-        WHERE w.depth < :max_depth
-    ),
-    raw AS (SELECT node, depth FROM walk LIMIT :raw_limit),
-    ranked AS (SELECT node, min(depth) AS depth FROM raw GROUP BY node),
-    kept AS (SELECT node, depth FROM ranked ORDER BY depth, node LIMIT :node_limit),
-    kept_ids AS (SELECT array_agg(node) AS ids FROM kept),
-    -- "= ANY(<one-time array>)" on both ends: index conditions on (source_id, target_id), so
-    -- a hub's thousands of edges are filtered in the index, not fetched from the heap.
-    edges AS (
-        SELECT r.id, r.source_id, r.target_id, r.type, r.weight, r.valid_from, r.valid_to,
-               r.properties
-        FROM kg_relations r
-        WHERE r.source_id = ANY(CAST((SELECT ids FROM kept_ids) AS uuid[]))
-          AND r.target_id = ANY(CAST((SELECT ids FROM kept_ids) AS uuid[])) AND {_REL_FILTER}
-        LIMIT :edge_limit
+
+def _level_sql(level: int) -> str:
+    """Nodes first reached at ``level``: the previous level's relations (one index range per
+    frontier node), minus every node already reached, which is a hashed anti-join against
+    the earlier levels, never an array scanned element by element. It only runs while the
+    nodes so far fit the cap (a one-time filter), so a hub's level 1 ends the walk at once."""
+    prev = f"l{level - 1}"
+    seen = " + ".join(f"(SELECT count(*) FROM l{i})" for i in range(level))
+    earlier = "".join(
+        f" AND NOT EXISTS (SELECT 1 FROM l{i} x WHERE x.node = n.node)" for i in range(level)
     )
-    SELECT
-        (SELECT count(*) FROM ranked) AS seen,
-        (SELECT coalesce(json_agg(json_build_object(
-            'id', e.id, 'name', e.name, 'type', e.type, 'description', e.description,
-            'properties', e.properties, 'depth', k.depth) ORDER BY k.depth, e.name), '[]'::json)
-         FROM kg_entities e JOIN kept k ON k.node = e.id
-         WHERE e.id = ANY(CAST((SELECT ids FROM kept_ids) AS uuid[]))) AS nodes,
-        (SELECT coalesce(json_agg(json_build_object(
-            'id', x.id, 'source_id', x.source_id, 'target_id', x.target_id, 'type', x.type,
-            'weight', x.weight, 'valid_from', x.valid_from, 'valid_to', x.valid_to,
-            'properties', x.properties)), '[]'::json)
-         FROM edges x) AS edges
+    return f"""
+    l{level} AS MATERIALIZED (
+        SELECT DISTINCT n.node FROM (
+            SELECT r.target_id AS node FROM {prev} p JOIN kg_relations r ON r.source_id = p.node
+            WHERE :follow_out AND {_REL_FILTER}
+            UNION ALL
+            SELECT r.source_id AS node FROM {prev} p JOIN kg_relations r ON r.target_id = p.node
+            WHERE :follow_in AND {_REL_FILTER}
+        ) n
+        WHERE (CAST(:node_limit AS integer) IS NULL OR {seen} <= :node_limit){earlier}
+    )"""
+
+
+def _walk_sql(depth: int) -> str:
+    """The CTEs ``l0`` .. ``l<depth>``, ``found`` (node, depth) and ``kept``: the nearest
+    ``:node_limit`` nodes by depth, then name (then id); all of them when the limit is NULL."""
+    levels = ",".join(_level_sql(i) for i in range(1, depth + 1))
+    found = " UNION ALL ".join(f"SELECT node, {i} AS depth FROM l{i}" for i in range(depth + 1))
+    return f"""
+    WITH l0 AS MATERIALIZED (SELECT id AS node FROM kg_entities WHERE id = :root),{levels},
+    found AS MATERIALIZED ({found}),
+    kept AS MATERIALIZED (
+        SELECT f.node, f.depth, e.name FROM found f JOIN kg_entities e ON e.id = f.node
+        ORDER BY f.depth, e.name, f.node
+        LIMIT :node_limit
+    )"""
+
+
+def _neighbourhood_sql(depth: int, *, capped: bool) -> Any:
+    """Nodes (kind 'n', nearest first) then the relations among them (kind 'e', with both end
+    names), as rows of one statement. Capped: plus one 'seen' row with how many nodes were
+    reached before the walk stopped, and at most :edge_limit relations."""
+    seen = (
+        "SELECT 's' AS kind, NULL::uuid AS id, NULL AS a, NULL AS b, NULL AS c, "
+        "(SELECT count(*) FROM found)::int AS depth, NULL::jsonb AS props, "
+        "NULL::uuid AS source_id, NULL::uuid AS target_id, NULL::float8 AS weight, "
+        "NULL::timestamptz AS valid_from, NULL::timestamptz AS valid_to UNION ALL "
+        if capped
+        else ""
+    )
+    limit = "LIMIT :edge_limit" if capped else ""
+    sql = f"""{_walk_sql(depth)}
+    {seen}(SELECT 'n' AS kind, e.id, e.name AS a, e.type AS b, e.description AS c, k.depth,
+            e.properties AS props, NULL::uuid AS source_id, NULL::uuid AS target_id,
+            NULL::float8 AS weight, NULL::timestamptz AS valid_from,
+            NULL::timestamptz AS valid_to
+     FROM kept k JOIN kg_entities e ON e.id = k.node ORDER BY k.depth, k.name, k.node)
+    UNION ALL
+    (SELECT 'e', r.id, s.name, t.name, r.type, NULL, r.properties, r.source_id, r.target_id,
+            r.weight, r.valid_from, r.valid_to
+     FROM kept s JOIN kg_relations r ON r.source_id = s.node JOIN kept t ON t.node = r.target_id
+     WHERE {_REL_FILTER}
+     {limit})
     """
-).bindparams(
-    bindparam("root", type_=UUID(as_uuid=True)),
-    bindparam("follow_out", type_=Boolean()),
-    bindparam("follow_in", type_=Boolean()),
-    bindparam("types", type_=ARRAY(String())),
-    bindparam("as_of", type_=DateTime(timezone=True)),
-    bindparam("max_depth", type_=Integer()),
-    bindparam("raw_limit", type_=Integer()),
-    bindparam("node_limit", type_=Integer()),
-    bindparam("edge_limit", type_=Integer()),
-)
+    return text(sql).bindparams(
+        bindparam("root", type_=UUID(as_uuid=True)),
+        bindparam("follow_out", type_=Boolean()),
+        bindparam("follow_in", type_=Boolean()),
+        bindparam("types", type_=ARRAY(String())),
+        bindparam("as_of", type_=DateTime(timezone=True)),
+        bindparam("node_limit", type_=Integer()),
+        *([bindparam("edge_limit", type_=Integer())] if capped else []),
+    )
+
+
+_NEIGHBOURHOOD = {(d, c): _neighbourhood_sql(d, capped=c) for d in (1, 2, 3) for c in (True, False)}
 
 _STEP_SQL = text(
     f"""
@@ -201,6 +230,8 @@ class EdgeRow:
     valid_from: datetime | None
     valid_to: datetime | None
     properties: dict[str, object]
+    source_name: str = ""
+    target_name: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -230,36 +261,38 @@ def _like_escape(value: str) -> str:
     return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def _json_datetime(value: object) -> datetime | None:
-    """A timestamp from ``json_build_object`` (ISO 8601 text) or None."""
-    return datetime.fromisoformat(value) if isinstance(value, str) and value else None
-
-
 def _json_object(value: object) -> dict[str, object]:
     return dict(value) if isinstance(value, dict) else {}
 
 
-def _node_row(n: dict[str, Any]) -> NodeRow:
-    return NodeRow(
-        uuid.UUID(n["id"]),
-        n["name"],
-        n["type"],
-        n["description"] or "",
-        int(n["depth"]),
-        _json_object(n.get("properties")),
-    )
+def _walk_params(
+    root: uuid.UUID, direction: Direction, types: Sequence[str], as_of: datetime | None
+) -> dict[str, object]:
+    return {
+        "root": root,
+        "follow_out": direction in ("out", "both"),
+        "follow_in": direction in ("in", "both"),
+        "types": list(types),
+        "as_of": as_of,
+    }
 
 
-def _edge_row(e: dict[str, Any]) -> EdgeRow:
+def _node(r: Row[Any]) -> NodeRow:
+    return NodeRow(r.id, r.a, r.b, r.c or "", int(r.depth), _json_object(r.props))
+
+
+def _edge(r: Row[Any]) -> EdgeRow:
     return EdgeRow(
-        uuid.UUID(e["id"]),
-        uuid.UUID(e["source_id"]),
-        uuid.UUID(e["target_id"]),
-        e["type"],
-        float(e["weight"]),
-        _json_datetime(e["valid_from"]),
-        _json_datetime(e["valid_to"]),
-        _json_object(e.get("properties")),
+        r.id,
+        r.source_id,
+        r.target_id,
+        r.c,
+        float(r.weight),
+        r.valid_from,
+        r.valid_to,
+        _json_object(r.props),
+        r.a,
+        r.b,
     )
 
 
@@ -597,30 +630,54 @@ class KnowledgeGraphRepository:
         node_limit: int,
         edge_limit: int,
     ) -> NeighbourhoodRows:
-        """Nodes within ``depth`` hops of ``root`` (capped at ``node_limit``) and the edges
-        among them, in one round trip. ``seen > node_limit`` means the cap cut the walk."""
-        raw_limit = (node_limit + 1) * (depth + 1)
-        row = self.session.execute(
-            _NEIGHBOURHOOD_SQL,
+        """The nearest ``node_limit`` nodes within ``depth`` hops of ``root`` (by depth, then
+        name) and the relations among them (at most ``edge_limit``), in one round trip.
+        ``seen > node_limit`` means the cap cut the walk."""
+        rows = self.session.execute(
+            _NEIGHBOURHOOD[(depth, True)],
             {
-                "root": root,
-                "follow_out": direction in ("out", "both"),
-                "follow_in": direction in ("in", "both"),
-                "types": list(types),
-                "as_of": as_of,
-                "max_depth": depth,
-                "raw_limit": raw_limit,
+                **_walk_params(root, direction, types, as_of),
                 "node_limit": node_limit,
                 "edge_limit": edge_limit + 1,
             },
-        ).one()
-        edges = [_edge_row(e) for e in row.edges or []]
+        )
+        seen = 0
+        nodes: list[NodeRow] = []
+        edges: list[EdgeRow] = []
+        for r in rows:
+            if r.kind == "s":
+                seen = int(r.depth)
+            elif r.kind == "n":
+                nodes.append(_node(r))
+            else:
+                edges.append(_edge(r))
         return NeighbourhoodRows(
-            nodes=[_node_row(n) for n in row.nodes or []],
+            nodes=nodes,
             edges=edges[:edge_limit],
-            seen=int(row.seen),
+            seen=seen,
             edges_truncated=len(edges) > edge_limit,
         )
+
+    def stream_neighbourhood(
+        self,
+        root: uuid.UUID,
+        *,
+        depth: int,
+        direction: Direction,
+        types: Sequence[str],
+        as_of: datetime | None,
+        batch_size: int = 2000,
+    ) -> Iterator[NodeRow | EdgeRow]:
+        """Every node within ``depth`` hops (by depth, then name), then every relation among
+        them, read from a server-side cursor ``batch_size`` rows at a time: memory stays flat
+        however large the neighbourhood (57k nodes and 200k relations around a hub)."""
+        result = self.session.execute(
+            _NEIGHBOURHOOD[(depth, False)],
+            {**_walk_params(root, direction, types, as_of), "node_limit": None},
+            execution_options={"stream_results": True, "yield_per": batch_size},
+        )
+        for r in result:
+            yield _node(r) if r.kind == "n" else _edge(r)
 
     def step(
         self,

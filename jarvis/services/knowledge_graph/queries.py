@@ -9,8 +9,10 @@ neighbours stays responsive. Shortest paths use a bidirectional breadth-first se
 
 from __future__ import annotations
 
+import itertools
+import json
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 
 from jarvis.clock import Clock
@@ -73,7 +75,7 @@ def _graph_node(n: NodeRow) -> GraphNode:
     return GraphNode(n.id, n.name, n.type, n.description, n.depth, dict(n.properties))
 
 
-def _edge_view(e: EdgeRow, names: Mapping[uuid.UUID, str]) -> RelationView:
+def _edge_view(e: EdgeRow) -> RelationView:
     return RelationView(
         e.id,
         e.source_id,
@@ -83,8 +85,8 @@ def _edge_view(e: EdgeRow, names: Mapping[uuid.UUID, str]) -> RelationView:
         e.valid_from,
         e.valid_to,
         dict(e.properties),
-        names.get(e.source_id, ""),
-        names.get(e.target_id, ""),
+        e.source_name,
+        e.target_name,
     )
 
 
@@ -187,7 +189,8 @@ class KnowledgeGraphQueries:
         """Entities within ``depth`` (1–3) hops and the relations among them, in one query.
 
         ``truncated`` is true when more nodes were reachable than ``node_limit``; the nearest
-        ones are kept (by depth, then name).
+        ones are kept (by depth, then name; the walk stops at the first level that overflows
+        the cap). Uncapped: :meth:`stream_neighbourhood`.
         """
         if not 1 <= depth <= MAX_DEPTH:
             raise ValidationError(f"Depth must be between 1 and {MAX_DEPTH}.", field="depth")
@@ -206,16 +209,82 @@ class KnowledgeGraphQueries:
             )
         if not rows.nodes:
             raise NotFoundError("That entity does not exist.")
-        names = {n.id: n.name for n in rows.nodes}
         return Neighbourhood(
             root_id=entity_id,
             nodes=[_graph_node(n) for n in rows.nodes],
-            edges=[_edge_view(e, names) for e in rows.edges],
+            edges=[_edge_view(e) for e in rows.edges],
             truncated=rows.seen > node_limit,
             node_limit=node_limit,
             depth=depth,
             edges_truncated=rows.edges_truncated,
         )
+
+    def stream_neighbourhood(
+        self,
+        principal: Principal,
+        entity_id: uuid.UUID,
+        *,
+        depth: int = 1,
+        direction: Direction = "both",
+        relation_types: Sequence[str] = (),
+        as_of: datetime | None = None,
+    ) -> Iterator[GraphNode | RelationView]:
+        """The whole neighbourhood, uncapped, as it is read: every node (nearest first: by
+        depth, then name), then every relation among them, with both end names. For exports
+        and the HTTP API: nothing is collected in memory, so a hub's 57k nodes and 200k
+        relations stream in constant memory. Raises NotFoundError (before yielding anything)
+        when the entity does not exist. Consume it fully or close it: it holds a transaction."""
+        if not 1 <= depth <= MAX_DEPTH:
+            raise ValidationError(f"Depth must be between 1 and {MAX_DEPTH}.", field="depth")
+        if direction not in ("out", "in", "both"):
+            raise ValidationError("Direction must be out, in or both.", field="direction")
+        rows = self._stream_rows(principal, entity_id, depth, direction, relation_types, as_of)
+        first = next(rows, None)
+        if first is None:
+            raise NotFoundError("That entity does not exist.")
+        return itertools.chain([first], rows)
+
+    def _stream_rows(
+        self,
+        principal: Principal,
+        entity_id: uuid.UUID,
+        depth: int,
+        direction: Direction,
+        relation_types: Sequence[str],
+        as_of: datetime | None,
+    ) -> Iterator[GraphNode | RelationView]:
+        with self._uow(principal) as uow:
+            for row in uow.graph.stream_neighbourhood(
+                entity_id,
+                depth=depth,
+                direction=direction,
+                types=list(relation_types),
+                as_of=as_of,
+            ):
+                yield _graph_node(row) if isinstance(row, NodeRow) else _edge_view(row)
+
+    def export_neighbourhood(
+        self,
+        principal: Principal,
+        entity_id: uuid.UUID,
+        *,
+        depth: int = 1,
+        direction: Direction = "both",
+        relation_types: Sequence[str] = (),
+        as_of: datetime | None = None,
+    ) -> Iterator[str]:
+        """:meth:`stream_neighbourhood` as JSON lines (``{"node": ...}`` / ``{"relation": ...}``),
+        ready for a streaming HTTP response or a file."""
+        for item in self.stream_neighbourhood(
+            principal,
+            entity_id,
+            depth=depth,
+            direction=direction,
+            relation_types=relation_types,
+            as_of=as_of,
+        ):
+            key = "node" if isinstance(item, GraphNode) else "relation"
+            yield json.dumps({key: item.to_dict()}, default=str) + "\n"
 
     def shortest_path(
         self,

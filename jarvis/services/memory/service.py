@@ -19,7 +19,7 @@ from jarvis.db.repositories.memory import MemoryRow
 from jarvis.db.uow import UnitOfWorkFactory
 from jarvis.errors import NotFoundError, ValidationError
 from jarvis.identity import Principal
-from jarvis.llm.embedders import MODEL_DIMS, Embedder, describe_model, is_lexical, is_zero
+from jarvis.llm.embedders import Embedder, describe_model, is_lexical, is_zero
 from jarvis.services.memory.embeddings import UserEmbedders, move_user
 from jarvis.services.memory.views import (
     EmbeddingInfo,
@@ -182,7 +182,7 @@ class MemoryService:
                     vector,
                     k=k,
                     min_score=-1.0 if min_score is None else float(min_score),
-                    ann_dims=MODEL_DIMS.get(embedder.model_name, embedder.dim) if ann else None,
+                    ann_dims=embedder.dim if ann else None,
                 )
             # Read-only on purpose: updating last_accessed_at here would clear the visibility map
             # of the user's pages and turn the index-only scan back into heap reads.
