@@ -73,7 +73,7 @@ def search_tab() -> None:
         MODES,
         horizontal=True,
         key="memory_mode",
-        help="Hybrid fuses vector and full-text rankings (reciprocal rank fusion).",
+        help="Hybrid adds full-text relevance (exact words) to the similarity by meaning.",
     )
     k = k_col.number_input("Top k", 1, 50, 5, key="memory_k")
     min_score = st.slider(

@@ -32,8 +32,8 @@ from sqlalchemy.orm import Session
 from jarvis.db.repositories.memory_indexes import sql_literal
 from jarvis.db.tables import Memory, User
 
-#: Rank-fusion constant (Cormack et al.): 60 is the usual choice.
-RRF_K = 60
+#: Weight of full-text relevance (0..1) next to cosine similarity in hybrid search.
+TEXT_WEIGHT = 0.1
 #: Candidates an HNSW scan considers (120 gave recall@10 0.965 on random 256-d vectors).
 ANN_EF_SEARCH = 200
 
@@ -126,43 +126,55 @@ def _ann_sql(user_id: uuid.UUID, model: str, dims: int) -> Any:
     )
 
 
-# Hybrid: the best `pool` rows by vector distance and by full-text rank, fused with
-# reciprocal rank fusion: score = sum over lists of 1 / (RRF_K + rank).
+# Hybrid: the best `pool` rows by vector distance and by full-text rank, each candidate scored
+# on one scale: cosine similarity plus TEXT_WEIGHT x its text relevance (ts_rank_cd normalised
+# to [0, 1)). Text can reorder close calls and add exact-word hits, but a word shared with an
+# unrelated memory cannot outvote meaning: reciprocal rank fusion ranked such a full-text hit
+# first and made hybrid worse than vector-only on paraphrases (benchmarks/embedding_bench.py).
 _HYBRID_SQL = text(
     f"""
     WITH vec AS (
-        SELECT id, row_number() OVER (ORDER BY distance, id) AS rnk
-        FROM (
-            SELECT id, embedding <=> :query AS distance
-            FROM memories
-            WHERE user_id = :user_id AND embedding_model = :model AND embedding IS NOT NULL
-                  AND :use_vector
-            ORDER BY embedding <=> :query, id
-            LIMIT :pool
-        ) v
-        WHERE distance <> 'NaN'::float8
+        SELECT id FROM memories
+        WHERE user_id = :user_id AND embedding_model = :model AND embedding IS NOT NULL
+              AND :use_vector
+        ORDER BY embedding <=> :query, id
+        LIMIT :pool
     ),
     q AS (SELECT websearch_to_tsquery('english', :text) AS tsq),
     fts AS (
-        SELECT id, row_number() OVER (ORDER BY rank DESC, id) AS rnk
-        FROM (
-            SELECT m.id, ts_rank_cd(m.content_tsv, q.tsq) AS rank
-            FROM memories m, q
-            WHERE m.user_id = :user_id AND m.content_tsv @@ q.tsq
-            ORDER BY rank DESC, m.id
-            LIMIT :pool
-        ) t
+        SELECT m.id, ts_rank_cd(m.content_tsv, q.tsq, 32) AS text_score
+        FROM memories m, q
+        WHERE m.user_id = :user_id AND m.content_tsv @@ q.tsq
+        ORDER BY text_score DESC, m.id
+        LIMIT :pool
+    ),
+    scored AS (
+        SELECT m.id, fts.text_score,
+               CASE WHEN :use_vector AND m.embedding_model = :model
+                         AND m.embedding IS NOT NULL
+                    THEN 1 - (m.embedding <=> :query) END AS sim
+        FROM (SELECT id FROM vec UNION SELECT id FROM fts) c
+        JOIN memories m ON m.id = c.id
+        LEFT JOIN fts ON fts.id = c.id
     ),
     fused AS (
-        SELECT coalesce(vec.id, fts.id) AS id,
-               coalesce(1.0 / (:rrf_k + vec.rnk), 0) + coalesce(1.0 / (:rrf_k + fts.rnk), 0)
-                   AS score,
-               vec.rnk AS vector_rank, fts.rnk AS text_rank
-        FROM vec FULL OUTER JOIN fts ON vec.id = fts.id
+        SELECT id, sim, text_score,
+               coalesce(sim, 0) + :text_weight * coalesce(text_score, 0) AS score
+        FROM scored
+        WHERE sim IS NULL OR sim <> 'NaN'::float8
+    ),
+    ranked AS (
+        SELECT id, score,
+               CASE WHEN sim IS NOT NULL
+                    THEN row_number() OVER (ORDER BY sim DESC NULLS LAST, id) END AS vector_rank,
+               CASE WHEN text_score IS NOT NULL
+                    THEN row_number() OVER (ORDER BY text_score DESC NULLS LAST, id)
+               END AS text_rank
+        FROM fused
     )
-    SELECT {_COLUMNS}, fused.score, fused.vector_rank, fused.text_rank
-    FROM fused JOIN memories m ON m.id = fused.id
-    ORDER BY fused.score DESC, m.id
+    SELECT {_COLUMNS}, ranked.score, ranked.vector_rank, ranked.text_rank
+    FROM ranked JOIN memories m ON m.id = ranked.id
+    ORDER BY ranked.score DESC, m.id
     LIMIT :k
     """
 ).bindparams(
@@ -172,7 +184,7 @@ _HYBRID_SQL = text(
     bindparam("text", type_=String()),
     bindparam("k", type_=Integer()),
     bindparam("pool", type_=Integer()),
-    bindparam("rrf_k", type_=Integer()),
+    bindparam("text_weight", type_=Float()),
 )
 
 
@@ -342,7 +354,7 @@ class MemoryRepository:
                 "text": query_text,
                 "k": k,
                 "pool": max(pool, k),
-                "rrf_k": RRF_K,
+                "text_weight": TEXT_WEIGHT,
             },
         )
         return [

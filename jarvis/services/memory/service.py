@@ -153,7 +153,7 @@ class MemoryService:
         ``semantic``: cosine similarity over the user's rows of their embedding model (exact,
         the true top k; approximate, recall@10 >= 0.98, through the user's own HNSW index when
         they have very many memories); ``min_score`` drops weaker hits. ``hybrid``: vector and
-        PostgreSQL full-text rankings fused with reciprocal rank fusion.
+        PostgreSQL full-text relevance fused: cosine similarity + 0.1 x text relevance.
         """
         query = (query or "").strip()
         if not query:

@@ -35,8 +35,8 @@ class MemoryView:
 
 @dataclass(frozen=True, slots=True)
 class MemoryHit:
-    """One search result. ``score``: cosine similarity (semantic) or fused RRF score (hybrid);
-    always a finite number."""
+    """One search result. ``score``: cosine similarity (semantic) or similarity + 0.1 x text
+    relevance (hybrid); always a finite number."""
 
     id: uuid.UUID
     content: str
