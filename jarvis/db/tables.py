@@ -311,6 +311,9 @@ class KgEntity(Base):
             postgresql_ops={"name": "gin_trgm_ops"},
         ),
         Index("ix_kg_entities_user_id_lower_name", "user_id", func.lower(text("name"))),
+        # [graph] A user's entities in name order (index only): the neighbourhood keeps a hub's
+        # first neighbours by name without looking each one up; the entity list pages by it.
+        Index("ix_kg_entities_user_id_name", "user_id", "name", "id"),
         # [memory] Meaning search is an exact scan of the user's entities of one model.
         Index(
             "ix_kg_entities_user_model_embedding",

@@ -1,4 +1,4 @@
-"""embeddings by meaning: halfvec of each model's size, per-user model, no zero vectors
+"""meaning embeddings: halfvec per model, per-user model, no zero vectors; entity name index
 
 Revision ID: 0012
 Revises: 0010
@@ -65,6 +65,10 @@ def upgrade() -> None:
         unique=False,
         postgresql_include=["id", "embedding"],
     )
+    # The graph neighbourhood keeps a hub's first neighbours by name through this index.
+    op.create_index(
+        "ix_kg_entities_user_id_name", "kg_entities", ["user_id", "name", "id"], unique=False
+    )
     op.add_column("users", sa.Column("embedding_model", sa.String(length=100), nullable=True))
     # Users whose newest memory used another model than the old default keep that model.
     op.execute(
@@ -93,6 +97,7 @@ def downgrade() -> None:
             "(jarvis embeddings reembed --model lexical) before downgrading."
         )
     op.drop_column("users", "embedding_model")
+    op.drop_index("ix_kg_entities_user_id_name", table_name="kg_entities")
     op.drop_index("ix_kg_entities_user_model_embedding", table_name="kg_entities")
     for table in TABLES:
         op.drop_constraint(f"ck_{table}_embedding_nonzero", table, type_="check")

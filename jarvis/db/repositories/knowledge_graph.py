@@ -24,8 +24,10 @@ from typing import Any, Literal
 
 from pgvector.sqlalchemy import HALFVEC
 from sqlalchemy import (
+    BindParameter,
     Boolean,
     DateTime,
+    Float,
     Integer,
     Row,
     String,
@@ -82,19 +84,60 @@ def _level_sql(level: int) -> str:
     )"""
 
 
-def _walk_sql(depth: int) -> str:
-    """The CTEs ``l0`` .. ``l<depth>``, ``found`` (node, depth) and ``kept``: the nearest
-    ``:node_limit`` nodes by depth, then name (then id); all of them when the limit is NULL."""
+#: Choose the name-ordered scan for the boundary level when ``room x entities`` is below this
+#: many times ``size^2`` (a sequential index entry is roughly this much cheaper than a lookup).
+SCAN_FACTOR = 10
+
+
+def _walk_sql(depth: int, *, capped: bool) -> str:
+    """The CTEs ``l0`` .. ``l<depth>``, ``found`` (node, depth) and ``kept`` (node, depth).
+
+    Capped, ``kept`` is the nearest ``:node_limit`` nodes by depth, then name (then id): every
+    node of the levels that fit, plus the first names of the boundary level (the first one
+    that overflows). Those come from one of two plans, chosen in SQL by the level's size: look
+    up each node's name and sort (small levels), or walk the user's entities in name order
+    (``ix_kg_entities_user_id_name``, index only) keeping members of the level until the room
+    is filled (a hub's 8,800 neighbours: ~5,700 index entries instead of 8,800 lookups)."""
     levels = ",".join(_level_sql(i) for i in range(1, depth + 1))
     found = " UNION ALL ".join(f"SELECT node, {i} AS depth FROM l{i}" for i in range(depth + 1))
-    return f"""
-    WITH l0 AS MATERIALIZED (SELECT id AS node FROM kg_entities WHERE id = :root),{levels},
-    found AS MATERIALIZED ({found}),
+    head = f"""
+    WITH l0 AS MATERIALIZED (SELECT id AS node, user_id FROM kg_entities WHERE id = :root),
+    {levels},
+    found AS MATERIALIZED ({found})"""
+    if not capped:
+        return head + ", kept AS (SELECT node, depth FROM found)"
+    return (
+        head
+        + f""",
+    sizes AS MATERIALIZED (
+        SELECT depth, count(*) AS n, sum(count(*)) OVER (ORDER BY depth) AS upto
+        FROM found GROUP BY depth
+    ),
+    cut AS MATERIALIZED (
+        SELECT b.depth, :node_limit - (b.upto - b.n) AS room,
+               (:node_limit - (b.upto - b.n))
+                   * (SELECT greatest(reltuples, 1) FROM pg_class
+                       WHERE oid = 'kg_entities'::regclass)
+                 < :scan_factor * b.n * b.n AS use_scan
+        FROM (SELECT * FROM sizes WHERE upto > :node_limit ORDER BY depth LIMIT 1) b
+    ),
     kept AS MATERIALIZED (
-        SELECT f.node, f.depth, e.name FROM found f JOIN kg_entities e ON e.id = f.node
-        ORDER BY f.depth, e.name, f.node
-        LIMIT :node_limit
+        SELECT node, depth FROM found
+        WHERE depth < coalesce((SELECT depth FROM cut), {depth + 1})
+        UNION ALL
+        (SELECT f.node, f.depth FROM found f JOIN kg_entities e ON e.id = f.node
+         WHERE f.depth = (SELECT depth FROM cut) AND NOT (SELECT use_scan FROM cut)
+         ORDER BY e.name, f.node
+         LIMIT (SELECT room FROM cut))
+        UNION ALL
+        (SELECT e.id, (SELECT depth FROM cut) FROM kg_entities e
+         WHERE (SELECT use_scan FROM cut) AND e.user_id = (SELECT user_id FROM l0)
+           -- a hashed filter on the name-ordered scan (IS TRUE keeps it from becoming a join)
+           AND (e.id IN (SELECT node FROM found WHERE depth = (SELECT depth FROM cut))) IS TRUE
+         ORDER BY e.name, e.id
+         LIMIT (SELECT room FROM cut))
     )"""
+    )
 
 
 def _neighbourhood_sql(depth: int, *, capped: bool) -> Any:
@@ -110,19 +153,28 @@ def _neighbourhood_sql(depth: int, *, capped: bool) -> Any:
         else ""
     )
     limit = "LIMIT :edge_limit" if capped else ""
-    sql = f"""{_walk_sql(depth)}
-    {seen}(SELECT 'n' AS kind, e.id, e.name AS a, e.type AS b, e.description AS c, k.depth,
-            e.properties AS props, NULL::uuid AS source_id, NULL::uuid AS target_id,
+    sql = f"""{_walk_sql(depth, capped=capped)},
+    named AS MATERIALIZED (
+        SELECT e.id, e.name, e.type, e.description, e.properties, k.depth
+        FROM kept k JOIN kg_entities e ON e.id = k.node
+    )
+    {seen}(SELECT 'n' AS kind, n.id, n.name AS a, n.type AS b, n.description AS c, n.depth,
+            n.properties AS props, NULL::uuid AS source_id, NULL::uuid AS target_id,
             NULL::float8 AS weight, NULL::timestamptz AS valid_from,
             NULL::timestamptz AS valid_to
-     FROM kept k JOIN kg_entities e ON e.id = k.node ORDER BY k.depth, k.name, k.node)
+     FROM named n ORDER BY n.depth, n.name, n.id)
     UNION ALL
     (SELECT 'e', r.id, s.name, t.name, r.type, NULL, r.properties, r.source_id, r.target_id,
             r.weight, r.valid_from, r.valid_to
-     FROM kept s JOIN kg_relations r ON r.source_id = s.node JOIN kept t ON t.node = r.target_id
+     FROM named s JOIN kg_relations r ON r.source_id = s.id JOIN named t ON t.id = r.target_id
      WHERE {_REL_FILTER}
      {limit})
     """
+    extra: list[BindParameter[Any]] = (
+        [bindparam("edge_limit", type_=Integer()), bindparam("scan_factor", type_=Float())]
+        if capped
+        else []
+    )
     return text(sql).bindparams(
         bindparam("root", type_=UUID(as_uuid=True)),
         bindparam("follow_out", type_=Boolean()),
@@ -130,7 +182,7 @@ def _neighbourhood_sql(depth: int, *, capped: bool) -> Any:
         bindparam("types", type_=ARRAY(String())),
         bindparam("as_of", type_=DateTime(timezone=True)),
         bindparam("node_limit", type_=Integer()),
-        *([bindparam("edge_limit", type_=Integer())] if capped else []),
+        *extra,
     )
 
 
@@ -629,16 +681,19 @@ class KnowledgeGraphRepository:
         as_of: datetime | None,
         node_limit: int,
         edge_limit: int,
+        scan_factor: float = SCAN_FACTOR,
     ) -> NeighbourhoodRows:
         """The nearest ``node_limit`` nodes within ``depth`` hops of ``root`` (by depth, then
         name) and the relations among them (at most ``edge_limit``), in one round trip.
-        ``seen > node_limit`` means the cap cut the walk."""
+        ``seen > node_limit`` means the cap cut the walk. ``scan_factor``: 0 always looks the
+        boundary level's names up, a huge value always walks the name index (tests)."""
         rows = self.session.execute(
             _NEIGHBOURHOOD[(depth, True)],
             {
                 **_walk_params(root, direction, types, as_of),
                 "node_limit": node_limit,
                 "edge_limit": edge_limit + 1,
+                "scan_factor": scan_factor,
             },
         )
         seen = 0
