@@ -343,8 +343,19 @@ class KgRelation(Base):
     __table_args__ = (
         # [memory] (source_id, target_id): the explorer's "edges among these nodes" query filters
         # both ends inside the index, instead of fetching every edge of every hub from the heap.
-        Index("ix_kg_relations_source_id_target_id", "source_id", "target_id"),
-        Index("ix_kg_relations_target_id", "target_id"),
+        # [graph] Both include what the walk reads (the row-level-security user, type, validity,
+        # the id): a level is an index-only scan, no heap visit per relation.
+        Index(
+            "ix_kg_relations_source_id_target_id",
+            "source_id",
+            "target_id",
+            postgresql_include=["id", "user_id", "type", "valid_from", "valid_to"],
+        ),
+        Index(
+            "ix_kg_relations_target_id",
+            "target_id",
+            postgresql_include=["source_id", "id", "user_id", "type", "valid_from", "valid_to"],
+        ),
         Index("ix_kg_relations_user_id_created_at", "user_id", "created_at"),
     )
 

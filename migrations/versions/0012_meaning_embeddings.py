@@ -65,7 +65,24 @@ def upgrade() -> None:
         unique=False,
         postgresql_include=["id", "embedding"],
     )
-    # The graph neighbourhood keeps a hub's first neighbours by name through this index.
+    # The graph walk reads relations index-only (row-level security needs user_id; the
+    # filters read type and validity), and keeps a hub's first neighbours by name.
+    op.drop_index("ix_kg_relations_source_id_target_id", table_name="kg_relations")
+    op.drop_index("ix_kg_relations_target_id", table_name="kg_relations")
+    op.create_index(
+        "ix_kg_relations_source_id_target_id",
+        "kg_relations",
+        ["source_id", "target_id"],
+        unique=False,
+        postgresql_include=["id", "user_id", "type", "valid_from", "valid_to"],
+    )
+    op.create_index(
+        "ix_kg_relations_target_id",
+        "kg_relations",
+        ["target_id"],
+        unique=False,
+        postgresql_include=["source_id", "id", "user_id", "type", "valid_from", "valid_to"],
+    )
     op.create_index(
         "ix_kg_entities_user_id_name", "kg_entities", ["user_id", "name", "id"], unique=False
     )
@@ -98,6 +115,12 @@ def downgrade() -> None:
         )
     op.drop_column("users", "embedding_model")
     op.drop_index("ix_kg_entities_user_id_name", table_name="kg_entities")
+    op.drop_index("ix_kg_relations_source_id_target_id", table_name="kg_relations")
+    op.drop_index("ix_kg_relations_target_id", table_name="kg_relations")
+    op.create_index(
+        "ix_kg_relations_source_id_target_id", "kg_relations", ["source_id", "target_id"]
+    )
+    op.create_index("ix_kg_relations_target_id", "kg_relations", ["target_id"])
     op.drop_index("ix_kg_entities_user_model_embedding", table_name="kg_entities")
     for table in TABLES:
         op.drop_constraint(f"ck_{table}_embedding_nonzero", table, type_="check")

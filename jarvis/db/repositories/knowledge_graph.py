@@ -7,9 +7,10 @@ visited: with ``UNION`` over (node, depth) it re-expands a node at every depth i
 at, and testing candidates against an array of visited nodes is a scan per candidate (32 s
 for a hub's 57k-node neighbourhood, PERFORMANCE.md). A level only runs while the nodes so far
 fit the cap, so a hub whose first level overflows stops there; the kept nodes are the nearest
-by depth, then name. The same walk uncapped feeds :meth:`KnowledgeGraphRepository.
-stream_neighbourhood` through a server-side cursor. The SQL-standard ``CYCLE`` clause is not
-used: it tracks paths, not visited nodes, and explodes on hubs.
+by depth, then name. Uncapped (:meth:`KnowledgeGraphRepository.stream_neighbourhood`), the same
+walk fills a temporary table level by level and streams through a server-side cursor. The
+SQL-standard ``CYCLE`` clause is not used: it tracks paths, not visited nodes, and explodes on
+hubs.
 
 Row-level security scopes every statement to the acting user.
 """
@@ -24,7 +25,6 @@ from typing import Any, Literal
 
 from pgvector.sqlalchemy import HALFVEC
 from sqlalchemy import (
-    BindParameter,
     Boolean,
     DateTime,
     Float,
@@ -80,7 +80,7 @@ def _level_sql(level: int) -> str:
             SELECT r.source_id AS node FROM {prev} p JOIN kg_relations r ON r.target_id = p.node
             WHERE :follow_in AND {_REL_FILTER}
         ) n
-        WHERE (CAST(:node_limit AS integer) IS NULL OR {seen} <= :node_limit){earlier}
+        WHERE {seen} <= :node_limit{earlier}
     )"""
 
 
@@ -89,7 +89,7 @@ def _level_sql(level: int) -> str:
 SCAN_FACTOR = 10
 
 
-def _walk_sql(depth: int, *, capped: bool) -> str:
+def _walk_sql(depth: int) -> str:
     """The CTEs ``l0`` .. ``l<depth>``, ``found`` (node, depth) and ``kept`` (node, depth).
 
     Capped, ``kept`` is the nearest ``:node_limit`` nodes by depth, then name (then id): every
@@ -104,8 +104,6 @@ def _walk_sql(depth: int, *, capped: bool) -> str:
     WITH l0 AS MATERIALIZED (SELECT id AS node, user_id FROM kg_entities WHERE id = :root),
     {levels},
     found AS MATERIALIZED ({found})"""
-    if not capped:
-        return head + ", kept AS (SELECT node, depth FROM found)"
     return (
         head
         + f""",
@@ -121,7 +119,7 @@ def _walk_sql(depth: int, *, capped: bool) -> str:
                  < :scan_factor * b.n * b.n AS use_scan
         FROM (SELECT * FROM sizes WHERE upto > :node_limit ORDER BY depth LIMIT 1) b
     ),
-    kept AS MATERIALIZED (
+    kept AS MATERIALIZED (SELECT node, depth FROM (
         SELECT node, depth FROM found
         WHERE depth < coalesce((SELECT depth FROM cut), {depth + 1})
         UNION ALL
@@ -136,28 +134,49 @@ def _walk_sql(depth: int, *, capped: bool) -> str:
            AND (e.id IN (SELECT node FROM found WHERE depth = (SELECT depth FROM cut))) IS TRUE
          ORDER BY e.name, e.id
          LIMIT (SELECT room FROM cut))
-    )"""
+    ) u LIMIT :node_limit)"""
     )
 
 
-def _neighbourhood_sql(depth: int, *, capped: bool) -> Any:
-    """Nodes (kind 'n', nearest first) then the relations among them (kind 'e', with both end
-    names), as rows of one statement. Capped: plus one 'seen' row with how many nodes were
-    reached before the walk stopped, and at most :edge_limit relations."""
+def _neighbourhood_sql(depth: int) -> Any:
+    """One 'seen' row (how many nodes were reached before the walk stopped), the kept nodes
+    (kind 'n', nearest first), then at most :edge_limit relations among them (kind 'e', with
+    both end names), as rows of one statement."""
     seen = (
         "SELECT 's' AS kind, NULL::uuid AS id, NULL AS a, NULL AS b, NULL AS c, "
         "(SELECT count(*) FROM found)::int AS depth, NULL::jsonb AS props, "
         "NULL::uuid AS source_id, NULL::uuid AS target_id, NULL::float8 AS weight, "
         "NULL::timestamptz AS valid_from, NULL::timestamptz AS valid_to UNION ALL "
-        if capped
-        else ""
     )
-    limit = "LIMIT :edge_limit" if capped else ""
-    sql = f"""{_walk_sql(depth, capped=capped)},
-    named AS MATERIALIZED (
-        SELECT e.id, e.name, e.type, e.description, e.properties, k.depth
-        FROM kept k JOIN kg_entities e ON e.id = k.node
-    )
+    # At most a few thousand nodes: each looked up by key and each one's relations read
+    # from the index (OFFSET 0 keeps the planner from turning these into scans of the
+    # whole tables), relation rows fetched only for the ones among the kept nodes.
+    named = """
+    SELECT e.id, e.name, e.type, e.description, e.properties, k.depth FROM kept k
+    CROSS JOIN LATERAL (SELECT * FROM kg_entities e WHERE e.id = k.node OFFSET 0) e"""
+    edges = f"""
+    pairs AS MATERIALIZED (SELECT id FROM (
+        SELECT x.id FROM named s
+        CROSS JOIN LATERAL (
+            SELECT r.id, r.target_id FROM kg_relations r
+            WHERE r.source_id = s.id AND {_REL_FILTER} OFFSET 0) x
+        JOIN named t ON t.id = x.target_id
+        WHERE s.id <> :root
+        UNION ALL
+        -- the root is often a hub: probe (root, node) for each kept node instead of
+        -- reading all of the root's relations
+        SELECT x.id FROM named t
+        CROSS JOIN LATERAL (
+            SELECT r.id FROM kg_relations r
+            WHERE r.source_id = :root AND r.target_id = t.id AND {_REL_FILTER}
+            OFFSET 0) x
+    ) u LIMIT :edge_limit)"""
+    edge_rows = """pairs p
+     CROSS JOIN LATERAL (SELECT * FROM kg_relations r WHERE r.id = p.id OFFSET 0) r
+     JOIN named s ON s.id = r.source_id JOIN named t ON t.id = r.target_id"""
+    sql = f"""{_walk_sql(depth)},
+    named AS MATERIALIZED ({named}
+    ),{edges}
     {seen}(SELECT 'n' AS kind, n.id, n.name AS a, n.type AS b, n.description AS c, n.depth,
             n.properties AS props, NULL::uuid AS source_id, NULL::uuid AS target_id,
             NULL::float8 AS weight, NULL::timestamptz AS valid_from,
@@ -166,15 +185,8 @@ def _neighbourhood_sql(depth: int, *, capped: bool) -> Any:
     UNION ALL
     (SELECT 'e', r.id, s.name, t.name, r.type, NULL, r.properties, r.source_id, r.target_id,
             r.weight, r.valid_from, r.valid_to
-     FROM named s JOIN kg_relations r ON r.source_id = s.id JOIN named t ON t.id = r.target_id
-     WHERE {_REL_FILTER}
-     {limit})
+     FROM {edge_rows})
     """
-    extra: list[BindParameter[Any]] = (
-        [bindparam("edge_limit", type_=Integer()), bindparam("scan_factor", type_=Float())]
-        if capped
-        else []
-    )
     return text(sql).bindparams(
         bindparam("root", type_=UUID(as_uuid=True)),
         bindparam("follow_out", type_=Boolean()),
@@ -182,11 +194,64 @@ def _neighbourhood_sql(depth: int, *, capped: bool) -> Any:
         bindparam("types", type_=ARRAY(String())),
         bindparam("as_of", type_=DateTime(timezone=True)),
         bindparam("node_limit", type_=Integer()),
-        *extra,
+        bindparam("edge_limit", type_=Integer()),
+        bindparam("scan_factor", type_=Float()),
     )
 
 
-_NEIGHBOURHOOD = {(d, c): _neighbourhood_sql(d, capped=c) for d in (1, 2, 3) for c in (True, False)}
+_NEIGHBOURHOOD = {d: _neighbourhood_sql(d) for d in (1, 2, 3)}
+
+# The uncapped walk (stream_neighbourhood): a temporary table per connection, emptied at commit.
+_HOOD_START = (
+    text(
+        "CREATE TEMP TABLE IF NOT EXISTS jarvis_hood (node uuid PRIMARY KEY, depth int NOT NULL) "
+        "ON COMMIT DELETE ROWS"
+    ),
+    text("TRUNCATE jarvis_hood"),
+    text("INSERT INTO jarvis_hood SELECT id, 0 FROM kg_entities WHERE id = :root").bindparams(
+        bindparam("root", type_=UUID(as_uuid=True))
+    ),
+)
+_HOOD_LEVEL = text(
+    f"""
+    INSERT INTO jarvis_hood (node, depth)
+    SELECT DISTINCT n.node, :level FROM (
+        SELECT r.target_id AS node FROM jarvis_hood p JOIN kg_relations r ON r.source_id = p.node
+        WHERE p.depth = :level - 1 AND :follow_out AND {_REL_FILTER}
+        UNION ALL
+        SELECT r.source_id AS node FROM jarvis_hood p JOIN kg_relations r ON r.target_id = p.node
+        WHERE p.depth = :level - 1 AND :follow_in AND {_REL_FILTER}
+    ) n
+    WHERE NOT EXISTS (SELECT 1 FROM jarvis_hood h WHERE h.node = n.node)
+    """
+).bindparams(
+    bindparam("level", type_=Integer()),
+    bindparam("follow_out", type_=Boolean()),
+    bindparam("follow_in", type_=Boolean()),
+    bindparam("types", type_=ARRAY(String())),
+    bindparam("as_of", type_=DateTime(timezone=True)),
+)
+_HOOD_ROWS = text(
+    f"""
+    WITH named AS MATERIALIZED (
+        SELECT e.id, e.name, e.type, e.description, e.properties, h.depth
+        FROM jarvis_hood h JOIN kg_entities e ON e.id = h.node
+    )
+    (SELECT 'n' AS kind, n.id, n.name AS a, n.type AS b, n.description AS c, n.depth,
+            n.properties AS props, NULL::uuid AS source_id, NULL::uuid AS target_id,
+            NULL::float8 AS weight, NULL::timestamptz AS valid_from,
+            NULL::timestamptz AS valid_to
+     FROM named n ORDER BY n.depth, n.name, n.id)
+    UNION ALL
+    (SELECT 'e', r.id, s.name, t.name, r.type, NULL, r.properties, r.source_id, r.target_id,
+            r.weight, r.valid_from, r.valid_to
+     FROM kg_relations r JOIN named s ON s.id = r.source_id JOIN named t ON t.id = r.target_id
+     WHERE {_REL_FILTER})
+    """
+).bindparams(
+    bindparam("types", type_=ARRAY(String())),
+    bindparam("as_of", type_=DateTime(timezone=True)),
+)
 
 _STEP_SQL = text(
     f"""
@@ -688,7 +753,7 @@ class KnowledgeGraphRepository:
         ``seen > node_limit`` means the cap cut the walk. ``scan_factor``: 0 always looks the
         boundary level's names up, a huge value always walks the name index (tests)."""
         rows = self.session.execute(
-            _NEIGHBOURHOOD[(depth, True)],
+            _NEIGHBOURHOOD[depth],
             {
                 **_walk_params(root, direction, types, as_of),
                 "node_limit": node_limit,
@@ -725,11 +790,20 @@ class KnowledgeGraphRepository:
     ) -> Iterator[NodeRow | EdgeRow]:
         """Every node within ``depth`` hops (by depth, then name), then every relation among
         them, read from a server-side cursor ``batch_size`` rows at a time: memory stays flat
-        however large the neighbourhood (57k nodes and 200k relations around a hub)."""
+        however large the neighbourhood (60k nodes and 270k relations around a hub).
+
+        The walk fills a transaction-local temporary table, one statement per level (the
+        visited set is its primary key: an anti-join, not an array), analysed after each level
+        so the final statement is planned for its real size (hash joins over the tables, not
+        60k index probes)."""
+        params = _walk_params(root, direction, types, as_of)
+        for sql in _HOOD_START:
+            self.session.execute(sql, params)
+        for level in range(1, depth + 1):
+            self.session.execute(_HOOD_LEVEL, {**params, "level": level})
+            self.session.execute(text("ANALYZE jarvis_hood"))
         result = self.session.execute(
-            _NEIGHBOURHOOD[(depth, False)],
-            {**_walk_params(root, direction, types, as_of), "node_limit": None},
-            execution_options={"stream_results": True, "yield_per": batch_size},
+            _HOOD_ROWS, params, execution_options={"stream_results": True, "yield_per": batch_size}
         )
         for r in result:
             yield _node(r) if r.kind == "n" else _edge(r)
