@@ -24,7 +24,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -184,6 +184,42 @@ def pandas_page(
     return daily, per_tool, ranking, recent
 
 
+def before_admin_sql(owner: Engine, start: date, end: date) -> float:
+    """The admin's all-users aggregates as they were before 0012: daily by model, per tool and
+    the ranking, each over every user's rollup rows (median ms of the three statements)."""
+    sums = ", ".join(
+        f"sum({c})"
+        for c in (
+            "runs",
+            "failed_runs",
+            "unpriced_runs",
+            "input_tokens",
+            "output_tokens",
+            "cache_read_tokens",
+            "cache_write_tokens",
+            "total_tokens",
+            "cost",
+        )
+    )
+    statements = [
+        f"SELECT day, provider, model, {sums} FROM usage_daily WHERE day BETWEEN :s AND :e "
+        "GROUP BY day, provider, model",
+        "SELECT tool_id, sum(calls), sum(errors), sum(denied), sum(latency_count), "
+        "sum(latency_ms_sum), max(latency_ms_max) FROM tool_usage_daily "
+        "WHERE day BETWEEN :s AND :e GROUP BY tool_id",
+        f"SELECT {sums} FROM usage_daily WHERE day BETWEEN :s AND :e",
+    ]
+    with owner.connect() as conn:
+
+        def run() -> None:
+            for sql in statements:
+                conn.execute(text(sql), {"s": start, "e": end}).all()
+
+        run()
+        t, _ = timed(run, 5)
+    return t * 1000
+
+
 def direct_sql_daily(
     owner: Engine, user_id: uuid.UUID | None, start: datetime, end: datetime, tz: str
 ) -> float:
@@ -336,6 +372,12 @@ def main(argv: list[str] | None = None) -> int:
                 f"  {'daily chart straight from agent_runs':<42} {direct:8.1f} ms"
                 f"   (reference, no rollup)"
             )
+            if principal.role == "admin":
+                before = before_admin_sql(owner, query.start, query.end)
+                print(
+                    f"  {'before 0012: daily + tools + totals over':<42} {before:8.1f} ms"
+                    "   (every user's rollup rows; now the all-users rollups)"
+                )
             ok = ok and total < target
         _bench_record(owner, app, RunRecorder(clock), heavy.id)
         owner.dispose()

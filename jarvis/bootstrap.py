@@ -50,6 +50,7 @@ from jarvis.services.memory import (
 )
 from jarvis.services.permissions import PermissionsService
 from jarvis.services.pricing import PricingService
+from jarvis.services.pricing.cache import PriceCache
 from jarvis.services.rate_limits import RateLimiter
 from jarvis.services.secrets import SecretsService
 from jarvis.services.usage import RunRecorder, UsageMaintenance, UsageService
@@ -157,8 +158,9 @@ def build_services(
     )
     admin = AdminService(uow, sessions, hasher, clock)
     # Prices, run costs and the usage rollups (the recorder closes each run's bookkeeping)
-    pricing = PricingService(uow, clock)
-    run_recorder = RunRecorder(clock)
+    price_cache = PriceCache()  # the recorder's; cleared when a price is added here
+    pricing = PricingService(uow, clock, price_cache)
+    run_recorder = RunRecorder(clock, price_cache)
     usage = UsageService(uow, clock, settings)
     cipher = cipher or EnvelopeCipher(KeyRing.from_settings(settings))
     secrets = SecretsService(uow, cipher, clock)

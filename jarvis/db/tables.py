@@ -27,6 +27,7 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     Numeric,
+    SmallInteger,
     String,
     Text,
     UniqueConstraint,
@@ -485,6 +486,49 @@ class ToolUsageDaily(Base):
     )
     day: Mapped[date] = mapped_column(Date, primary_key=True)
     tool_id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    calls: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")
+    errors: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")
+    denied: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")
+    latency_count: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")
+    latency_ms_sum: Mapped[int] = mapped_column(BigInteger, nullable=False, server_default="0")
+    latency_ms_max: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")
+
+
+class UsageDailyAll(Base):
+    """Everyone's daily usage per local day, provider, model and shard (0012): what the admin's
+    all-users charts read, a few hundred rows a day instead of one per user.
+
+    Kept by row triggers on ``usage_daily`` (any change there, whichever way it is made, adds its
+    difference here), so the one rollup rule stays ``jarvis_usage_rollup_add``. ``shard`` (a
+    user's fixed eighth) spreads concurrent runs of different users over eight rows, so they do
+    not queue on one row. Only admins read it; only the trigger writes it.
+    """
+
+    __tablename__ = "usage_daily_all"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    provider: Mapped[str] = mapped_column(String(32), primary_key=True)
+    model: Mapped[str] = mapped_column(String(200), primary_key=True)
+    shard: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    runs: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")
+    failed_runs: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")
+    unpriced_runs: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")
+    input_tokens: Mapped[int] = mapped_column(BigInteger, nullable=False, server_default="0")
+    output_tokens: Mapped[int] = mapped_column(BigInteger, nullable=False, server_default="0")
+    cache_read_tokens: Mapped[int] = mapped_column(BigInteger, nullable=False, server_default="0")
+    cache_write_tokens: Mapped[int] = mapped_column(BigInteger, nullable=False, server_default="0")
+    total_tokens: Mapped[int] = mapped_column(BigInteger, nullable=False, server_default="0")
+    cost: Mapped[Decimal] = mapped_column(Numeric(18, 6), nullable=False, server_default="0")
+
+
+class ToolUsageDailyAll(Base):
+    """Everyone's daily tool calls per local day, tool and shard (0012; see UsageDailyAll)."""
+
+    __tablename__ = "tool_usage_daily_all"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    tool_id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    shard: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
     calls: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")
     errors: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")
     denied: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")

@@ -20,6 +20,7 @@ from jarvis.db.uow import UnitOfWorkFactory
 from jarvis.errors import ConflictError, PermissionDeniedError, ValidationError
 from jarvis.identity import Principal
 from jarvis.llm.base import Usage
+from jarvis.services.pricing.cache import PriceCache
 from jarvis.services.pricing.rules import run_cost
 from jarvis.services.pricing.views import PriceInput, PriceView, RunCost
 
@@ -75,9 +76,12 @@ def _price(value: object, name: str) -> Decimal:
 class PricingService:
     """Price table (read by all, versions added by admins) and the cost of a run."""
 
-    def __init__(self, uow: UnitOfWorkFactory, clock: Clock) -> None:
+    def __init__(
+        self, uow: UnitOfWorkFactory, clock: Clock, cache: PriceCache | None = None
+    ) -> None:
         self._uow = uow
         self._clock = clock
+        self._cache = cache  # the run recorder's: a new version applies to the next run
 
     def cost_for(self, provider: str, model: str, usage: Usage, *, at: datetime) -> RunCost:
         """The cost of ``usage`` with the price version in force at ``at`` (its UTC day)."""
@@ -139,4 +143,6 @@ class PricingService:
             )
             view = _view(row)
             uow.commit()
+        if self._cache is not None:
+            self._cache.clear()
         return view
