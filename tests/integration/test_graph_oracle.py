@@ -4,6 +4,7 @@ walk can never become a wrong one."""
 
 from __future__ import annotations
 
+import json
 import random
 import uuid
 from datetime import UTC, datetime
@@ -97,6 +98,24 @@ def test_neighbourhoods_match_networkx(services: Services, seed: int) -> None:
                     among = sorted((s, t, typ) for s, t, typ in edges if s in dist and t in dist)
                     assert sorted((r.source_id, r.target_id, r.type) for r in rels) == among
                     assert all(r.source_name == names[r.source_id] for r in rels)
+                    if direction == "both" and not types:  # the JSON-lines export agrees
+                        lines = [
+                            json.loads(x) for x in kg.export_neighbourhood(owner, root, depth=depth)
+                        ]
+                        ids = [uuid.UUID(x["node"]["id"]) for x in lines if "node" in x]
+                        assert ids == ranked
+                        assert (
+                            sorted(
+                                (
+                                    uuid.UUID(x["relation"]["source_id"]),
+                                    uuid.UUID(x["relation"]["target_id"]),
+                                    x["relation"]["type"],
+                                )
+                                for x in lines
+                                if "relation" in x
+                            )
+                            == among
+                        )
                     # capped: the nearest by depth, then name; flagged when more were reachable
                     for cap in (1, 7, 40):
                         hood = kg.neighbourhood(

@@ -207,7 +207,7 @@ _HOOD_START = (
         "CREATE TEMP TABLE IF NOT EXISTS jarvis_hood (node uuid PRIMARY KEY, depth int NOT NULL) "
         "ON COMMIT DELETE ROWS"
     ),
-    text("TRUNCATE jarvis_hood"),
+    text("DELETE FROM jarvis_hood"),  # empty already, unless used twice in one transaction
     text("INSERT INTO jarvis_hood SELECT id, 0 FROM kg_entities WHERE id = :root").bindparams(
         bindparam("root", type_=UUID(as_uuid=True))
     ),
@@ -228,6 +228,29 @@ _HOOD_LEVEL = text(
     bindparam("level", type_=Integer()),
     bindparam("follow_out", type_=Boolean()),
     bindparam("follow_in", type_=Boolean()),
+    bindparam("types", type_=ARRAY(String())),
+    bindparam("as_of", type_=DateTime(timezone=True)),
+)
+_HOOD_JSON = text(
+    f"""
+    WITH named AS MATERIALIZED (
+        SELECT e.id, e.name, e.type, e.description, e.properties, h.depth
+        FROM jarvis_hood h JOIN kg_entities e ON e.id = h.node
+    )
+    (SELECT jsonb_build_object('node', jsonb_build_object(
+                'id', n.id, 'name', n.name, 'type', n.type, 'description', n.description,
+                'depth', n.depth, 'properties', n.properties))::text
+     FROM named n ORDER BY n.depth, n.name, n.id)
+    UNION ALL
+    (SELECT jsonb_build_object('relation', jsonb_build_object(
+                'id', r.id, 'source_id', r.source_id, 'source', s.name, 'type', r.type,
+                'target_id', r.target_id, 'target', t.name, 'weight', r.weight,
+                'valid_from', r.valid_from, 'valid_to', r.valid_to,
+                'properties', r.properties))::text
+     FROM kg_relations r JOIN named s ON s.id = r.source_id JOIN named t ON t.id = r.target_id
+     WHERE {_REL_FILTER})
+    """
+).bindparams(
     bindparam("types", type_=ARRAY(String())),
     bindparam("as_of", type_=DateTime(timezone=True)),
 )
@@ -796,17 +819,48 @@ class KnowledgeGraphRepository:
         visited set is its primary key: an anti-join, not an array), analysed after each level
         so the final statement is planned for its real size (hash joins over the tables, not
         60k index probes)."""
+        params = self._walk_into_hood(root, depth, direction, types, as_of)
+        result = self.session.execute(
+            _HOOD_ROWS, params, execution_options={"stream_results": True, "yield_per": batch_size}
+        )
+        for r in result:
+            yield _node(r) if r.kind == "n" else _edge(r)
+
+    def stream_neighbourhood_json(
+        self,
+        root: uuid.UUID,
+        *,
+        depth: int,
+        direction: Direction,
+        types: Sequence[str],
+        as_of: datetime | None,
+        batch_size: int = 5000,
+    ) -> Iterator[str]:
+        """:meth:`stream_neighbourhood` as JSON text made by PostgreSQL, one object a row
+        (``{"node": {...}}`` then ``{"relation": {...}}``): an export never builds a Python
+        object per row."""
+        params = self._walk_into_hood(root, depth, direction, types, as_of)
+        result = self.session.execute(
+            _HOOD_JSON, params, execution_options={"stream_results": True, "yield_per": batch_size}
+        )
+        for (line,) in result:
+            yield str(line)
+
+    def _walk_into_hood(
+        self,
+        root: uuid.UUID,
+        depth: int,
+        direction: Direction,
+        types: Sequence[str],
+        as_of: datetime | None,
+    ) -> dict[str, object]:
         params = _walk_params(root, direction, types, as_of)
         for sql in _HOOD_START:
             self.session.execute(sql, params)
         for level in range(1, depth + 1):
             self.session.execute(_HOOD_LEVEL, {**params, "level": level})
             self.session.execute(text("ANALYZE jarvis_hood"))
-        result = self.session.execute(
-            _HOOD_ROWS, params, execution_options={"stream_results": True, "yield_per": batch_size}
-        )
-        for r in result:
-            yield _node(r) if r.kind == "n" else _edge(r)
+        return params
 
     def step(
         self,

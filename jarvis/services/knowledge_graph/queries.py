@@ -10,7 +10,6 @@ neighbours stays responsive. Shortest paths use a bidirectional breadth-first se
 from __future__ import annotations
 
 import itertools
-import json
 import uuid
 from collections.abc import Iterator, Sequence
 from datetime import datetime
@@ -273,18 +272,37 @@ class KnowledgeGraphQueries:
         relation_types: Sequence[str] = (),
         as_of: datetime | None = None,
     ) -> Iterator[str]:
-        """:meth:`stream_neighbourhood` as JSON lines (``{"node": ...}`` / ``{"relation": ...}``),
-        ready for a streaming HTTP response or a file."""
-        for item in self.stream_neighbourhood(
-            principal,
-            entity_id,
-            depth=depth,
-            direction=direction,
-            relation_types=relation_types,
-            as_of=as_of,
-        ):
-            key = "node" if isinstance(item, GraphNode) else "relation"
-            yield json.dumps({key: item.to_dict()}, default=str) + "\n"
+        """The whole neighbourhood as JSON lines (``{"node": ...}`` then ``{"relation": ...}``),
+        made by PostgreSQL and streamed: for a streaming HTTP response or a file. Raises
+        NotFoundError (before yielding anything) when the entity does not exist."""
+        if not 1 <= depth <= MAX_DEPTH:
+            raise ValidationError(f"Depth must be between 1 and {MAX_DEPTH}.", field="depth")
+        if direction not in ("out", "in", "both"):
+            raise ValidationError("Direction must be out, in or both.", field="direction")
+        lines = self._json_lines(principal, entity_id, depth, direction, relation_types, as_of)
+        first = next(lines, None)
+        if first is None:
+            raise NotFoundError("That entity does not exist.")
+        return itertools.chain([first], lines)
+
+    def _json_lines(
+        self,
+        principal: Principal,
+        entity_id: uuid.UUID,
+        depth: int,
+        direction: Direction,
+        relation_types: Sequence[str],
+        as_of: datetime | None,
+    ) -> Iterator[str]:
+        with self._uow(principal) as uow:
+            for line in uow.graph.stream_neighbourhood_json(
+                entity_id,
+                depth=depth,
+                direction=direction,
+                types=list(relation_types),
+                as_of=as_of,
+            ):
+                yield line + "\n"
 
     def shortest_path(
         self,
