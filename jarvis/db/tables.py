@@ -52,6 +52,7 @@ USER_OWNED_TABLES: tuple[str, ...] = (
     "audit_events",
     "usage_daily",
     "tool_usage_daily",
+    "usage_user_daily",
 )
 
 
@@ -535,3 +536,20 @@ class ToolUsageDailyAll(Base):
     latency_count: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")
     latency_ms_sum: Mapped[int] = mapped_column(BigInteger, nullable=False, server_default="0")
     latency_ms_max: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")
+
+
+class UsageUserDaily(Base):
+    """Each user's daily totals over all models (0012): the admin's ranking reads one row per
+    user and day instead of one per model. Kept by a row trigger on ``usage_daily``."""
+
+    __tablename__ = "usage_user_daily"
+    __table_args__ = (Index("ix_usage_user_daily_day", "day"),)
+
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    runs: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")
+    unpriced_runs: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")
+    total_tokens: Mapped[int] = mapped_column(BigInteger, nullable=False, server_default="0")
+    cost: Mapped[Decimal] = mapped_column(Numeric(18, 6), nullable=False, server_default="0")

@@ -29,6 +29,7 @@ Create Date: 2026-12-02 12:00:00
   for 30 days instead of every user's. Row triggers on ``usage_daily`` / ``tool_usage_daily``
   add each change's difference, so the one rollup rule stays ``jarvis_usage_rollup_add``; the
   trigger function is the owner's (SECURITY DEFINER): the app role only reads, as an admin.
+  ``usage_user_daily`` (per user and day, all models) feeds the admin's ranking the same way.
 """
 
 from __future__ import annotations
@@ -131,6 +132,18 @@ _SUMS = (
     "cost",
 )
 _TOOL_SUMS = ("calls", "errors", "denied", "latency_count", "latency_ms_sum")
+_USER_SUMS = ("runs", "unpriced_runs", "total_tokens", "cost")
+
+
+def _subtract(table: str, keys: str, sums: Sequence[str]) -> str:
+    """Take a removed row's sums away (an UPDATE: when a user is deleted, the per-user row may
+    already be gone with them)."""
+    sets = ", ".join(f"{c} = a.{c} - OLD.{c}" for c in sums)
+    where = " AND ".join(
+        f"a.{k} = public.jarvis_usage_shard(OLD.user_id)" if k == "shard" else f"a.{k} = OLD.{k}"
+        for k in keys.split(", ")
+    )
+    return f"UPDATE public.{table} AS a SET {sets} WHERE {where};"
 
 
 def _upsert(
@@ -204,7 +217,7 @@ BEGIN
     {_delta_upsert(table, keys, sums, max_new)}
   ELSE
     IF TG_OP <> 'INSERT' THEN
-      {_upsert(table, keys, "OLD", sums, "-", none)}
+      {_subtract(table, keys, sums)}
     END IF;
     IF TG_OP <> 'DELETE' THEN
       {_upsert(table, keys, "NEW", sums, "", max_new)}
@@ -248,6 +261,34 @@ def _upgrade_usage() -> None:
         sa.Column("latency_ms_max", sa.Integer(), server_default="0", nullable=False),
         sa.PrimaryKeyConstraint("day", "tool_id", "shard"),
     )
+    op.create_table(
+        "usage_user_daily",
+        sa.Column("user_id", sa.UUID(), nullable=False),
+        sa.Column("day", sa.Date(), nullable=False),
+        sa.Column("runs", sa.Integer(), server_default="0", nullable=False),
+        sa.Column("unpriced_runs", sa.Integer(), server_default="0", nullable=False),
+        sa.Column("total_tokens", sa.BigInteger(), server_default="0", nullable=False),
+        sa.Column("cost", sa.Numeric(precision=18, scale=6), server_default="0", nullable=False),
+        sa.ForeignKeyConstraint(["user_id"], ["users.id"], ondelete="CASCADE"),
+        sa.PrimaryKeyConstraint("user_id", "day"),
+    )
+    op.create_index("ix_usage_user_daily_day", "usage_user_daily", ["day"], unique=False)
+    op.execute("ALTER TABLE usage_user_daily ENABLE ROW LEVEL SECURITY")
+    op.execute("ALTER TABLE usage_user_daily FORCE ROW LEVEL SECURITY")
+    op.execute(
+        "CREATE POLICY usage_user_daily_self ON usage_user_daily FOR SELECT "
+        "USING (user_id = (SELECT jarvis_current_user_id()))"
+    )
+    op.execute(
+        "CREATE POLICY usage_user_daily_admin_read ON usage_user_daily FOR SELECT "
+        "USING ((SELECT jarvis_is_admin()))"
+    )
+    op.execute(
+        "CREATE POLICY usage_user_daily_owner ON usage_user_daily TO CURRENT_USER "
+        "USING (true) WITH CHECK (true)"
+    )
+    op.execute(f'REVOKE INSERT, UPDATE, DELETE ON usage_user_daily FROM "{role}"')
+    op.execute(f'GRANT SELECT ON usage_user_daily TO "{role}"')
     for table in ALL_TABLES:
         op.execute(f"ALTER TABLE {table} ENABLE ROW LEVEL SECURITY")
         op.execute(f"ALTER TABLE {table} FORCE ROW LEVEL SECURITY")
@@ -279,6 +320,16 @@ def _upgrade_usage() -> None:
     )
     op.execute(
         _sync_function(
+            "jarvis_usage_user_daily_sync",
+            "usage_user_daily",
+            "user_id, day",
+            "user_id, day, provider, model",
+            _USER_SUMS,
+            tool=False,
+        )
+    )
+    op.execute(
+        _sync_function(
             "jarvis_tool_usage_daily_all_sync",
             "tool_usage_daily_all",
             "day, tool_id, shard",
@@ -298,6 +349,15 @@ def _upgrade_usage() -> None:
         + ", max(latency_ms_max) FROM tool_usage_daily GROUP BY 1, 2, 3"
     )
     op.execute(
+        "INSERT INTO usage_user_daily SELECT user_id, day, "
+        + ", ".join(f"sum({c})" for c in _USER_SUMS)
+        + " FROM usage_daily GROUP BY 1, 2"
+    )
+    op.execute(
+        "CREATE TRIGGER usage_user_daily_sync AFTER INSERT OR UPDATE OR DELETE ON usage_daily "
+        "FOR EACH ROW EXECUTE FUNCTION jarvis_usage_user_daily_sync()"
+    )
+    op.execute(
         "CREATE TRIGGER usage_daily_all_sync AFTER INSERT OR UPDATE OR DELETE ON usage_daily "
         "FOR EACH ROW EXECUTE FUNCTION jarvis_usage_daily_all_sync()"
     )
@@ -309,6 +369,9 @@ def _upgrade_usage() -> None:
 
 def _downgrade_usage() -> None:
     op.execute("DROP TRIGGER IF EXISTS usage_daily_all_sync ON usage_daily")
+    op.execute("DROP TRIGGER IF EXISTS usage_user_daily_sync ON usage_daily")
+    op.execute("DROP FUNCTION IF EXISTS jarvis_usage_user_daily_sync()")
+    op.drop_table("usage_user_daily")
     op.execute("DROP TRIGGER IF EXISTS tool_usage_daily_all_sync ON tool_usage_daily")
     op.execute("DROP FUNCTION IF EXISTS jarvis_usage_daily_all_sync()")
     op.execute("DROP FUNCTION IF EXISTS jarvis_tool_usage_daily_all_sync()")

@@ -121,6 +121,38 @@ def _check(services: Services, owner: Engine, who: Principal, *, everyone: bool)
         for tool, r in zip(tools.index, tools.itertuples(index=False), strict=True)
     }
     assert got_tools == want_tools
+    if everyone:  # the ranking: users by cost
+        with owner.connect() as conn:
+            runs = pd.read_sql(
+                text(
+                    "SELECT r.user_id, r.started_at, u.timezone, r.total_tokens, r.unpriced, "
+                    "coalesce(r.total_cost, 0)::text AS cost FROM agent_runs r "
+                    "JOIN users u ON u.id = r.user_id"
+                ),
+                conn,
+            )
+        runs["day"] = [
+            ts.tz_convert(tz).date() for ts, tz in zip(runs.started_at, runs.timezone, strict=True)
+        ]
+        runs = runs[(runs.day >= START) & (runs.day <= END)]
+        runs["cost"] = runs.cost.map(Decimal)
+        per_user = runs.groupby("user_id").agg(
+            runs=("day", "size"),
+            unpriced=("unpriced", "sum"),
+            tokens=("total_tokens", "sum"),
+            cost=("cost", "sum"),
+        )
+        want_rank = {
+            uid: (int(r.runs), int(r.unpriced), int(r.tokens), r.cost)
+            for uid, r in zip(per_user.index, per_user.itertuples(index=False), strict=True)
+        }
+        got_rank = {
+            u.user_id: (u.runs, u.unpriced_runs, u.total_tokens, u.cost) for u in dash.ranking
+        }
+        assert got_rank == want_rank
+        assert [u.cost for u in dash.ranking] == sorted(
+            (u.cost for u in dash.ranking), reverse=True
+        )
 
 
 def test_everyones_usage_matches_pandas(

@@ -290,7 +290,9 @@ class UsageRepository:
                 "t.total_tokens, t.cost FROM ("
                 "  SELECT user_id, sum(runs) AS runs, sum(unpriced_runs) AS unpriced_runs, "
                 "  sum(total_tokens) AS total_tokens, sum(cost) AS cost "
-                f"  FROM usage_daily {_where(*conds)} GROUP BY user_id"
+                # without a model filter, one row per user and day (all models summed)
+                f"  FROM {'usage_daily' if models else 'usage_user_daily'} {_where(*conds)} "
+                "  GROUP BY user_id"
                 ") t JOIN users u ON u.id = t.user_id "
                 "ORDER BY t.cost DESC, t.runs DESC, u.email LIMIT :limit"
             ),
