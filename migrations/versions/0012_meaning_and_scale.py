@@ -178,9 +178,11 @@ def _delta_upsert(table: str, keys: str, sums: Sequence[str], extra: tuple[str, 
     )
 
 
-def _sync_function(
-    name: str, table: str, keys: str, key_cols: str, sums: Sequence[str], tool: bool
-) -> str:
+Target = tuple[str, str, Sequence[str]]  # table, its key columns, the summed columns
+
+
+def _sync_function(name: str, key_cols: str, targets: Sequence[Target], tool: bool) -> str:
+    """One row trigger function adding each change of a per-user rollup row to ``targets``."""
     none = ("", "", "")
     max_new = (
         (
@@ -208,19 +210,22 @@ def _sync_function(
         else ""
     )
     same_key = " AND ".join(f"NEW.{k} IS NOT DISTINCT FROM OLD.{k}" for k in key_cols.split(", "))
+    delta = "\n    ".join(_delta_upsert(t, k, c, max_new) for t, k, c in targets)
+    subtract = "\n      ".join(_subtract(t, k, c) for t, k, c in targets)
+    add = "\n      ".join(_upsert(t, k, "NEW", c, "", max_new) for t, k, c in targets)
     return f"""
 CREATE FUNCTION {name}() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public
 AS $$
 BEGIN
   IF TG_OP = 'UPDATE' AND {same_key} THEN
-    {_delta_upsert(table, keys, sums, max_new)}
+    {delta}
   ELSE
     IF TG_OP <> 'INSERT' THEN
-      {_subtract(table, keys, sums)}
+      {subtract}
     END IF;
     IF TG_OP <> 'DELETE' THEN
-      {_upsert(table, keys, "NEW", sums, "", max_new)}
+      {add}
     END IF;
   END IF;{refresh_max}
   RETURN NULL;
@@ -311,30 +316,19 @@ def _upgrade_usage() -> None:
     op.execute(
         _sync_function(
             "jarvis_usage_daily_all_sync",
-            "usage_daily_all",
-            "day, provider, model, shard",
             "user_id, day, provider, model",
-            _SUMS,
-            tool=False,
-        )
-    )
-    op.execute(
-        _sync_function(
-            "jarvis_usage_user_daily_sync",
-            "usage_user_daily",
-            "user_id, day",
-            "user_id, day, provider, model",
-            _USER_SUMS,
+            [
+                ("usage_daily_all", "day, provider, model, shard", _SUMS),
+                ("usage_user_daily", "user_id, day", _USER_SUMS),
+            ],
             tool=False,
         )
     )
     op.execute(
         _sync_function(
             "jarvis_tool_usage_daily_all_sync",
-            "tool_usage_daily_all",
-            "day, tool_id, shard",
             "user_id, day, tool_id",
-            _TOOL_SUMS,
+            [("tool_usage_daily_all", "day, tool_id, shard", _TOOL_SUMS)],
             tool=True,
         )
     )
@@ -354,10 +348,6 @@ def _upgrade_usage() -> None:
         + " FROM usage_daily GROUP BY 1, 2"
     )
     op.execute(
-        "CREATE TRIGGER usage_user_daily_sync AFTER INSERT OR UPDATE OR DELETE ON usage_daily "
-        "FOR EACH ROW EXECUTE FUNCTION jarvis_usage_user_daily_sync()"
-    )
-    op.execute(
         "CREATE TRIGGER usage_daily_all_sync AFTER INSERT OR UPDATE OR DELETE ON usage_daily "
         "FOR EACH ROW EXECUTE FUNCTION jarvis_usage_daily_all_sync()"
     )
@@ -369,8 +359,6 @@ def _upgrade_usage() -> None:
 
 def _downgrade_usage() -> None:
     op.execute("DROP TRIGGER IF EXISTS usage_daily_all_sync ON usage_daily")
-    op.execute("DROP TRIGGER IF EXISTS usage_user_daily_sync ON usage_daily")
-    op.execute("DROP FUNCTION IF EXISTS jarvis_usage_user_daily_sync()")
     op.drop_table("usage_user_daily")
     op.execute("DROP TRIGGER IF EXISTS tool_usage_daily_all_sync ON tool_usage_daily")
     op.execute("DROP FUNCTION IF EXISTS jarvis_usage_daily_all_sync()")
