@@ -4,20 +4,17 @@ from __future__ import annotations
 
 import streamlit as st
 
-from jarvis.errors import JarvisError
-from jarvis.ui.components import show_error
+from jarvis.ui.components import show_errors
+from jarvis.ui.guard import run_page
 from jarvis.ui.navigation import PAGES, pages_for
 from jarvis.ui.services import get_services
 from jarvis.ui.session import current_principal, sign_out, skip_cookie_wait, write_cookie
 
 st.set_page_config(page_title="Jarvis", page_icon=":material/smart_toy:", layout="wide")
 
-try:
+with show_errors(stop=True):
     services = get_services()
     principal = current_principal(services)
-except JarvisError as exc:
-    show_error(exc)
-    st.stop()
 
 if principal is None:
     # Signed out: every known URL shows the sign-in form (no "page not found", no page content);
@@ -68,4 +65,4 @@ if not write_cookie(services) and principal is not None:
         help="Only needed if your browser blocks cookies.",
     )
     st.stop()
-page.run()
+run_page(page)

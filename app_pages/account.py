@@ -6,15 +6,12 @@ from datetime import datetime
 
 import streamlit as st
 
-from jarvis.errors import JarvisError
-from jarvis.ui.components import show_error
+from jarvis.ui.components import flash, show_errors, show_flash
 from jarvis.ui.guard import require_user
 from jarvis.ui.markdown import plain_markdown
 from jarvis.ui.session import current_session_id, end_local_session
 
 services, principal = require_user()
-
-FLASH_KEY = "account_flash"
 
 
 def _when(value: datetime | None) -> str:
@@ -25,8 +22,7 @@ st.title("Account")
 st.write(
     f"**{principal.display_name or principal.email}** · {principal.email} · role **{principal.role}**"
 )
-if flash := st.session_state.pop(FLASH_KEY, None):
-    st.success(flash)
+show_flash()
 
 this_session = current_session_id()
 
@@ -42,25 +38,17 @@ if change:
     if new != confirm:
         st.error("The new passwords do not match.")
     else:
-        try:
+        with show_errors():
             ended = services.accounts.change_password(
                 principal, current, new, keep_session_id=this_session
             )
-        except JarvisError as exc:
-            show_error(exc)
-        else:
-            st.session_state[FLASH_KEY] = (
-                f"Password changed. {ended} other session{'s' if ended != 1 else ''} signed out."
-            )
-            st.rerun()
+            flash(f"Password changed. {ended} other session{'s' if ended != 1 else ''} signed out.")
 
 st.subheader("Active sessions")
 st.caption("Each browser or device you are signed in on. Sign out the ones you do not recognise.")
-try:
+sessions = []
+with show_errors():
     sessions = services.sessions.list_active(principal, this_session)
-except JarvisError as exc:
-    show_error(exc)
-    sessions = []
 for view in sessions:
     with st.container(border=True):
         left, right = st.columns([5, 1])
@@ -75,23 +63,16 @@ for view in sessions:
         if not view.current and right.button(
             "Sign out", key=f"account_revoke_{view.session_id.hex}", icon=":material/logout:"
         ):
-            try:
+            with show_errors():
                 services.sessions.revoke(principal, view.session_id)
-            except JarvisError as exc:
-                show_error(exc)
-            else:
-                st.session_state[FLASH_KEY] = "That session was signed out."
-                st.rerun()
+                flash("That session was signed out.")
 if not sessions:
     st.info("No active sessions.")
 
 st.subheader("Sign out everywhere")
 st.caption("Ends every session of your account, this browser included.")
 if st.button("Sign out everywhere", key="account_sign_out_everywhere", type="primary"):
-    try:
+    with show_errors():
         services.sessions.sign_out_everywhere(principal)
-    except JarvisError as exc:
-        show_error(exc)
-    else:
         end_local_session()
         st.rerun()

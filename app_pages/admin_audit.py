@@ -8,8 +8,7 @@ from datetime import UTC, date, datetime, time, timedelta
 import pandas as pd
 import streamlit as st
 
-from jarvis.errors import JarvisError
-from jarvis.ui.components import show_error
+from jarvis.ui.components import show_errors
 from jarvis.ui.guard import require_admin
 
 services, principal = require_admin()
@@ -19,12 +18,9 @@ ALL = "(all)"
 st.title("Audit log")
 st.caption("Sign-ins, sessions, password and role changes, administration. Newest first.")
 
-try:
+with show_errors(stop=True):
     actions = services.admin.audit_actions(principal)
     users = services.admin.list_users(principal)
-except JarvisError as exc:
-    show_error(exc)
-    st.stop()
 
 col_action, col_user, col_dates, col_limit = st.columns([2, 3, 3, 1])
 action = col_action.selectbox("Action", [ALL, *actions], key="admin_audit_action")
@@ -46,7 +42,7 @@ if isinstance(dates, tuple | list) and dates:
     since = datetime.combine(start, time.min, UTC)
     until = datetime.combine(end, time.min, UTC) + timedelta(days=1)
 
-try:
+with show_errors(stop=True):
     events = services.admin.audit_log(
         principal,
         action=None if action == ALL else action,
@@ -55,9 +51,6 @@ try:
         until=until,
         limit=int(limit),
     )
-except JarvisError as exc:
-    show_error(exc)
-    st.stop()
 
 st.write(f"{len(events)} event{'s' if len(events) != 1 else ''}")
 st.dataframe(

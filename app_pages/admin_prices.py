@@ -8,9 +8,8 @@ from decimal import Decimal
 import pandas as pd
 import streamlit as st
 
-from jarvis.errors import JarvisError
 from jarvis.services.pricing import PROVIDERS, PriceInput
-from jarvis.ui.components import show_error
+from jarvis.ui.components import show_errors
 from jarvis.ui.guard import require_admin
 
 services, principal = require_admin()
@@ -19,20 +18,10 @@ st.title("Prices and budgets")
 prices_tab, budgets_tab = st.tabs(["Prices", "Budgets"])
 
 with prices_tab:
-    try:
+    with show_errors(stop=True):
         versions = services.pricing.list_prices(principal)
-    except JarvisError as exc:
-        show_error(exc)
-        st.stop()
+        in_force = {(p.provider, p.model): p.id for p in services.pricing.current_prices(principal)}
     today = services.clock.now().date()
-    in_force: dict[tuple[str, str], int] = {}
-    for p in versions:
-        key = (p.provider, p.model)
-        if p.effective_from <= today and (
-            key not in in_force
-            or next(v for v in versions if v.id == in_force[key]).effective_from < p.effective_from
-        ):
-            in_force[key] = p.id
     st.caption(
         "USD per 1 million tokens. A model is an exact name or a pattern with `*` "
         "(e.g. `gpt-4o-mini*`); the most specific match wins. Runs on models without a price "
@@ -79,7 +68,7 @@ with prices_tab:
         effective = st.date_input("Effective from", value=today, key="prices_effective")
         submitted = st.form_submit_button("Add version")
     if submitted:
-        try:
+        with show_errors():
             added = services.pricing.add_price(
                 principal,
                 PriceInput(
@@ -92,9 +81,6 @@ with prices_tab:
                     effective_from=effective,
                 ),
             )
-        except JarvisError as exc:
-            show_error(exc)
-        else:
             st.success(
                 f"Added version {added.id} for {added.provider} / {added.model} from "
                 f"{added.effective_from}. New runs use it from that day; to re-price past runs "
@@ -102,12 +88,9 @@ with prices_tab:
             )
 
 with budgets_tab:
-    try:
+    with show_errors(stop=True):
         default = services.usage.default_budget(principal)
         budgets = services.usage.list_budgets(principal)
-    except JarvisError as exc:
-        show_error(exc)
-        st.stop()
     st.caption(
         "Each user's monthly budget (their local calendar month): their override, else the "
         "default. Chat warns at 80 % and refuses new runs once it is spent. 0 blocks all runs."
@@ -121,11 +104,9 @@ with budgets_tab:
             key="budgets_default_usd",
         )
         if st.form_submit_button("Save default"):
-            try:
+            with show_errors():
                 saved = services.usage.set_default_budget(principal, Decimal(str(new_default)))
                 st.success(f"Default budget is now ${saved:,.2f}.")
-            except JarvisError as exc:
-                show_error(exc)
 
     st.subheader("Per-user overrides")
     st.dataframe(
@@ -158,7 +139,7 @@ with budgets_tab:
                 "Use the default instead (remove the override)", key="budgets_user_clear"
             )
             if st.form_submit_button("Save override"):
-                try:
+                with show_errors():
                     result = services.usage.set_user_budget(
                         principal, by_id[who].user_id, None if clear else Decimal(str(amount))
                     )
@@ -166,5 +147,3 @@ with budgets_tab:
                         f"{by_id[who].email}: "
                         + ("uses the default." if result is None else f"${result:,.2f} per month.")
                     )
-                except JarvisError as exc:
-                    show_error(exc)

@@ -7,28 +7,19 @@ from datetime import datetime
 import pandas as pd
 import streamlit as st
 
-from jarvis.errors import JarvisError
-from jarvis.ui.components import show_error
+from jarvis.ui.components import flash, show_errors, show_flash
 from jarvis.ui.guard import require_admin
 from jarvis.ui.markdown import plain_markdown
 
 services, principal = require_admin()
-
-FLASH_KEY = "admin_users_flash"
 
 
 def _when(value: datetime | None) -> str:
     return value.strftime("%Y-%m-%d %H:%M UTC") if value else "never"
 
 
-def _done(message: str) -> None:
-    st.session_state[FLASH_KEY] = message
-    st.rerun()
-
-
 st.title("Users")
-if flash := st.session_state.pop(FLASH_KEY, None):
-    st.success(flash)
+show_flash()
 
 # -- sign-up switch --------------------------------------------------------------------------
 signup_open = services.accounts.signup_open()
@@ -38,20 +29,14 @@ wanted = st.toggle(
     key="admin_users_signup",
 )
 if wanted != signup_open:
-    try:
+    with show_errors():
         services.accounts.set_signup_open(principal, wanted)
-    except JarvisError as exc:
-        show_error(exc)
-    else:
-        _done("Sign-up is now " + ("open." if wanted else "closed."))
+        flash("Sign-up is now " + ("open." if wanted else "closed."))
 
 # -- list ------------------------------------------------------------------------------------
 query = st.text_input("Search by email or name", key="admin_users_query")
-try:
+with show_errors(stop=True):
     users = services.admin.list_users(principal, query)
-except JarvisError as exc:
-    show_error(exc)
-    st.stop()
 
 st.dataframe(
     pd.DataFrame(
@@ -94,34 +79,25 @@ else:
             horizontal=True,
         )
         if st.button("Save role", key="admin_users_save_role", disabled=role == user.role):
-            try:
+            with show_errors():
                 services.admin.set_role(principal, user.user_id, role)
-            except JarvisError as exc:
-                show_error(exc)
-            else:
-                _done(f"{user.email} is now {role}.")
+                flash(f"{user.email} is now {role}.")
     with active_col:
         label = "Deactivate" if user.is_active else "Activate"
         st.caption("Deactivating signs the user out everywhere at once.")
         if st.button(label, key="admin_users_toggle_active"):
-            try:
+            with show_errors():
                 services.admin.set_active(principal, user.user_id, not user.is_active)
-            except JarvisError as exc:
-                show_error(exc)
-            else:
-                _done(f"{user.email} was {'deactivated' if user.is_active else 'activated'}.")
+                flash(f"{user.email} was {'deactivated' if user.is_active else 'activated'}.")
 
     with st.form("admin_users_reset_form", clear_on_submit=True):
         st.markdown("**Reset password** — the user's sessions end; tell them the new password.")
         new_pw = st.text_input("New password", type="password", key="admin_users_new_password")
         reset = st.form_submit_button("Reset password")
     if reset:
-        try:
+        with show_errors():
             services.admin.reset_password(principal, user.user_id, new_pw)
-        except JarvisError as exc:
-            show_error(exc)
-        else:
-            _done(f"The password of {user.email} was reset.")
+            flash(f"The password of {user.email} was reset.")
 
 # -- add a user ------------------------------------------------------------------------------
 st.subheader("Add a user")
@@ -132,11 +108,8 @@ with st.form("admin_users_add_form", clear_on_submit=True):
     add_role = st.selectbox("Role", ["user", "admin"], key="admin_users_add_role")
     add = st.form_submit_button("Add user")
 if add:
-    try:
+    with show_errors():
         created = services.accounts.register(
             add_email, add_password, add_name, role=add_role, actor=principal
         )
-    except JarvisError as exc:
-        show_error(exc)
-    else:
-        _done(f"Created {created.role} {created.email}.")
+        flash(f"Created {created.role} {created.email}.")

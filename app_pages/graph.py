@@ -15,16 +15,18 @@ import pandas as pd
 import streamlit as st
 from streamlit_echarts import st_echarts
 
-from jarvis.errors import JarvisError, NotFoundError
+from jarvis.errors import NotFoundError
 from jarvis.identity import Principal
 from jarvis.services.knowledge_graph import (
     Direction,
+    EntityDetails,
     GraphStats,
     ImportFormat,
+    ImportReport,
     Neighbourhood,
     PathResult,
 )
-from jarvis.ui.components import show_error
+from jarvis.ui.components import show_errors
 from jarvis.ui.graph_view import CLICK_HANDLER, chart_event_value, echarts_options
 from jarvis.ui.guard import require_user
 from jarvis.ui.markdown import inert_markdown
@@ -56,7 +58,11 @@ def _entity_picker(label: str, key: str) -> uuid.UUID | None:
     query = st.text_input(label, key=f"{key}_q", placeholder="type a name (or a meaning)")
     if not query.strip():
         return None
-    hits = kg.search_entities(principal, query, limit=15)
+    hits = None
+    with show_errors():  # a search that is not clean text: a field error, not a crash
+        hits = kg.search_entities(principal, query, limit=15)
+    if hits is None:
+        return None
     if not hits:
         st.caption("No entity matches.")
         return None
@@ -132,21 +138,20 @@ def focused_neighbourhood(ctl: Controls) -> Neighbourhood | None:
             "add facts while you chat."
         )
         return None
-    try:
-        return kg.neighbourhood(
-            principal,
-            uuid.UUID(focus_raw),
-            depth=ctl.depth,
-            direction=ctl.direction,
-            relation_types=ctl.relation_types,
-            as_of=ctl.as_of,
-            node_limit=ctl.node_limit,
-        )
-    except NotFoundError:
-        st.session_state.pop(FOCUS, None)
-        st.warning("That entity no longer exists.")
-    except JarvisError as exc:
-        show_error(exc)
+    with show_errors():
+        try:
+            return kg.neighbourhood(
+                principal,
+                uuid.UUID(focus_raw),
+                depth=ctl.depth,
+                direction=ctl.direction,
+                relation_types=ctl.relation_types,
+                as_of=ctl.as_of,
+                node_limit=ctl.node_limit,
+            )
+        except NotFoundError:
+            st.session_state.pop(FOCUS, None)
+            st.warning("That entity no longer exists.")
     return None
 
 
@@ -185,10 +190,10 @@ def graph_tab(hood: Neighbourhood) -> None:
 
 
 def _entity_details(entity_id: uuid.UUID) -> None:
-    try:
+    details: EntityDetails | None = None
+    with show_errors():
         details = kg.get_entity(principal, entity_id)
-    except JarvisError as exc:
-        show_error(exc)
+    if details is None:
         return
     e = details.entity
     st.subheader(e.name)
@@ -249,7 +254,8 @@ def path_tab(relation_types: list[str]) -> None:
     go = st.button("Find path", key="graph_path_go", disabled=not (path_from and path_to))
     if not go or path_from is None or path_to is None:
         return
-    try:
+    path: PathResult | None = None
+    with show_errors():
         path = kg.shortest_path(
             principal,
             path_from,
@@ -258,8 +264,7 @@ def path_tab(relation_types: list[str]) -> None:
             directed=directed,
             relation_types=relation_types,
         )
-    except JarvisError as exc:
-        show_error(exc)
+    if path is None:
         return
     if path.found:
         _show_path(path)
@@ -310,11 +315,8 @@ def _new_entity_form() -> None:
         etype = st.text_input("Type", value="thing", key="graph_new_type")
         desc = st.text_area("Description", key="graph_new_desc")
         if st.form_submit_button("Add entity"):
-            try:
+            with show_errors():
                 created = kg.create_entity(principal, name, etype, desc)
-            except JarvisError as exc:
-                show_error(exc)
-            else:
                 _changed()
                 st.session_state[FOCUS] = str(created.id)
                 st.success(f"Added {created.name}.")
@@ -333,7 +335,7 @@ def _new_relation_form(source_id: uuid.UUID) -> None:
         if target is None:
             st.error("Choose the target entity above.")
             return
-        try:
+        with show_errors():
             rel = kg.create_relation(
                 principal,
                 source_id,
@@ -343,9 +345,6 @@ def _new_relation_form(source_id: uuid.UUID) -> None:
                 valid_from=_at(vfrom),
                 valid_to=_at(vto),
             )
-        except JarvisError as exc:
-            show_error(exc)
-        else:
             _changed()
             st.success(f"Added {rel.source_name} —{rel.type}→ {rel.target_name}.")
 
@@ -360,13 +359,10 @@ def _edit_entity_form(hood: Neighbourhood) -> None:
             "Description", value=root.description if root else "", key="graph_edit_desc"
         )
         if st.form_submit_button("Save changes"):
-            try:
+            with show_errors():
                 kg.update_entity(
                     principal, hood.root_id, name=ename, type_=etype, description=edesc
                 )
-            except JarvisError as exc:
-                show_error(exc)
-            else:
                 _changed()
                 st.success("Saved.")
 
@@ -401,7 +397,7 @@ def _edit_relation(hood: Neighbourhood) -> None:
             key="graph_edit_rel_to",
         )
         if st.form_submit_button("Save relation"):
-            try:
+            with show_errors():
                 kg.update_relation(
                     principal,
                     current.id,
@@ -411,17 +407,11 @@ def _edit_relation(hood: Neighbourhood) -> None:
                     valid_to=_at(new_to),
                     clear_validity=True,
                 )
-            except JarvisError as exc:
-                show_error(exc)
-            else:
                 _changed()
                 st.success("Relation saved.")
     if st.button("Delete relation", key="graph_del_rel"):
-        try:
+        with show_errors():
             kg.delete_relation(principal, current.id)
-        except JarvisError as exc:
-            show_error(exc)
-        else:
             _changed()
             st.success("Relation deleted.")
             st.rerun()
@@ -430,11 +420,8 @@ def _edit_relation(hood: Neighbourhood) -> None:
 def _delete_entity(entity_id: uuid.UUID) -> None:
     sure = st.checkbox("Yes, delete this entity and its relations", key="graph_del_sure")
     if st.button("Delete entity", key="graph_del_entity", disabled=not sure):
-        try:
+        with show_errors():
             kg.delete_entity(principal, entity_id)
-        except JarvisError as exc:
-            show_error(exc)
-        else:
             _changed()
             st.session_state.pop(FOCUS, None)
             st.rerun()
@@ -452,10 +439,10 @@ def import_tab() -> None:
     if not st.button("Import", key="graph_import_go", disabled=upload is None) or upload is None:
         return
     fmt: ImportFormat = "json" if upload.name.lower().endswith(".json") else "csv"
-    try:
+    report: ImportReport | None = None
+    with show_errors():
         report = kg.import_data(principal, upload.getvalue(), fmt)
-    except JarvisError as exc:
-        show_error(exc)
+    if report is None:
         return
     if report.imported:
         _changed()

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from jarvis.errors import JarvisError
-from jarvis.ui.components import show_error
+from jarvis.ui.components import show_errors
 from jarvis.ui.services import get_services
 from jarvis.ui.session import client_details, sign_in, take_notice
 
@@ -30,11 +29,8 @@ if not services.accounts.has_users():
         if password != confirm:
             st.error("The passwords do not match.")
         else:
-            try:
+            with show_errors():
                 principal = services.accounts.register(email, password, name)
-            except JarvisError as exc:
-                show_error(exc)
-            else:
                 sign_in(services, principal)
                 st.rerun()
     st.stop()
@@ -46,11 +42,8 @@ with tab_in, st.form("login_form"):
     submitted = st.form_submit_button("Sign in")
 if submitted:
     ip, agent = client_details(services)
-    try:
+    with show_errors():
         issued = services.sign_in.login(email, password, ip=ip, user_agent=agent)
-    except JarvisError as exc:
-        show_error(exc)
-    else:
         sign_in(services, issued)
         st.rerun()
 
@@ -66,12 +59,9 @@ with tab_up:
             )
             su_submitted = st.form_submit_button("Create account")
         if su_submitted:
-            try:
+            with show_errors():
                 principal = services.accounts.register(
                     su_email, su_password, su_name, ip=client_details(services)[0]
                 )
-            except JarvisError as exc:
-                show_error(exc)
-            else:
                 sign_in(services, principal)
                 st.rerun()

@@ -11,9 +11,8 @@ from datetime import UTC, datetime, time, timedelta
 
 import streamlit as st
 
-from jarvis.errors import JarvisError
 from jarvis.services.memory import SearchMode, model_label
-from jarvis.ui.components import show_error
+from jarvis.ui.components import flash, show_errors, show_flash
 from jarvis.ui.guard import require_user
 from jarvis.ui.markdown import inert_markdown
 
@@ -25,6 +24,7 @@ MODES: list[SearchMode] = ["semantic", "hybrid"]
 def header() -> None:
     """The title and which embedding model this user's memories use."""
     st.title("Memory")
+    show_flash()
     info = memory.embedding_info(principal)
     if info.lexical:
         st.info(
@@ -45,13 +45,9 @@ def header() -> None:
 
 def _delete_button(memory_id: uuid.UUID, key: str) -> None:
     if st.button("Delete", key=key, icon=":material/delete:"):
-        try:
+        with show_errors():
             memory.delete(principal, memory_id)
-        except JarvisError as exc:
-            show_error(exc)
-        else:
-            st.toast("Memory deleted.")
-            st.rerun()
+            flash("Memory deleted.")
 
 
 def _meta_line(created: datetime, source: str | None, extra: str = "") -> str:
@@ -87,7 +83,8 @@ def search_tab() -> None:
     )
     if not query.strip():
         return
-    try:
+    hits = []
+    with show_errors():
         hits = memory.search(
             principal,
             query,
@@ -95,9 +92,6 @@ def search_tab() -> None:
             mode=mode,
             min_score=min_score if mode == "semantic" and min_score > 0 else None,
         )
-    except JarvisError as exc:
-        show_error(exc)
-        hits = []
     if not hits:
         st.info("No memory matches.")
     for hit in hits:
@@ -126,13 +120,11 @@ def browse_tab() -> None:
     if isinstance(period, tuple | list) and len(period) == 2:
         since = datetime.combine(period[0], time.min, UTC)
         until = datetime.combine(period[1], time.min, UTC) + timedelta(days=1)
-    try:
+    rows = []
+    with show_errors():
         rows = memory.browse(
             principal, since=since, until=until, contains=contains, source=source, limit=100
         )
-    except JarvisError as exc:
-        show_error(exc)
-        rows = []
     st.caption(f"{len(rows)} memories (newest first, at most 100)")
     for row in rows:
         with st.container(border=True):
@@ -147,16 +139,13 @@ def add_tab() -> None:
         content = st.text_area("Memory", key="memory_new_content", max_chars=8000)
         src = st.text_input("Source (optional run id)", key="memory_new_source")
         if st.form_submit_button("Save memory"):
-            try:
+            with show_errors():
                 saved = memory.store(
                     principal,
                     content,
                     source=src.strip() or None,
                     metadata={"origin": "memory page"},
                 )
-            except JarvisError as exc:
-                show_error(exc)
-            else:
                 st.success(f"Saved ({model_label(saved.embedding_model)}).")
 
 

@@ -11,15 +11,11 @@ from datetime import datetime
 
 import streamlit as st
 
-from jarvis.errors import JarvisError
 from jarvis.services.secrets import BASE_URL_ALLOWED, PROVIDER_LABELS, PROVIDERS, SecretView
-from jarvis.ui.components import show_error
+from jarvis.ui.components import flash, show_errors, show_flash
 from jarvis.ui.guard import require_user
 
 services, principal = require_user()
-
-FLASH_KEY = "secrets_flash"
-ERROR_KEY = "secrets_error"
 
 
 def _when(value: datetime | None) -> str:
@@ -33,21 +29,20 @@ def _label(provider: str) -> str:
 def _save_new() -> None:
     state = st.session_state
     try:
-        created = services.secrets.create(
-            principal,
-            state.get("secrets_provider", ""),
-            state.get("secrets_name", ""),
-            state.get("secrets_value", ""),
-            base_url=state.get("secrets_base_url") or None,
-        )
-    except JarvisError as exc:
-        state[ERROR_KEY] = exc
-    else:
-        state[FLASH_KEY] = (
-            f"Saved the {_label(created.provider)} secret “{created.name}” ({created.masked})."
-        )
-        state["secrets_name"] = ""
-        state["secrets_base_url"] = ""
+        with show_errors(in_callback=True):
+            created = services.secrets.create(
+                principal,
+                state.get("secrets_provider", ""),
+                state.get("secrets_name", ""),
+                state.get("secrets_value", ""),
+                base_url=state.get("secrets_base_url") or None,
+            )
+            flash(
+                f"Saved the {_label(created.provider)} secret “{created.name}” ({created.masked}).",
+                rerun=False,
+            )
+            state["secrets_name"] = ""
+            state["secrets_base_url"] = ""
     finally:
         state["secrets_value"] = ""
 
@@ -56,13 +51,11 @@ def _replace(secret_id: uuid.UUID) -> None:
     state = st.session_state
     value_key, url_key = f"secrets_new_value_{secret_id}", f"secrets_new_base_url_{secret_id}"
     try:
-        updated = services.secrets.update(
-            principal, secret_id, state.get(value_key, ""), base_url=state.get(url_key) or None
-        )
-    except JarvisError as exc:
-        state[ERROR_KEY] = exc
-    else:
-        state[FLASH_KEY] = f"Replaced the value of “{updated.name}” ({updated.masked})."
+        with show_errors(in_callback=True):
+            updated = services.secrets.update(
+                principal, secret_id, state.get(value_key, ""), base_url=state.get(url_key) or None
+            )
+            flash(f"Replaced the value of “{updated.name}” ({updated.masked}).", rerun=False)
     finally:
         state[value_key] = ""
 
@@ -72,10 +65,7 @@ st.caption(
     "Your provider API keys, encrypted at rest with your own data key. After saving, a value is "
     "never shown again: only its last four characters are."
 )
-if flash := st.session_state.pop(FLASH_KEY, None):
-    st.success(flash)
-if error := st.session_state.pop(ERROR_KEY, None):
-    show_error(error)
+show_flash()
 
 with st.form("secrets_add_form"):
     st.subheader("Add a secret")
@@ -95,11 +85,8 @@ with st.form("secrets_add_form"):
     )
     st.form_submit_button("Save secret", type="primary", key="secrets_save", on_click=_save_new)
 
-try:
+with show_errors(stop=True):
     secrets: list[SecretView] = services.secrets.list(principal)
-except JarvisError as exc:
-    show_error(exc)
-    st.stop()
 
 st.subheader("Your secrets")
 if not secrets:
@@ -139,11 +126,7 @@ for s in secrets:
             )
         confirm = st.checkbox("Yes, delete this secret", key=f"secrets_confirm_delete_{s.id}")
         if st.button("Delete", key=f"secrets_delete_{s.id}", disabled=not confirm):
-            try:
+            with show_errors():
                 services.secrets.delete(principal, s.id)
-            except JarvisError as exc:
-                show_error(exc)
-            else:
                 st.session_state.pop(f"secrets_confirm_delete_{s.id}", None)
-                st.session_state[FLASH_KEY] = f"Deleted the {_label(s.provider)} secret “{s.name}”."
-                st.rerun()
+                flash(f"Deleted the {_label(s.provider)} secret “{s.name}”.")

@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import streamlit as st
 
-from jarvis.errors import JarvisError
 from jarvis.services.permissions import ToolPermissionView
 from jarvis.services.secrets import PROVIDER_LABELS
-from jarvis.ui.components import show_error
+from jarvis.ui.components import flash, show_errors, show_flash
 from jarvis.ui.guard import require_user
 
 services, principal = require_user()
 
-FLASH_KEY = "tools_flash"
 STATE_LABELS = {"default": "Allowed (default)", "allowed": "Allowed", "denied": "Denied"}
 
 
@@ -30,24 +28,15 @@ def _secret_text(view: ToolPermissionView) -> str:
     return f"{label} key" + ("" if view.secret_available else " (missing)")
 
 
-def _done(message: str) -> None:
-    st.session_state[FLASH_KEY] = message
-    st.rerun()
-
-
 st.title("Tools")
 st.caption(
     "Choose which tools the assistant may use for you. Tools are allowed by default; "
     "a tool that needs a key is only offered once you have saved that key on the Secrets page."
 )
-if flash := st.session_state.pop(FLASH_KEY, None):
-    st.success(flash)
+show_flash()
 
-try:
+with show_errors(stop=True):
     views = services.permissions.list_for(principal)
-except JarvisError as exc:
-    show_error(exc)
-    st.stop()
 
 left, right = st.columns([3, 1])
 text = left.text_input("Filter", key="tools_filter", placeholder="name or description")
@@ -66,16 +55,14 @@ st.caption(
 )
 
 b1, b2, b3, _ = st.columns([1, 1, 1, 3])
-try:
+with show_errors():
     if b1.button("Allow all", key="tools_allow_all", disabled=not shown):
-        _done(f"Allowed {services.permissions.bulk(principal, shown_ids, True)} tool(s).")
+        flash(f"Allowed {services.permissions.bulk(principal, shown_ids, True)} tool(s).")
     if b2.button("Deny all", key="tools_deny_all", disabled=not shown):
-        _done(f"Denied {services.permissions.bulk(principal, shown_ids, False)} tool(s).")
+        flash(f"Denied {services.permissions.bulk(principal, shown_ids, False)} tool(s).")
     if b3.button("Reset to defaults", key="tools_reset_all", disabled=not shown):
         services.permissions.reset(principal, shown_ids)
-        _done(f"Reset {len(shown_ids)} tool(s) to the default (allowed).")
-except JarvisError as exc:
-    show_error(exc)
+        flash(f"Reset {len(shown_ids)} tool(s) to the default (allowed).")
 
 if not shown:
     st.info("No tool matches the filter.")
@@ -105,12 +92,10 @@ for view in shown:
     reset = view.state != "default" and cols[5].button(
         "Reset", key=f"tools_reset_{tool.id}", help="Back to the default (allowed)"
     )
-    try:
+    with show_errors():
         if allowed != view.allowed:
             services.permissions.set(principal, tool.id, allowed)
-            _done(f"{'Allowed' if allowed else 'Denied'} {tool.name}.")
+            flash(f"{'Allowed' if allowed else 'Denied'} {tool.name}.")
         if reset:
             services.permissions.reset(principal, tool.id)
-            _done(f"Reset {tool.name} to the default (allowed).")
-    except JarvisError as exc:
-        show_error(exc)
+            flash(f"Reset {tool.name} to the default (allowed).")

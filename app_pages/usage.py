@@ -11,7 +11,6 @@ import pandas as pd
 import plotly.express as px
 import streamlit as st
 
-from jarvis.errors import JarvisError
 from jarvis.services.usage import (
     UsageQuery,
     available_timezone_names,
@@ -19,7 +18,7 @@ from jarvis.services.usage import (
     runs_csv,
     zone,
 )
-from jarvis.ui.components import show_error
+from jarvis.ui.components import show_errors, show_flash
 from jarvis.ui.guard import require_user
 
 services, principal = require_user()
@@ -60,11 +59,8 @@ query = UsageQuery(
     page_size=PAGE_SIZE,
 )
 
-try:
+with show_errors(stop=True):
     dash = services.usage.dashboard(principal, query)
-except JarvisError as exc:
-    show_error(exc)
-    st.stop()
 
 if principal.is_admin:
     labels = {ME: f"Me ({principal.email})", EVERYONE: "Everyone"}
@@ -90,14 +86,11 @@ st.caption(f"{start:%d %b %Y} – {end:%d %b %Y} · {scope}")
 
 
 def _set_timezone() -> None:
-    try:
+    with show_errors(in_callback=True):
         services.usage.set_timezone(principal, st.session_state.get("usage_timezone", ""))
-    except JarvisError as exc:
-        st.session_state["usage_timezone_error"] = exc
 
 
-if tz_error := st.session_state.pop("usage_timezone_error", None):
-    show_error(tz_error)
+show_flash()  # a time zone that could not be saved
 if not query.everyone and query.user_id is None:  # own view: dash.timezone is the user's
     zones = available_timezone_names()
     if dash.timezone in zones:

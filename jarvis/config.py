@@ -23,9 +23,12 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import URL, make_url
 
 from jarvis.errors import ConfigError
+from jarvis.key_strength import key_weakness, secret_weakness
 
 KEYS_FILE = "keys.json"
 MIN_JWT_SECRET_BYTES = 32
+#: Session lifetimes are bounded (ten years): beyond, date arithmetic overflows.
+MAX_SESSION_SECONDS = 10 * 365 * 86400
 
 
 def _env(name: str) -> Any:
@@ -102,7 +105,10 @@ class Settings(BaseSettings):
         None, validation_alias=AliasChoices("JARVIS_MASTER_KEY", "master_key")
     )
     master_key_version: int = Field(
-        1, validation_alias=AliasChoices("JARVIS_MASTER_KEY_VERSION", "master_key_version"), ge=1
+        1,
+        validation_alias=AliasChoices("JARVIS_MASTER_KEY_VERSION", "master_key_version"),
+        ge=1,
+        le=2**31 - 1,
     )
     # Other master key versions still readable ("1:hex,2:hex"): previous keys until retired
     # (see `jarvis secrets rotate-master-key`). Never used to write.
@@ -125,11 +131,13 @@ class Settings(BaseSettings):
         900,
         validation_alias=AliasChoices("JARVIS_ACCESS_TOKEN_TTL", "access_token_ttl_seconds"),
         ge=30,
+        le=86400,
     )
     refresh_idle_ttl_seconds: int = Field(
         7 * 86400,
         validation_alias=AliasChoices("JARVIS_REFRESH_IDLE_TTL", "refresh_idle_ttl_seconds"),
         ge=60,
+        le=MAX_SESSION_SECONDS,
     )
     refresh_absolute_ttl_seconds: int = Field(
         30 * 86400,
@@ -137,6 +145,7 @@ class Settings(BaseSettings):
             "JARVIS_REFRESH_ABSOLUTE_TTL", "refresh_absolute_ttl_seconds"
         ),
         ge=60,
+        le=MAX_SESSION_SECONDS,
     )
     # NoDecode: a comma-separated list ("10.0.0.1,10.1.0.0/16"), not JSON.
     trusted_proxies: Annotated[list[str], NoDecode] = Field(
@@ -164,19 +173,32 @@ class Settings(BaseSettings):
 
     # Guards (chat / orchestrator)
     max_concurrent_runs: int = Field(
-        2, validation_alias=AliasChoices("JARVIS_MAX_CONCURRENT_RUNS", "max_concurrent_runs"), ge=1
+        2,
+        validation_alias=AliasChoices("JARVIS_MAX_CONCURRENT_RUNS", "max_concurrent_runs"),
+        ge=1,
+        le=1000,
     )
     messages_per_minute: int = Field(
-        20, validation_alias=AliasChoices("JARVIS_MESSAGES_PER_MINUTE", "messages_per_minute"), ge=1
+        20,
+        validation_alias=AliasChoices("JARVIS_MESSAGES_PER_MINUTE", "messages_per_minute"),
+        ge=1,
+        le=100_000,
     )
     max_steps_per_run: int = Field(
         8, validation_alias=AliasChoices("JARVIS_MAX_STEPS", "max_steps_per_run"), ge=1, le=100
     )
     max_tokens_per_run: int = Field(
-        200_000, validation_alias=AliasChoices("JARVIS_MAX_RUN_TOKENS", "max_tokens_per_run"), ge=1
+        200_000,
+        validation_alias=AliasChoices("JARVIS_MAX_RUN_TOKENS", "max_tokens_per_run"),
+        ge=1,
+        le=10**9,
     )
     max_cost_per_run_usd: float = Field(
-        1.0, validation_alias=AliasChoices("JARVIS_MAX_RUN_COST_USD", "max_cost_per_run_usd"), gt=0
+        1.0,
+        validation_alias=AliasChoices("JARVIS_MAX_RUN_COST_USD", "max_cost_per_run_usd"),
+        gt=0,
+        le=1_000_000,
+        allow_inf_nan=False,
     )
     default_monthly_budget_usd: float = Field(
         20.0,
@@ -184,6 +206,8 @@ class Settings(BaseSettings):
             "JARVIS_DEFAULT_MONTHLY_BUDGET_USD", "default_monthly_budget_usd"
         ),
         ge=0,
+        le=1_000_000,
+        allow_inf_nan=False,
     )
 
     @field_validator("trusted_proxies", mode="before")
@@ -301,6 +325,12 @@ def _load_or_create_keys(data_dir: Path) -> dict[str, str]:
     return keys
 
 
+def _variable(field: str) -> str:
+    """The environment variable of a settings field (``jwt_secret`` -> ``JARVIS_JWT_SECRET``)."""
+    alias = Settings.model_fields[field].validation_alias
+    return str(alias.choices[0]) if isinstance(alias, AliasChoices) else field.upper()
+
+
 def _describe(exc: PydanticValidationError) -> str:
     parts = []
     aliases = {name: f.validation_alias for name, f in Settings.model_fields.items()}
@@ -321,6 +351,13 @@ def load_settings(**overrides: Any) -> Settings:
         settings = Settings(**overrides)
     except PydanticValidationError as exc:
         raise ConfigError(_describe(exc)) from None
+    except UnicodeDecodeError:
+        raise ConfigError(
+            "The .env file is not UTF-8 text: save it as UTF-8 (see .env.example)."
+        ) from None
+    for name, value in settings.model_dump().items():
+        if isinstance(value, str) and "\x00" in value:
+            raise ConfigError(f"{_variable(name)} contains a NUL character.")
     missing = [
         var
         for var, value in (
@@ -337,6 +374,8 @@ def load_settings(**overrides: Any) -> Settings:
             + ". Set JARVIS_MASTER_KEY to 64 hex characters (openssl rand -hex 32), "
             "JARVIS_JWT_SECRET to at least 32 random bytes, JARVIS_DB_APP_PASSWORD to a strong password."
         )
+    if settings.env == "production":
+        _refuse_weak_keys(settings)
     if missing:
         keys = _load_or_create_keys(settings.data_dir)
         settings = settings.model_copy(
@@ -347,6 +386,38 @@ def load_settings(**overrides: Any) -> Settings:
             }
         )
     return settings
+
+
+#: How to make a good value, per variable (said when a weak one is refused).
+_GENERATE = {
+    "JARVIS_MASTER_KEY": "openssl rand -hex 32",
+    "JARVIS_JWT_SECRET": "openssl rand -base64 48",
+    "JARVIS_DB_APP_PASSWORD": "openssl rand -base64 24",
+}
+
+
+def _refuse_weak_keys(settings: Settings) -> None:
+    """Production refuses keys that meet the length rules but are predictable."""
+    problems: dict[str, str | None] = {
+        "JARVIS_MASTER_KEY": key_weakness(bytes.fromhex(settings.master_key))
+        if settings.master_key
+        else None,
+        "JARVIS_JWT_SECRET": secret_weakness(settings.jwt_secret, min_bits=96)
+        if settings.jwt_secret
+        else None,
+        "JARVIS_DB_APP_PASSWORD": secret_weakness(
+            settings.db_app_password, min_bits=50, min_chars=12
+        )
+        if settings.db_app_password
+        else None,
+    }
+    weak = [
+        f"{var} is {why}; generate one with: {_GENERATE[var]}"
+        for var, why in problems.items()
+        if why
+    ]
+    if weak:
+        raise ConfigError("Weak keys refused in production: " + "; ".join(weak) + ".")
 
 
 @lru_cache(maxsize=1)

@@ -14,6 +14,12 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
         re.compile(r"\beyJ[A-Za-z0-9_-]{5,}\.eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}"),
         "[REDACTED_JWT]",
     ),
+    # Jarvis refresh tokens on their own (secrets.token_urlsafe(32)): 43 base64url characters,
+    # the last one holding 4 bits, so one of 16 (a cookie value, a token pasted anywhere).
+    (
+        re.compile(r"(?<![A-Za-z0-9_-])[A-Za-z0-9_-]{42}[AEIMQUYcgkosw048](?![A-Za-z0-9_-])"),
+        "[REDACTED_TOKEN]",
+    ),
     # Provider API keys: OpenAI sk-..., sk-proj-..., Anthropic sk-ant-..., Tavily tvly-...
     (re.compile(r"\b(?:sk-ant-|sk-proj-|sk-|tvly-|ak_|pk_)[A-Za-z0-9_\-]{8,}"), "[REDACTED_KEY]"),
     # Bearer tokens in headers.
@@ -38,7 +44,8 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
 
 
 def redact(text: str) -> str:
-    """Return ``text`` with API keys, JWTs, bearer tokens, emails, card and phone numbers masked."""
+    """Return ``text`` with API keys, JWTs, refresh and bearer tokens, emails, card and phone
+    numbers masked."""
     for pattern, replacement in _PATTERNS:
         text = pattern.sub(replacement, text)
     return text

@@ -25,7 +25,7 @@ from types import FrameType
 from typing import TYPE_CHECKING
 
 from jarvis.config import Settings, get_settings
-from jarvis.errors import JarvisError
+from jarvis.errors import DatabaseUnavailableError, JarvisError
 from jarvis.logs import RedactionFilter
 
 if TYPE_CHECKING:
@@ -277,8 +277,13 @@ def run(handler: Handler, args: argparse.Namespace) -> int:
     except Exception as exc:
         if debug_enabled():
             traceback.print_exc(file=sys.stderr)
-        if isinstance(exc, JarvisError):
-            line = str(exc)
+        from jarvis.db.errors import translate
+
+        # A driver error outside any unit of work (migrations, the embedded server) says the
+        # same as one inside: "the database is unavailable", never a socket path.
+        translated = translate(exc)
+        if isinstance(exc, JarvisError) or isinstance(translated, DatabaseUnavailableError):
+            line = str(translated)
         else:
             line = (
                 f"unexpected error ({type(exc).__name__}); "

@@ -7,6 +7,7 @@ name no host, socket path, DSN, statement or parameter: only what a user can act
 
 from __future__ import annotations
 
+import psycopg
 from sqlalchemy import exc as sa_exc
 
 from jarvis.errors import (
@@ -28,6 +29,8 @@ def _sqlstate(error: sa_exc.DBAPIError) -> str:
 
 def translate(error: BaseException) -> BaseException:
     """The Jarvis error for a driver error (``error`` itself when it is not one)."""
+    if isinstance(error, psycopg.OperationalError | psycopg.InterfaceError):
+        return DatabaseUnavailableError()  # psycopg used directly (the embedded server, COPY)
     if isinstance(error, JarvisError) or not isinstance(error, sa_exc.SQLAlchemyError):
         return error
     if isinstance(error, sa_exc.DBAPIError):

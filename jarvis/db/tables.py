@@ -423,7 +423,10 @@ class AuditEvent(Base):
 
 
 class RateLimitBucket(Base):
-    """Fixed-window counters shared by every app process (login throttling, message rate)."""
+    """Fixed-window counters shared by every app process (login throttling, message rate).
+
+    Keys hold sign-in IPs and user ids: the app role reaches the table only through definer
+    functions, one key at a time (migration 0013)."""
 
     __tablename__ = "rate_limit_buckets"
 
@@ -435,8 +438,8 @@ class RateLimitBucket(Base):
 class AccountLockout(Base):
     """Failed sign-ins per login name (known or not) and the growing lockout (migration 0002).
 
-    Not user-owned (keyed by the normalised email, so unknown emails lock the same way);
-    row-level security admits only the ``auth`` scope.
+    Not user-owned (keyed by the normalised email, so unknown emails lock the same way); the
+    app role reaches it only through definer functions, one key at a time (migration 0013).
     """
 
     __tablename__ = "account_lockouts"

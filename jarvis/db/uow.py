@@ -6,7 +6,11 @@ the repositories that work in it (the cosmicpython pattern)::
         uow.commit()
 
 Every transaction the session begins first runs ``set_config('app.user_id', ..., true)``
-(transaction-local), so a pooled connection never carries a previous user's identity. Work is
+(transaction-local), so a pooled connection never carries a previous user's identity. There is
+no wider scope: the few lookups made before a user is known (sign-in by email, refresh by token
+hash, registration) call narrow ``SECURITY DEFINER`` functions (migration 0013), and
+``app.user_role = 'admin'`` only counts when the acting user is an active admin in the database.
+Work is
 rolled back unless :meth:`UnitOfWork.commit` is called. A driver error raised inside the block
 leaves it as a :mod:`jarvis.errors` type (:func:`jarvis.db.errors.translate`): services never
 see SQLAlchemy or psycopg.
@@ -18,7 +22,7 @@ import uuid
 from collections.abc import Callable
 from functools import cached_property
 from types import TracebackType
-from typing import Any, Literal
+from typing import Any
 
 from sqlalchemy import Engine, event, text
 from sqlalchemy.exc import SQLAlchemyError
@@ -45,14 +49,8 @@ from jarvis.db.repositories.users import AppSettingsRepository, UserRepository
 from jarvis.errors import DatabaseUnavailableError
 from jarvis.identity import Principal
 
-#: ``auth``: the narrow scope the auth service uses before a user is known (login by email,
-#: refresh by token hash, registration). ``None``: an ordinary user transaction.
-Scope = Literal["auth"] | None
-
 _SET_CONTEXT = text(
-    "select set_config('app.user_id', :user_id, true),"
-    " set_config('app.user_role', :role, true),"
-    " set_config('app.scope', :scope, true)"
+    "select set_config('app.user_id', :user_id, true), set_config('app.user_role', :role, true)"
 )
 
 #: The repositories a unit of work carries (attribute name -> built lazily on first use).
@@ -88,13 +86,11 @@ class UnitOfWork:
         *,
         user_id: uuid.UUID | None = None,
         role: str | None = None,
-        scope: Scope = None,
     ) -> None:
         self._session_factory = session_factory
         self._session: Session | None = None
         self.user_id = user_id
         self.role = role
-        self.scope = scope
 
     # -- the transaction ------------------------------------------------------------------
 
@@ -129,11 +125,7 @@ class UnitOfWork:
     def _set_context(self, _session: Session, _transaction: Any, connection: Any) -> None:
         connection.execute(
             _SET_CONTEXT,
-            {
-                "user_id": str(self.user_id) if self.user_id else "",
-                "role": self.role or "",
-                "scope": self.scope or "",
-            },
+            {"user_id": str(self.user_id) if self.user_id else "", "role": self.role or ""},
         )
 
     @property
@@ -155,14 +147,12 @@ class UnitOfWork:
         self.session.flush()
 
     def act_as(self, user_id: uuid.UUID, role: str | None = None) -> None:
-        """Switch the RLS user for the rest of this transaction (after login succeeds)."""
+        """Switch the RLS user for the rest of this transaction (once sign-in, a refresh token
+        or registration established who it is)."""
         self.user_id = user_id
         self.role = role or self.role
         if self.session.in_transaction():
-            self.session.execute(
-                _SET_CONTEXT,
-                {"user_id": str(user_id), "role": self.role or "", "scope": self.scope or ""},
-            )
+            self.session.execute(_SET_CONTEXT, {"user_id": str(user_id), "role": self.role or ""})
 
     # -- repositories -----------------------------------------------------------------------
 
@@ -254,12 +244,11 @@ class UnitOfWorkFactory:
             session_factory = sessionmaker(bind=engine, expire_on_commit=False)
         self._session_factory = session_factory
 
-    def __call__(self, principal: Principal | None = None, *, scope: Scope = None) -> UnitOfWork:
+    def __call__(self, principal: Principal | None = None) -> UnitOfWork:
         return UnitOfWork(
             self._session_factory,
             user_id=principal.user_id if principal else None,
             role=principal.role if principal else None,
-            scope=scope,
         )
 
     def for_user_id(self, user_id: uuid.UUID, role: str = "user") -> UnitOfWork:

@@ -27,7 +27,11 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, runtime_checkable
 
+from jarvis.validation import MAX_JSON_DEPTH, json_text_depth, storable_text
+
 Role = Literal["system", "user", "assistant", "tool"]
+#: Longest tool-call id or tool name kept from a model.
+MAX_CALL_ID_CHARS = 200
 
 STOP = "stop"
 TOOL_CALLS = "tool_calls"
@@ -57,16 +61,26 @@ class ToolCallRequest:
     arguments: dict[str, Any]
     arguments_raw: str | None = None
 
+    def __post_init__(self) -> None:
+        # The model chose these strings: they end up in events, rows and messages, so they are
+        # one line of storable text (no NUL, no lone surrogate), whatever the model sent.
+        object.__setattr__(self, "id", storable_text(self.id, MAX_CALL_ID_CHARS))
+        object.__setattr__(self, "name", storable_text(self.name, MAX_CALL_ID_CHARS))
+
     @property
     def arguments_valid(self) -> bool:
         return self.arguments_raw is None
 
     @classmethod
     def from_json(cls, id: str, name: str, raw: str | None) -> ToolCallRequest:
-        """Parse streamed argument text: empty means ``{}``; invalid keeps ``arguments_raw``."""
+        """Parse streamed argument text: empty means ``{}``; invalid keeps ``arguments_raw``
+        (so does text nested deeper than any tool takes, refused before parsing: no
+        recursion however deep a model nests)."""
         text = (raw or "").strip()
         if not text:
             return cls(id=id, name=name, arguments={})
+        if json_text_depth(text) > MAX_JSON_DEPTH:
+            return cls(id=id, name=name, arguments={}, arguments_raw=raw)
         try:
             value = json.loads(text)
         except ValueError:

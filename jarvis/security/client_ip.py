@@ -38,29 +38,51 @@ def client_ip(
     headers: Mapping[str, str] | None,
     trusted_proxies: Iterable[str],
 ) -> str | None:
-    """The client's address as a string, or None when unknown.
+    """The client's address as a string, or None when it cannot be read.
 
-    ``remote_addr`` is the connection's peer (Streamlit reports None for loopback, taken here
-    as 127.0.0.1). ``X-Forwarded-For`` is read only when that peer is a trusted proxy; then the
-    right-most address that is not itself a trusted proxy is the client (left-most entries are
-    whatever the client chose to send).
+    ``remote_addr`` is the connection's peer; Streamlit reports None for loopback, taken here as
+    127.0.0.1 — an address like any other, so per-IP limits apply to it (every client of a
+    reverse proxy on the same host shares it until the proxy is listed as trusted).
+    ``X-Forwarded-For`` is read only when that peer is a trusted proxy; then the right-most
+    address that is not itself a trusted proxy is the client (left-most entries are whatever
+    the client chose to send).
     """
     trusted = list(trusted_proxies)
     peer = _parse(remote_addr) if remote_addr else _parse(_LOOPBACK)
     if peer is None:
         return None
     if not trusted or not _is_trusted(peer, trusted):
-        return None if remote_addr is None else str(peer)
-    forwarded = ""
-    for name, value in (headers or {}).items():
-        if name.lower() == "x-forwarded-for":
-            forwarded = value
-            break
-    hops = [h for h in (p.strip() for p in forwarded.split(",")) if h]
+        return str(peer)
+    hops = [h for h in (p.strip() for p in _header(headers, "x-forwarded-for").split(",")) if h]
     for hop in reversed(hops):
         address = _parse(hop)
         if address is None:
             return str(peer)  # a malformed chain: fall back to the proxy itself
         if not _is_trusted(address, trusted):
             return str(address)
-    return None if remote_addr is None else str(peer)
+    return str(peer)
+
+
+#: Headers a reverse proxy adds to say whom it forwards for.
+FORWARDING_HEADERS = ("x-forwarded-for", "forwarded", "x-real-ip")
+
+
+def forwarded_by_untrusted_peer(
+    remote_addr: str | None,
+    headers: Mapping[str, str] | None,
+    trusted_proxies: Iterable[str],
+) -> bool:
+    """True when the request carries forwarding headers but its peer is not a trusted proxy:
+    Jarvis is probably behind a proxy nobody listed in ``JARVIS_TRUSTED_PROXIES``, so every
+    client counts as the proxy's address."""
+    if not any(_header(headers, name) for name in FORWARDING_HEADERS):
+        return False
+    peer = _parse(remote_addr) if remote_addr else _parse(_LOOPBACK)
+    return peer is None or not _is_trusted(peer, list(trusted_proxies))
+
+
+def _header(headers: Mapping[str, str] | None, name: str) -> str:
+    for key, value in (headers or {}).items():
+        if key.lower() == name:
+            return value or ""
+    return ""

@@ -7,13 +7,19 @@ from argon2 import Type
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
 from jarvis.errors import ValidationError
+from jarvis.validation import is_valid_unicode
 
 MIN_LENGTH = 8
 MAX_LENGTH = 1024
 
 
 def validate_password(password: str) -> None:
-    """Refuse passwords outside 8-1024 characters (counted as characters, never truncated)."""
+    """Refuse passwords outside 8-1024 characters (counted as characters, never truncated),
+    and text that cannot be encoded (a lone surrogate: nothing could type it back)."""
+    if not is_valid_unicode(password):
+        raise ValidationError(
+            "The password contains characters that are not valid text.", field="password"
+        )
     if len(password) > MAX_LENGTH:
         raise ValidationError(
             f"Password must be at most {MAX_LENGTH} characters.", field="password"
@@ -39,7 +45,7 @@ class PasswordHasher:
         return self._hasher.hash(password)
 
     def verify(self, stored_hash: str, password: str) -> bool:
-        if len(password) > MAX_LENGTH:
+        if len(password) > MAX_LENGTH or not is_valid_unicode(password):
             return False
         try:
             return self._hasher.verify(stored_hash, password)
@@ -48,7 +54,7 @@ class PasswordHasher:
 
     def spend_dummy(self, password: str) -> None:
         """Do the work of a verification for an account that does not exist."""
-        self.verify(self._dummy_hash, password[:MAX_LENGTH])
+        self.verify(self._dummy_hash, password[:MAX_LENGTH].encode("utf-8", "replace").decode())
 
     def needs_rehash(self, stored_hash: str) -> bool:
         try:

@@ -15,6 +15,7 @@ from jarvis.errors import ConflictError, NotFoundError, PermissionDeniedError, V
 from jarvis.identity import Principal
 from jarvis.security.passwords import PasswordHasher, validate_password
 from jarvis.services.auth import SessionService
+from jarvis.validation import clean_line
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +83,7 @@ class AdminService:
     def list_users(self, actor: Principal, query: str = "") -> list[UserView]:
         """Every user (filtered by email / name when ``query`` is given), oldest first."""
         self._require_admin(actor)
+        query = clean_line(query, field="query", label="search", max_chars=320, required=False)
         with self._uow(actor) as uow:
             return [_view(u) for u in uow.users.search(query)]
 
@@ -172,6 +174,7 @@ class AdminService:
         """Audit events, newest first, filtered by action, user (as subject or actor) and time."""
         self._require_admin(actor)
         limit = max(1, min(limit, 2000))
+        action = clean_line(action, field="action", max_chars=64, required=False)
         with self._uow(actor) as uow:
             rows = uow.audit.search(
                 action=action or None, user_id=user_id, since=since, until=until, limit=limit

@@ -17,7 +17,8 @@ listed in ``JARVIS_OLD_MASTER_KEYS``; :meth:`KeyRotation.retire` checks no row s
 Why per-user units of work on the app role (not the owner engine): the walk is subject to
 row-level security exactly like the app (each transaction sees one user's rows), works with an
 owner that is not a superuser (``FORCE ROW LEVEL SECURITY`` applies to owners too), and keeps
-each user's change atomic. Only the list of user ids is read in the narrow ``auth`` scope.
+each user's change atomic. Only the list of users holding secrets comes from a narrow definer
+function (migration 0013).
 """
 
 from __future__ import annotations
@@ -34,6 +35,9 @@ from jarvis.security.crypto import KEY_BYTES, EnvelopeCipher, KeyRing
 from jarvis.services.secrets import sealed_of
 
 log = logging.getLogger(__name__)
+
+#: Key versions are stored in an ``integer`` column.
+MAX_KEY_VERSION = 2**31 - 1
 
 
 @dataclass
@@ -64,7 +68,7 @@ class KeyRotation:
         self._keyring = keyring
 
     def _user_ids(self) -> list[uuid.UUID]:
-        with self._uow(scope="auth") as uow:
+        with self._uow() as uow:
             return uow.secret_owners.all_ids()
 
     def key_versions_in_use(self) -> dict[int, int]:
@@ -86,8 +90,8 @@ class KeyRotation:
                 return max(known)
             in_db = self.key_versions_in_use()
             return max([*self._keyring.versions, *in_db]) + 1
-        if new_version < 1:
-            raise ValidationError("The key version must be 1 or more.")
+        if not 1 <= new_version <= MAX_KEY_VERSION:
+            raise ValidationError(f"The key version must be 1 to {MAX_KEY_VERSION:,}.")
         if new_version in self._keyring.versions and new_version not in known:
             raise ValidationError(
                 f"Key version {new_version} already belongs to another master key."

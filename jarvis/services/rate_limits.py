@@ -76,10 +76,7 @@ class RateLimiter:
         start = window_start(now, window_seconds)
         key = key[:MAX_KEY_LENGTH]
         with self._uow() as uow:
-            count = uow.rate_limits.increment(key, start)
-            if count == 1:
-                # A new window: the key's older windows are of no use any more.
-                uow.rate_limits.delete_before(key, start)
+            count = uow.rate_limits.hit(key, start)  # a new window also drops older ones
             uow.commit()
         return decide(count, limit, start=start, window_seconds=window_seconds, now=now)
 

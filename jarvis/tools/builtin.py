@@ -31,10 +31,14 @@ from jarvis.tools.ports import (
     UsageTools,
 )
 from jarvis.tools.registry import ToolRegistry
+from jarvis.validation import clean_text, storable_text
 
 TAVILY_URL = "https://api.tavily.com/search"
 TAVILY_TIMEOUT_SECONDS = 15.0
 MAX_RESULTS = 10
+#: Longest text argument a tool takes (a memory's content may be longer: its own limit).
+MAX_TEXT_ARG = 2000
+MAX_MEMORY_ARG = 8000
 
 
 @dataclass(frozen=True)
@@ -62,11 +66,15 @@ class ToolContext:
 ToolHandler = Callable[[ToolContext, dict[str, Any]], dict[str, Any]]
 
 
-def _text(args: dict[str, Any], *names: str) -> str:
+def _text(
+    args: dict[str, Any], *names: str, multiline: bool = False, max_chars: int = MAX_TEXT_ARG
+) -> str:
+    """The first of ``names`` given as non-empty text, under the one text rule (a model gets
+    the same clear refusal as a form: ``ValidationError`` is a ``JarvisError``)."""
     for name in names:
         value = args.get(name)
         if isinstance(value, str) and value.strip():
-            return value.strip()
+            return clean_text(value, field=name, max_chars=max_chars, multiline=multiline)
     raise ToolError(f"Missing argument: {names[0]}.")
 
 
@@ -109,7 +117,7 @@ def memory_search(ctx: ToolContext, args: dict[str, Any]) -> dict[str, Any]:
 
 def memory_store(ctx: ToolContext, args: dict[str, Any]) -> dict[str, Any]:
     """Store one memory for the user (source: the run that stored it)."""
-    content = _text(args, "content", "text", "memory")
+    content = _text(args, "content", "text", "memory", multiline=True, max_chars=MAX_MEMORY_ARG)
     metadata = args.get("metadata") if isinstance(args.get("metadata"), dict) else None
     view = ctx.services.memory.store(
         ctx.principal,
@@ -146,11 +154,11 @@ def kg_add_fact(ctx: ToolContext, args: dict[str, Any]) -> dict[str, Any]:
 def current_time(ctx: ToolContext, args: dict[str, Any]) -> dict[str, Any]:
     """The current date and time (UTC, or the IANA time zone asked for)."""
     now: datetime = ctx.services.clock.now()
-    zone_name = args.get("timezone") or "UTC"
+    zone_name = storable_text(args.get("timezone") or "UTC", 100)
     try:
-        zone = ZoneInfo(str(zone_name))
-    except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise ToolError(f"Unknown time zone: {str(zone_name)[:60]}.") from exc
+        zone = ZoneInfo(zone_name)
+    except (ZoneInfoNotFoundError, ValueError, OSError) as exc:  # OSError: a 10,000-char name
+        raise ToolError(f"Unknown time zone: {zone_name[:60]}.") from exc
     local = now.astimezone(zone)
     return {
         "timezone": str(zone_name),

@@ -16,13 +16,14 @@
   survived would be refused, so a reload after logout shows the sign-in page. A reload whose
   cookie is refused deletes it only if the browser still holds that very value (another tab may
   have stored a fresh one meanwhile).
-* Tests (and other trusted server code) may set ``st.session_state["jarvis_principal"]`` to
-  a :class:`Principal` before a run: it is turned into a real server-side session (see
-  ``tests/ui/conftest.py::sign_in_as``).
+* Tests may set ``st.session_state["jarvis_principal"]`` to a :class:`Principal` before a run:
+  it is turned into a real server-side session (see ``tests/ui/conftest.py::sign_in_as``).
+  Only with ``JARVIS_ENV=test``: a dev or production app ignores (and drops) it.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import uuid
@@ -34,7 +35,7 @@ import streamlit as st
 from jarvis.bootstrap import Services
 from jarvis.errors import JarvisError, TokenError
 from jarvis.identity import Principal
-from jarvis.security.client_ip import client_ip
+from jarvis.security.client_ip import client_ip, forwarded_by_untrusted_peer
 from jarvis.services.auth import IssuedSession
 
 log = logging.getLogger(__name__)
@@ -104,15 +105,33 @@ class BrowserSession:
 
 def client_details(services: Services) -> tuple[str | None, str | None]:
     """(client IP, user agent) of this browser session; ``X-Forwarded-For`` is honoured only
-    behind a proxy listed in ``JARVIS_TRUSTED_PROXIES``."""
+    behind a proxy listed in ``JARVIS_TRUSTED_PROXIES``. Loopback is an address like any other
+    (per-IP limits apply); forwarding headers from an untrusted peer are warned about once."""
     try:
         headers = dict(st.context.headers)
         remote = st.context.ip_address
     except Exception:  # no browser (AppTest, bare mode)
         return None, None
-    ip = client_ip(remote, headers, services.settings.trusted_proxies)
+    if not headers:  # no browser either: nobody to attribute requests to
+        return None, None
+    trusted = services.settings.trusted_proxies
+    if forwarded_by_untrusted_peer(remote, headers, trusted):
+        _warn_untrusted_proxy(remote or "127.0.0.1")
+    ip = client_ip(remote, headers, trusted)
     agent = headers.get("User-Agent") or headers.get("user-agent")
     return ip, agent
+
+
+@functools.lru_cache(maxsize=32)
+def _warn_untrusted_proxy(peer: str) -> None:
+    """Once per peer and process (the first request through an unlisted proxy)."""
+    log.warning(
+        "Requests from %s carry X-Forwarded-For / Forwarded headers, but it is not listed in "
+        "JARVIS_TRUSTED_PROXIES: every client behind it shares its address for sign-in limits. "
+        "Behind a reverse proxy, set JARVIS_TRUSTED_PROXIES=%s (see the README).",
+        peer,
+        peer,
+    )
 
 
 def _queue_cookie(value: str | None, max_age: int = 0, *, only_if: str | None = None) -> None:
@@ -158,15 +177,16 @@ def _resume_from_cookie(services: Services) -> BrowserSession | None:
     """First run of a browser session (a reload): sign back in with the refresh cookie."""
     if st.session_state.get(COOKIE_CHECKED_KEY):
         return None
-    st.session_state[COOKIE_CHECKED_KEY] = True
     try:
         token = st.context.cookies.get(COOKIE_NAME)
     except Exception:  # no browser (AppTest)
         token = None
     if not token:
+        st.session_state[COOKIE_CHECKED_KEY] = True
         return None
     ip, agent = client_details(services)
     try:
+        # Any other error (the database is down) leaves the cookie to be tried again next run.
         issued = services.sessions.refresh(token, ip=ip, user_agent=agent)
     except TokenError:
         presented = token if isinstance(token, str) else None
@@ -179,7 +199,7 @@ def current_session(services: Services) -> BrowserSession | None:
     """This browser's live session (re-checked in the database), or None."""
     session: BrowserSession | None = st.session_state.get(SESSION_KEY)
     if session is None:
-        trusted: Principal | None = st.session_state.get(PRINCIPAL_KEY)
+        trusted = _test_principal(services)
         if trusted is not None:
             ip, agent = client_details(services)
             try:
@@ -209,6 +229,21 @@ def current_session(services: Services) -> BrowserSession | None:
     st.session_state[SESSION_KEY] = session
     st.session_state[PRINCIPAL_KEY] = principal
     return session
+
+
+def _test_principal(services: Services) -> Principal | None:
+    """The principal a test placed in the session state (tests only: ``JARVIS_ENV=test``).
+
+    Outside tests nothing but :func:`_store` writes that key, always together with a session;
+    a principal without a session is dropped there, never trusted."""
+    placed = st.session_state.get(PRINCIPAL_KEY)
+    if placed is None:
+        return None
+    if services.settings.env != "test" or not isinstance(placed, Principal):
+        st.session_state.pop(PRINCIPAL_KEY, None)
+        log.warning("ignored a principal in the session state without a session")
+        return None
+    return placed
 
 
 def current_session_id() -> uuid.UUID | None:

@@ -332,6 +332,10 @@ def _upgrade_usage() -> None:
             tool=True,
         )
     )
+    # Definer functions: nobody but the app role may call them (its rollup writes fire them).
+    for fn in ("jarvis_usage_daily_all_sync", "jarvis_tool_usage_daily_all_sync"):
+        op.execute(f"REVOKE ALL ON FUNCTION {fn}() FROM PUBLIC")
+        op.execute(f'GRANT EXECUTE ON FUNCTION {fn}() TO "{role}"')
     op.execute(
         "INSERT INTO usage_daily_all SELECT day, provider, model, jarvis_usage_shard(user_id), "
         + ", ".join(f"sum({c})" for c in _SUMS)

@@ -4,7 +4,11 @@ Playwright in Debian's Chromium (``/usr/bin/chromium``; ``.ci/run`` installs it)
 Fixtures:
 * ``live_app``  base URL of a running app on a new empty migrated database (per test)
 * ``page``      a Playwright page in a fresh browser context
-* ``live_settings`` the settings of that database (to prepare data through services)
+* ``live_settings`` the settings of that database
+* ``live_services`` services on that database, to prepare data with ``tests/factories.py``
+
+Helpers: :func:`sign_in` (the one way a browser test signs in), :func:`wait_for_app`,
+:func:`fill`.
 """
 
 from __future__ import annotations
@@ -22,7 +26,10 @@ from typing import Any
 
 import pytest
 
+from jarvis.bootstrap import Services, build_services
 from jarvis.config import Settings
+from jarvis.security.passwords import PasswordHasher
+from tests import factories
 from tests.conftest import TEST_APP_PASSWORD, TEST_JWT_SECRET, TEST_MASTER_KEY
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -146,6 +153,14 @@ def live_settings(live: LiveApp) -> Settings:
     return live.settings
 
 
+@pytest.fixture
+def live_services(live: LiveApp, fast_hasher: PasswordHasher) -> Iterator[Services]:
+    """Services on the running app's database (its own connection pool, closed after)."""
+    services = build_services(live.settings, hasher=fast_hasher)
+    yield services
+    services.engine.dispose()
+
+
 @pytest.fixture(scope="session")
 def browser() -> Iterator[Any]:
     if not Path(CHROMIUM).exists():
@@ -185,3 +200,13 @@ def wait_for_app(page: Any) -> None:
 def fill(page: Any, label: str, value: str) -> None:
     page.get_by_label(label, exact=True).fill(value)
     page.get_by_label(label, exact=True).press("Tab")
+
+
+def sign_in(page: Any, url: str, email: str, password: str = factories.PASSWORD) -> None:
+    """Open the app at ``url``, sign in with the login form, wait for the home page."""
+    page.goto(url)
+    wait_for_app(page)
+    fill(page, "Email", email)
+    fill(page, "Password", password)
+    page.get_by_role("button", name="Sign in").click()
+    page.get_by_text("Welcome,").wait_for()

@@ -7,65 +7,55 @@ import json
 
 import pytest
 
-from jarvis.bootstrap import build_services
-from jarvis.config import Settings
-from jarvis.security.passwords import PasswordHasher
-from tests.e2e.conftest import fill, wait_for_app
+from jarvis.bootstrap import Services
+from tests import factories
+from tests.e2e.conftest import sign_in, wait_for_app
 
 pytestmark = pytest.mark.e2e
 
 EMAIL = "graph.admin@example.com"
-PASSWORD = "a long enough passphrase"
 
 
 def test_click_a_node_to_focus_it_and_see_its_details(
-    live_app: str, live_settings: Settings, page
+    live_app: str, live_services: Services, page
 ) -> None:  # type: ignore[no-untyped-def]
-    services = build_services(live_settings, hasher=PasswordHasher(memory_cost=1024, time_cost=1))
-    try:
-        admin = services.accounts.register(EMAIL, PASSWORD, "Grapher")
-        report = services.knowledge_graph.import_data(
-            admin,
-            json.dumps(
-                {
-                    "entities": [
-                        {
-                            "name": "Ada Lovelace",
-                            "type": "person",
-                            "description": "Wrote the first program.",
-                        },
-                        {
-                            "name": "Charles Babbage",
-                            "type": "person",
-                            "description": "Designed the Analytical Engine.",
-                        },
-                    ],
-                    "relations": [
-                        {
-                            "source": "Ada Lovelace",
-                            "target": "Charles Babbage",
-                            "type": "worked_with",
-                        },
-                        {
-                            "source": "Charles Babbage",
-                            "target": "Analytical Engine",
-                            "type": "designed",
-                            "target_type": "machine",
-                        },
-                    ],
-                }
-            ),
-            "json",
-        )
-        assert report.imported
-    finally:
-        services.engine.dispose()
+    admin = factories.admin_account(live_services, EMAIL, name="Grapher")
+    report = live_services.knowledge_graph.import_data(
+        admin,
+        json.dumps(
+            {
+                "entities": [
+                    {
+                        "name": "Ada Lovelace",
+                        "type": "person",
+                        "description": "Wrote the first program.",
+                    },
+                    {
+                        "name": "Charles Babbage",
+                        "type": "person",
+                        "description": "Designed the Analytical Engine.",
+                    },
+                ],
+                "relations": [
+                    {
+                        "source": "Ada Lovelace",
+                        "target": "Charles Babbage",
+                        "type": "worked_with",
+                    },
+                    {
+                        "source": "Charles Babbage",
+                        "target": "Analytical Engine",
+                        "type": "designed",
+                        "target_type": "machine",
+                    },
+                ],
+            }
+        ),
+        "json",
+    )
+    assert report.imported
 
-    page.goto(live_app)
-    wait_for_app(page)
-    fill(page, "Email", EMAIL)
-    fill(page, "Password", PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
+    sign_in(page, live_app, EMAIL)
     page.get_by_text("Welcome, Grapher").wait_for()
 
     page.get_by_role("link", name="Knowledge graph").click()

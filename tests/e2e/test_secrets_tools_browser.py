@@ -5,25 +5,19 @@ from __future__ import annotations
 
 import pytest
 
-from jarvis.bootstrap import build_services
-from jarvis.config import Settings
-from tests.e2e.conftest import fill, wait_for_app
+from jarvis.bootstrap import Services
+from tests import factories
+from tests.e2e.conftest import fill, sign_in, wait_for_app
 
 pytestmark = pytest.mark.e2e
 
 EMAIL = "vault.admin@example.com"
-PASSWORD = "a long enough passphrase"
 KEY = "sk-proj-" + "Br0wserTestKey0123456789" + "Lm4X"
 
 
-def test_add_a_secret_and_deny_a_tool(live_app: str, live_settings: Settings, page) -> None:  # type: ignore[no-untyped-def]
-    page.goto(live_app)
-    wait_for_app(page)
-    fill(page, "Email", EMAIL)
-    fill(page, "Display name", "Vera")
-    fill(page, "Password (8+ characters)", PASSWORD)
-    fill(page, "Repeat password", PASSWORD)
-    page.get_by_role("button", name="Create admin account").click()
+def test_add_a_secret_and_deny_a_tool(live_app: str, live_services: Services, page) -> None:  # type: ignore[no-untyped-def]
+    factories.admin_account(live_services, EMAIL, name="Vera")
+    sign_in(page, live_app, EMAIL)
     page.get_by_text("Welcome, Vera").wait_for()
 
     # Secrets: add an OpenAI key (the first provider in the list).
@@ -57,12 +51,8 @@ def test_add_a_secret_and_deny_a_tool(live_app: str, live_settings: Settings, pa
     assert not page.get_by_role("switch", name="Allow Calculator").is_checked()
     assert page.get_by_role("switch", name="Allow Current time").is_checked()
 
-    services = build_services(live_settings)
-    try:
-        principal = services.sign_in.check_credentials(EMAIL, PASSWORD)
-        assert not services.permissions.is_allowed(principal, "calculator")
-        assert [(s.provider, s.name, s.last4) for s in services.secrets.list(principal)] == [
-            ("openai", "work", "Lm4X")
-        ]
-    finally:
-        services.engine.dispose()
+    principal = live_services.sign_in.check_credentials(EMAIL, factories.PASSWORD)
+    assert not live_services.permissions.is_allowed(principal, "calculator")
+    assert [(s.provider, s.name, s.last4) for s in live_services.secrets.list(principal)] == [
+        ("openai", "work", "Lm4X")
+    ]

@@ -5,36 +5,24 @@ reloads (a rotated cookie not stored yet) do not, admin pages stay out of reach 
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from jarvis.bootstrap import Services, build_services
-from jarvis.security.passwords import PasswordHasher
-from tests.e2e.conftest import LiveApp, fill, wait_for_app
+from jarvis.bootstrap import Services
+from tests import factories
+from tests.e2e.conftest import LiveApp, sign_in, wait_for_app
 
 pytestmark = pytest.mark.e2e
 
-PW = "a long enough passphrase"
+PW = factories.PASSWORD
 
 
-@pytest.fixture
-def live_services(live: LiveApp) -> Iterator[Services]:
-    services = build_services(live.settings, hasher=PasswordHasher(memory_cost=1024, time_cost=1))
-    admin = services.accounts.register("admin@example.com", PW, "Ada")
-    services.accounts.register("user@example.com", PW, "Uma", actor=admin)
-    yield services
-    services.engine.dispose()
-
-
-def sign_in(page: Any, url: str, email: str) -> None:
-    page.goto(url)
-    wait_for_app(page)
-    fill(page, "Email", email)
-    fill(page, "Password", PW)
-    page.get_by_role("button", name="Sign in").click()
-    page.get_by_text("Welcome,").wait_for()
+@pytest.fixture(autouse=True)
+def people(live_services: Services) -> None:
+    """Ada the administrator and Uma, a user (both sign in with ``PW``)."""
+    admin = factories.admin_account(live_services, "admin@example.com", name="Ada")
+    factories.account(live_services, "user@example.com", name="Uma", actor=admin)
 
 
 def refresh_cookie(page: Any) -> str | None:

@@ -7,55 +7,44 @@ from datetime import timedelta
 
 import pytest
 
-from jarvis.bootstrap import build_services
-from jarvis.config import Settings
-from jarvis.security.passwords import PasswordHasher
-from tests.e2e.conftest import fill, wait_for_app
-from tests.integration.usage_helpers import finish_run
+from jarvis.bootstrap import Services
+from tests import factories
+from tests.e2e.conftest import sign_in, wait_for_app
 
 pytestmark = pytest.mark.e2e
 
 EMAIL = "meter.admin@example.com"
-PASSWORD = "a long enough passphrase"
 
 
 def test_usage_page_shows_charts_for_recorded_runs(
-    live_app: str, live_settings: Settings, page
+    live_app: str, live_services: Services, page
 ) -> None:  # type: ignore[no-untyped-def]
-    services = build_services(live_settings, hasher=PasswordHasher(memory_cost=1024, time_cost=1))
-    try:
-        admin = services.accounts.register(EMAIL, PASSWORD, "Meter")
-        worker = services.accounts.register("worker@example.com", PASSWORD, "Worker", actor=admin)
-        now = services.clock.now() - timedelta(hours=1)
-        for who in (admin, worker):
-            finish_run(
-                services,
-                who,
-                "openai",
-                "gpt-4o",
-                now,
-                input_tokens=400_000,
-                output_tokens=50_000,
-                tools=(("memory_search", "ok", 40),),
-            )
-            finish_run(
-                services,
-                who,
-                "anthropic",
-                "claude-sonnet-4-20250514",
-                now + timedelta(minutes=5),
-                input_tokens=100_000,
-                output_tokens=20_000,
-                cache_read_tokens=300_000,
-            )
-    finally:
-        services.engine.dispose()
+    admin = factories.admin_account(live_services, EMAIL, name="Meter")
+    worker = factories.account(live_services, "worker@example.com", name="Worker", actor=admin)
+    now = live_services.clock.now() - timedelta(hours=1)
+    for who in (admin, worker):
+        factories.finished_run(
+            live_services,
+            who,
+            "openai",
+            "gpt-4o",
+            now,
+            input_tokens=400_000,
+            output_tokens=50_000,
+            tools=(("memory_search", "ok", 40),),
+        )
+        factories.finished_run(
+            live_services,
+            who,
+            "anthropic",
+            "claude-sonnet-4-20250514",
+            now + timedelta(minutes=5),
+            input_tokens=100_000,
+            output_tokens=20_000,
+            cache_read_tokens=300_000,
+        )
 
-    page.goto(live_app)
-    wait_for_app(page)
-    fill(page, "Email", EMAIL)
-    fill(page, "Password", PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
+    sign_in(page, live_app, EMAIL)
     page.get_by_text("Welcome, Meter").wait_for()
 
     page.get_by_role("link", name="Usage").click()

@@ -10,12 +10,12 @@ from typing import Any
 from sqlalchemy import select
 
 from jarvis.bootstrap import Services, build_services
-from jarvis.db.repositories.users import UserRepository
-from jarvis.db.tables import AgentRun, Message, ToolCall, User
+from jarvis.db.tables import AgentRun, Message, ToolCall
 from jarvis.identity import Principal
 from jarvis.llm.base import FakeProvider, LLMProvider
 from jarvis.llm.factory import ProviderChoice
 from jarvis.services.chat import events as ev
+from tests.factories import insert_user
 
 
 class StaticProviders:
@@ -36,22 +36,12 @@ class StaticProviders:
 def make_user(
     services: Services, *, budget: Decimal | None = None, role: str = "user"
 ) -> Principal:
-    """A user created in the test's transaction (auth scope, like registration)."""
+    """A user created in the test's transaction."""
     uid = uuid.uuid4()
     email = f"chat-{uid.hex[:10]}@example.com"
-    with services.uow(scope="auth") as uow:
-        UserRepository(uow.session).add(
-            User(
-                id=uid,
-                email=email,
-                password_hash="x",
-                display_name="Chat tester",
-                role=role,
-                monthly_budget_usd=budget,
-            )
-        )
-        uow.commit()
-    return Principal(user_id=uid, email=email, role=role, display_name="Chat tester")  # type: ignore[arg-type]
+    return insert_user(
+        services.uow, email, role=role, budget=budget, display_name="Chat tester", user_id=uid
+    )
 
 
 def make_chat(

@@ -14,12 +14,13 @@ from jarvis.errors import (
     PermissionDeniedError,
     TokenError,
 )
-from tests.accounts_support import PW, make_admin, make_user
+from tests import factories
+from tests.factories import PASSWORD as PW
 
 
 def test_non_admins_can_do_nothing_here(services: Services) -> None:
-    user = make_user(services, "plain@example.com")
-    other = make_user(services, "other@example.com")
+    user = factories.account(services, "plain@example.com")
+    other = factories.account(services, "other@example.com")
     calls = [
         lambda: services.admin.list_users(user),
         lambda: services.admin.set_role(user, user.user_id, "admin"),
@@ -37,8 +38,8 @@ def test_non_admins_can_do_nothing_here(services: Services) -> None:
 
 
 def test_role_change_applies_to_live_sessions_and_is_audited(services: Services) -> None:
-    admin = make_admin(services, "roles-admin@example.com")
-    user = make_user(services, "roles@example.com")
+    admin = factories.admin_account(services, "roles-admin@example.com")
+    user = factories.account(services, "roles@example.com")
     issued = services.sign_in.login("roles@example.com", PW)
     view = services.admin.set_role(admin, user.user_id, "admin")
     assert view.role == "admin"
@@ -57,10 +58,10 @@ def test_role_change_applies_to_live_sessions_and_is_audited(services: Services)
 def test_the_last_admin_stays(services: Services) -> None:
     admins = [
         u
-        for u in services.admin.list_users(make_admin(services, "a1@example.com"))
+        for u in services.admin.list_users(factories.admin_account(services, "a1@example.com"))
         if u.role == "admin" and u.is_active
     ]
-    actor = make_admin(services, "a2@example.com")
+    actor = factories.admin_account(services, "a2@example.com")
     # Demote every other admin, then the last one refuses.
     for u in admins:
         services.admin.set_role(actor, u.user_id, "user")
@@ -71,8 +72,8 @@ def test_the_last_admin_stays(services: Services) -> None:
 
 
 def test_deactivate_and_reactivate(services: Services) -> None:
-    admin = make_admin(services, "act-admin@example.com")
-    user = make_user(services, "act@example.com")
+    admin = factories.admin_account(services, "act-admin@example.com")
+    user = factories.account(services, "act@example.com")
     issued = services.sign_in.login("act@example.com", PW)
     assert services.admin.set_active(admin, user.user_id, False).is_active is False
     with pytest.raises(TokenError):
@@ -89,8 +90,8 @@ def test_deactivate_and_reactivate(services: Services) -> None:
 
 
 def test_password_reset_by_an_admin(services: Services) -> None:
-    admin = make_admin(services, "reset-admin@example.com")
-    user = make_user(services, "reset@example.com")
+    admin = factories.admin_account(services, "reset-admin@example.com")
+    user = factories.account(services, "reset@example.com")
     issued = services.sign_in.login("reset@example.com", PW)
     services.admin.reset_password(admin, user.user_id, "temporary passphrase")
     with pytest.raises(TokenError):
@@ -103,7 +104,7 @@ def test_password_reset_by_an_admin(services: Services) -> None:
 
 
 def test_signup_switch(services: Services) -> None:
-    admin = make_admin(services, "switch-admin@example.com")
+    admin = factories.admin_account(services, "switch-admin@example.com")
     services.accounts.set_signup_open(admin, False)
     assert services.accounts.signup_open() is False
     with pytest.raises(PermissionDeniedError):
@@ -117,8 +118,8 @@ def test_signup_switch(services: Services) -> None:
 
 
 def test_users_list_and_search(services: Services) -> None:
-    admin = make_admin(services, "list-admin@example.com")
-    make_user(services, "findme-zz@example.com")
+    admin = factories.admin_account(services, "list-admin@example.com")
+    factories.account(services, "findme-zz@example.com")
     found = services.admin.list_users(admin, "findme-zz")
     assert [u.email for u in found] == ["findme-zz@example.com"]
     assert all(not hasattr(u, "password_hash") for u in found)
@@ -128,8 +129,8 @@ def test_users_list_and_search(services: Services) -> None:
 
 
 def test_audit_log_filters(services: Services) -> None:
-    admin = make_admin(services, "filter-admin@example.com")
-    user = make_user(services, "filtered@example.com")
+    admin = factories.admin_account(services, "filter-admin@example.com")
+    user = factories.account(services, "filtered@example.com")
     services.sign_in.login("filtered@example.com", PW)
     with pytest.raises(InvalidCredentialsError):
         services.sign_in.check_credentials("filtered@example.com", "wrong password 1")

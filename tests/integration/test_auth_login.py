@@ -9,7 +9,6 @@ import pytest
 
 from jarvis.bootstrap import Services, build_services
 from jarvis.clock import FixedClock
-from jarvis.db.repositories.users import UserRepository
 from jarvis.errors import (
     AccountDisabledError,
     AccountLockedError,
@@ -19,7 +18,9 @@ from jarvis.errors import (
 )
 from jarvis.security.passwords import PasswordHasher
 from jarvis.services.auth import LoginPolicy
-from tests.accounts_support import OPERATOR, PW, make_admin, make_user
+from tests import factories
+from tests.factories import OPERATOR
+from tests.factories import PASSWORD as PW
 
 
 def rebuilt(
@@ -42,8 +43,11 @@ def rebuilt(
 
 
 def stored_hash(services: Services, email: str) -> str:
-    with services.uow(scope="auth") as uow:
-        user = UserRepository(uow.session).by_email(email)
+    with services.uow() as uow:
+        user_id = uow.users.id_for_email(email)
+        assert user_id is not None
+        uow.act_as(user_id)
+        user = uow.users.get(user_id)
         assert user is not None
         return user.password_hash
 
@@ -118,7 +122,7 @@ def test_long_and_unicode_passwords(services: Services) -> None:
 
 
 def test_deactivated_accounts_cannot_sign_in(services: Services) -> None:
-    admin = make_admin(services, "boss@example.com")
+    admin = factories.admin_account(services, "boss@example.com")
     user = services.accounts.register("gone@example.com", PW, actor=OPERATOR)
     services.admin.set_active(admin, user.user_id, False)
     with pytest.raises(AccountDisabledError):
@@ -221,7 +225,7 @@ def test_throttling_state_lives_in_postgres_across_processes(
 
 
 def test_sign_in_events_are_audited_without_secrets(services: Services) -> None:
-    admin = make_admin(services, "auditor@example.com")
+    admin = factories.admin_account(services, "auditor@example.com")
     with pytest.raises(InvalidCredentialsError):
         services.sign_in.check_credentials(
             "auditor@example.com", "wrong password 1", ip="203.0.113.5"
@@ -249,7 +253,7 @@ def test_sign_in_events_are_audited_without_secrets(services: Services) -> None:
 def test_guessing_the_current_password_on_the_account_page_locks_too(
     services: Services, clock: FixedClock
 ) -> None:
-    user = make_user(services, "Hijacked@Example.com")
+    user = factories.account(services, "Hijacked@Example.com")
     for _ in range(services.sign_in.policy.account_threshold - 1):
         with pytest.raises(InvalidCredentialsError):
             services.accounts.change_password(user, "guess guess", "new passphrase 1")
@@ -266,7 +270,7 @@ def test_guessing_the_current_password_on_the_account_page_locks_too(
 
 
 def test_self_service_sign_ups_are_limited_per_ip(services: Services) -> None:
-    admin = make_admin(services, "signup-admin@example.com")
+    admin = factories.admin_account(services, "signup-admin@example.com")
     services.accounts.set_signup_open(admin, True)
     limit = services.sign_in.policy.signups_per_ip
     for i in range(limit):

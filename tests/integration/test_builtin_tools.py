@@ -9,7 +9,8 @@ import pytest
 
 from jarvis.errors import ToolError
 from jarvis.tools.builtin import HANDLERS, BuiltinToolServices, ToolContext
-from tests.integration.chat_helpers import fake, make_chat, make_user, run_all
+from tests import factories
+from tests.integration.chat_helpers import fake, make_chat, run_all
 
 
 def ctx(services, principal, transport: httpx.BaseTransport | None = None) -> ToolContext:  # type: ignore[no-untyped-def]
@@ -25,7 +26,7 @@ def test_every_builtin_tool_has_a_handler_bound(services) -> None:  # type: igno
 
 
 def test_memory_store_then_search(services) -> None:  # type: ignore[no-untyped-def]
-    user, other = make_user(services), make_user(services)
+    user, other = factories.user(services.uow, "tools"), factories.user(services.uow, "other")
     stored = HANDLERS["memory_store"](ctx(services, user), {"content": "My cat is called Tom"})
     assert stored["stored"] is True
     found = HANDLERS["memory_search"](ctx(services, user), {"query": "cat name"})
@@ -35,7 +36,7 @@ def test_memory_store_then_search(services) -> None:  # type: ignore[no-untyped-
 
 
 def test_knowledge_graph_add_fact_then_lookup(services) -> None:  # type: ignore[no-untyped-def]
-    user = make_user(services)
+    user = factories.user(services.uow, "tools")
     added = HANDLERS["kg_add_fact"](
         ctx(services, user),
         {"subject": "Ada", "relation": "works_at", "object": "Analytical Engines"},
@@ -47,7 +48,7 @@ def test_knowledge_graph_add_fact_then_lookup(services) -> None:  # type: ignore
 
 
 def test_current_time_uses_the_clock_and_time_zones(services) -> None:  # type: ignore[no-untyped-def]
-    user = make_user(services)
+    user = factories.user(services.uow, "tools")
     utc = HANDLERS["current_time"](ctx(services, user), {})
     assert utc["iso"] == "2026-01-15T12:00:00+00:00" and utc["weekday"] == "Thursday"
     tokyo = HANDLERS["current_time"](ctx(services, user), {"timezone": "Asia/Tokyo"})
@@ -57,7 +58,7 @@ def test_current_time_uses_the_clock_and_time_zones(services) -> None:  # type: 
 
 
 def test_calculator_and_usage_report(services) -> None:  # type: ignore[no-untyped-def]
-    user = make_user(services)
+    user = factories.user(services.uow, "tools")
     assert (
         HANDLERS["calculator"](ctx(services, user), {"expression": "2 * (3 + 4)"})["result"] == 14
     )
@@ -70,13 +71,13 @@ def test_calculator_and_usage_report(services) -> None:  # type: ignore[no-untyp
 
 
 def test_web_search_needs_a_tavily_key(services) -> None:  # type: ignore[no-untyped-def]
-    user = make_user(services)
+    user = factories.user(services.uow, "tools")
     with pytest.raises(ToolError, match="Tavily API key"):
         HANDLERS["web_search"](ctx(services, user), {"query": "jarvis"})
 
 
 def test_web_search_calls_tavily_with_the_users_key(services) -> None:  # type: ignore[no-untyped-def]
-    user = make_user(services)
+    user = factories.user(services.uow, "tools")
     services.secrets.create(user, "tavily", "default", "tvly-test-key-1234567890abcdef")
     seen: list[httpx.Request] = []
 
@@ -115,7 +116,7 @@ def test_web_search_calls_tavily_with_the_users_key(services) -> None:  # type: 
     [(401, "rejected the API key"), (429, "rate limiting"), (502, "HTTP 502")],
 )
 def test_web_search_errors_become_tool_errors(services, status: int, message: str) -> None:  # type: ignore[no-untyped-def]
-    user = make_user(services)
+    user = factories.user(services.uow, "tools")
     services.secrets.create(user, "tavily", "default", "tvly-test-key-1234567890abcdef")
     transport = httpx.MockTransport(lambda request: httpx.Response(status, json={"detail": "no"}))
     with pytest.raises(ToolError, match=message):
@@ -123,7 +124,7 @@ def test_web_search_errors_become_tool_errors(services, status: int, message: st
 
 
 def test_web_search_timeout_becomes_a_tool_error(services) -> None:  # type: ignore[no-untyped-def]
-    user = make_user(services)
+    user = factories.user(services.uow, "tools")
     services.secrets.create(user, "tavily", "default", "tvly-test-key-1234567890abcdef")
 
     def slow(request: httpx.Request) -> httpx.Response:

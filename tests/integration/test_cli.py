@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import subprocess
 import sys
@@ -11,6 +12,8 @@ import pytest
 
 from jarvis.config import Settings
 from tests.conftest import TEST_APP_PASSWORD, TEST_JWT_SECRET, TEST_MASTER_KEY
+
+pytestmark = pytest.mark.slow  # every `jarvis` call is a new Python process (seconds each)
 
 
 @pytest.fixture
@@ -29,13 +32,31 @@ def run_cli(
         LOG_LEVEL="WARNING",
     )
 
-    def run(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+    def run(*args: str | bytes, stdin: str = "") -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [sys.executable, "-m", "jarvis.cli", *args],
             input=stdin,
             env=env,
             capture_output=True,
             text=True,
+            timeout=120,
+        )
+
+    run.env = env  # type: ignore[attr-defined]
+    return run
+
+
+@pytest.fixture
+def run_cli_bytes(run_cli) -> Callable[..., subprocess.CompletedProcess[bytes]]:  # type: ignore[no-untyped-def]
+    """Like ``run_cli`` with bytes on stdin (what a shell pipe may carry)."""
+
+    def run(args: tuple[str, ...], stdin: bytes) -> subprocess.CompletedProcess[bytes]:
+        env = dict(run_cli.env, LC_ALL="C.UTF-8")
+        return subprocess.run(
+            [sys.executable, "-m", "jarvis.cli", *args],
+            input=stdin,
+            env=env,
+            capture_output=True,
             timeout=120,
         )
 
@@ -68,6 +89,76 @@ def test_errors_are_one_clear_line_and_a_nonzero_exit(run_cli) -> None:  # type:
     dup = run_cli("users", "add", "DUP@example.com", stdin="long-enough-1\n")
     assert dup.returncode == 1
     assert "already exists" in dup.stderr and "Traceback" not in dup.stderr
+
+
+def test_bad_arguments_are_one_clear_line_each(
+    fresh_database: Callable[[], Settings],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Invalid UTF-8 in argv (Python decodes it to lone surrogates), control characters,
+    100 KB, negative and huge numbers: each command answers with one line, exit 1, and writes
+    nothing. (In-process: ``main()`` is what the console script runs.)"""
+    from jarvis.cli import main
+    from jarvis.config import get_settings
+
+    s = fresh_database()
+    for var, value in {
+        "DATABASE_URL": s.owner_url(),
+        "JARVIS_DATA_DIR": str(s.data_dir),
+        "JARVIS_MASTER_KEY": TEST_MASTER_KEY,
+        "JARVIS_JWT_SECRET": TEST_JWT_SECRET,
+        "JARVIS_DB_APP_PASSWORD": TEST_APP_PASSWORD,
+        "JARVIS_ENV": "test",
+    }.items():
+        monkeypatch.setenv(var, value)
+    get_settings.cache_clear()
+    password = "long-enough-1\n"
+
+    def cli(args: list[str], stdin: str = "") -> tuple[int, list[str]]:
+        monkeypatch.setattr("sys.stdin", io.StringIO(stdin))
+        code = main(args)
+        return code, capsys.readouterr().err.strip().splitlines()
+
+    try:
+        assert cli(["users", "add", "root@example.com", "--admin"], password)[0] == 0
+        cases: list[tuple[list[str], str, str]] = [
+            (["users", "add", "r\udcffot@example.com"], password, "email address contains"),
+            (["users", "add", "e@example.com", "--name", "bad\x1bname"], password, "escape"),
+            (["users", "add", "x" * 100_000 + "@example.com"], password, "email address is too"),
+            (["demo", "seed", "--users", "-1"], "", "--users must be 1 to 10,000"),
+            (["demo", "seed", "--users", "1" + "0" * 12], "", "--users must be 1 to 10,000"),
+            (["demo", "seed", "--runs", "-7"], "", "--runs must be 0 to"),
+            (["demo", "seed", "--prefix", "a b"], "", "--prefix may hold"),
+            (
+                ["embeddings", "reembed", "--user", "root@example.com", "--model", "lexical"]
+                + ["--batch-size", "-5"],
+                "",
+                "batch size must be between 1 and 10,000",
+            ),
+            (
+                ["secrets", "rotate-master-key", "--new-version", str(2**40)],
+                "ab" * 32 + "\n",
+                "key version must be 1 to 2,147,483,647",
+            ),
+        ]
+        for args, stdin, expected in cases:
+            code, lines = cli(args, stdin)
+            assert code == 1, (args[:3], lines)
+            assert len(lines) == 1 and lines[0].startswith("jarvis: "), (args[:3], lines)
+            assert expected in lines[0], (args[:3], lines[0])
+        assert main(["users", "list"]) == 0  # nothing was written by the refused commands
+        assert capsys.readouterr().out.splitlines() == ["root@example.com\tadmin\troot"]
+    finally:
+        get_settings.cache_clear()
+
+
+def test_a_password_piped_as_invalid_utf8_is_refused(run_cli_bytes) -> None:  # type: ignore[no-untyped-def]
+    result = run_cli_bytes(("users", "add", "p@example.com"), stdin=b"pass\xff\xfeword-long\n")
+    assert result.returncode == 1
+    assert result.stderr.decode().strip() == (
+        "jarvis: The password contains characters that are not valid text."
+    )
 
 
 def test_a_database_that_is_down_is_a_clear_line_not_a_traceback(tmp_path) -> None:  # type: ignore[no-untyped-def]

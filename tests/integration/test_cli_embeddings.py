@@ -2,41 +2,38 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable
 
 import pytest
-from sqlalchemy import create_engine, text
 
+from jarvis.bootstrap import build_services
 from jarvis.cli import main
 from jarvis.config import Settings, get_settings
-from jarvis.llm.embedders import LEXICAL_MODEL, OPENAI_MODEL
+from jarvis.llm.embedders import LEXICAL_MODEL, MODEL_DIMS, OPENAI_MODEL
+from jarvis.security.passwords import PasswordHasher
+from tests import factories
 from tests.conftest import TEST_APP_PASSWORD, TEST_JWT_SECRET, TEST_MASTER_KEY
 
 
 def test_reembed_moves_rows_and_reports_progress(
     fresh_database: Callable[[], Settings],
+    fast_hasher: PasswordHasher,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     s = fresh_database()
-    owner = create_engine(s.owner_url())
-    uid = uuid.uuid4()
+    services = build_services(s, hasher=fast_hasher)
     try:
-        with owner.begin() as conn:
-            conn.execute(
-                text(
-                    "INSERT INTO users (id, email, password_hash) VALUES (:id, 'cli-mem@example.com', 'x')"
-                ),
-                {"id": uid},
-            )
-            conn.execute(
-                text(
-                    "INSERT INTO memories (user_id, content, embedding, embedding_model) "
-                    "SELECT :u, 'memory ' || g, array_fill(0.5, ARRAY[384])::vector, :m FROM generate_series(1, 5) g"
-                ),
-                {"u": uid, "m": OPENAI_MODEL},
-            )
+        who = factories.user(services.uow, "cli-mem", email="cli-mem@example.com")
+        with services.uow(who) as w:
+            for i in range(1, 6):
+                w.memories.add(
+                    user_id=who.user_id,
+                    content=f"memory {i}",
+                    embedding=[0.5] * MODEL_DIMS[OPENAI_MODEL],
+                    embedding_model=OPENAI_MODEL,
+                )
+            w.commit()
         for var, value in dict(
             DATABASE_URL=s.owner_url(),
             JARVIS_DATA_DIR=str(s.data_dir),
@@ -63,14 +60,8 @@ def test_reembed_moves_rows_and_reports_progress(
         out = capsys.readouterr()
         assert code == 0, out.err
         assert "4/5 memories" in out.out and "Re-embedded 5 of 5 memories" in out.out
-        with owner.connect() as conn:
-            models = set(
-                conn.scalars(
-                    text("SELECT DISTINCT embedding_model FROM memories WHERE user_id = :u"),
-                    {"u": uid},
-                )
-            )
-        assert models == {LEXICAL_MODEL}
+        with services.uow(who) as w:
+            assert w.memories.count_by_model(who.user_id) == {LEXICAL_MODEL: 5}
         # OpenAI without the user's key: one clear line, non-zero exit
         assert (
             main(["embeddings", "reembed", "--user", "cli-mem@example.com", "--model", "openai"])
@@ -84,4 +75,4 @@ def test_reembed_moves_rows_and_reports_progress(
         assert "No account" in capsys.readouterr().err
     finally:
         get_settings.cache_clear()
-        owner.dispose()
+        services.engine.dispose()

@@ -3,37 +3,23 @@
 from __future__ import annotations
 
 import random
-import uuid
 from collections.abc import Callable
-
-from sqlalchemy import create_engine, text
 
 from jarvis.bootstrap import build_services, usage_maintenance
 from jarvis.config import Settings
-from jarvis.identity import Principal
+from tests import factories
 
 
 def test_seed_knowledge_builds_a_graph_with_hubs_and_memories(
     fresh_database: Callable[[], Settings], fast_hasher
 ) -> None:  # type: ignore[no-untyped-def]
     s = fresh_database()
-    owner = create_engine(s.owner_url())
-    try:
-        ids = [uuid.uuid4(), uuid.uuid4()]
-        with owner.begin() as conn:
-            for i, uid in enumerate(ids):
-                conn.execute(
-                    text("INSERT INTO users (id, email, password_hash) VALUES (:id, :e, 'x')"),
-                    {"id": uid, "e": f"demo-k{i}@example.com"},
-                )
-        with usage_maintenance(s) as maintenance:
-            out = maintenance.seed_knowledge(ids, random.Random(3))
-        assert out["entities"] >= 2 * 250 and out["relations"] >= 2 * 600 and out["memories"] == 80
-    finally:
-        owner.dispose()
     services = build_services(s, hasher=fast_hasher)
     try:
-        me = Principal(user_id=ids[0], email="demo-k0@example.com")
+        me, other = (factories.user(services.uow, f"demo-k{i}") for i in range(2))
+        with usage_maintenance(s) as maintenance:
+            out = maintenance.seed_knowledge([me.user_id, other.user_id], random.Random(3))
+        assert out["entities"] >= 2 * 250 and out["relations"] >= 2 * 600 and out["memories"] == 80
         stats = services.knowledge_graph.stats(me)
         assert {"knows", "works_at", "lives_in", "works_on"} <= set(stats["relation_types"])
         [hit] = [

@@ -16,7 +16,7 @@ from jarvis.bootstrap import Services
 from jarvis.db.repositories.knowledge_graph import NewEntity, NewRelation
 from jarvis.identity import Principal
 from jarvis.services.knowledge_graph import GraphNode, RelationView
-from tests.integration.test_memory import user
+from tests import factories
 
 TYPES = ["knows", "works_at", "likes"]
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
@@ -68,7 +68,7 @@ def _expected(
 
 @pytest.mark.parametrize("seed", [3])
 def test_neighbourhoods_match_networkx(services: Services, seed: int) -> None:
-    owner = user(services, "graph")
+    owner = factories.user(services.uow, "graph")
     g, names = _graph(services, owner, seed)
     rng = random.Random(seed)
     roots = [*list(g.nodes)[:2], *rng.sample(list(g.nodes), 2)]  # hubs and others
@@ -157,7 +157,7 @@ def test_neighbourhoods_match_networkx(services: Services, seed: int) -> None:
 def test_over_the_cap_the_nearest_are_kept_by_name(services: Services) -> None:
     """Issue 14: the docstring said "by depth, then name" while the query kept "by depth, then
     id". A hub's neighbours whose ids sort the other way round from their names."""
-    owner = user(services, "hub")
+    owner = factories.user(services.uow, "hub")
     hub = uuid.uuid4()
     leaves = sorted((uuid.uuid4() for _ in range(30)), reverse=True)  # ids descending ...
     with services.uow(owner) as w:

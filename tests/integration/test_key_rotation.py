@@ -21,8 +21,8 @@ from jarvis.identity import Principal
 from jarvis.security.crypto import EnvelopeCipher, KeyRing
 from jarvis.security.passwords import PasswordHasher
 from jarvis.services.key_rotation import KeyRotation, parse_master_key
+from tests import factories
 from tests.conftest import TEST_APP_PASSWORD, TEST_JWT_SECRET, TEST_MASTER_KEY
-from tests.integration.secrets_fixtures import insert_user
 
 K1 = bytes.fromhex(TEST_MASTER_KEY)
 K2 = bytes.fromhex("22" * 32)
@@ -79,7 +79,7 @@ def vault(fresh_database: Callable[[], Settings], fast_hasher: PasswordHasher) -
         return services
 
     old = make(KeyRing(1, {1: K1}))
-    users = [insert_user(owner, f"rot{i}") for i in range(3)]
+    users = [factories.user(old.uow, f"rot{i}") for i in range(3)]
     values: dict[tuple[uuid.UUID, str], str] = {}
     for user in users:
         values[(user.user_id, "openai")] = "sk-" + uuid.uuid4().hex
@@ -207,6 +207,7 @@ def _cli(
     )
 
 
+@pytest.mark.slow  # `jarvis` subprocesses
 def test_cli_rotates_from_stdin_and_retires(vault: Vault) -> None:
     status = _cli(vault.settings, "secrets", "key-status")
     assert status.returncode == 0, status.stderr
@@ -230,6 +231,7 @@ def test_cli_rotates_from_stdin_and_retires(vault: Vault) -> None:
     vault.read_all(vault.make(KeyRing(2, {2: K2})))
 
 
+@pytest.mark.slow  # `jarvis` subprocesses
 def test_cli_wrong_old_key_and_bad_new_key_change_nothing(vault: Vault) -> None:
     before = vault.rows()
     wrong = _cli(

@@ -7,21 +7,12 @@ import uuid
 from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import Connection, event, func, select
+from sqlalchemy import Connection, event
 
 from jarvis.bootstrap import Services
-from jarvis.db.tables import KgEntity, KgRelation, User
 from jarvis.errors import NotFoundError, ValidationError
 from jarvis.identity import Principal
-
-
-def user(services: Services, name: str) -> Principal:
-    uid = uuid.uuid4()
-    email = f"{name}-{uid.hex[:8]}@example.com"
-    with services.uow(scope="auth") as uow:
-        uow.session.add(User(id=uid, email=email, password_hash="x", display_name=name))
-        uow.commit()
-    return Principal(user_id=uid, email=email, role="user", display_name=name)
+from tests import factories
 
 
 def chain(services: Services, p: Principal, names: str, rel: str = "next") -> dict[str, uuid.UUID]:
@@ -38,7 +29,7 @@ def names_of(hood) -> set[str]:  # type: ignore[no-untyped-def]
 
 def test_entity_crud_and_details(services: Services) -> None:
     kg = services.knowledge_graph
-    p = user(services, "ann")
+    p = factories.user(services.uow, "ann")
     ada = kg.create_entity(p, "Ada Lovelace", "person", "Mathematician")
     engine = kg.create_entity(p, "Analytical Engine", "machine")
     rel = kg.create_relation(p, ada.id, engine.id, "wrote programs for", weight=0.9)
@@ -62,7 +53,7 @@ def test_entity_crud_and_details(services: Services) -> None:
 
 def test_search_by_name_and_meaning(services: Services) -> None:
     kg = services.knowledge_graph
-    p = user(services, "ann")
+    p = factories.user(services.uow, "ann")
     kg.create_entity(p, "Lisbon", "city", "Capital of Portugal on the Atlantic coast")
     kg.create_entity(p, "Lisbeth Salander", "person")
     kg.create_entity(p, "Porto", "city", "Second city of Portugal, known for port wine")
@@ -78,7 +69,7 @@ def test_search_by_name_and_meaning(services: Services) -> None:
 
 def test_neighbourhood_depth_limits_and_cycles(services: Services) -> None:
     kg = services.knowledge_graph
-    p = user(services, "ann")
+    p = factories.user(services.uow, "ann")
     ids = chain(services, p, "ABCDE")
     kg.create_relation(p, ids["E"], ids["A"], "next")  # a cycle A->B->C->D->E->A
     one = kg.neighbourhood(p, ids["A"], depth=1, direction="out")
@@ -98,7 +89,7 @@ def test_neighbourhood_depth_limits_and_cycles(services: Services) -> None:
 
 def test_neighbourhood_direction_and_relation_types(services: Services) -> None:
     kg = services.knowledge_graph
-    p = user(services, "ann")
+    p = factories.user(services.uow, "ann")
     hub = kg.create_entity(p, "Hub", "x").id
     a = kg.create_entity(p, "Out1", "x").id
     b = kg.create_entity(p, "In1", "x").id
@@ -118,7 +109,7 @@ def test_neighbourhood_direction_and_relation_types(services: Services) -> None:
 
 def test_neighbourhood_as_of_a_date(services: Services) -> None:
     kg = services.knowledge_graph
-    p = user(services, "ann")
+    p = factories.user(services.uow, "ann")
     me = kg.create_entity(p, "Me", "person").id
     old = kg.create_entity(p, "Old Corp", "company").id
     new = kg.create_entity(p, "New Corp", "company").id
@@ -144,7 +135,7 @@ def test_neighbourhood_as_of_a_date(services: Services) -> None:
 
 def test_hub_neighbourhood_is_capped_and_flagged(services: Services) -> None:
     kg = services.knowledge_graph
-    p = user(services, "ann")
+    p = factories.user(services.uow, "ann")
     rows = {
         "entities": [{"name": "Hub", "type": "hub"}],
         "relations": [
@@ -164,7 +155,7 @@ def test_hub_neighbourhood_is_capped_and_flagged(services: Services) -> None:
 
 def test_shortest_path_found_and_none(services: Services) -> None:
     kg = services.knowledge_graph
-    p = user(services, "ann")
+    p = factories.user(services.uow, "ann")
     ids = chain(services, p, "ABCDEF")
     shortcut = kg.create_entity(p, "S", "node").id
     kg.create_relation(p, ids["B"], shortcut, "next")
@@ -183,7 +174,7 @@ def test_shortest_path_found_and_none(services: Services) -> None:
 
 def test_import_rejects_bad_rows_atomically(services: Services) -> None:
     kg = services.knowledge_graph
-    p = user(services, "ann")
+    p = factories.user(services.uow, "ann")
     bad_csv = (
         "source,target,type,weight,valid_from,valid_to\n"
         "Alice,Bob,knows,1,,\n"
@@ -218,7 +209,7 @@ def test_import_rejects_bad_rows_atomically(services: Services) -> None:
 
 def test_lookup_and_add_fact_for_the_agent(services: Services) -> None:
     kg = services.knowledge_graph
-    p = user(services, "ann")
+    p = factories.user(services.uow, "ann")
     fact = kg.add_fact(p, "Alice", "sister of", "Bob")
     assert fact.created and fact.to_dict()["relation"] == "sister_of"
     again = kg.add_fact(p, "alice", "sister_of", "BOB")
@@ -237,7 +228,7 @@ def test_lookup_and_add_fact_for_the_agent(services: Services) -> None:
 
 def test_row_level_security_isolates_graphs(services: Services) -> None:
     kg = services.knowledge_graph
-    ann, bob = user(services, "ann"), user(services, "bob")
+    ann, bob = factories.user(services.uow, "ann"), factories.user(services.uow, "bob")
     ids = chain(services, ann, "XYZ")
     assert kg.search_entities(bob, "X") == []
     assert kg.lookup(bob, "X") == []
@@ -252,20 +243,21 @@ def test_row_level_security_isolates_graphs(services: Services) -> None:
     b1 = kg.create_entity(bob, "B1").id
     with pytest.raises(NotFoundError):  # cannot link to someone else's entity
         kg.create_relation(bob, b1, ids["X"], "knows")
-    with services.uow(bob) as uow:
-        assert uow.session.scalar(select(func.count()).select_from(KgEntity)) == 1
-        assert uow.session.scalar(select(func.count()).select_from(KgRelation)) == 0
+    with services.uow(bob) as uow:  # even asking for ann's rows by her id
+        assert uow.graph.count_entities(ann.user_id) == 0
+        assert uow.graph.count_relations(ann.user_id) == 0
+        assert uow.graph.count_entities(bob.user_id) == 1
+        assert uow.graph.count_relations(bob.user_id) == 0
     assert kg.stats(ann)["relations"] == 2
 
 
 def test_graph_sql_is_scoped_by_row_level_security(services: Services) -> None:
     """The raw neighbourhood / path SQL runs under RLS: another user's ids lead nowhere."""
-    from jarvis.db.repositories.knowledge_graph import KnowledgeGraphRepository
 
-    ann, bob = user(services, "ann"), user(services, "bob")
+    ann, bob = factories.user(services.uow, "ann"), factories.user(services.uow, "bob")
     ids = chain(services, ann, "PQR")
     with services.uow(bob) as uow:
-        repo = KnowledgeGraphRepository(uow.session)
+        repo = uow.graph
         rows = repo.neighbourhood(
             ids["P"], depth=3, direction="both", types=[], as_of=None, node_limit=10, edge_limit=10
         )
@@ -279,7 +271,7 @@ def test_graph_sql_is_scoped_by_row_level_security(services: Services) -> None:
 
 def test_update_relation_changes_type_weight_and_validity(services: Services) -> None:
     kg = services.knowledge_graph
-    p = user(services, "ann")
+    p = factories.user(services.uow, "ann")
     a, b = kg.create_entity(p, "A").id, kg.create_entity(p, "B").id
     rel = kg.create_relation(p, a, b, "knows")
     changed = kg.update_relation(
@@ -298,7 +290,7 @@ def test_import_resolves_all_names_in_one_query_and_inserts_in_bulk(
 ) -> None:
     """No query per row: one SELECT resolves every name, one INSERT per table."""
     kg = services.knowledge_graph
-    p = user(services, "ann")
+    p = factories.user(services.uow, "ann")
     kg.create_entity(p, "Existing", "thing")
     rows = [{"source": "existing", "target": f"New {i}", "type": "x"} for i in range(300)]
     statements: list[str] = []
@@ -327,7 +319,7 @@ def test_paths_and_lookup_query_per_level_not_per_row(
 ) -> None:
     """A path costs one query per BFS level plus a constant; a lookup a constant."""
     kg = services.knowledge_graph
-    p = user(services, "ann")
+    p = factories.user(services.uow, "ann")
     stations = [f"Station {i}" for i in range(7)]
     kg.import_data(
         p,

@@ -2,31 +2,18 @@
 
 from __future__ import annotations
 
-import uuid
 from datetime import timedelta
 
 import pytest
 
 from jarvis.bootstrap import Services
 from jarvis.errors import NotFoundError, ValidationError
-from jarvis.identity import Principal
 from jarvis.llm.embedders import OPENAI_MODEL, WORDLLAMA_MODEL
-
-
-def user(services: Services, name: str) -> Principal:
-    """A new account, written directly (sign-up may be closed in the shared test database)."""
-    from jarvis.db.tables import User
-
-    uid = uuid.uuid4()
-    email = f"{name}-{uid.hex[:8]}@example.com"
-    with services.uow(scope="auth") as uow:
-        uow.session.add(User(id=uid, email=email, password_hash="x", display_name=name))
-        uow.commit()
-    return Principal(user_id=uid, email=email, role="user", display_name=name)
+from tests import factories
 
 
 def test_store_then_search_finds_the_closest_memory_first(services: Services) -> None:
-    alice = user(services, "alice")
+    alice = factories.user(services.uow, "alice")
     services.memory.store(alice, "My sister Carol lives in Lisbon", source="run-1")
     services.memory.store(alice, "The car insurance renewal is due in March")
     services.memory.store(alice, "I prefer green tea to coffee")
@@ -40,7 +27,7 @@ def test_store_then_search_finds_the_closest_memory_first(services: Services) ->
 
 
 def test_threshold_drops_weak_hits(services: Services) -> None:
-    alice = user(services, "alice")
+    alice = factories.user(services.uow, "alice")
     services.memory.store(alice, "Bananas are yellow")
     services.memory.store(alice, "Quarterly taxes are filed in April")
     hits = services.memory.search(alice, "quarterly taxes", k=5, min_score=0.3)
@@ -48,7 +35,7 @@ def test_threshold_drops_weak_hits(services: Services) -> None:
 
 
 def test_hybrid_search_fuses_full_text_and_vector_ranks(services: Services) -> None:
-    alice = user(services, "alice")
+    alice = factories.user(services.uow, "alice")
     services.memory.store(alice, "Dentist appointment on Tuesday at 9")
     services.memory.store(alice, "The dentists' conference was boring")
     services.memory.store(alice, "Buy oat milk")
@@ -63,12 +50,11 @@ def test_hybrid_search_fuses_full_text_and_vector_ranks(services: Services) -> N
 
 
 def test_search_only_compares_rows_of_the_same_model(services: Services) -> None:
-    from jarvis.db.repositories.memory import MemoryRepository
 
-    alice = user(services, "alice")
+    alice = factories.user(services.uow, "alice")
     services.memory.store(alice, "default row about tennis")
     with services.uow(alice) as uow:
-        MemoryRepository(uow.session).add(
+        uow.memories.add(
             user_id=alice.user_id,
             content="openai row about tennis",
             embedding=services.embedder.embed(["openai row about tennis"])[0],
@@ -84,7 +70,7 @@ def test_search_only_compares_rows_of_the_same_model(services: Services) -> None
 
 
 def test_delete_and_browse_by_date(services: Services, clock) -> None:  # type: ignore[no-untyped-def]
-    alice = user(services, "alice")
+    alice = factories.user(services.uow, "alice")
     old = services.memory.store(alice, "old memory")
     clock.advance(days=10)
     new = services.memory.store(alice, "new memory", source="run-42")
@@ -100,7 +86,7 @@ def test_delete_and_browse_by_date(services: Services, clock) -> None:  # type: 
 
 
 def test_another_user_never_sees_or_deletes_my_memories(services: Services) -> None:
-    alice, bob = user(services, "alice"), user(services, "bob")
+    alice, bob = factories.user(services.uow, "alice"), factories.user(services.uow, "bob")
     mine = services.memory.store(alice, "alice's secret plan")
     assert services.memory.search(bob, "secret plan", k=5) == []
     assert services.memory.search(bob, "secret plan", k=5, mode="hybrid") == []
@@ -113,7 +99,7 @@ def test_another_user_never_sees_or_deletes_my_memories(services: Services) -> N
 
 
 def test_empty_input_is_refused(services: Services) -> None:
-    alice = user(services, "alice")
+    alice = factories.user(services.uow, "alice")
     with pytest.raises(ValidationError):
         services.memory.store(alice, "   ")
     with pytest.raises(ValidationError):
@@ -126,7 +112,7 @@ def test_reembed_moves_rows_with_progress(services: Services) -> None:
     class OtherLexical(LexicalEmbedder):
         model_name = "lexical-test-other"
 
-    alice = user(services, "alice")
+    alice = factories.user(services.uow, "alice")
     for i in range(5):
         services.memory.store(alice, f"memory number {i}")
     services.memory.embedders.registry.register(OtherLexical())  # a second model
@@ -145,16 +131,15 @@ def test_reembed_moves_rows_with_progress(services: Services) -> None:
 
 def test_row_level_security_holds_even_if_the_sql_asks_for_another_user(services: Services) -> None:
     """The repository's SQL filters by user_id itself, but RLS is what protects the rows."""
-    from jarvis.db.repositories.memory import MemoryRepository
 
-    alice, bob = user(services, "alice"), user(services, "bob")
+    alice, bob = factories.user(services.uow, "alice"), factories.user(services.uow, "bob")
     services.memory.store(alice, "alice's diary entry about tennis")
     vector = services.embedder.embed(["tennis"])[0]
     model = services.embedder.model_name
     with services.uow(bob) as uow:  # acting as bob, asking for alice's rows
-        repo = MemoryRepository(uow.session)
+        repo = uow.memories
         assert repo.semantic(alice.user_id, model, vector, k=5) == []
         assert repo.hybrid(alice.user_id, model, vector, "tennis", k=5) == []
         assert repo.browse(alice.user_id) == []
     with services.uow(alice) as uow:
-        assert len(MemoryRepository(uow.session).semantic(alice.user_id, model, vector, k=5)) == 1
+        assert len(uow.memories.semantic(alice.user_id, model, vector, k=5)) == 1

@@ -17,7 +17,7 @@ from jarvis.db.repositories.memory import _SEMANTIC_SQL
 from jarvis.errors import JarvisError
 from jarvis.identity import Principal
 from jarvis.llm.embedders import LEXICAL_MODEL, OPENAI_MODEL, WORDLLAMA_MODEL, LexicalEmbedder
-from tests.integration.test_memory import user
+from tests import factories
 
 
 class ZeroForSome(LexicalEmbedder):
@@ -33,7 +33,7 @@ class ZeroForSome(LexicalEmbedder):
 
 
 def test_a_zero_vector_is_never_stored(services: Services) -> None:
-    alice = user(services, "alice")
+    alice = factories.user(services.uow, "alice")
     with pytest.raises(JarvisError), services.uow(alice) as uow:
         uow.memories.add(
             user_id=alice.user_id, content="x", embedding=[0.0] * 256, embedding_model="m"
@@ -46,7 +46,7 @@ def test_a_zero_vector_is_never_stored(services: Services) -> None:
 
 
 def test_no_score_is_ever_nan(services: Services) -> None:
-    alice = user(services, "alice")
+    alice = factories.user(services.uow, "alice")
     services.memory.embedders.registry.register(ZeroForSome())
     services.memory.reembed(alice, "lexical-zero-test")
     services.memory.store(alice, "the nothing gala is on friday")
@@ -95,7 +95,7 @@ def test_a_move_takes_memories_and_graph_along_and_can_be_resumed(services: Serv
     class Other(LexicalEmbedder):
         model_name = "lexical-move-test"
 
-    alice = user(services, "alice")
+    alice = factories.user(services.uow, "alice")
     for i in range(5):
         services.memory.store(alice, f"memory number {i}")
     services.knowledge_graph.create_entity(alice, "Lisbon", "city", "capital of Portugal")

@@ -20,10 +20,12 @@ from sqlalchemy import Engine, create_engine, text
 
 from jarvis.config import Settings
 from jarvis.db.engine import create_app_engine
-from jarvis.db.repositories.memory import NAIVE_SQL, MemoryRepository
+from jarvis.db.repositories.memory import NAIVE_SQL
 from jarvis.db.repositories.memory_indexes import MemoryIndexRepository
 from jarvis.db.uow import UnitOfWorkFactory
 from jarvis.services.memory import MemoryIndexes
+
+pytestmark = pytest.mark.slow  # 20,000 memories and an HNSW index: ~15 s of set-up
 
 USERS = 200
 PER_USER = 100
@@ -105,7 +107,7 @@ def test_per_user_top_k_is_exactly_numpys(big_db: Any) -> None:
             q = _query_vector(rng)
             truth = _oracle(owner, uid, q, K)
             with uow.for_user_id(uid) as w:
-                got = MemoryRepository(w.session).semantic(uid, MODEL, q, k=K)
+                got = w.memories.semantic(uid, MODEL, q, k=K)
             assert len(truth) == K
             assert {r.id for r in got} == set(truth)
             assert [r.id for r in got][:3] == truth[:3]

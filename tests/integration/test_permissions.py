@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable
 
 import pytest
 from sqlalchemy import select
 
 from jarvis.bootstrap import Services
-from jarvis.db.tables import AuditEvent, User
+from jarvis.db.tables import AuditEvent
 from jarvis.errors import ValidationError
 from jarvis.identity import Principal
-from tests.integration.secrets_fixtures import committed_user  # noqa: F401 - fixture
+from tests import factories
 
 ALL = [
     "memory_search",
@@ -28,11 +27,7 @@ ALL = [
 
 @pytest.fixture
 def user(services: Services) -> Principal:
-    uid = uuid.uuid4()
-    with services.uow(scope="auth") as uow:
-        uow.session.add(User(id=uid, email=f"perm-{uid.hex[:8]}@example.com", password_hash="x"))
-        uow.commit()
-    return Principal(user_id=uid, email="perm@example.com")
+    return factories.user(services.uow, "perm")
 
 
 def _states(services: Services, user: Principal) -> dict[str, str]:
@@ -131,7 +126,7 @@ def test_changes_are_audited(services: Services, user: Principal) -> None:
 
 def test_permissions_are_per_user_under_rls(
     committed_services: Services,
-    committed_user: Callable[[str], Principal],  # noqa: F811
+    committed_user: Callable[[str], Principal],
 ) -> None:
     s = committed_services
     a, b = committed_user("perm-a"), committed_user("perm-b")

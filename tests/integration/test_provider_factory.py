@@ -3,21 +3,18 @@ user saved is the one the SDK sends; offline needs none; the picker lists usable
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 
 import pytest
 
 from jarvis.bootstrap import Services
-from jarvis.db.repositories.users import UserRepository
-from jarvis.db.tables import User
 from jarvis.errors import ProviderAuthError, ValidationError
-from jarvis.identity import Principal
 from jarvis.llm.anthropic_provider import AnthropicProvider
 from jarvis.llm.base import ChatMessage, TextDelta
 from jarvis.llm.factory import ProviderFactory
 from jarvis.llm.offline import OFFLINE_LABEL, OfflineProvider
 from jarvis.llm.openai_provider import OpenAIProvider
+from tests import factories
 from tests.llm_wire_server import Reply, WireServer, fast_retry, openai_text_stream, openai_usage
 
 OPENAI_KEY = "sk-proj-vaultkeyABCDEFGHIJKLMNOP123"
@@ -30,19 +27,8 @@ def server() -> Iterator[WireServer]:
         yield wire
 
 
-def make_user(services: Services) -> Principal:
-    uid = uuid.uuid4()
-    email = f"llm-{uid.hex[:10]}@example.com"
-    with services.uow(scope="auth") as uow:
-        UserRepository(uow.session).add(
-            User(id=uid, email=email, password_hash="x", display_name="LLM tester", role="user")
-        )
-        uow.commit()
-    return Principal(user_id=uid, email=email, role="user", display_name="LLM tester")
-
-
 def test_offline_is_always_usable_and_needs_no_key(services: Services) -> None:
-    principal = make_user(services)
+    principal = factories.user(services.uow, "llm")
     factory = ProviderFactory(services.secrets)
 
     choices = factory.usable_providers(principal)
@@ -54,7 +40,7 @@ def test_offline_is_always_usable_and_needs_no_key(services: Services) -> None:
 
 
 def test_missing_key_is_a_clear_provider_auth_error(services: Services) -> None:
-    principal = make_user(services)
+    principal = factories.user(services.uow, "llm")
 
     with pytest.raises(ProviderAuthError, match="no OpenAI API key.*Secrets page"):
         ProviderFactory(services.secrets).for_user(principal, "openai")
@@ -62,11 +48,11 @@ def test_missing_key_is_a_clear_provider_auth_error(services: Services) -> None:
 
 def test_unknown_provider_is_refused(services: Services) -> None:
     with pytest.raises(ValidationError):
-        ProviderFactory(services.secrets).for_user(make_user(services), "tavily")
+        ProviderFactory(services.secrets).for_user(factories.user(services.uow, "llm"), "tavily")
 
 
 def test_saved_keys_make_providers_usable(services: Services) -> None:
-    principal = make_user(services)
+    principal = factories.user(services.uow, "llm")
     services.secrets.create(principal, "openai", None, OPENAI_KEY)
     services.secrets.create(principal, "anthropic", None, "sk-ant-api03-" + "k" * 30)
     factory = ProviderFactory(services.secrets)
@@ -76,12 +62,12 @@ def test_saved_keys_make_providers_usable(services: Services) -> None:
     assert ids == ["offline", "openai", "anthropic"]
     assert isinstance(factory.for_user(principal, "openai"), OpenAIProvider)
     assert isinstance(factory.for_user(principal, "anthropic"), AnthropicProvider)
-    other = make_user(services)
+    other = factories.user(services.uow, "llm")
     assert [c.id for c in factory.usable_providers(other)] == ["offline"]  # keys are per user
 
 
 def test_vault_key_and_base_url_reach_the_wire(services: Services, server: WireServer) -> None:
-    principal = make_user(services)
+    principal = factories.user(services.uow, "llm")
     services.secrets.create(
         principal, "openai_compatible", "ollama", LOCAL_KEY, base_url=server.url + "/v1"
     )

@@ -30,6 +30,7 @@ from jarvis.db.tables import (
     UserToolPermission,
 )
 from jarvis.db.uow import UnitOfWorkFactory
+from tests.factories import OPERATOR
 
 VEC = [0.0] * 383 + [1.0]
 
@@ -167,13 +168,13 @@ def test_user_cannot_update_or_delete_someone_elses_rows(app_engine: Engine, two
 
 def test_admin_reads_runs_across_users_but_never_secrets(app_engine: Engine, two_users) -> None:  # type: ignore[no-untyped-def]
     a, b = two_users
-    with UnitOfWorkFactory(app_engine).for_user_id(a, role="admin") as uow:
+    with UnitOfWorkFactory(app_engine).for_user_id(OPERATOR.user_id, role="admin") as uow:
         run_owners = set(uow.session.scalars(select(AgentRun.user_id)))
         secret_owners = set(uow.session.scalars(select(UserSecret.user_id)))
         memory_owners = set(uow.session.scalars(select(Memory.user_id)))
     assert {a, b} <= run_owners
-    assert secret_owners == {a}
-    assert memory_owners == {a}
+    assert secret_owners <= {OPERATOR.user_id}
+    assert memory_owners <= {OPERATOR.user_id}
 
 
 def test_audit_events_are_append_only(app_engine: Engine, two_users) -> None:  # type: ignore[no-untyped-def]
@@ -239,10 +240,12 @@ def test_a_user_cannot_promote_reactivate_or_rebudget_themselves(
         uow.session.execute(
             text("update users set display_name = 'Alice B' where id = :a"), {"a": a}
         )
-    with (
-        UnitOfWorkFactory(app_engine)(scope="auth") as uow,  # the sign-in scope cannot either
-        pytest.raises(ProgrammingError, match="only an administrator"),
-    ):
-        uow.session.execute(text("update users set role = 'admin' where id = :a"), {"a": a})
-    with UnitOfWorkFactory(app_engine).for_user_id(a, role="admin") as uow:  # an admin may
+    with UnitOfWorkFactory(app_engine)() as uow:  # the old sign-in scope opens nothing now
+        uow.session.execute(text("select set_config('app.scope', 'auth', true)"))
+        changed = uow.session.execute(
+            text("update users set role = 'admin' where id = :a"), {"a": a}
+        )
+        assert changed.rowcount == 0  # type: ignore[attr-defined]
+    with UnitOfWorkFactory(app_engine).for_user_id(OPERATOR.user_id, role="admin") as uow:
+        # an admin may
         uow.session.execute(text("update users set monthly_budget_usd = 5 where id = :a"), {"a": a})

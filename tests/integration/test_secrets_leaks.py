@@ -20,7 +20,6 @@ from jarvis.errors import JarvisError
 from jarvis.identity import Principal
 from jarvis.logs import JsonFormatter, RedactionFilter
 from jarvis.tracing import configure_tracing, reset_tracing
-from tests.integration.secrets_fixtures import committed_user  # noqa: F401 - fixture
 
 
 @pytest.fixture
@@ -81,7 +80,7 @@ def _assert_absent(haystack: str, *values: str) -> None:
 
 def test_full_cycle_leaks_no_value_anywhere(
     committed_services: Services,
-    committed_user: Callable[[str], Principal],  # noqa: F811
+    committed_user: Callable[[str], Principal],
     owner_engine: Engine,
     spans: tuple[InMemorySpanExporter, InMemorySpanExporter],
     json_log: io.StringIO,

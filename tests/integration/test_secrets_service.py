@@ -2,35 +2,24 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable
 
 import pytest
 from sqlalchemy import Engine, select, text
 
 from jarvis.bootstrap import Services
-from jarvis.db.repositories.secrets import SecretRepository
-from jarvis.db.tables import AuditEvent, User
+from jarvis.db.tables import AuditEvent
 from jarvis.errors import CryptoError, NotFoundError, ValidationError
 from jarvis.identity import Principal
-from tests.integration.secrets_fixtures import committed_user  # noqa: F401 - fixture
+from tests import factories
 
 OPENAI_KEY = "sk-proj-" + "A1b2C3d4E5f6G7h8I9j0" + "wxyz"
 TAVILY_KEY = "tvly-" + "dev-0123456789abcdefQRST"
 
 
-def _user(services: Services, email: str) -> Principal:
-    """A user in the test's (rolled-back) transaction, whatever the sign-up setting."""
-    uid = uuid.uuid4()
-    with services.uow(scope="auth") as uow:
-        uow.session.add(User(id=uid, email=email, password_hash="x", display_name="t"))
-        uow.commit()
-    return Principal(user_id=uid, email=email, role="user", display_name="t")
-
-
 @pytest.fixture
 def alice(services: Services) -> Principal:
-    return _user(services, f"alice-{uuid.uuid4().hex[:8]}@example.com")
+    return factories.user(services.uow, "alice")
 
 
 def _audit(services: Services, principal: Principal) -> list[tuple[str, str | None, str]]:
@@ -180,7 +169,7 @@ def test_one_data_key_per_user(services: Services, alice: Principal) -> None:
     from jarvis.services.secrets import sealed_of
 
     with services.uow(alice) as uow:
-        rows = SecretRepository(uow.session).all_for(alice.user_id)
+        rows = uow.secrets.all_for(alice.user_id)
         deks = {cipher.data_key_of(sealed_of(r), user_id=alice.user_id) for r in rows}
     assert len(rows) == 2 and len(deks) == 1
 
@@ -195,7 +184,7 @@ def test_short_values_show_no_last_four(services: Services, alice: Principal) ->
 
 def test_user_b_cannot_read_or_change_user_a_secret_even_by_id(
     committed_services: Services,
-    committed_user: Callable[[str], Principal],  # noqa: F811 - the imported fixture
+    committed_user: Callable[[str], Principal],
     owner_engine: Engine,
 ) -> None:
     s = committed_services
@@ -241,7 +230,7 @@ def test_user_b_cannot_read_or_change_user_a_secret_even_by_id(
 
 def test_a_ciphertext_copied_into_another_users_row_fails_closed(
     committed_services: Services,
-    committed_user: Callable[[str], Principal],  # noqa: F811 - the imported fixture
+    committed_user: Callable[[str], Principal],
     owner_engine: Engine,
 ) -> None:
     s = committed_services
@@ -276,7 +265,7 @@ def test_a_ciphertext_copied_into_another_users_row_fails_closed(
 
 def test_an_admin_cannot_read_other_users_secrets(
     committed_services: Services,
-    committed_user: Callable[[str], Principal],  # noqa: F811 - the imported fixture
+    committed_user: Callable[[str], Principal],
 ) -> None:
     s = committed_services
     owner = committed_user("owner")
@@ -296,7 +285,7 @@ def test_an_admin_cannot_read_other_users_secrets(
 
 def test_concurrent_creates_with_one_name_save_one_secret(
     committed_services: Services,
-    committed_user: Callable[[str], Principal],  # noqa: F811 - the imported fixture
+    committed_user: Callable[[str], Principal],
 ) -> None:
     import threading
 

@@ -12,23 +12,20 @@ from sqlalchemy import Engine, text
 
 from jarvis.bootstrap import Services
 from jarvis.clock import FixedClock
-from jarvis.db.repositories.tokens import RefreshTokenRepository
 from jarvis.errors import AccountDisabledError, InvalidCredentialsError, TokenError
 from jarvis.security.tokens import hash_refresh_token
 from jarvis.services.auth import REFRESH_RACE_GRACE, IssuedSession
-from tests.accounts_support import PW, make_admin, make_user
+from tests import factories
+from tests.factories import PASSWORD as PW
 
 
 def family_rows(services: Services, issued: IssuedSession) -> list[tuple[str, str | None]]:
-    with services.uow(scope="auth") as uow:
-        return [
-            (r.token_hash, r.revoked_reason)
-            for r in RefreshTokenRepository(uow.session).family(issued.session_id)
-        ]
+    with services.uow(issued.principal) as uow:
+        return [(r.token_hash, r.revoked_reason) for r in uow.tokens.family(issued.session_id)]
 
 
 def test_refresh_rotates_on_every_use_and_keeps_the_chain(services: Services) -> None:
-    user = make_user(services, "chain@example.com")
+    user = factories.account(services, "chain@example.com")
     first = services.sign_in.login("chain@example.com", PW, ip="203.0.113.1", user_agent="UA-1")
     second = services.sessions.refresh(first.refresh_token)
     third = services.sessions.refresh(second.refresh_token, user_agent="UA-2")
@@ -38,18 +35,18 @@ def test_refresh_rotates_on_every_use_and_keeps_the_chain(services: Services) ->
     assert services.sessions.authenticate(third.access_token) == user
     rows = family_rows(services, first)
     assert [reason for _h, reason in rows] == ["rotated", "rotated", None]
-    with services.uow(scope="auth") as uow:
-        chain = RefreshTokenRepository(uow.session).family(first.session_id)
+    with services.uow(first.principal) as uow:
+        chain = uow.tokens.family(first.session_id)
         assert chain[1].parent_id == chain[0].id and chain[2].parent_id == chain[1].id
         # The absolute lifetime is the family's, not reset by rotation.
         assert len({row.expires_at for row in chain}) == 1
 
 
 def test_only_hashes_are_stored(services: Services, owner_engine: Engine) -> None:
-    make_user(services, "hash@example.com")
+    factories.account(services, "hash@example.com")
     issued = services.sign_in.login("hash@example.com", PW)
     rotated = services.sessions.refresh(issued.refresh_token)
-    with services.uow(scope="auth") as uow:
+    with services.uow(issued.principal) as uow:
         stored = uow.session.execute(text("select * from refresh_tokens")).all()
     dump = repr(stored)
     for token in (issued.refresh_token, rotated.refresh_token):
@@ -61,8 +58,8 @@ def test_only_hashes_are_stored(services: Services, owner_engine: Engine) -> Non
 def test_reusing_a_rotated_token_revokes_the_whole_family_and_is_audited(
     services: Services,
 ) -> None:
-    admin = make_admin(services, "reuse-admin@example.com")
-    make_user(services, "reuse@example.com")
+    admin = factories.admin_account(services, "reuse-admin@example.com")
+    factories.account(services, "reuse@example.com")
     stolen = services.sign_in.login("reuse@example.com", PW)
     legit = services.sessions.refresh(stolen.refresh_token)  # the real user rotates first
     assert services.sessions.confirm(legit.refresh_token)  # their browser stored it
@@ -81,7 +78,7 @@ def test_reusing_a_rotated_token_revokes_the_whole_family_and_is_audited(
 
 
 def test_other_sessions_survive_a_reuse_in_one_family(services: Services) -> None:
-    make_user(services, "two@example.com")
+    factories.account(services, "two@example.com")
     laptop = services.sign_in.login("two@example.com", PW)
     phone = services.sign_in.login("two@example.com", PW)
     services.sessions.confirm(services.sessions.refresh(laptop.refresh_token).refresh_token)
@@ -95,8 +92,8 @@ def test_a_reload_race_gets_another_token_and_keeps_the_session(
 ) -> None:
     """Two quick reloads: the second presents the rotated token before the browser stored (and
     confirmed) its successor. That is a race, not theft: a sibling token, the session lives."""
-    admin = make_admin(services, "race-admin@example.com")
-    make_user(services, "race-reload@example.com")
+    admin = factories.admin_account(services, "race-admin@example.com")
+    factories.account(services, "race-reload@example.com")
     first = services.sign_in.login("race-reload@example.com", PW)
     lost = services.sessions.refresh(first.refresh_token)  # the first reload: never delivered
     clock.advance(seconds=REFRESH_RACE_GRACE.total_seconds() - 1)
@@ -104,8 +101,8 @@ def test_a_reload_race_gets_another_token_and_keeps_the_session(
     assert retry.session_id == first.session_id
     assert len({first.refresh_token, lost.refresh_token, retry.refresh_token}) == 3
     assert services.sessions.authenticate(retry.access_token) == retry.principal
-    with services.uow(scope="auth") as uow:
-        chain = RefreshTokenRepository(uow.session).family(first.session_id)
+    with services.uow(first.principal) as uow:
+        chain = uow.tokens.family(first.session_id)
         assert [row.revoked_reason for row in chain] == ["rotated", None, None]
         assert chain[1].parent_id == chain[0].id and chain[2].parent_id == chain[0].id
         assert len({row.expires_at for row in chain}) == 1
@@ -127,8 +124,8 @@ def test_reuse_after_the_successor_was_confirmed_revokes_the_family(
     services: Services, clock: FixedClock
 ) -> None:
     """Once the browser confirmed the successor, the old token is a stolen copy — at once."""
-    admin = make_admin(services, "confirmed-admin@example.com")
-    make_user(services, "confirmed@example.com")
+    admin = factories.admin_account(services, "confirmed-admin@example.com")
+    factories.account(services, "confirmed@example.com")
     first = services.sign_in.login("confirmed@example.com", PW)
     legit = services.sessions.refresh(first.refresh_token)
     assert services.sessions.confirm(legit.refresh_token)
@@ -148,8 +145,8 @@ def test_reuse_after_the_successor_was_confirmed_revokes_the_family(
 def test_reuse_after_the_grace_revokes_the_family_even_if_never_confirmed(
     services: Services, clock: FixedClock
 ) -> None:
-    admin = make_admin(services, "grace-admin@example.com")
-    make_user(services, "grace@example.com")
+    admin = factories.admin_account(services, "grace-admin@example.com")
+    factories.account(services, "grace@example.com")
     first = services.sign_in.login("grace@example.com", PW)
     legit = services.sessions.refresh(first.refresh_token)  # a browser that never confirms
     clock.advance(seconds=REFRESH_RACE_GRACE.total_seconds())
@@ -163,7 +160,7 @@ def test_reuse_after_the_grace_revokes_the_family_even_if_never_confirmed(
 
 def test_reuse_after_the_successor_was_rotated_revokes_the_family(services: Services) -> None:
     """Within the grace too: a successor that was itself used was delivered somewhere."""
-    make_user(services, "rotated-on@example.com")
+    factories.account(services, "rotated-on@example.com")
     first = services.sign_in.login("rotated-on@example.com", PW)
     second = services.sessions.refresh(first.refresh_token)
     third = services.sessions.refresh(second.refresh_token)
@@ -174,7 +171,7 @@ def test_reuse_after_the_successor_was_rotated_revokes_the_family(services: Serv
 
 
 def test_idle_expiry(services: Services, clock: FixedClock) -> None:
-    make_user(services, "idle@example.com")
+    factories.account(services, "idle@example.com")
     idle = services.settings.refresh_idle_ttl_seconds
     issued = services.sign_in.login("idle@example.com", PW)
     clock.advance(seconds=idle - 60)
@@ -190,7 +187,7 @@ def test_idle_expiry(services: Services, clock: FixedClock) -> None:
 
 
 def test_absolute_expiry_even_when_used_all_the_time(services: Services, clock: FixedClock) -> None:
-    make_user(services, "absolute@example.com")
+    factories.account(services, "absolute@example.com")
     absolute = services.settings.refresh_absolute_ttl_seconds
     idle = services.settings.refresh_idle_ttl_seconds
     issued = services.sign_in.login("absolute@example.com", PW)
@@ -207,7 +204,7 @@ def test_absolute_expiry_even_when_used_all_the_time(services: Services, clock: 
 
 
 def test_logout_revokes_the_session(services: Services) -> None:
-    make_user(services, "logout@example.com")
+    factories.account(services, "logout@example.com")
     issued = services.sign_in.login("logout@example.com", PW)
     other = services.sign_in.login("logout@example.com", PW)
     services.sessions.logout(issued.principal, issued.session_id)
@@ -220,7 +217,7 @@ def test_logout_revokes_the_session(services: Services) -> None:
 
 
 def test_password_change_revokes_every_other_session(services: Services) -> None:
-    user = make_user(services, "change@example.com")
+    user = factories.account(services, "change@example.com")
     here = services.sign_in.login("change@example.com", PW)
     there = services.sign_in.login("change@example.com", PW)
     with pytest.raises(InvalidCredentialsError):
@@ -238,7 +235,7 @@ def test_password_change_revokes_every_other_session(services: Services) -> None
 
 
 def test_sessions_list_and_revoke_one_and_everywhere(services: Services) -> None:
-    user = make_user(services, "list@example.com")
+    user = factories.account(services, "list@example.com")
     a = services.sign_in.login("list@example.com", PW, ip="198.51.100.1", user_agent="Firefox")
     b = services.sign_in.login("list@example.com", PW, ip="198.51.100.2", user_agent="Chrome")
     views = services.sessions.list_active(user, current_session_id=a.session_id)
@@ -256,8 +253,8 @@ def test_sessions_list_and_revoke_one_and_everywhere(services: Services) -> None
 
 
 def test_a_user_cannot_revoke_someone_elses_session(services: Services) -> None:
-    alice = make_user(services, "alice-s@example.com")
-    make_user(services, "bob-s@example.com")
+    alice = factories.account(services, "alice-s@example.com")
+    factories.account(services, "bob-s@example.com")
     bob = services.sign_in.login("bob-s@example.com", PW)
     with pytest.raises(TokenError):
         services.sessions.revoke(alice, bob.session_id)
@@ -265,8 +262,8 @@ def test_a_user_cannot_revoke_someone_elses_session(services: Services) -> None:
 
 
 def test_deactivation_ends_sessions_at_once(services: Services) -> None:
-    admin = make_admin(services, "deact-admin@example.com")
-    make_user(services, "deact@example.com")
+    admin = factories.admin_account(services, "deact-admin@example.com")
+    factories.account(services, "deact@example.com")
     issued = services.sign_in.login("deact@example.com", PW)
     services.admin.set_active(admin, issued.principal.user_id, False)
     with pytest.raises(TokenError):
@@ -286,7 +283,7 @@ def test_refresh_with_junk_is_a_token_error(services: Services, junk: object) ->
 
 
 def test_access_token_is_refused_as_refresh_token_and_vice_versa(services: Services) -> None:
-    make_user(services, "confuse@example.com")
+    factories.account(services, "confuse@example.com")
     issued = services.sign_in.login("confuse@example.com", PW)
     with pytest.raises(TokenError):
         services.sessions.refresh(issued.access_token)
@@ -302,7 +299,7 @@ def test_two_concurrent_refreshes_exactly_one_wins(
     is a reload race and gets a sibling: see the tests above.)"""
     services = committed_services
     email = unique_email("race")
-    make_user(services, email)
+    factories.account(services, email)
     for _attempt in range(5):
         issued = services.sign_in.login(email, PW)
         barrier = threading.Barrier(2)
@@ -339,10 +336,9 @@ def test_two_concurrent_refreshes_exactly_one_wins(
         winners = [r for r in results if isinstance(r, IssuedSession)]
         losers = [r for r in results if isinstance(r, TokenError)]
         assert len(winners) == 1 and len(losers) == 1, results
-        with services.uow(scope="auth") as uow:
+        with services.uow(issued.principal) as uow:
             rows = [
-                (r.id, r.parent_id, r.revoked_reason)
-                for r in RefreshTokenRepository(uow.session).family(issued.session_id)
+                (r.id, r.parent_id, r.revoked_reason) for r in uow.tokens.family(issued.session_id)
             ]
         # Never two successors of one token.
         assert len(rows) == 2, rows

@@ -11,16 +11,14 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import text
 
 from jarvis.bootstrap import Services
-from jarvis.db.repositories.usage import UsageRepository
 from jarvis.errors import ConflictError, PermissionDeniedError, ValidationError
 from jarvis.identity import Principal
 from jarvis.llm.base import Usage
 from jarvis.services.pricing import PriceInput
 from jarvis.services.usage import UsageQuery, reprice
-from tests.integration.usage_helpers import finish_run, make_user
+from tests import factories
 
 JAN = UsageQuery(start=date(2026, 1, 1), end=date(2026, 1, 15))
 SONNET = "claude-sonnet-4-20250514"
@@ -32,9 +30,9 @@ def utc(*args: int) -> datetime:
 
 @pytest.fixture
 def ny(services: Services, unique_email) -> Principal:  # type: ignore[no-untyped-def]
-    who = make_user(services.uow, unique_email("ny"), tz="America/New_York")
+    who = factories.user(services.uow, "ny", timezone="America/New_York")
     # r1: gpt-4o-mini 100k in + 10k out = 0.015 + 0.006 = 0.021; local day Jan 9
-    finish_run(
+    factories.finished_run(
         services,
         who,
         "openai",
@@ -45,7 +43,7 @@ def ny(services: Services, unique_email) -> Principal:  # type: ignore[no-untype
         tools=(("memory_search", "ok", 40), ("web_search", "error", 900)),
     )
     # r2: 200k in + 20k out + 100k cache read = 0.03 + 0.012 + 0.0075 = 0.0495; local Jan 10
-    finish_run(
+    factories.finished_run(
         services,
         who,
         "openai",
@@ -57,7 +55,7 @@ def ny(services: Services, unique_email) -> Principal:  # type: ignore[no-untype
         tools=(("memory_search", "ok", 60), ("calculator", "denied", None)),
     )
     # r3 (failed): sonnet 10k in, 2k out, 50k read, 20k write = .03 + .03 + .015 + .075 = 0.15
-    finish_run(
+    factories.finished_run(
         services,
         who,
         "anthropic",
@@ -70,7 +68,7 @@ def ny(services: Services, unique_email) -> Principal:  # type: ignore[no-untype
         status="failed",
     )
     # r4: a model without a price -> unpriced
-    finish_run(
+    factories.finished_run(
         services,
         who,
         "openai_compatible",
@@ -80,7 +78,7 @@ def ny(services: Services, unique_email) -> Principal:  # type: ignore[no-untype
         output_tokens=500,
     )
     # r5: the offline model costs an explicit 0
-    finish_run(
+    factories.finished_run(
         services,
         who,
         "offline",
@@ -90,7 +88,7 @@ def ny(services: Services, unique_email) -> Principal:  # type: ignore[no-untype
         output_tokens=20,
     )
     # r6: last month (0.15)
-    finish_run(
+    factories.finished_run(
         services, who, "openai", "gpt-4o-mini", utc(2025, 12, 20, 12, 0), input_tokens=1_000_000
     )
     return who
@@ -210,10 +208,8 @@ def test_bad_ranges_are_refused(services: Services, ny: Principal) -> None:
         services.usage.summary(ny, UsageQuery(date(2024, 1, 1), date(2026, 1, 1)))
 
 
-def test_users_cannot_ask_for_others_or_everyone(
-    services: Services, ny: Principal, unique_email
-) -> None:  # type: ignore[no-untyped-def]
-    other = make_user(services.uow, unique_email("other"))
+def test_users_cannot_ask_for_others_or_everyone(services: Services, ny: Principal) -> None:
+    other = factories.user(services.uow, "other")
     with pytest.raises(PermissionDeniedError):
         services.usage.summary(other, UsageQuery(JAN.start, JAN.end, user_id=ny.user_id))
     with pytest.raises(PermissionDeniedError):
@@ -223,21 +219,14 @@ def test_users_cannot_ask_for_others_or_everyone(
     assert services.usage.summary(other, JAN).runs == 0
     # Below the service: the rollup rows themselves are hidden by row-level security.
     with services.uow(other) as w:
-        assert UsageRepository(w.session).daily(JAN.start, JAN.end, user_id=ny.user_id) == []
-        assert (
-            UsageRepository(w.session).recent_runs(
-                utc(2026, 1, 1), utc(2026, 2, 1), user_id=ny.user_id
-            )
-            == []
-        )
+        assert w.usage.daily(JAN.start, JAN.end, user_id=ny.user_id) == []
+        assert w.usage.recent_runs(utc(2026, 1, 1), utc(2026, 2, 1), user_id=ny.user_id) == []
 
 
-def test_admin_sees_one_user_everyone_and_the_ranking(
-    services: Services, ny: Principal, unique_email
-) -> None:  # type: ignore[no-untyped-def]
-    admin = make_user(services.uow, unique_email("admin"), role="admin")
-    second = make_user(services.uow, unique_email("second"))
-    finish_run(
+def test_admin_sees_one_user_everyone_and_the_ranking(services: Services, ny: Principal) -> None:
+    admin = factories.user(services.uow, "admin", role="admin")
+    second = factories.user(services.uow, "second")
+    factories.finished_run(
         services,
         second,
         "openai",
@@ -258,8 +247,8 @@ def test_admin_sees_one_user_everyone_and_the_ranking(
     assert {r.user_email for r in everyone.runs.rows} >= {second.email}
 
 
-def test_admin_price_change_and_reprice(services: Services, ny: Principal, unique_email) -> None:  # type: ignore[no-untyped-def]
-    admin = make_user(services.uow, unique_email("admin"), role="admin")
+def test_admin_price_change_and_reprice(services: Services, ny: Principal) -> None:
+    admin = factories.user(services.uow, "admin", role="admin")
     new = services.pricing.add_price(
         admin,
         PriceInput(
@@ -303,9 +292,9 @@ def test_admin_price_change_and_reprice(services: Services, ny: Principal, uniqu
     assert services.usage.summary(ny, JAN).unpriced_runs == 1
 
 
-def test_only_admins_add_prices_and_history_is_kept(services: Services, unique_email) -> None:  # type: ignore[no-untyped-def]
-    user = make_user(services.uow, unique_email("u"))
-    admin = make_user(services.uow, unique_email("admin"), role="admin")
+def test_only_admins_add_prices_and_history_is_kept(services: Services) -> None:
+    user = factories.user(services.uow, "u")
+    admin = factories.user(services.uow, "admin", role="admin")
     data = PriceInput(
         provider="openai_compatible",
         model="llama3.1:*",
@@ -334,8 +323,8 @@ def test_only_admins_add_prices_and_history_is_kept(services: Services, unique_e
     ).cost == Decimal("0.1")
 
 
-def test_seeded_prices_are_in_the_database(services: Services, unique_email) -> None:  # type: ignore[no-untyped-def]
-    user = make_user(services.uow, unique_email("u"))
+def test_seeded_prices_are_in_the_database(services: Services) -> None:
+    user = factories.user(services.uow, "u")
     current = {(p.provider, p.model): p for p in services.pricing.current_prices(user)}
     assert current[("offline", "*")].input_per_mtok == 0
     assert current[("openai", "o3*")].input_per_mtok == Decimal("2")  # the newer of two versions
@@ -347,17 +336,14 @@ def test_seeded_prices_are_in_the_database(services: Services, unique_email) -> 
     assert unknown.unpriced and unknown.cost is None and unknown.price_version is None
 
 
-def test_rollup_days_follow_a_time_zone_change_after_rebuild(
-    services: Services, unique_email
-) -> None:  # type: ignore[no-untyped-def]
-    who = make_user(services.uow, unique_email("tz"))
-    finish_run(services, who, "openai", "gpt-4o-mini", utc(2026, 1, 10, 3, 30), input_tokens=1000)
+def test_rollup_days_follow_a_time_zone_change_after_rebuild(services: Services) -> None:
+    who = factories.user(services.uow, "tz")
+    factories.finished_run(
+        services, who, "openai", "gpt-4o-mini", utc(2026, 1, 10, 3, 30), input_tokens=1000
+    )
     assert [r.day for r in services.usage.daily(who, JAN)] == [date(2026, 1, 10)]
-    with services.uow(who) as w:
-        w.session.execute(
-            text("update users set timezone = 'America/New_York' where id = :id"),
-            {"id": who.user_id},
-        )
+    with services.uow(who) as w:  # the row only: no rebuild yet
+        assert w.usage.set_timezone(who.user_id, "America/New_York")
         w.commit()
     services.usage.rebuild_rollups(who)
     assert [r.day for r in services.usage.daily(who, JAN)] == [date(2026, 1, 9)]

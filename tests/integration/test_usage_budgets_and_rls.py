@@ -13,19 +13,18 @@ from sqlalchemy import Engine, create_engine, text
 
 from jarvis.bootstrap import Services, usage_maintenance
 from jarvis.cli import main
-from jarvis.db.repositories.usage import UsageRepository
 from jarvis.demo.runs import DEMO_PASSWORD
 from jarvis.errors import PermissionDeniedError, ValidationError
 from jarvis.identity import Principal
 from jarvis.security.passwords import PasswordHasher
 from jarvis.services.usage import UsageQuery
-from tests.integration.usage_helpers import finish_run, make_user
+from tests import factories
 
 
 def spend(services: Services, who: Principal, usd: str) -> None:
     """A gpt-4o run costing ``usd`` (2.50 per 1M input tokens) on the 14th."""
     tokens = int(Decimal(usd) / Decimal("2.5") * 1_000_000)
-    finish_run(
+    factories.finished_run(
         services,
         who,
         "openai",
@@ -35,14 +34,12 @@ def spend(services: Services, who: Principal, usd: str) -> None:
     )
 
 
-def test_budget_uses_override_then_admin_default_then_settings(
-    services: Services, unique_email
-) -> None:  # type: ignore[no-untyped-def]
-    admin = make_user(services.uow, unique_email("admin"), role="admin")
-    user = make_user(services.uow, unique_email("u"))
+def test_budget_uses_override_then_admin_default_then_settings(services: Services) -> None:
+    admin = factories.user(services.uow, "admin", role="admin")
+    user = factories.user(services.uow, "u")
     spend(services, user, "8.50")
     # Last month's spend does not count.
-    finish_run(
+    factories.finished_run(
         services, user, "openai", "gpt-4o", datetime(2025, 12, 30, tzinfo=UTC), input_tokens=10**7
     )
 
@@ -79,9 +76,9 @@ def test_budget_uses_override_then_admin_default_then_settings(
         services.usage.budget_status(user, admin.user_id)
 
 
-def test_only_admins_set_budgets_and_amounts_are_checked(services: Services, unique_email) -> None:  # type: ignore[no-untyped-def]
-    admin = make_user(services.uow, unique_email("admin"), role="admin")
-    user = make_user(services.uow, unique_email("u"))
+def test_only_admins_set_budgets_and_amounts_are_checked(services: Services) -> None:
+    admin = factories.user(services.uow, "admin", role="admin")
+    user = factories.user(services.uow, "u")
     with pytest.raises(PermissionDeniedError):
         services.usage.set_default_budget(user, "5")
     with pytest.raises(PermissionDeniedError):
@@ -92,10 +89,10 @@ def test_only_admins_set_budgets_and_amounts_are_checked(services: Services, uni
         services.usage.set_user_budget(admin, user.user_id, "lots")
 
 
-def test_usage_report_payload_for_the_agent_tool(services: Services, unique_email) -> None:  # type: ignore[no-untyped-def]
-    user = make_user(services.uow, unique_email("u"), tz="Asia/Tokyo")
+def test_usage_report_payload_for_the_agent_tool(services: Services) -> None:
+    user = factories.user(services.uow, "u", timezone="Asia/Tokyo")
     spend(services, user, "1.25")
-    finish_run(
+    factories.finished_run(
         services,
         user,
         "openai_compatible",
@@ -120,14 +117,13 @@ def test_usage_report_payload_for_the_agent_tool(services: Services, unique_emai
 def test_rls_committed_user_never_sees_another_users_usage_admin_sees_all(
     committed_services: Services,
     owner_engine: Engine,
-    unique_email,  # type: ignore[no-untyped-def]
 ) -> None:
     services = committed_services
-    a = make_user(services.uow, unique_email("rls-a"))
-    b = make_user(services.uow, unique_email("rls-b"))
-    admin = make_user(services.uow, unique_email("rls-admin"), role="admin")
+    a = factories.user(services.uow, "rls-a")
+    b = factories.user(services.uow, "rls-b")
+    admin = factories.user(services.uow, "rls-admin", role="admin")
     now = services.clock.now()
-    finish_run(
+    factories.finished_run(
         services,
         a,
         "openai",
@@ -142,7 +138,7 @@ def test_rls_committed_user_never_sees_another_users_usage_admin_sees_all(
     # b sees nothing of a's, through the service and directly through the repository (RLS).
     assert services.usage.dashboard(b, q).is_empty
     with services.uow(b) as w:
-        repo = UsageRepository(w.session)
+        repo = w.usage
         assert repo.daily(q.start, q.end, user_id=None) == []
         assert repo.tools(q.start, q.end, user_id=None) == []
         assert repo.ranking(q.start, q.end) == []

@@ -17,7 +17,8 @@ from jarvis.bootstrap import Services, build_services
 from jarvis.config import Settings
 from jarvis.identity import Principal
 from jarvis.services.usage import UsageQuery
-from tests.integration.usage_helpers import finish_run, make_user
+from tests.factories import ensure_operator, insert_user
+from tests.factories import finished_run as finish_run
 
 ZONES = ["UTC", "America/New_York", "Australia/Sydney", "Asia/Kolkata"]
 MODELS = [
@@ -162,10 +163,14 @@ def test_everyones_usage_matches_pandas(
     services = build_services(s, hasher=fast_hasher, recover_runs=False, run_heartbeat_seconds=0)
     owner = create_engine(s.owner_url())
     try:
+        ensure_operator(owner)  # the admin who makes the oracle's admin
         rng = random.Random(16)
-        admin = make_user(services.uow, "admin@oracle.test", role="admin", tz="Europe/Paris")
+        admin = insert_user(
+            services.uow, "admin@oracle.test", role="admin", timezone="Europe/Paris"
+        )
         users = [
-            make_user(services.uow, f"u{i}@oracle.test", tz=ZONES[i % len(ZONES)]) for i in range(8)
+            insert_user(services.uow, f"u{i}@oracle.test", timezone=ZONES[i % len(ZONES)])
+            for i in range(8)
         ]
         for _ in range(160):
             who = rng.choice(users)

@@ -11,28 +11,19 @@ from __future__ import annotations
 
 import random
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
 
-import psycopg
-import pytest
-from psycopg import sql
-from sqlalchemy import Engine, create_engine, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session
 
 from jarvis.bootstrap import Services, build_services
-from jarvis.config import Settings
 from jarvis.cost_rounding import round_cost, sql_round_cost
-from jarvis.db.repositories.usage import UsageRepository
-from jarvis.db.tables import AgentRun, ToolCall
-from jarvis.db.uow import UnitOfWork
+from jarvis.db.uow import UnitOfWork, UnitOfWorkFactory
 from jarvis.identity import Principal
 from jarvis.services.usage import reprice
-from tests.conftest import make_settings, plain_url
-from tests.integration.usage_helpers import finish_run, make_user
+from tests import factories
+from tests.integration.weak_owner import weak_owner_database  # noqa: F401 - fixture
 
 Rollups = tuple[list[tuple[object, ...]], list[tuple[object, ...]]]
 
@@ -67,45 +58,27 @@ def add_running_run(
     model: str,
     started_at: datetime,
     tokens: tuple[int, int, int, int],
-    tools: tuple[tuple[str, str, int | None], ...] = (),
+    tools: tuple[factories.ToolCallSpec, ...] = (),
 ) -> uuid.UUID:
     """A run a dead process left ``running`` (tokens counted so far, tool calls made)."""
-    run = AgentRun(
-        id=uuid.uuid4(),
-        user_id=who.user_id,
-        provider="openai",
+    return factories.add_run(
+        w,
+        who,
         model=model,
-        status="running",
         started_at=started_at,
         heartbeat_at=started_at,
         input_tokens=tokens[0],
         output_tokens=tokens[1],
         cache_read_tokens=tokens[2],
         cache_write_tokens=tokens[3],
-    )
-    w.session.add(run)
-    w.session.flush()
-    for i, (tool_id, status, latency) in enumerate(tools):
-        w.session.add(
-            ToolCall(
-                id=uuid.uuid4(),
-                run_id=run.id,
-                user_id=who.user_id,
-                tool_id=tool_id,
-                arguments={},
-                status=status,
-                latency_ms=latency,
-                created_at=started_at + timedelta(seconds=i + 1),
-            )
-        )
-    w.session.flush()
-    return run.id
+        tools=tools,
+    ).id
 
 
 def test_finished_runs_recovered_runs_and_rebuilds_give_identical_rollups(
-    services: Services, unique_email
-) -> None:  # type: ignore[no-untyped-def]
-    who = make_user(services.uow, unique_email("rule"), tz="America/New_York")
+    services: Services,
+) -> None:
+    who = factories.user(services.uow, "rule", timezone="America/New_York")
     # Finished runs (the chat's path): several per local day and model, every status, every
     # token type, an unpriced model, tool calls of every status, runs across midnight.
     for started, model, status, tokens, tools in (
@@ -127,7 +100,7 @@ def test_finished_runs_recovered_runs_and_rebuilds_give_identical_rollups(
         ),
         (utc(2026, 1, 11, 12, 0), "llama-unpriced", "completed", (50, 50, 0, 0), ()),
     ):
-        finish_run(
+        factories.finished_run(
             services,
             who,
             "openai",
@@ -177,17 +150,17 @@ def test_finished_runs_recovered_runs_and_rebuilds_give_identical_rollups(
         assert rollups(w, who.user_id) == recorded
 
 
-def test_a_reprice_with_unchanged_prices_changes_no_cost(services: Services, unique_email) -> None:  # type: ignore[no-untyped-def]
+def test_a_reprice_with_unchanged_prices_changes_no_cost(services: Services) -> None:
     """Live pricing and reprice round alike (half away from zero), also on exact ties."""
-    who = make_user(services.uow, unique_email("noop"), tz="Europe/Paris")
+    who = factories.user(services.uow, "noop", timezone="Europe/Paris")
     rng = random.Random(14)
     models = ("gpt-4o", "gpt-4o-mini", "o3", "claude-sonnet-4-20250514", "llama-unpriced")
     with services.uow(who) as w:
         for i in range(400):
             model = rng.choice(models)
-            run = AgentRun(
-                id=uuid.uuid4(),
-                user_id=who.user_id,
+            run = factories.add_run(
+                w,
+                who,
                 provider="anthropic" if model.startswith("claude") else "openai",
                 model=model,
                 status=rng.choice(("completed", "completed", "failed", "cancelled")),
@@ -197,24 +170,19 @@ def test_a_reprice_with_unchanged_prices_changes_no_cost(services: Services, uni
                 cache_read_tokens=rng.choice((0, rng.randint(0, 3000))),
                 cache_write_tokens=rng.choice((0, rng.randint(0, 999))),
             )
-            w.session.add(run)
-            w.session.flush()
             run.finished_at = run.started_at + timedelta(seconds=30)
             services.run_recorder.on_run_finished(w, run)
         # gpt-4o input costs $2.50 per 1M: an odd input count alone is an exact tie.
         for n in (1, 3, 1001, 2_000_001):
-            run = AgentRun(
-                id=uuid.uuid4(),
-                user_id=who.user_id,
-                provider="openai",
+            run = factories.add_run(
+                w,
+                who,
                 model="gpt-4o",
                 status="completed",
                 started_at=utc(2026, 1, 14),
                 finished_at=utc(2026, 1, 14, 0, 1),
                 input_tokens=n,
             )
-            w.session.add(run)
-            w.session.flush()
             services.run_recorder.on_run_finished(w, run)
         w.commit()
     with services.uow(who) as w:
@@ -259,75 +227,18 @@ def test_python_and_sql_round_costs_alike(app_engine: Engine) -> None:
 # -- recovery with an owner that is not a superuser -----------------------------------------
 
 
-@pytest.fixture
-def weak_owner_database(
-    pg_server: str, settings: Settings, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[tuple[Engine, Settings]]:
-    """A database owned and migrated by a role that is neither superuser nor BYPASSRLS (the
-    extensions are created for it first; ``settings`` created the app role); yields (a
-    superuser engine on it, its settings)."""
-    from jarvis.db.migrate import upgrade
-
-    suffix = uuid.uuid4().hex[:8]
-    role, name = f"jarvis_weak_{suffix}", f"jarvis_weak_{suffix}"
-    with psycopg.connect(plain_url(pg_server), autocommit=True) as conn:
-        conn.execute(
-            sql.SQL("create role {} login password 'weak-pw' nosuperuser nobypassrls").format(
-                sql.Identifier(role)
-            )
-        )
-        conn.execute(
-            sql.SQL("create database {} owner {}").format(
-                sql.Identifier(name), sql.Identifier(role)
-            )
-        )
-    admin_url = make_url(pg_server).set(database=name)
-    with psycopg.connect(plain_url(admin_url.render_as_string(hide_password=False))) as conn:
-        conn.execute("create extension vector")
-        conn.execute("create extension pg_trgm")
-        conn.commit()
-    owner_url = admin_url.set(username=role, password="weak-pw")
-    weak = make_settings(
-        owner_url.render_as_string(hide_password=False), Path(tmp_path_factory.mktemp("weak"))
-    )
-    assert weak.db_app_role == settings.db_app_role
-    upgrade(weak)
-    superuser = create_engine(admin_url)
-    try:
-        yield superuser, weak
-    finally:
-        superuser.dispose()
-        with psycopg.connect(plain_url(pg_server), autocommit=True) as conn:
-            conn.execute(sql.SQL("drop database {} with (force)").format(sql.Identifier(name)))
-            conn.execute(sql.SQL("drop role {}").format(sql.Identifier(role)))
-
-
 def test_recovery_by_a_non_superuser_owner_counts_runs_as_a_rebuild_would(
-    weak_owner_database, fast_hasher
+    weak_owner_database,  # noqa: F811 - the imported fixture
+    fast_hasher,
 ) -> None:  # type: ignore[no-untyped-def]
     superuser, settings = weak_owner_database
-    uid, run_id = uuid.uuid4(), uuid.uuid4()
+    owner = UnitOfWorkFactory(superuser)
+    who = factories.user(owner, "weak", timezone="Asia/Tokyo")
+    uid = who.user_id
     long_ago = datetime.now(UTC) - timedelta(hours=2)
-    with superuser.begin() as conn:
-        conn.execute(
-            text("insert into users (id, email, password_hash, timezone) values (:u, :e, 'x', :z)"),
-            {"u": uid, "e": f"weak-{uid.hex[:8]}@example.com", "z": "Asia/Tokyo"},
-        )
-        conn.execute(
-            text(
-                "insert into agent_runs (id, user_id, provider, model, status, started_at,"
-                " heartbeat_at, input_tokens, output_tokens) values"
-                " (:r, :u, 'openai', 'gpt-4o', 'running', :t, :t, 120, 30)"
-            ),
-            {"r": run_id, "u": uid, "t": long_ago},
-        )
-        conn.execute(
-            text(
-                "insert into tool_calls (id, run_id, user_id, tool_id, status, latency_ms,"
-                " created_at) values (:i, :r, :u, 'calculator', 'ok', 7, :t)"
-            ),
-            {"i": uuid.uuid4(), "r": run_id, "u": uid, "t": long_ago},
-        )
+    with owner(who) as w:
+        add_running_run(w, who, "gpt-4o", long_ago, (120, 30, 0, 0), (("calculator", "ok", 7),))
+        w.commit()
     services = build_services(settings, hasher=fast_hasher)  # start-up recovery, as the app
     services.engine.dispose()
 
@@ -352,7 +263,7 @@ def test_recovery_by_a_non_superuser_owner_counts_runs_as_a_rebuild_would(
     recovered = snapshot()
     assert [d[1:] for d in recovered[0]] == [("gpt-4o", 1, 1, 1, 150, Decimal(0))]
     assert [t[1:] for t in recovered[1]] == [("calculator", 1, 7)]
-    with Session(superuser) as s:
-        UsageRepository(s).rebuild_rollups(user_ids=[uid])
-        s.commit()
+    with owner() as w:
+        w.usage.rebuild_rollups(user_ids=[uid])
+        w.commit()
     assert snapshot() == recovered

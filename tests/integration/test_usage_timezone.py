@@ -9,14 +9,14 @@ import pytest
 from jarvis.bootstrap import Services
 from jarvis.errors import ValidationError
 from jarvis.services.usage import UsageQuery
-from tests.integration.usage_helpers import finish_run, make_user
+from tests import factories
 
 JAN = UsageQuery(start=date(2026, 1, 1), end=date(2026, 1, 15))
 
 
-def test_setting_the_time_zone_moves_days_and_run_times(services: Services, unique_email) -> None:  # type: ignore[no-untyped-def]
-    who = make_user(services.uow, unique_email("tz"))
-    finish_run(
+def test_setting_the_time_zone_moves_days_and_run_times(services: Services) -> None:
+    who = factories.user(services.uow, "tz")
+    factories.finished_run(
         services,
         who,
         "openai",
@@ -43,7 +43,7 @@ def test_setting_the_time_zone_moves_days_and_run_times(services: Services, uniq
 def test_an_unknown_time_zone_is_refused_and_nothing_changes(
     services: Services, unique_email, name: str
 ) -> None:  # type: ignore[no-untyped-def]
-    who = make_user(services.uow, unique_email("tzbad"), tz="Europe/Paris")
+    who = factories.user(services.uow, "tzbad", timezone="Europe/Paris")
     with pytest.raises(ValidationError):
         services.usage.set_timezone(who, name)
     assert services.usage.timezone(who) == "Europe/Paris"

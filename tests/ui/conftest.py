@@ -1,4 +1,9 @@
-"""AppTest fixtures: run ``app.py`` against a fresh, empty, migrated database."""
+"""AppTest fixtures: run ``app.py`` against a fresh, empty, migrated database.
+
+* ``app_settings``  a fresh database (a copy of the session's template) the app under test uses
+* ``new_app``       ``AppTest`` of ``app.py``
+* :func:`open_page` sign in as someone and open one page (users come from ``tests/factories.py``)
+"""
 
 from __future__ import annotations
 
@@ -11,6 +16,7 @@ from streamlit.testing.v1 import AppTest
 
 from jarvis.config import Settings, get_settings
 from jarvis.identity import Principal
+from jarvis.ui.navigation import PAGES
 from tests.conftest import TEST_APP_PASSWORD, TEST_JWT_SECRET, TEST_MASTER_KEY
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -50,7 +56,22 @@ def new_app() -> Callable[[], AppTest]:
 def sign_in_as(at: AppTest, principal: Principal) -> AppTest:
     """Act as ``principal`` in the next run (the app opens a real, revocable server session).
 
-    Equivalent to ``at.session_state["jarvis_principal"] = principal`` (which keeps working).
+    The back door of ``jarvis/ui/session.py``: it works only with ``JARVIS_ENV=test`` (which
+    :func:`point_app_at` sets); a dev or production app ignores it.
     """
     at.session_state["jarvis_principal"] = principal
+    return at
+
+
+def open_page(new_app: Callable[[], AppTest], page: str, who: Principal) -> AppTest:
+    """Run ``app.py`` as ``who`` on ``page`` (e.g. ``"app_pages/memory.py"``); no exception."""
+    at = sign_in_as(new_app(), who)
+    at.switch_page(page)
+    at = at.run()
+    if any(spec.path == page and spec.admin_only for spec in PAGES):
+        # The first run turns the principal into a session; admin-only pages are in the
+        # navigation from the second run on, so open the page again.
+        at.switch_page(page)
+        at = at.run()
+    assert not at.exception, at.exception
     return at

@@ -13,15 +13,16 @@ from jarvis.identity import Principal
 from jarvis.ui.navigation import pages_for
 from jarvis.ui.services import get_services
 from jarvis.ui.session import COOKIE_OP_KEY, SESSION_KEY
+from tests import factories
 from tests.ui.conftest import ROOT, sign_in_as
 
-PW = "correct horse battery"
+PW = factories.PASSWORD
 
 
 def admin_and_user() -> tuple[Principal, Principal]:
-    accounts = get_services().accounts
-    admin = accounts.register("boss@example.com", PW, "Boss")
-    user = accounts.register("user@example.com", PW, "Uma", actor=admin)
+    services = get_services()
+    admin = factories.admin_account(services, "boss@example.com", name="Boss")
+    user = factories.account(services, "user@example.com", name="Uma", actor=admin)
     return admin, user
 
 
@@ -246,7 +247,7 @@ def test_names_and_devices_chosen_by_others_render_as_plain_text(
     # viewer's browser fetches (or a link dressed up as something else).
     admin, _user = admin_and_user()
     lure = "![x](https://attacker.example/p.png) [Verify](https://attacker.example)"
-    get_services().accounts.register("eve@example.com", PW, lure, actor=admin)
+    factories.account(get_services(), "eve@example.com", name=lure, actor=admin)
     get_services().sign_in.login("boss@example.com", PW, user_agent=lure)
     at = sign_in_as(new_app(), admin).run()
     at.switch_page("app_pages/admin_users.py")

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import pytest
+import streamlit as st
 from streamlit.testing.v1 import AppTest
 
+from jarvis.config import get_settings
 from jarvis.ui.services import get_services
-from tests.ui.conftest import ROOT
+from tests import factories
+from tests.ui.conftest import ROOT, sign_in_as
 
 
 def create_admin(
@@ -49,7 +53,7 @@ def test_mismatched_passwords_create_nothing(app_settings, new_app) -> None:  # 
 
 
 def test_wrong_password_is_refused_with_one_message(app_settings, new_app) -> None:  # type: ignore[no-untyped-def]
-    get_services().accounts.register("owner@example.com", "right password 1")
+    factories.admin_account(get_services(), "owner@example.com", "right password 1")
     at = new_app().run()
     at.text_input(key="login_email").input("owner@example.com")
     at.text_input(key="login_password").input("wrong password 1")
@@ -68,3 +72,24 @@ def test_page_script_refuses_to_render_without_a_user(app_settings) -> None:  # 
     assert not at.exception
     assert any("Please sign in" in w.value for w in at.warning)
     assert not at.title
+
+
+@pytest.mark.parametrize("env", ["dev", "production"])
+def test_outside_tests_a_principal_in_the_session_state_is_not_a_sign_in(
+    app_settings, new_app, monkeypatch: pytest.MonkeyPatch, env: str
+) -> None:  # type: ignore[no-untyped-def]
+    """The test back door (``sign_in_as``) works with JARVIS_ENV=test only."""
+    owner = factories.admin_account(get_services(), "owner@example.com", name="Owner")
+    assert any("Welcome, Owner" in t.value for t in sign_in_as(new_app(), owner).run().title)
+    get_services().sessions.sign_out_everywhere(owner)
+
+    monkeypatch.setenv("JARVIS_ENV", env)
+    get_settings.cache_clear()
+    st.cache_resource.clear()
+    assert get_services().settings.env == env
+    at = sign_in_as(new_app(), owner).run()
+    assert not at.exception
+    assert any(t.key == "login_email" for t in at.text_input)  # the sign-in form
+    assert not any("Welcome" in t.value for t in at.title)
+    assert "jarvis_principal" not in at.session_state
+    assert get_services().sessions.list_active(owner) == []

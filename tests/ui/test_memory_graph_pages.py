@@ -8,16 +8,13 @@ from streamlit.testing.v1 import AppTest
 
 from jarvis.identity import Principal
 from jarvis.ui.services import get_services
+from tests import factories
+from tests.ui.conftest import open_page
 
 
-def open_page(new_app, page: str, email: str = "mem@example.com") -> tuple[AppTest, Principal]:  # type: ignore[no-untyped-def]
-    principal = get_services().accounts.register(email, "correct horse battery", "Mem")
-    at = new_app()
-    at.session_state["jarvis_principal"] = principal
-    at.switch_page(page)
-    at = at.run()
-    assert not at.exception, at.exception
-    return at, principal
+def mem_user() -> Principal:
+    """The only (so administrator) account of the fresh database."""
+    return factories.admin_account(get_services(), "mem@example.com", name="Mem")
 
 
 def frame(at: AppTest, column: str):  # type: ignore[no-untyped-def]
@@ -29,7 +26,8 @@ def frame(at: AppTest, column: str):  # type: ignore[no-untyped-def]
 
 
 def test_memory_page_add_search_and_delete(app_settings, new_app) -> None:  # type: ignore[no-untyped-def]
-    at, principal = open_page(new_app, "app_pages/memory.py")
+    principal = mem_user()
+    at = open_page(new_app, "app_pages/memory.py", principal)
     assert any(t.value == "Memory" for t in at.title)
     # the embedder is labelled: the default searches by meaning, offline
     assert any("Embeddings: wordllama (meaning, offline)" in c.value for c in at.caption)
@@ -61,7 +59,8 @@ def test_memory_page_add_search_and_delete(app_settings, new_app) -> None:  # ty
 
 
 def test_memory_page_browse_filters(app_settings, new_app) -> None:  # type: ignore[no-untyped-def]
-    at, principal = open_page(new_app, "app_pages/memory.py")
+    principal = mem_user()
+    at = open_page(new_app, "app_pages/memory.py", principal)
     services = get_services()
     services.memory.store(principal, "Passport renewal", source="run-abc")
     services.memory.store(principal, "Gym on Mondays")
@@ -79,7 +78,8 @@ def test_memory_page_browse_filters(app_settings, new_app) -> None:  # type: ign
 
 
 def test_explorer_shows_neighbourhood_details_table_and_path(app_settings, new_app) -> None:  # type: ignore[no-untyped-def]
-    at, principal = open_page(new_app, "app_pages/graph.py")
+    principal = mem_user()
+    at = open_page(new_app, "app_pages/graph.py", principal)
     assert any("empty" in i.value for i in at.info)
     kg = get_services().knowledge_graph
     kg.import_data(
@@ -135,7 +135,8 @@ def test_explorer_shows_neighbourhood_details_table_and_path(app_settings, new_a
 
 
 def test_explorer_caps_a_hub_and_says_so(app_settings, new_app) -> None:  # type: ignore[no-untyped-def]
-    at, principal = open_page(new_app, "app_pages/graph.py")
+    principal = mem_user()
+    at = open_page(new_app, "app_pages/graph.py", principal)
     get_services().knowledge_graph.import_data(
         principal,
         json.dumps(
@@ -157,7 +158,8 @@ def test_explorer_caps_a_hub_and_says_so(app_settings, new_app) -> None:  # type
 
 
 def test_explorer_forms_create_entities_relations_and_import_report(app_settings, new_app) -> None:  # type: ignore[no-untyped-def]
-    at, principal = open_page(new_app, "app_pages/graph.py")
+    principal = mem_user()
+    at = open_page(new_app, "app_pages/graph.py", principal)
     at.text_input(key="graph_new_name").input("Kyoto")
     at.text_input(key="graph_new_type").input("city")
     at.button(key="FormSubmitter:graph_new_entity-Add entity").click().run()
@@ -178,3 +180,28 @@ def test_explorer_forms_create_entities_relations_and_import_report(app_settings
     assert not at.exception, at.exception
     assert any(s.value == "Relation saved." for s in at.success)
     assert get_services().knowledge_graph.relation_types(principal) == ["capital_of"]
+
+
+def test_bad_text_in_forms_is_a_field_error_not_a_crash(app_settings, new_app) -> None:  # type: ignore[no-untyped-def]
+    """A NUL or an escape character typed (or pasted) into a form: the page says what is
+    wrong next to the form, keeps working, and stores nothing."""
+    at, principal = open_page(new_app, "app_pages/memory.py", "badform@example.com")
+    at.text_area(key="memory_new_content").input("remember\x00this")
+    at.button(key="FormSubmitter:memory_add_form-Save memory").click().run()
+    assert not at.exception, at.exception
+    assert [e.value for e in at.error] == ["The memory contains a NUL character."]
+    at.text_input(key="memory_query").input("what\x1b[2J").run()
+    assert not at.exception, at.exception
+    assert "The search contains an escape character." in [e.value for e in at.error]
+    assert get_services().memory.browse(principal) == []
+
+    at.switch_page("app_pages/graph.py").run()
+    assert not at.exception, at.exception
+    at.text_input(key="graph_search_q").input("Ada\x00").run()
+    assert not at.exception, at.exception
+    assert "The search contains a NUL character." in [e.value for e in at.error]
+    at.text_input(key="graph_new_name").input("Ada\x07")
+    at.button(key="FormSubmitter:graph_new_entity-Add entity").click().run()
+    assert not at.exception, at.exception
+    assert "The name contains a bell character." in [e.value for e in at.error]
+    assert get_services().knowledge_graph.stats(principal)["entities"] == 0

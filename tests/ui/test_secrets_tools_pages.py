@@ -9,6 +9,8 @@ from streamlit.testing.v1 import AppTest
 
 from jarvis.identity import Principal
 from jarvis.ui.services import get_services
+from tests import factories
+from tests.ui.conftest import open_page
 
 OPENAI_KEY = "sk-proj-" + "Ui7estKey0123456789" + "Qw9Z"
 NEW_KEY = "sk-proj-" + "Replaced0123456789x" + "Rt5L"
@@ -17,13 +19,8 @@ NEW_KEY = "sk-proj-" + "Replaced0123456789x" + "Rt5L"
 def _open(
     new_app: Callable[[], AppTest], page: str, email: str = "vault@example.com"
 ) -> tuple[AppTest, Principal]:
-    principal = get_services().accounts.register(email, "correct horse battery", "Vault User")
-    at = new_app()
-    at.session_state["jarvis_principal"] = principal
-    at.switch_page(page)
-    at = at.run()
-    assert not at.exception, at.exception
-    return at, principal
+    principal = factories.admin_account(get_services(), email, name="Vault User")
+    return open_page(new_app, page, principal), principal
 
 
 def _everything_shown(at: AppTest) -> str:

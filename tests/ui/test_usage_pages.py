@@ -12,22 +12,21 @@ from jarvis.identity import Principal
 from jarvis.llm.base import Usage
 from jarvis.ui.navigation import pages_for
 from jarvis.ui.services import get_services
-from tests.integration.usage_helpers import finish_run
-
-PASSWORD = "correct horse battery"
+from tests import factories
+from tests.ui.conftest import open_page, sign_in_as
 
 
 def people() -> tuple[Principal, Principal]:
-    accounts = get_services().accounts
-    admin = accounts.register("boss@example.com", PASSWORD, "Boss")
-    user = accounts.register("worker@example.com", PASSWORD, "Worker", actor=admin)
+    services = get_services()
+    admin = factories.admin_account(services, "boss@example.com", name="Boss")
+    user = factories.account(services, "worker@example.com", name="Worker", actor=admin)
     return admin, user
 
 
 def add_runs(who: Principal) -> None:
     services = get_services()
     now = services.clock.now() - timedelta(minutes=30)
-    finish_run(
+    factories.finished_run(
         services,
         who,
         "openai",
@@ -37,10 +36,10 @@ def add_runs(who: Principal) -> None:
         output_tokens=100_000,
         tools=(("memory_search", "ok", 30), ("web_search", "error", 800)),
     )  # 3.50 USD
-    finish_run(
+    factories.finished_run(
         services, who, "openai", "gpt-4o-mini", now + timedelta(minutes=1), input_tokens=1_000_000
     )  # 0.15
-    finish_run(
+    factories.finished_run(
         services,
         who,
         "openai_compatible",
@@ -50,19 +49,6 @@ def add_runs(who: Principal) -> None:
     )
 
 
-def open_usage(new_app, who: Principal, page: str = "app_pages/usage.py") -> AppTest:  # type: ignore[no-untyped-def]
-    at = new_app()
-    at.session_state["jarvis_principal"] = who
-    at.switch_page(page)
-    at = at.run()
-    # The first run turns the principal into a session; admin-only pages are listed from the
-    # second run on, so open the page again.
-    at.switch_page(page)
-    at = at.run()
-    assert not at.exception, at.exception
-    return at
-
-
 def metric(at: AppTest, label: str) -> str:
     return next(m.value for m in at.metric if m.label == label)
 
@@ -70,7 +56,7 @@ def metric(at: AppTest, label: str) -> str:
 def test_user_sees_cards_charts_runs_and_csv_export(app_settings, new_app) -> None:  # type: ignore[no-untyped-def]
     _, user = people()
     add_runs(user)
-    at = open_usage(new_app, user)
+    at = open_page(new_app, "app_pages/usage.py", user)
     assert any(t.value == "Usage and cost" for t in at.title)
     assert metric(at, "Runs") == "3"
     assert metric(at, "Cost (USD)") == "$3.65"
@@ -98,7 +84,7 @@ def test_user_sees_cards_charts_runs_and_csv_export(app_settings, new_app) -> No
 def test_user_picks_a_time_zone_and_run_times_follow(app_settings, new_app) -> None:  # type: ignore[no-untyped-def]
     _, user = people()
     add_runs(user)
-    at = open_usage(new_app, user)
+    at = open_page(new_app, "app_pages/usage.py", user)
     assert any("time zone UTC" in c.value for c in at.caption)
     utc_started = next(df.value for df in at.dataframe if "status" in df.value.columns)["started"]
     at.selectbox(key="usage_timezone").set_value("Asia/Kolkata").run()  # UTC+05:30
@@ -121,21 +107,17 @@ def test_the_default_range_ends_on_the_users_local_today(app_settings, new_app) 
     # One of the two zones is always on another calendar day than UTC.
     tz = "Pacific/Kiritimati" if now.hour >= 10 else "Pacific/Pago_Pago"
     with get_services().uow(user) as w:
-        from sqlalchemy import text
-
-        w.session.execute(
-            text("UPDATE users SET timezone = :tz WHERE id = :id"), {"tz": tz, "id": user.user_id}
-        )
+        assert w.usage.set_timezone(user.user_id, tz)
         w.commit()
     local_today = now.astimezone(ZoneInfo(tz)).date()
     assert local_today != now.date()
-    at = open_usage(new_app, user)
+    at = open_page(new_app, "app_pages/usage.py", user)
     assert at.date_input(key="usage_range").value[1] == local_today
 
 
 def test_empty_state_says_what_to_do(app_settings, new_app) -> None:  # type: ignore[no-untyped-def]
     _, user = people()
-    at = open_usage(new_app, user)
+    at = open_page(new_app, "app_pages/usage.py", user)
     assert metric(at, "Runs") == "0"
     assert any("No runs in this range yet" in i.value and "Chat page" in i.value for i in at.info)
     assert not at.get("plotly_chart")
@@ -144,7 +126,7 @@ def test_empty_state_says_what_to_do(app_settings, new_app) -> None:  # type: ig
 def test_admin_filters_by_user_and_sees_the_ranking(app_settings, new_app) -> None:  # type: ignore[no-untyped-def]
     admin, user = people()
     add_runs(user)
-    at = open_usage(new_app, admin)
+    at = open_page(new_app, "app_pages/usage.py", admin)
     assert metric(at, "Runs") == "0"  # the admin's own usage by default
     at.selectbox(key="usage_user").set_value("__everyone__").run()
     assert not at.exception, at.exception
@@ -167,7 +149,7 @@ def test_admin_filters_by_user_and_sees_the_ranking(app_settings, new_app) -> No
 
 def test_admin_prices_page_adds_a_version_and_sets_budgets(app_settings, new_app) -> None:  # type: ignore[no-untyped-def]
     admin, user = people()
-    at = open_usage(new_app, admin, "app_pages/admin_prices.py")
+    at = open_page(new_app, "app_pages/admin_prices.py", admin)
     table = next(df.value for df in at.dataframe if "version" in df.value.columns)
     assert {"gpt-4o-mini*", "*"} <= set(table["model"])
     at.selectbox(key="prices_provider").set_value("openai_compatible")
@@ -200,8 +182,6 @@ def test_prices_page_is_for_admins_only(app_settings, new_app) -> None:  # type:
     _, user = people()
     assert "app_pages/admin_prices.py" not in [p.path for p in pages_for("user")]
     assert "app_pages/admin_prices.py" in [p.path for p in pages_for("admin")]
-    at = new_app()
-    at.session_state["jarvis_principal"] = user
-    at = at.run()
+    at = sign_in_as(new_app(), user).run()
     with pytest.raises(ValueError, match="Could not find a navigation page"):
         at.switch_page("app_pages/admin_prices.py")

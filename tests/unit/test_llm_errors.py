@@ -119,6 +119,7 @@ NOT_RAISED_BY_CHAT = {
 }
 
 
+@pytest.mark.slow  # imports every module of each SDK (seconds)
 @pytest.mark.parametrize("module", [openai, anthropic], ids=["openai", "anthropic"])
 def test_mapping_covers_every_exception_class_of_the_sdk(module) -> None:
     unmapped = []

@@ -83,3 +83,18 @@ def test_secrets_are_masked_in_messages_args_extras_and_tracebacks(log_stream: i
     entries = lines(log_stream)
     assert "REDACTED" in entries[0]["message"]
     assert "RuntimeError" in entries[1]["exception"]
+
+
+def test_a_raw_refresh_token_is_redacted_on_its_own() -> None:
+    from jarvis.security.tokens import new_refresh_token
+
+    tokens = [new_refresh_token() for _ in range(500)]
+    for token in tokens:
+        for raw in (token, f"cookie jarvis_refresh={token}; Path=/", f"refresh '{token}' failed"):
+            assert token not in redact(raw), raw
+    # Words, ids and hashes around it stay readable.
+    assert redact("session 7b1e5c1e-2f4b-4c4e-9d55-2b1c7f0a9e11 refreshed") == (
+        "session 7b1e5c1e-2f4b-4c4e-9d55-2b1c7f0a9e11 refreshed"
+    )
+    digest = "a" * 64
+    assert redact(f"hash {digest}") == f"hash {digest}"

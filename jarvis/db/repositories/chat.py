@@ -15,6 +15,7 @@ from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.orm import Session
 
 from jarvis.db.tables import AgentRun, Conversation, Message, ToolCall
+from jarvis.validation import storable_json
 
 # Advisory-lock namespace of the per-user run guard (pg_advisory_xact_lock(int, int)).
 RUN_GUARD_LOCK = 7261007
@@ -168,7 +169,6 @@ class ToolCallRepository:
 
 
 def json_safe(value: Any) -> Any:
-    """Anything a tool returned, as plain JSON types (for the jsonb columns)."""
-    import json
-
-    return json.loads(json.dumps(value, default=str))
+    """Anything a tool returned, as plain JSON types PostgreSQL can store (for the jsonb
+    columns): no NUL, no lone surrogate, no NaN, bounded nesting (never refused)."""
+    return storable_json(value)

@@ -1,56 +1,57 @@
-"""Fixed-window counters and account lockouts, shared by every app process."""
+"""Fixed-window counters and account lockouts, shared by every app process.
+
+Both tables hold sign-in IPs, login names and user ids, so the app role has no rights on them
+(forced row-level security, migration 0013): every statement here calls a narrow ``SECURITY
+DEFINER`` function that works on one key at a time. Nobody can list who tried to sign in.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import delete, func, select
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import text
 from sqlalchemy.orm import Session
-
-from jarvis.db.tables import AccountLockout, RateLimitBucket
 
 
 class RateLimitRepository:
     def __init__(self, session: Session) -> None:
         self.session = session
 
-    def increment(self, key: str, window_start: datetime) -> int:
-        """Add one to the bucket ``(key, window_start)`` atomically; return the new count."""
-        stmt = (
-            insert(RateLimitBucket)
-            .values(key=key, window_start=window_start, count=1)
-            .on_conflict_do_update(
-                index_elements=[RateLimitBucket.key, RateLimitBucket.window_start],
-                set_={"count": RateLimitBucket.count + 1},
-            )
-            .returning(RateLimitBucket.count)
-        )
-        return int(self.session.execute(stmt).scalar_one())
-
-    def count(self, key: str, window_start: datetime) -> int:
+    def hit(self, key: str, window_start: datetime) -> int:
+        """Add one to the bucket ``(key, window_start)`` atomically and return the new count;
+        the first hit of a window drops the key's older windows."""
         value = self.session.scalar(
-            select(RateLimitBucket.count).where(
-                RateLimitBucket.key == key, RateLimitBucket.window_start == window_start
-            )
+            text("select jarvis_rate_limit_hit(:k, :w)"), {"k": key, "w": window_start}
         )
         return int(value or 0)
 
-    def delete_before(self, key: str, window_start: datetime) -> None:
-        self.session.execute(
-            delete(RateLimitBucket).where(
-                RateLimitBucket.key == key, RateLimitBucket.window_start < window_start
-            )
+    def count(self, key: str, window_start: datetime) -> int:
+        value = self.session.scalar(
+            text("select jarvis_rate_limit_count(:k, :w)"), {"k": key, "w": window_start}
         )
+        return int(value or 0)
 
     def reset(self, key: str) -> None:
-        self.session.execute(delete(RateLimitBucket).where(RateLimitBucket.key == key))
+        self.session.execute(text("select jarvis_rate_limit_reset(:k)"), {"k": key})
 
     def purge_before(self, when: datetime) -> int:
-        result = self.session.execute(
-            delete(RateLimitBucket).where(RateLimitBucket.window_start < when)
-        )
-        return int(result.rowcount or 0)  # type: ignore[attr-defined]
+        value = self.session.scalar(text("select jarvis_rate_limit_purge(:w)"), {"w": when})
+        return int(value or 0)
+
+
+@dataclass(slots=True)
+class LockoutState:
+    """The failure counter of one login name (changed in Python, written back by ``save``)."""
+
+    key: str
+    failures: int = 0
+    lockouts: int = 0
+    locked_until: datetime | None = None
+    last_failure_at: datetime | None = None
+
+
+_COLUMNS = "key, failures, lockouts, locked_until, last_failure_at"
 
 
 class LockoutRepository:
@@ -59,29 +60,35 @@ class LockoutRepository:
     def __init__(self, session: Session) -> None:
         self.session = session
 
-    def get(self, key: str) -> AccountLockout | None:
-        return self.session.get(AccountLockout, key)
+    def get(self, key: str) -> LockoutState | None:
+        row = self.session.execute(
+            text(f"select {_COLUMNS} from jarvis_lockout_get(:k)"), {"k": key}
+        ).first()
+        return LockoutState(*row) if row else None
 
-    def for_update(self, key: str) -> AccountLockout:
-        """The row for ``key``, created if missing, locked for this transaction."""
-        self.session.execute(
-            insert(AccountLockout).values(key=key, failures=0, lockouts=0).on_conflict_do_nothing()
-        )
-        row = self.session.scalars(
-            select(AccountLockout)
-            .where(AccountLockout.key == key)
-            .with_for_update()
-            .execution_options(populate_existing=True)
+    def for_update(self, key: str) -> LockoutState:
+        """The state of ``key``, created if missing, its row locked for this transaction."""
+        row = self.session.execute(
+            text(f"select {_COLUMNS} from jarvis_lockout_lock(:k)"), {"k": key}
         ).one()
-        return row
+        return LockoutState(*row)
+
+    def save(self, state: LockoutState) -> None:
+        """Write back a state read with :meth:`for_update`."""
+        self.session.execute(
+            text("select jarvis_lockout_save(:k, :f, :n, :u, :t)"),
+            {
+                "k": state.key,
+                "f": state.failures,
+                "n": state.lockouts,
+                "u": state.locked_until,
+                "t": state.last_failure_at,
+            },
+        )
 
     def clear(self, key: str) -> None:
-        self.session.execute(delete(AccountLockout).where(AccountLockout.key == key))
+        self.session.execute(text("select jarvis_lockout_clear(:k)"), {"k": key})
 
     def purge_idle(self, before: datetime) -> int:
-        result = self.session.execute(
-            delete(AccountLockout).where(
-                func.coalesce(AccountLockout.last_failure_at, before) < before
-            )
-        )
-        return int(result.rowcount or 0)  # type: ignore[attr-defined]
+        value = self.session.scalar(text("select jarvis_lockout_purge(:b)"), {"b": before})
+        return int(value or 0)

@@ -9,12 +9,12 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from jarvis.db.errors import is_unique_violation
-from jarvis.db.tables import User, UserSecret
+from jarvis.db.tables import UserSecret
 from jarvis.errors import ConflictError
 
 
@@ -115,10 +115,14 @@ class SecretRepository:
 
 
 class UserIdRepository:
-    """All user ids, for maintenance that walks every user (needs the ``auth`` scope)."""
+    """The users who hold secrets, for maintenance that walks them (key rotation), through a
+    narrow definer function (the app role cannot list users)."""
 
     def __init__(self, session: Session) -> None:
         self.session = session
 
     def all_ids(self) -> list[uuid.UUID]:
-        return list(self.session.scalars(select(User.id).order_by(User.created_at, User.id)))
+        return [
+            uuid.UUID(str(v))
+            for v in self.session.scalars(text("select * from jarvis_secret_owner_ids()"))
+        ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, and_, func, or_, select, update
+from sqlalchemy import ColumnElement, and_, func, or_, select, text, update
 from sqlalchemy.orm import Session
 
 from jarvis.db.tables import RefreshToken, User
@@ -27,6 +27,21 @@ class RefreshTokenRepository:
     def add(self, token: RefreshToken) -> None:
         self.session.add(token)
         self.session.flush()
+
+    def owner_of(self, token_hash: str) -> uuid.UUID | None:
+        """The user whose refresh token has this hash, whoever acts (narrow definer function:
+        a refresh is how a browser proves who it is)."""
+        value = self.session.scalar(text("select jarvis_refresh_token_user(:h)"), {"h": token_hash})
+        return uuid.UUID(str(value)) if value else None
+
+    def revoke_sessions_of(self, user_id: uuid.UUID, now: datetime, reason: str) -> int:
+        """End every live token of ``user_id``: the acting user's own, or any user's for a
+        verified administrator (definer function; anyone else is refused)."""
+        value = self.session.scalar(
+            text("select jarvis_revoke_sessions(:u, :t, :r)"),
+            {"u": user_id, "t": now, "r": reason},
+        )
+        return int(value or 0)
 
     def by_hash(self, token_hash: str) -> RefreshToken | None:
         return self.session.scalars(

@@ -1,8 +1,10 @@
 """Accounts: registration (the first user becomes admin), the sign-up switch, password
 changes, and looking principals up (by id, by email for the CLI, the CLI's operator).
 
-Registration runs in the narrow ``auth`` row-level-security scope (there is no user yet);
-everything after runs as the user.
+Before a user is known (registration, the CLI's lookups) the transaction acts as nobody and
+asks narrow definer functions (migration 0013): does any account exist, whose is this email,
+who is the oldest admin. A self-service registration then acts as the new account to insert
+it; an administrator's acts as the administrator. Everything after runs as the user.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from jarvis.services.auth.policy import (
 )
 from jarvis.services.auth.views import principal_of
 from jarvis.services.rate_limits import RateLimiter
+from jarvis.validation import clean_line
 
 SIGNUP_OPEN_KEY = "signup_open"
 
@@ -62,13 +65,13 @@ class AccountService:
 
     def has_users(self) -> bool:
         """True once any account exists (the first visit offers to create the admin)."""
-        with self._uow(scope="auth") as uow:
-            return uow.users.count() > 0
+        with self._uow() as uow:
+            return uow.users.has_any()
 
     def signup_open(self) -> bool:
         """Whether people may register themselves (always true before the first user)."""
-        with self._uow(scope="auth") as uow:
-            if uow.users.count() == 0:
+        with self._uow() as uow:
+            if not uow.users.has_any():
                 return True
             return bool(uow.app_settings.get(SIGNUP_OPEN_KEY, False))
 
@@ -101,24 +104,37 @@ class AccountService:
         admin_actor = bool(actor and actor.is_admin)
         if ip is not None and not admin_actor:
             self._throttle_signups(ip)
-        display_name = (display_name or "").strip()[:200] or email.split("@")[0]
+        display_name = (
+            clean_line(
+                display_name,
+                field="display_name",
+                label="display name",
+                max_chars=200,
+                required=False,
+            )
+            or email.split("@")[0]
+        )
         password_hash = self._hasher.hash(password)
-        with self._uow(scope="auth") as uow:
+        new_id = uuid.uuid4()
+        # An administrator creates the row as themself (the database checks they are one);
+        # anyone else as the new account (a trigger refuses an admin row unless it is the first).
+        acting = self._uow(actor) if admin_actor else self._uow.for_user_id(new_id)
+        with acting as uow:
             uow.users.lock_registrations()
-            first = uow.users.count() == 0
+            first = not uow.users.has_any()
             signup = bool(uow.app_settings.get(SIGNUP_OPEN_KEY, False))
             if not first and not admin_actor and not signup:
                 raise PermissionDeniedError(
                     "Sign-up is closed. Ask an administrator for an account."
                 )
-            if uow.users.by_email(email) is not None:
+            if uow.users.id_for_email(email) is not None:
                 raise ConflictError("An account with this email already exists.")
             if role not in (None, "admin", "user"):
                 raise ValidationError("Role must be admin or user.", field="role")
             if role == "admin" and not first and not admin_actor:
                 raise PermissionDeniedError()
             user = User(
-                id=uuid.uuid4(),
+                id=new_id,
                 email=email,
                 display_name=display_name,
                 password_hash=password_hash,
@@ -162,7 +178,7 @@ class AccountService:
         now = self._clock.now()
         # Guessing the current password from a hijacked session counts towards the lockout.
         key = lockout_key(principal.email)
-        with self._uow(scope="auth") as uow:
+        with self._uow(principal) as uow:
             wait = self._lockouts.remaining(uow, key)
         if wait is not None:
             raise locked_error(wait)
@@ -175,9 +191,9 @@ class AccountService:
                     "password.change_failed", user_id=user.id, details={"reason": "password"}
                 )
                 uow.commit()
-                with self._uow(scope="auth") as auth_uow:
-                    seconds = self._lockouts.count_failure(auth_uow, key, user.id, None)
-                    auth_uow.commit()
+                with self._uow(principal) as count_uow:
+                    seconds = self._lockouts.count_failure(count_uow, key, user.id, None)
+                    count_uow.commit()
                 if seconds is not None:
                     raise locked_error(seconds)
                 raise InvalidCredentialsError("The current password is not correct.")
@@ -202,8 +218,11 @@ class AccountService:
     def principal_for_email(self, email: str) -> Principal:
         """The account with this email, for operator commands run on the server (the CLI);
         :class:`NotFoundError` when there is none."""
-        with self._uow(scope="auth") as uow:
-            user = uow.users.by_email(normalise_email(email))
+        with self._uow() as uow:
+            user_id = uow.users.id_for_email(normalise_email(email))
+            if user_id is not None:
+                uow.act_as(user_id)
+            user = uow.users.get(user_id) if user_id is not None else None
             if user is None:
                 raise NotFoundError(f"No account with the email {email}.")
             return principal_of(user)
@@ -211,8 +230,12 @@ class AccountService:
     def operator(self) -> Principal | None:
         """The principal the command line acts as: the oldest active admin (None before the
         first account exists)."""
-        with self._uow(scope="auth") as uow:
-            admin = uow.users.first_active_admin()
+        with self._uow() as uow:
+            admin_id = uow.users.first_active_admin_id()
+            if admin_id is None:
+                return None
+            uow.act_as(admin_id, "admin")
+            admin = uow.users.get(admin_id)
             return principal_of(admin) if admin else None
 
     def list_users(self, actor: Principal) -> list[Principal]:

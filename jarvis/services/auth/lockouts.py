@@ -2,8 +2,8 @@
 
 Keys are login names (:func:`~jarvis.services.auth.policy.lockout_key`), whether or not an
 account has that email, so a lockout never tells which emails exist. The methods work inside
-the caller's unit of work (opened in the ``auth`` scope): the count and the caller's audit
-events commit together.
+the caller's unit of work (any user, or none: the table is reached only through narrow definer
+functions, migration 0013): the count and the caller's audit events commit together.
 """
 
 from __future__ import annotations
@@ -45,11 +45,13 @@ class AccountLockouts:
         row.failures += 1
         row.last_failure_at = now
         if row.failures < self.policy.account_threshold:
+            uow.lockouts.save(row)
             return None
         row.lockouts += 1
         row.failures = 0
         seconds = self.policy.lockout_seconds(row.lockouts)
         row.locked_until = now + timedelta(seconds=seconds)
+        uow.lockouts.save(row)
         uow.audit.record(
             "login.lockout",
             user_id=user_id,

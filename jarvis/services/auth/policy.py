@@ -9,17 +9,28 @@ import re
 from dataclasses import dataclass
 
 from jarvis.errors import AccountLockedError, ValidationError
+from jarvis.validation import clean_line
 
 EMAIL_RE = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]{2,}$")
 MAX_EMAIL_CHARS = 320
 
 
 def normalise_email(email: str) -> str:
-    """The trimmed email, or a :class:`ValidationError` when it does not look like one."""
-    email = (email or "").strip()
-    if not EMAIL_RE.match(email) or len(email) > MAX_EMAIL_CHARS:
+    """The trimmed email, or a :class:`ValidationError` when it does not look like one (or is
+    not clean text: a NUL, a control character, a lone surrogate)."""
+    email = clean_line(email, field="email", label="email address", max_chars=MAX_EMAIL_CHARS)
+    if not EMAIL_RE.match(email):
         raise ValidationError("Enter a valid email address.", field="email")
     return email
+
+
+def check_login_name(email: str) -> str:
+    """What was typed as the login name, refused only when it is not clean text (so a
+    malformed name never reaches the database); any other string may be tried (and fails
+    like an unknown email)."""
+    return clean_line(
+        email, field="email", label="email address", max_chars=MAX_EMAIL_CHARS, required=False
+    )
 
 
 def lockout_key(email: str) -> str:

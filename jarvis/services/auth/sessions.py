@@ -2,8 +2,9 @@
 
 A session is a refresh-token *family*: each refresh retires the presented token and issues its
 successor; presenting a retired token again revokes the whole family — unless it is a reload
-race (see :data:`REFRESH_RACE_GRACE`). Lookups by token hash run in the narrow ``auth``
-row-level-security scope; everything else runs as the user. Access tokens are short-lived JWTs
+race (see :data:`REFRESH_RACE_GRACE`). A presented refresh token names its user through one
+narrow definer function (migration 0013); from then on the transaction acts as that user, like
+everything else here. Access tokens are short-lived JWTs
 naming the session, so :meth:`SessionService.authenticate` ends with the session.
 """
 
@@ -26,6 +27,7 @@ from jarvis.security.tokens import (
 )
 from jarvis.services.auth.policy import clean_ip
 from jarvis.services.auth.views import IssuedSession, SessionView, principal_of
+from jarvis.validation import storable_text
 
 #: How often an active session records "last used" (bounds writes to one per minute).
 TOUCH_EVERY = timedelta(seconds=60)
@@ -71,7 +73,7 @@ class SessionService:
         family = uuid.uuid4()
         refresh = new_refresh_token()
         expires = now + self._absolute
-        with self._uow(scope="auth") as uow:
+        with self._uow.for_user_id(principal.user_id, principal.role) as uow:
             user = uow.users.get(principal.user_id)
             if user is None or not user.is_active:
                 raise AccountDisabledError()
@@ -85,7 +87,7 @@ class SessionService:
                     parent_id=None,
                     issued_at=now,
                     expires_at=expires,
-                    user_agent=(user_agent or "")[:512] or None,
+                    user_agent=storable_text(user_agent, 512) or None,
                     ip=clean_ip(ip),
                 )
             )
@@ -122,9 +124,14 @@ class SessionService:
         token = check_refresh_token_shape(refresh_token)
         now = self._clock.now()
         new_token = new_refresh_token()
-        with self._uow(scope="auth") as uow:
+        token_hash = hash_refresh_token(token)
+        with self._uow() as uow:
             repo = uow.tokens
-            row = repo.by_hash(hash_refresh_token(token))
+            owner = repo.owner_of(token_hash)
+            if owner is None:
+                raise TokenError()
+            uow.act_as(owner)
+            row = repo.by_hash(token_hash)
             if row is None:
                 raise TokenError()
             retry = False
@@ -172,7 +179,7 @@ class SessionService:
                     parent_id=row.id,
                     issued_at=now,
                     expires_at=row.expires_at,
-                    user_agent=(user_agent or "")[:512] or row.user_agent,
+                    user_agent=storable_text(user_agent, 512) or row.user_agent,
                     ip=clean_ip(ip) or (str(row.ip) if row.ip else None),
                 )
             )
@@ -203,8 +210,13 @@ class SessionService:
         except TokenError:
             return False
         now = self._clock.now()
-        with self._uow(scope="auth") as uow:
-            confirmed = uow.tokens.confirm(hash_refresh_token(token), now)
+        token_hash = hash_refresh_token(token)
+        with self._uow() as uow:
+            owner = uow.tokens.owner_of(token_hash)
+            if owner is None:
+                return False
+            uow.act_as(owner)
+            confirmed = uow.tokens.confirm(token_hash, now)
             uow.commit()
         return confirmed
 
@@ -304,9 +316,9 @@ class SessionService:
         if not (actor.is_admin or actor.user_id == user_id):
             raise PermissionDeniedError()
         now = self._clock.now()
-        # Administrators cannot read other users' tokens under row-level security; this one
-        # bulk revocation runs in the auth scope after the permission check above.
-        with self._uow(scope="auth") as uow:
-            count = uow.tokens.revoke_user(user_id, now, reason[:64])
+        # Administrators cannot read other users' tokens under row-level security: a definer
+        # function ends them, after the database checked the actor is that user or an admin.
+        with self._uow(actor) as uow:
+            count = uow.tokens.revoke_sessions_of(user_id, now, reason[:64])
             uow.commit()
         return count

@@ -2,8 +2,9 @@
 
 Unknown email and wrong password raise the same :class:`InvalidCredentialsError` after the same
 work (a dummy hash is verified for unknown emails). Repeated failures lock the login name,
-whether or not it exists. All of it runs in the narrow ``auth`` row-level-security scope (the
-user is not known yet); a success opens a session through :class:`SessionService`.
+whether or not it exists. Until the account is known the transaction acts as nobody: the email
+is looked up, and the failure counter kept, through narrow definer functions (migration 0013);
+then it acts as that user. A success opens a session through :class:`SessionService`.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from jarvis.security.passwords import MAX_LENGTH, PasswordHasher
 from jarvis.services.auth.lockouts import AccountLockouts
 from jarvis.services.auth.policy import (
     LoginPolicy,
+    check_login_name,
     clean_ip,
     describe_wait,
     locked_error,
@@ -34,6 +36,7 @@ from jarvis.services.auth.policy import (
 from jarvis.services.auth.sessions import SessionService
 from jarvis.services.auth.views import IssuedSession, principal_of
 from jarvis.services.rate_limits import RateLimiter
+from jarvis.validation import is_valid_unicode, storable_text
 
 
 class SignInService:
@@ -77,7 +80,7 @@ class SignInService:
         """
         ip = clean_ip(ip)
         password = password or ""
-        key = lockout_key(email)
+        key = lockout_key(check_login_name(email))
         now = self._clock.now()
         if ip is not None:
             self._throttle_ip(ip)
@@ -86,13 +89,21 @@ class SignInService:
             raise ValidationError(
                 f"Password must be at most {MAX_LENGTH} characters.", field="password"
             )
-        with self._uow(scope="auth") as uow:
+        if not is_valid_unicode(password):
+            raise ValidationError(
+                "The password contains characters that are not valid text.", field="password"
+            )
+        with self._uow() as uow:
             wait = self._lockouts.remaining(uow, key)
             if wait is not None:
                 uow.audit.record("login.failure", user_id=None, details={"reason": "locked"}, ip=ip)
                 uow.commit()
                 raise locked_error(wait)
-            user = uow.users.by_email(key)
+            user_id = uow.users.id_for_email(key)
+            user = None
+            if user_id is not None:
+                uow.act_as(user_id)
+                user = uow.users.get(user_id)
             if user is None:
                 self._hasher.spend_dummy(password)
                 uow.audit.record(
@@ -120,7 +131,7 @@ class SignInService:
                 "login.success",
                 user_id=user.id,
                 ip=ip,
-                details={"user_agent": (user_agent or "")[:200]},
+                details={"user_agent": storable_text(user_agent, 200)},
             )
             principal = principal_of(user)
             uow.commit()
@@ -132,7 +143,7 @@ class SignInService:
         lockout). Returns how many rows went."""
         removed = self._limiter.purge(older_than_seconds=86400)
         before = self._clock.now() - timedelta(days=idle_days)
-        with self._uow(scope="auth") as uow:
+        with self._uow() as uow:
             removed += self._lockouts.purge_idle(uow, before)
             uow.commit()
         return removed
@@ -145,7 +156,7 @@ class SignInService:
         )
         if decision.allowed:
             return
-        with self._uow(scope="auth") as uow:
+        with self._uow() as uow:
             uow.audit.record("login.throttled", user_id=None, ip=ip, details={"scope": "ip"})
             uow.commit()
         raise RateLimitError(

@@ -14,8 +14,11 @@ from jarvis.llm.factory import ProviderChoice
 from jarvis.services.chat.ports import ProviderSource
 from jarvis.services.chat.recovery import RunRecovery
 from jarvis.services.chat.views import ChatOverview, ConversationView, ToolCallView, TurnView
+from jarvis.validation import clean_line
 
 MAX_TITLE_CHARS = 120
+#: A title may be made from a whole message (the first one names a new chat).
+MAX_TITLE_SOURCE_CHARS = 20_000
 DEFAULT_TITLE = "New chat"
 
 
@@ -182,18 +185,19 @@ def conversation_view(row: Conversation) -> ConversationView:
 
 
 def clean_title(title: str) -> str:
-    """A title on one line, 1-120 characters (longer ones are cut with an ellipsis)."""
-    clean = " ".join((title or "").split())
-    if not clean:
-        raise ValidationError("Enter a title.", field="title")
+    """A title on one line, 1-120 characters (longer ones are cut with an ellipsis); text
+    that is not clean (NUL, control characters, lone surrogates) is refused, as is anything
+    longer than a message."""
+    clean = clean_line(title, field="title", max_chars=MAX_TITLE_SOURCE_CHARS)
     return clean if len(clean) <= MAX_TITLE_CHARS else clean[: MAX_TITLE_CHARS - 1] + "…"
 
 
 def check_model(provider: str, model: str) -> tuple[str, str]:
     """``provider`` and ``model`` stripped, or a :class:`ValidationError`."""
-    provider, model = (provider or "").strip(), (model or "").strip()
+    provider = clean_line(provider, field="provider", max_chars=32, required=False)
+    model = clean_line(model, field="model", max_chars=200, required=False)
     if not provider:
         raise ValidationError("Choose a provider.", field="provider")
-    if not model or len(model) > 200:
+    if not model:
         raise ValidationError("Choose a model.", field="model")
     return provider, model

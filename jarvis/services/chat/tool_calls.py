@@ -23,7 +23,7 @@ from jarvis.clock import Clock
 from jarvis.db.repositories.chat import json_safe
 from jarvis.db.tables import ToolCall
 from jarvis.db.uow import UnitOfWorkFactory
-from jarvis.errors import JarvisError
+from jarvis.errors import JarvisError, ValidationError
 from jarvis.identity import Principal
 from jarvis.llm import base as llm
 from jarvis.services.chat import events as ev
@@ -32,10 +32,13 @@ from jarvis.services.chat.state import RunState
 from jarvis.tools.builtin import ToolContext
 from jarvis.tools.ports import ToolServices
 from jarvis.tools.registry import ToolRegistry, ToolSpec
+from jarvis.validation import check_json
 
 log = logging.getLogger(__name__)
 
 MAX_RESULT_BYTES = 4096
+#: The largest arguments a tool call may carry (the longest tool input is a 4,000-char memory).
+MAX_ARGUMENT_BYTES = 32 * 1024
 
 #: What one call ends with: its closing event, and the tool message content for the model.
 ToolCallOutcome = tuple[ev.ToolCallFinished | ev.ToolCallDenied, str]
@@ -51,6 +54,19 @@ def bound_result(result: object, limit: int = MAX_RESULT_BYTES) -> dict[str, Any
         return value
     preview = encoded.encode()[: limit - 200].decode("utf-8", errors="ignore")
     return {"truncated": True, "original_bytes": len(encoded.encode()), "preview": preview}
+
+
+def _argument_problem(call: llm.ToolCallRequest) -> str | None:
+    """Why the model's arguments cannot even be looked at (deeper or larger than any tool
+    takes, text that cannot be stored), or None. Checked before the call is announced, so
+    events and rows only ever carry storable arguments."""
+    if not call.arguments_valid:
+        return None  # reported by the schema check, with the raw text kept aside
+    try:
+        check_json(call.arguments, field="arguments", max_bytes=MAX_ARGUMENT_BYTES)
+    except ValidationError as exc:
+        return f"Invalid arguments: {exc}"
+    return None
 
 
 class ToolCallExecutor:
@@ -93,6 +109,8 @@ class ToolCallExecutor:
                 )
             elif spec is None:
                 status, result = "error", {"error": f"There is no tool called {call.name[:100]!r}."}
+            elif (bad_arguments := _argument_problem(call)) is not None:
+                status, result = "error", {"error": bad_arguments}
             elif call.name not in offered:
                 status, result = (
                     "error",

@@ -19,8 +19,10 @@ import json
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from jarvis.errors import ValidationError
 from jarvis.services.knowledge_graph.validation import (
     check_validity,
+    clean_description,
     clean_name,
     clean_type,
     parse_datetime,
@@ -28,8 +30,13 @@ from jarvis.services.knowledge_graph.validation import (
     parse_weight,
 )
 from jarvis.services.knowledge_graph.views import RejectedRow
+from jarvis.validation import JsonValue, decode_utf8, json_text_depth
 
 MAX_IMPORT_ROWS = 20_000
+#: The largest file read (the page's upload limit is the same).
+MAX_IMPORT_BYTES = 20 * 1024 * 1024
+#: {"entities": [{..., "properties": {...}}]}: the properties' own limit plus three levels.
+MAX_IMPORT_DEPTH = 13
 _CSV_HEADER_HELP = "the header needs 'name' (entities) or 'source,target,type' (relations)"
 
 
@@ -40,7 +47,7 @@ class EntityRow:
     name: str
     type: str
     description: str = ""
-    properties: dict[str, object] = field(default_factory=dict)
+    properties: dict[str, JsonValue] = field(default_factory=dict)
 
     @property
     def key(self) -> str:
@@ -61,7 +68,7 @@ class RelationRow:
     weight: float = 1.0
     valid_from: datetime | None = None
     valid_to: datetime | None = None
-    properties: dict[str, object] = field(default_factory=dict)
+    properties: dict[str, JsonValue] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,8 +94,18 @@ class _RawRows:
 
 
 def plan_import(data: str | bytes, fmt: str, *, max_rows: int = MAX_IMPORT_ROWS) -> ImportPlan:
-    """Parse and validate an import; ``rejected`` lists every bad row (or the bad file)."""
-    text = data.decode("utf-8-sig") if isinstance(data, bytes) else data
+    """Parse and validate an import; ``rejected`` lists every bad row (or the bad file: not
+    UTF-8, too large, nested too deeply, not CSV or JSON)."""
+    size = len(data) if isinstance(data, bytes) else len(data.encode("utf-8", "surrogatepass"))
+    if size > MAX_IMPORT_BYTES:
+        return _plan_error(f"the file is larger than {MAX_IMPORT_BYTES // (1024 * 1024)} MB")
+    if isinstance(data, bytes):
+        try:
+            text = decode_utf8(data, field="file", label="file")
+        except ValidationError as exc:
+            return _plan_error(str(exc).removeprefix("The file ").rstrip("."))
+    else:
+        text = data
     raw = _read(text, fmt)
     entity_rows, rejected = _entity_rows(raw.entities)
     relations, relation_rejects = _relation_rows(raw.relations)
@@ -112,6 +129,10 @@ def plan_import(data: str | bytes, fmt: str, *, max_rows: int = MAX_IMPORT_ROWS)
     return ImportPlan(list(entities.values()), relations, [])
 
 
+def _plan_error(reason: str) -> ImportPlan:
+    return ImportPlan([], [], [RejectedRow(0, "file", reason)])
+
+
 def _read(text: str, fmt: str) -> _RawRows:
     if fmt == "json":
         return _read_json(text)
@@ -125,10 +146,14 @@ def _file_error(reason: str) -> _RawRows:
 
 
 def _read_json(text: str) -> _RawRows:
+    if json_text_depth(text) > MAX_IMPORT_DEPTH:  # before parsing: no recursion on 2,000 levels
+        return _file_error(f"nested too deeply (at most {MAX_IMPORT_DEPTH} levels)")
     try:
         doc = json.loads(text)
     except json.JSONDecodeError as exc:
         return _file_error(f"not valid JSON (line {exc.lineno})")
+    except ValueError:  # an integer longer than Python converts
+        return _file_error("not valid JSON (a number is too long)")
     if isinstance(doc, list):
         doc = {"relations": doc}
     if not isinstance(doc, dict):
@@ -144,18 +169,27 @@ def _read_json(text: str) -> _RawRows:
 
 def _read_csv(text: str) -> _RawRows:
     reader = csv.DictReader(io.StringIO(text))
-    header = {(h or "").strip().lower() for h in (reader.fieldnames or [])}
+    try:
+        fieldnames = reader.fieldnames or []
+    except csv.Error as exc:
+        return _file_error(f"not readable as CSV ({exc})"[:200])
+    header = {(h or "").strip().lower() for h in fieldnames}
     is_relations = {"source", "target"} <= header
     if not is_relations and "name" not in header:
         return _file_error(_CSV_HEADER_HELP)
     kind = "relation" if is_relations else "entity"
     raw = _RawRows([], [], [])
     target = raw.relations if is_relations else raw.entities
-    for i, row in enumerate(reader, start=1):
-        if None in row:  # DictReader files surplus cells under the key None
-            raw.rejected.append(RejectedRow(i, kind, "too many columns"))
-            continue
-        target.append((i, {(k or "").strip().lower(): (v or "").strip() for k, v in row.items()}))
+    try:
+        for i, row in enumerate(reader, start=1):
+            if None in row:  # DictReader files surplus cells under the key None
+                raw.rejected.append(RejectedRow(i, kind, "too many columns"))
+                continue
+            target.append(
+                (i, {(k or "").strip().lower(): (v or "").strip() for k, v in row.items()})
+            )
+    except csv.Error as exc:  # a cell over the csv module's field limit, a stray quote...
+        return _file_error(f"not readable as CSV (line {reader.line_num}: {exc})"[:200])
     return raw
 
 
@@ -172,7 +206,7 @@ def _entity_rows(
             row = EntityRow(
                 name=clean_name(item.get("name")),
                 type=clean_type(item.get("type"), "thing"),
-                description=str(item.get("description") or "").strip(),
+                description=clean_description(item.get("description")),
                 properties=parse_properties(item.get("properties")),
             )
         except ValueError as exc:

@@ -22,6 +22,7 @@ from jarvis.errors import NotFoundError, ValidationError
 from jarvis.identity import Principal
 from jarvis.llm.embedders import is_zero
 from jarvis.services.knowledge_graph import paths
+from jarvis.services.knowledge_graph.validation import MAX_NAME, MAX_TYPE, clean_type
 from jarvis.services.knowledge_graph.views import (
     Direction,
     EntityDetails,
@@ -36,6 +37,7 @@ from jarvis.services.knowledge_graph.views import (
     SearchMode,
 )
 from jarvis.services.memory.embeddings import UserEmbedders
+from jarvis.validation import clamp_int, clean_line
 
 MAX_DEPTH = 3
 MAX_NODE_LIMIT = 2000
@@ -89,6 +91,15 @@ def _edge_view(e: EdgeRow) -> RelationView:
     )
 
 
+def _relation_types(values: Sequence[str]) -> list[str]:
+    """Relation-type filters as stored (``works_at``); a type that is not clean text is a
+    field error, not a driver error."""
+    try:
+        return [clean_type(v) for v in values][:100]
+    except ValueError as exc:
+        raise ValidationError(f"The {exc}.", field="relation_types") from exc
+
+
 class KnowledgeGraphQueries:
     """Reading the signed-in user's knowledge graph (row-level security scopes every query)."""
 
@@ -115,12 +126,13 @@ class KnowledgeGraphQueries:
         self, principal: Principal, *, type_: str | None = None, limit: int = 100, offset: int = 0
     ) -> list[EntityView]:
         """The user's entities by name, optionally of one type."""
+        type_ = clean_line(type_, field="type", max_chars=MAX_TYPE, required=False)
         with self._uow(principal) as uow:
             rows = uow.graph.list_entities(
                 principal.user_id,
                 type_=type_ or None,
-                limit=max(1, min(limit, 1000)),
-                offset=max(0, offset),
+                limit=clamp_int(limit, 1, 1000, field="limit"),
+                offset=clamp_int(offset, 0, 10**9, field="offset"),
             )
             return [entity_view(e) for e in rows]
 
@@ -128,10 +140,10 @@ class KnowledgeGraphQueries:
         self, principal: Principal, query: str, limit: int = 10, *, mode: SearchMode = "both"
     ) -> list[EntityHit]:
         """Entities by name (exact > prefix > substring/trigram) and/or by meaning."""
-        query = (query or "").strip()
+        query = clean_line(query, field="query", label="search", max_chars=MAX_NAME, required=False)
         if not query:
             return []
-        limit = max(1, min(limit, 100))
+        limit = clamp_int(limit, 1, 100, field="limit")
         hits: dict[uuid.UUID, EntityHit] = {}
         with self._uow(principal) as uow:
             repo = uow.graph
@@ -195,13 +207,14 @@ class KnowledgeGraphQueries:
             raise ValidationError(f"Depth must be between 1 and {MAX_DEPTH}.", field="depth")
         if direction not in ("out", "in", "both"):
             raise ValidationError("Direction must be out, in or both.", field="direction")
-        node_limit = max(1, min(int(node_limit), MAX_NODE_LIMIT))
+        node_limit = clamp_int(node_limit, 1, MAX_NODE_LIMIT, field="node_limit")
+        types = _relation_types(relation_types)
         with self._uow(principal) as uow:
             rows = uow.graph.neighbourhood(
                 entity_id,
                 depth=depth,
                 direction=direction,
-                types=list(relation_types),
+                types=types,
                 as_of=as_of,
                 node_limit=node_limit,
                 edge_limit=node_limit * 5,
@@ -320,8 +333,8 @@ class KnowledgeGraphQueries:
         Bidirectional breadth-first search: each level is one query over the whole frontier,
         the smaller side expands first; bounded by ``max_depth`` relations.
         """
-        max_depth = max(1, min(int(max_depth), MAX_PATH_DEPTH))
-        types = list(relation_types)
+        max_depth = clamp_int(max_depth, 1, MAX_PATH_DEPTH, field="max_depth")
+        types = _relation_types(relation_types)
         with self._uow(principal) as uow:
             repo = uow.graph
             if len(repo.get_entities([source_id, target_id])) < len({source_id, target_id}):
@@ -354,7 +367,7 @@ class KnowledgeGraphQueries:
 
     def lookup(self, principal: Principal, query: str, limit: int = 5) -> list[EntityFacts]:
         """``kg_lookup``: entities matching ``query`` (name, then meaning) with their facts."""
-        hits = self.search_entities(principal, query, limit=max(1, min(limit, 20)))
+        hits = self.search_entities(principal, query, limit=clamp_int(limit, 1, 20, field="limit"))
         if not hits:
             return []
         with self._uow(principal) as uow:

@@ -10,8 +10,9 @@ one query resolves every name, one batched insert per table. The agent's tools c
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
+from typing import Any, TypeVar
 
 from jarvis.db.repositories.knowledge_graph import (
     KnowledgeGraphRepository,
@@ -28,7 +29,13 @@ from jarvis.services.knowledge_graph.queries import (
     entity_view,
     relation_view,
 )
-from jarvis.services.knowledge_graph.validation import clean_name, clean_type, parse_weight
+from jarvis.services.knowledge_graph.validation import (
+    clean_description,
+    clean_name,
+    clean_type,
+    parse_properties,
+    parse_weight,
+)
 from jarvis.services.knowledge_graph.views import (
     EntityView,
     FactView,
@@ -38,9 +45,19 @@ from jarvis.services.knowledge_graph.views import (
 )
 from jarvis.services.memory.embeddings import entity_text, vectors_or_none
 
+T = TypeVar("T")
+
 
 def _invalid(exc: ValueError, field: str, prefix: str = "The") -> ValidationError:
     return ValidationError(f"{prefix} {exc}.", field=field)
+
+
+def _checked(rule: Callable[[Any], T], value: object, *, field: str) -> T:
+    """``rule(value)`` with its :class:`ValueError` as a field error ("The name is empty.")."""
+    try:
+        return rule(value)
+    except ValueError as exc:
+        raise _invalid(exc, field) from exc
 
 
 class KnowledgeGraphService(KnowledgeGraphQueries):
@@ -89,15 +106,12 @@ class KnowledgeGraphService(KnowledgeGraphQueries):
         properties: Mapping[str, object] | None = None,
     ) -> EntityView:
         """Create an entity (names are free text; the same name may exist twice)."""
-        try:
-            row = EntityRow(
-                clean_name(name),
-                clean_type(type_, "thing"),
-                (description or "").strip(),
-                dict(properties or {}),
-            )
-        except ValueError as exc:
-            raise _invalid(exc, "name", "The entity") from exc
+        row = EntityRow(
+            _checked(clean_name, name, field="name"),
+            _checked(lambda v: clean_type(v, "thing"), type_, field="type"),
+            _checked(clean_description, description, field="description"),
+            _checked(parse_properties, dict(properties or {}), field="properties"),
+        )
         with self._uow(principal) as uow:
             embedder = self._embedder(principal, uow)
             [vector] = self._embed_entities(embedder, [(row.name, row.description)])
@@ -123,17 +137,14 @@ class KnowledgeGraphService(KnowledgeGraphQueries):
             e = uow.graph.get_entity(entity_id)
             if e is None:
                 raise NotFoundError("That entity does not exist.")
-            try:
-                if name is not None:
-                    e.name = clean_name(name)
-                if type_ is not None:
-                    e.type = clean_type(type_, "thing")
-            except ValueError as exc:
-                raise _invalid(exc, "name", "The entity") from exc
+            if name is not None:
+                e.name = _checked(clean_name, name, field="name")
+            if type_ is not None:
+                e.type = _checked(lambda v: clean_type(v, "thing"), type_, field="type")
             if description is not None:
-                e.description = description.strip()
+                e.description = _checked(clean_description, description, field="description")
             if properties is not None:
-                e.properties = dict(properties)
+                e.properties = _checked(parse_properties, dict(properties), field="properties")
             embedder = self._embedder(principal, uow)
             [e.embedding] = self._embed_entities(embedder, [(e.name, e.description)])
             e.embedding_model = embedder.model_name
@@ -165,13 +176,11 @@ class KnowledgeGraphService(KnowledgeGraphQueries):
         properties: Mapping[str, object] | None = None,
     ) -> RelationView:
         """Relate two of the user's entities (``source -[type]-> target``)."""
-        try:
-            type_ = clean_type(type_, what="relation type")
-            weight = parse_weight(weight)
-        except ValueError as exc:
-            raise _invalid(exc, "type") from exc
+        type_ = _checked(lambda v: clean_type(v, what="relation type"), type_, field="type")
+        weight = _checked(parse_weight, weight, field="weight")
         if valid_from and valid_to and valid_to <= valid_from:
             raise ValidationError("'Valid to' must be after 'valid from'.", field="valid_to")
+        props = _checked(parse_properties, dict(properties or {}), field="properties")
         with self._uow(principal) as uow:
             ends = {e.id: e for e in uow.graph.get_entities([source_id, target_id])}
             if source_id not in ends or target_id not in ends:
@@ -185,7 +194,7 @@ class KnowledgeGraphService(KnowledgeGraphQueries):
                     weight=weight,
                     valid_from=valid_from,
                     valid_to=valid_to,
-                    properties=properties or {},
+                    properties=props,
                     created_at=self._clock.now(),
                 )
             )
@@ -209,13 +218,12 @@ class KnowledgeGraphService(KnowledgeGraphQueries):
             r = uow.graph.get_relation(relation_id)
             if r is None:
                 raise NotFoundError("That relation does not exist.")
-            try:
-                if type_ is not None:
-                    r.type = clean_type(type_, what="relation type")
-                if weight is not None:
-                    r.weight = parse_weight(weight)
-            except ValueError as exc:
-                raise _invalid(exc, "type") from exc
+            if type_ is not None:
+                r.type = _checked(
+                    lambda v: clean_type(v, what="relation type"), type_, field="type"
+                )
+            if weight is not None:
+                r.weight = _checked(parse_weight, weight, field="weight")
             if clear_validity:
                 r.valid_from = r.valid_to = None
             if valid_from is not None:

@@ -29,9 +29,13 @@ from jarvis.services.memory.views import (
     ReembedReport,
     SearchMode,
 )
+from jarvis.validation import check_json, clamp_int, clean_line, clean_text, finite_float
 
 MAX_CONTENT = 8000
 MAX_K = 100
+MAX_QUERY = 1000
+MAX_METADATA_BYTES = 16 * 1024
+MAX_BATCH = 10_000
 
 
 def _view(r: MemoryRow) -> MemoryView:
@@ -97,12 +101,17 @@ class MemoryService:
         source: str | None = None,
         metadata: Mapping[str, object] | None = None,
     ) -> MemoryView:
-        """Embed and save one memory. ``source``: the agent run (or message) that created it."""
-        content = (content or "").strip()
-        if not content:
-            raise ValidationError("A memory needs some text.", field="content")
-        if len(content) > MAX_CONTENT:
-            raise ValidationError(f"A memory is at most {MAX_CONTENT} characters.", field="content")
+        """Embed and save one memory. ``source``: the agent run (or message) that created it;
+        ``metadata``: a small JSON object (tags)."""
+        content = clean_text(
+            content, field="content", label="memory", max_chars=MAX_CONTENT, multiline=True
+        )
+        source = clean_line(source, field="source", max_chars=200, required=False) or None
+        checked = (
+            check_json(dict(metadata), field="metadata", max_bytes=MAX_METADATA_BYTES)
+            if metadata
+            else None
+        )
         with self._uow(principal) as uow:
             embedder = self._embedders.for_user(principal, uow)
             vector = embedder.embed([content])[0]
@@ -115,8 +124,8 @@ class MemoryService:
                 content=content,
                 embedding=vector,
                 embedding_model=embedder.model_name,
-                metadata=metadata,
-                source=(str(source)[:200] if source else None),
+                metadata=checked if isinstance(checked, dict) else None,
+                source=source,
                 created_at=self._clock.now(),
             )
             uow.commit()
@@ -155,12 +164,15 @@ class MemoryService:
         they have very many memories); ``min_score`` drops weaker hits. ``hybrid``: vector and
         PostgreSQL full-text relevance fused: cosine similarity + 0.1 x text relevance.
         """
-        query = (query or "").strip()
+        query = clean_line(
+            query, field="query", label="search", max_chars=MAX_QUERY, required=False
+        )
         if not query:
             raise ValidationError("Type something to search for.", field="query")
         if mode not in ("semantic", "hybrid"):
             raise ValidationError("Unknown search mode.", field="mode")
-        k = max(1, min(int(k), MAX_K))
+        k = clamp_int(k, 1, MAX_K, field="k", label="number of results")
+        min_score = None if min_score is None else finite_float(min_score, field="min_score")
         default = self._embedders.default.model_name
         with self._uow(principal) as uow:
             plan = uow.memories.search_plan(principal.user_id, default)
@@ -181,7 +193,7 @@ class MemoryService:
                     embedder.model_name,
                     vector,
                     k=k,
-                    min_score=-1.0 if min_score is None else float(min_score),
+                    min_score=-1.0 if min_score is None else min_score,
                     ann_dims=embedder.dim if ann else None,
                 )
             # Read-only on purpose: updating last_accessed_at here would clear the visibility map
@@ -205,10 +217,17 @@ class MemoryService:
                 principal.user_id,
                 since=since,
                 until=until,
-                contains=(contains or "").strip() or None,
-                source=(source or "").strip() or None,
-                limit=max(1, min(limit, 500)),
-                offset=max(0, offset),
+                contains=clean_line(
+                    contains,
+                    field="contains",
+                    label="text filter",
+                    max_chars=MAX_QUERY,
+                    required=False,
+                )
+                or None,
+                source=clean_line(source, field="source", max_chars=200, required=False) or None,
+                limit=clamp_int(limit, 1, 500, field="limit"),
+                offset=clamp_int(offset, 0, 10**9, field="offset"),
             )
         return [_view(r) for r in rows]
 
@@ -225,6 +244,11 @@ class MemoryService:
         """Move the user to ``model_name``: their choice is recorded first, then every memory
         and graph entity is re-embedded, one transaction per batch, with ``progress(done,
         total)``. Resumable: after an interruption, call it again to finish."""
+        if not 1 <= batch_size <= MAX_BATCH:
+            raise ValidationError(
+                f"The batch size must be between 1 and {MAX_BATCH:,}.", field="batch_size"
+            )
+        model_name = clean_line(model_name, field="model", max_chars=100)
         embedder = self.embedder_named(principal, model_name)
         return move_user(
             self._uow,
@@ -232,7 +256,7 @@ class MemoryService:
             embedder,
             default_model=self._embedders.default.model_name,
             progress=progress,
-            batch_size=max(1, int(batch_size)),
+            batch_size=batch_size,
         )
 
 

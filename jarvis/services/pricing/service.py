@@ -23,6 +23,7 @@ from jarvis.llm.base import Usage
 from jarvis.services.pricing.cache import PriceCache
 from jarvis.services.pricing.rules import run_cost
 from jarvis.services.pricing.views import PriceInput, PriceView, RunCost
+from jarvis.validation import clean_line
 
 log = logging.getLogger(__name__)
 
@@ -110,8 +111,8 @@ class PricingService:
         the same provider, pattern and date is refused."""
         if not principal.is_admin:
             raise PermissionDeniedError()
-        provider = (data.provider or "").strip()
-        model = (data.model or "").strip()
+        provider = clean_line(data.provider, field="provider", max_chars=32, required=False)
+        model = clean_line(data.model, field="model", max_chars=10_000, required=False)
         if provider not in PROVIDERS:
             raise ValidationError("Choose a provider.", field="provider")
         if not model or len(model) > 200:

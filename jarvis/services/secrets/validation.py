@@ -7,6 +7,7 @@ import re
 from urllib.parse import urlsplit
 
 from jarvis.errors import ValidationError
+from jarvis.validation import clean_line, is_valid_unicode
 
 PROVIDERS: tuple[str, ...] = (
     "openai",
@@ -70,7 +71,7 @@ def validate_provider(provider: str) -> str:
 
 
 def validate_name(name: str | None) -> str:
-    name = (name or "").strip() or DEFAULT_NAME
+    name = clean_line(name, field="name", max_chars=10_000, required=False) or DEFAULT_NAME
     if len(name) > MAX_NAME_CHARS:
         raise ValidationError(
             f"The name is too long (at most {MAX_NAME_CHARS} characters).", field="name"
@@ -93,9 +94,11 @@ def validate_value(provider: str, value: str | None) -> str:
         raise ValidationError(
             f"The secret value is too long (at most {MAX_VALUE_CHARS} characters).", field="value"
         )
-    if _CONTROL_RE.search(value):
+    if _CONTROL_RE.search(value) or not is_valid_unicode(value):
         raise ValidationError(
-            "The secret value contains line breaks or control characters.", field="value"
+            "The secret value contains line breaks, control characters or characters that are "
+            "not valid text.",
+            field="value",
         )
     fmt = _KEY_FORMATS.get(provider)
     if fmt is not None and not fmt[0].match(value):
@@ -104,7 +107,10 @@ def validate_value(provider: str, value: str | None) -> str:
 
 
 def validate_base_url(provider: str, base_url: str | None) -> str | None:
-    base_url = (base_url or "").strip() or None
+    base_url = (
+        clean_line(base_url, field="base_url", label="base URL", max_chars=10_000, required=False)
+        or None
+    )
     if base_url is None:
         if provider in BASE_URL_REQUIRED:
             raise ValidationError(

@@ -10,6 +10,7 @@ owner would see no runs and silently do nothing, so it is refused.
 from __future__ import annotations
 
 import random
+import re
 import time
 import uuid
 from collections.abc import Callable
@@ -17,12 +18,19 @@ from datetime import date, datetime, timedelta
 
 from jarvis.clock import Clock
 from jarvis.db.uow import UnitOfWork, UnitOfWorkFactory
-from jarvis.errors import ConfigError, ConflictError
+from jarvis.errors import ConfigError, ConflictError, ValidationError
 from jarvis.security.passwords import PasswordHasher
 from jarvis.services.pricing.service import load_price_file
 from jarvis.services.usage.views import SeedResult
+from jarvis.validation import clean_line
 
 Progress = Callable[[str], None]
+
+#: The largest demo a command builds (a bigger one would run for hours or exhaust memory).
+MAX_DEMO_USERS = 10_000
+MAX_DEMO_DAYS = 3_650
+MAX_DEMO_RUNS = 10_000_000
+_PREFIX_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
 
 def reprice(uow: UnitOfWork, since: datetime) -> int:
@@ -98,8 +106,19 @@ class UsageMaintenance:
         from jarvis.demo.runs import DEMO_PASSWORD, DemoGenerator, login_email
 
         say = progress or (lambda _msg: None)
-        if users < 1 or days < 1 or runs < 0:
-            raise ConfigError("users and days must be at least 1, runs at least 0")
+        if not (1 <= users <= MAX_DEMO_USERS and 1 <= days <= MAX_DEMO_DAYS):
+            raise ValidationError(
+                f"--users must be 1 to {MAX_DEMO_USERS:,} and --days 1 to {MAX_DEMO_DAYS:,}.",
+                field="users",
+            )
+        if not 0 <= runs <= MAX_DEMO_RUNS:
+            raise ValidationError(f"--runs must be 0 to {MAX_DEMO_RUNS:,}.", field="runs")
+        prefix = clean_line(prefix, field="prefix", max_chars=40)
+        if not _PREFIX_RE.fullmatch(prefix):
+            raise ValidationError(
+                "--prefix may hold letters, digits, '.', '-' and '_' (it starts the emails).",
+                field="prefix",
+            )
         t0 = time.perf_counter()
         result = SeedResult(login_email=login_email(prefix), password=DEMO_PASSWORD)
         pw_hash = password_hash or (self._hasher or PasswordHasher()).hash(DEMO_PASSWORD)

@@ -33,7 +33,7 @@ def zone(name: str | None) -> ZoneInfo:
     """The zone called ``name``; UTC when unset or unknown."""
     try:
         return ZoneInfo(name or "UTC")
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a name too long for a path
         return ZoneInfo("UTC")
 
 

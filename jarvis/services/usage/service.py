@@ -40,6 +40,11 @@ from jarvis.services.usage.views import (
     UserBudget,
     UserRank,
 )
+from jarvis.validation import clamp_int, clean_line
+
+#: How far the runs table pages, and how many models one query may filter on.
+MAX_PAGE = 1_000_000
+MAX_MODEL_FILTERS = 100
 
 
 class UsageService:
@@ -108,8 +113,12 @@ class UsageService:
             raise ValidationError("The end date is before the start date.", field="end")
         if (query.end - query.start).days >= MAX_RANGE_DAYS:
             raise ValidationError("Choose a range of at most a year.", field="start")
-        if query.page < 0 or not 1 <= query.page_size <= MAX_PAGE_SIZE:
+        if not 0 <= query.page <= MAX_PAGE or not 1 <= query.page_size <= MAX_PAGE_SIZE:
             raise ValidationError("Invalid page.", field="page")
+        if len(query.models) > MAX_MODEL_FILTERS:
+            raise ValidationError(f"Choose at most {MAX_MODEL_FILTERS} models.", field="models")
+        for model in query.models:
+            clean_line(model, field="models", label="model", max_chars=200)
 
     @staticmethod
     def _tz(uow: UnitOfWork, principal: Principal, target: uuid.UUID | None) -> ZoneInfo:
@@ -271,7 +280,7 @@ class UsageService:
 
     def usage_report(self, principal: Principal, days: int = 30) -> UsageReport:
         """The user's own usage over the last ``days`` local days, JSON-serialisable."""
-        days = max(1, min(int(days), MAX_RANGE_DAYS))
+        days = clamp_int(days, 1, MAX_RANGE_DAYS, field="days")
         with self._uow(principal) as uow:
             tz = zone(uow.usage.timezone_of(principal.user_id))
             now = self._clock.now()
