@@ -29,9 +29,8 @@ def header() -> None:
     if info.lexical:
         st.info(
             f"Embeddings: **{info.label}**. This offline embedder is *lexical*: it matches shared "
-            "words and word parts, not meaning. For search by meaning, save an OpenAI key on the "
-            "Secrets page and have an administrator run `jarvis embeddings reembed` for your "
-            "account.",
+            "words and word parts, not meaning. For search by meaning, have an administrator "
+            "run `jarvis embeddings reembed --model wordllama` (offline) for your account.",
             icon=":material/text_fields:",
         )
     else:
@@ -70,7 +69,7 @@ def search_tab() -> None:
         MODES,
         horizontal=True,
         key="memory_mode",
-        help="Hybrid fuses vector and full-text rankings (reciprocal rank fusion).",
+        help="Hybrid adds full-text relevance (exact words) to the similarity by meaning.",
     )
     k = k_col.number_input("Top k", 1, 50, 5, key="memory_k")
     min_score = st.slider(

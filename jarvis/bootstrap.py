@@ -19,6 +19,7 @@ from jarvis.db.engine import create_app_engine, create_owner_engine, libpq_url
 from jarvis.db.migrate import head_revision
 from jarvis.db.notify import Notifier
 from jarvis.db.repositories.health import ServerProbe
+from jarvis.db.repositories.memory_indexes import MemoryIndexRepository
 from jarvis.db.uow import UnitOfWorkFactory
 from jarvis.identity import Principal
 from jarvis.llm.embedders import Embedder, EmbedderRegistry, default_embedder
@@ -46,9 +47,15 @@ from jarvis.services.chat.workers import BEAT_SECONDS, RunWorkers
 from jarvis.services.health import HealthService
 from jarvis.services.key_rotation import KeyRotation
 from jarvis.services.knowledge_graph import KnowledgeGraphService
-from jarvis.services.memory import MemoryService
+from jarvis.services.memory import (
+    EmbeddingMaintenance,
+    MemoryIndexes,
+    MemoryService,
+    UserEmbedders,
+)
 from jarvis.services.permissions import PermissionsService
 from jarvis.services.pricing import PricingService
+from jarvis.services.pricing.cache import PriceCache
 from jarvis.services.rate_limits import RateLimiter
 from jarvis.services.secrets import SecretsService
 from jarvis.services.usage import RunRecorder, UsageMaintenance, UsageService
@@ -192,27 +199,27 @@ def build_services(
     )
     admin = AdminService(uow, sessions, hasher, clock)
     # Prices, run costs and the usage rollups (the recorder closes each run's bookkeeping)
-    pricing = PricingService(uow, clock)
-    run_recorder = RunRecorder(clock)
+    price_cache = PriceCache()  # the recorder's; cleared when a price is added here
+    pricing = PricingService(uow, clock, price_cache)
+    run_recorder = RunRecorder(clock, price_cache)
     usage = UsageService(uow, clock, settings)
     cipher = cipher or EnvelopeCipher(KeyRing.from_settings(settings))
     secrets = SecretsService(uow, cipher, clock)
     key_rotation = KeyRotation(uow, cipher.keyring)
     tools = tools or builtin_registry()
     permissions = PermissionsService(uow, tools, clock)
-    # Default embedder: local model if the `local` extra is installed, else the offline
-    # lexical one. A user whose memories were moved
-    # to another model (`jarvis embeddings reembed`) keeps using it (OpenAI: their own key).
-    embedder = embedder or default_embedder()
+    # The instance default embedder (JARVIS_EMBEDDER, wordllama: meaning, offline). A user who
+    # was moved to another model (`jarvis embeddings reembed`) keeps it (OpenAI: their own
+    # key); memories and graph entities follow the same model.
+    embedder = embedder or default_embedder(settings.embedder)
 
     def _openai_key(principal: Principal) -> tuple[str, str | None]:
         revealed = secrets.reveal(principal, "openai")
         return revealed.value, revealed.base_url
 
-    memory = MemoryService(
-        uow, embedder, clock, registry=EmbedderRegistry(embedder), openai_key=_openai_key
-    )
-    knowledge_graph = KnowledgeGraphService(uow, embedder, clock)
+    embedders = UserEmbedders(EmbedderRegistry(embedder), openai_key=_openai_key)
+    memory = MemoryService(uow, embedders, clock)
+    knowledge_graph = KnowledgeGraphService(uow, embedders, clock)
     # Chat providers (keys from the vault, per run) and tracing from settings.otel_exporter
     providers = providers or ProviderFactory(secrets)
     if configure_tracing(settings) is not None:
@@ -304,5 +311,33 @@ def usage_maintenance(
     engine = create_owner_engine(settings)
     try:
         yield UsageMaintenance(UnitOfWorkFactory(engine), clock or SystemClock(), hasher)
+    finally:
+        engine.dispose()
+
+
+@dataclass
+class MemoryMaintenance:
+    """The owner's memory maintenance: catch-up after a change of the default embedder, and
+    heavy users' own HNSW indexes."""
+
+    embeddings: EmbeddingMaintenance
+    indexes: MemoryIndexes
+
+
+@contextmanager
+def memory_maintenance(
+    settings: Settings, *, embedder: Embedder | None = None
+) -> Iterator[MemoryMaintenance]:
+    """Memory maintenance on the OWNER connection (``jarvis db upgrade`` / ``jarvis up``
+    catch-up, ``jarvis embeddings catch-up``, ``jarvis memory index``); ``settings`` must name
+    a running database. The owner must see every user's rows (superuser or BYPASSRLS)."""
+    engine = create_owner_engine(settings)
+    try:
+        yield MemoryMaintenance(
+            EmbeddingMaintenance(
+                UnitOfWorkFactory(engine), embedder or default_embedder(settings.embedder)
+            ),
+            MemoryIndexes(MemoryIndexRepository(engine)),
+        )
     finally:
         engine.dispose()

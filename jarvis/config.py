@@ -191,6 +191,11 @@ class Settings(BaseSettings):
         "none", validation_alias=AliasChoices("JARVIS_OTEL_EXPORTER", "otel_exporter")
     )
 
+    # The instance's embedding model for users who did not choose one (offline: no key).
+    embedder: Literal["wordllama", "lexical", "local"] = Field(
+        "wordllama", validation_alias=AliasChoices("JARVIS_EMBEDDER", "embedder")
+    )
+
     host: str = Field("127.0.0.1", validation_alias=AliasChoices("JARVIS_HOST", "host"))
     port: int = Field(8501, validation_alias=AliasChoices("JARVIS_PORT", "port"), ge=1, le=65535)
 

@@ -81,6 +81,10 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
         settings = settings.model_copy(update={"database_url": args.owner_url})
     upgrade(settings, args.revision)
     print(f"Database migrated to {args.revision}.")
+    if args.revision == "heads":
+        from jarvis.cli.embeddings import catch_up
+
+        catch_up(settings)
     return 0
 
 
@@ -129,10 +133,12 @@ def _raise_keyboard_interrupt(_signum: int, _frame: FrameType | None) -> None:
 def cmd_up(args: argparse.Namespace) -> int:
     """Start the embedded database if needed, migrate, serve the UI and the API (uvicorn);
     Ctrl-C or SIGTERM stops both."""
+    from jarvis.cli.embeddings import catch_up
     from jarvis.db.migrate import upgrade
 
     settings, server = _settings_with_database(args)
     upgrade(settings)
+    catch_up(settings)  # users left on the previous default embedder (offline, resumable)
     env = dict(os.environ)
     env["DATABASE_URL"] = settings.owner_url()
     if server is not None:

@@ -1,7 +1,9 @@
 """SQLAlchemy models of every table (SPEC.md "Data model").
 
 Every user-owned table has a ``user_id`` column and row-level security (see the first migration).
-Embeddings are 384-dimensional everywhere.
+Embeddings are ``halfvec`` without a fixed size: each embedding model has its own (wordllama 256,
+lexical / OpenAI / local 384, ``jarvis.llm.embedders.MODEL_DIMS``); every row names its model and
+searches compare one model's vectors only (migration 0012).
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from pgvector.sqlalchemy import Vector
+from pgvector.sqlalchemy import HALFVEC
 from sqlalchemy import (
     BigInteger,
     Boolean,
@@ -25,6 +27,7 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     Numeric,
+    SmallInteger,
     String,
     Text,
     UniqueConstraint,
@@ -33,8 +36,6 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import INET, JSONB, TSVECTOR, UUID
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
-
-EMBEDDING_DIM = 384
 
 #: Tables whose rows belong to one user and are protected by row-level security.
 USER_OWNED_TABLES: tuple[str, ...] = (
@@ -53,6 +54,7 @@ USER_OWNED_TABLES: tuple[str, ...] = (
     "tool_usage_daily",
     "run_events",
     "api_keys",
+    "usage_user_daily",
 )
 
 
@@ -91,6 +93,9 @@ class User(Base):
     is_active: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default=text("true"))
     timezone: Mapped[str] = mapped_column(String(64), nullable=False, server_default="UTC")
     monthly_budget_usd: Mapped[Decimal | None] = mapped_column(Numeric(12, 2))
+    # [memory] The embedding model this user chose (``jarvis embeddings reembed``); NULL: the
+    # instance default (``JARVIS_EMBEDDER``). Memories and graph entities both follow it.
+    embedding_model: Mapped[str | None] = mapped_column(String(100))
     created_at: Mapped[datetime] = _now()
     last_login_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
@@ -305,7 +310,9 @@ class Memory(Base):
     __table_args__ = (
         Index("ix_memories_user_id_created_at", "user_id", "created_at"),
         # [memory] Per-user exact search reads the user's vectors from this covering index
-        # (index-only scan, rows of one user adjacent) instead of the global HNSW.
+        # (index-only scan, rows of one user adjacent). Users with very many memories also get
+        # a partial HNSW index of their own (``MemoryIndexes``); there is no global HNSW: no
+        # query searches across users, and through it a per-user query loses rows.
         Index(
             "ix_memories_user_model_embedding",
             "user_id",
@@ -313,19 +320,18 @@ class Memory(Base):
             postgresql_include=["id", "embedding"],
         ),
         Index("ix_memories_content_tsv", "content_tsv", postgresql_using="gin"),
-        Index(
-            "ix_memories_embedding_hnsw",
-            "embedding",
-            postgresql_using="hnsw",
-            postgresql_with={"m": 16, "ef_construction": 64},
-            postgresql_ops={"embedding": "vector_cosine_ops"},
+        # A vector without a direction has no cosine distance (NaN): never stored.
+        CheckConstraint(
+            "embedding IS NULL OR l2_norm(embedding) > 0", name="ck_memories_embedding_nonzero"
         ),
     )
 
     id: Mapped[uuid.UUID] = _pk()
     user_id: Mapped[uuid.UUID] = _owner()
     content: Mapped[str] = mapped_column(Text, nullable=False)
-    embedding: Mapped[Any] = mapped_column(Vector(EMBEDDING_DIM), nullable=False)
+    # NULL: nothing to embed with ``embedding_model`` (e.g. a legacy zero vector); such a row is
+    # found by browsing and full text, never by vector distance.
+    embedding: Mapped[Any | None] = mapped_column(HALFVEC())
     embedding_model: Mapped[str] = mapped_column(String(100), nullable=False)
     metadata_: Mapped[dict[str, Any]] = mapped_column(
         "metadata", JSONB, nullable=False, server_default="{}"
@@ -351,12 +357,18 @@ class KgEntity(Base):
             postgresql_ops={"name": "gin_trgm_ops"},
         ),
         Index("ix_kg_entities_user_id_lower_name", "user_id", func.lower(text("name"))),
+        # [graph] A user's entities in name order (index only): the neighbourhood keeps a hub's
+        # first neighbours by name without looking each one up; the entity list pages by it.
+        Index("ix_kg_entities_user_id_name", "user_id", "name", "id"),
+        # [memory] Meaning search is an exact scan of the user's entities of one model.
         Index(
-            "ix_kg_entities_embedding_hnsw",
-            "embedding",
-            postgresql_using="hnsw",
-            postgresql_with={"m": 16, "ef_construction": 64},
-            postgresql_ops={"embedding": "vector_cosine_ops"},
+            "ix_kg_entities_user_model_embedding",
+            "user_id",
+            "embedding_model",
+            postgresql_include=["id", "embedding"],
+        ),
+        CheckConstraint(
+            "embedding IS NULL OR l2_norm(embedding) > 0", name="ck_kg_entities_embedding_nonzero"
         ),
     )
 
@@ -366,7 +378,7 @@ class KgEntity(Base):
     type: Mapped[str] = mapped_column(String(100), nullable=False, server_default="thing")
     description: Mapped[str] = mapped_column(Text, nullable=False, server_default="")
     properties: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False, server_default="{}")
-    embedding: Mapped[Any | None] = mapped_column(Vector(EMBEDDING_DIM))
+    embedding: Mapped[Any | None] = mapped_column(HALFVEC())
     embedding_model: Mapped[str | None] = mapped_column(String(100))
     created_at: Mapped[datetime] = _now()
     updated_at: Mapped[datetime] = _now()
@@ -377,8 +389,19 @@ class KgRelation(Base):
     __table_args__ = (
         # [memory] (source_id, target_id): the explorer's "edges among these nodes" query filters
         # both ends inside the index, instead of fetching every edge of every hub from the heap.
-        Index("ix_kg_relations_source_id_target_id", "source_id", "target_id"),
-        Index("ix_kg_relations_target_id", "target_id"),
+        # [graph] Both include what the walk reads (the row-level-security user, type, validity,
+        # the id): a level is an index-only scan, no heap visit per relation.
+        Index(
+            "ix_kg_relations_source_id_target_id",
+            "source_id",
+            "target_id",
+            postgresql_include=["id", "user_id", "type", "valid_from", "valid_to"],
+        ),
+        Index(
+            "ix_kg_relations_target_id",
+            "target_id",
+            postgresql_include=["source_id", "id", "user_id", "type", "valid_from", "valid_to"],
+        ),
         Index("ix_kg_relations_user_id_created_at", "user_id", "created_at"),
     )
 
@@ -537,3 +560,63 @@ class ApiKey(Base):
     expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class UsageDailyAll(Base):
+    """Everyone's daily usage per local day, provider, model and shard (0012): what the admin's
+    all-users charts read, a few hundred rows a day instead of one per user.
+
+    Kept by row triggers on ``usage_daily`` (any change there, whichever way it is made, adds its
+    difference here), so the one rollup rule stays ``jarvis_usage_rollup_add``. ``shard`` (a
+    user's fixed eighth) spreads concurrent runs of different users over eight rows, so they do
+    not queue on one row. Only admins read it; only the trigger writes it.
+    """
+
+    __tablename__ = "usage_daily_all"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    provider: Mapped[str] = mapped_column(String(32), primary_key=True)
+    model: Mapped[str] = mapped_column(String(200), primary_key=True)
+    shard: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    runs: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")
+    failed_runs: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")
+    unpriced_runs: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")
+    input_tokens: Mapped[int] = mapped_column(BigInteger, nullable=False, server_default="0")
+    output_tokens: Mapped[int] = mapped_column(BigInteger, nullable=False, server_default="0")
+    cache_read_tokens: Mapped[int] = mapped_column(BigInteger, nullable=False, server_default="0")
+    cache_write_tokens: Mapped[int] = mapped_column(BigInteger, nullable=False, server_default="0")
+    total_tokens: Mapped[int] = mapped_column(BigInteger, nullable=False, server_default="0")
+    cost: Mapped[Decimal] = mapped_column(Numeric(18, 6), nullable=False, server_default="0")
+
+
+class ToolUsageDailyAll(Base):
+    """Everyone's daily tool calls per local day, tool and shard (0012; see UsageDailyAll)."""
+
+    __tablename__ = "tool_usage_daily_all"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    tool_id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    shard: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    calls: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")
+    errors: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")
+    denied: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")
+    latency_count: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")
+    latency_ms_sum: Mapped[int] = mapped_column(BigInteger, nullable=False, server_default="0")
+    latency_ms_max: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")
+
+
+class UsageUserDaily(Base):
+    """Each user's daily totals over all models (0012): the admin's ranking reads one row per
+    user and day instead of one per model. Kept by a row trigger on ``usage_daily``."""
+
+    __tablename__ = "usage_user_daily"
+    __table_args__ = (Index("ix_usage_user_daily_day", "day"),)
+
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    runs: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")
+    unpriced_runs: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")
+    total_tokens: Mapped[int] = mapped_column(BigInteger, nullable=False, server_default="0")
+    cost: Mapped[Decimal] = mapped_column(Numeric(18, 6), nullable=False, server_default="0")

@@ -4,7 +4,7 @@ Generated for ``jarvis demo seed`` (``UsageMaintenance.seed_knowledge`` writes t
 owner connection). Each user gets about 300 entities (people, companies, cities, projects,
 topics), about 900 relations with a few hubs ("Me", the employer, the home city, popular
 topics), some job changes carrying ``valid_from`` / ``valid_to``, and 40 memories embedded with
-the lexical embedder.
+the default embedder (wordllama).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from jarvis.llm.embedders import LexicalEmbedder
+from jarvis.llm.embedders import Embedder
 
 FIRST = [
     "Ada",
@@ -368,7 +368,7 @@ class KnowledgeRows:
 
 
 def knowledge_for(
-    user_id: uuid.UUID, rng: random.Random, now: datetime, embedder: LexicalEmbedder
+    user_id: uuid.UUID, rng: random.Random, now: datetime, embedder: Embedder
 ) -> KnowledgeRows:
     """A knowledge graph with hubs and memories for one user, embedded with ``embedder``."""
     entities, relations, memories = _graph_for(user_id, rng, now)

@@ -1,7 +1,7 @@
 """no session setting widens what the app role sees: narrow definer functions replace the auth scope
 
 Revision ID: 0013
-Revises: 0010
+Revises: 0012
 Create Date: 2026-11-27 12:00:00
 
 Until now row-level security was steered by settings the app role sets itself: ``app.scope =
@@ -36,7 +36,7 @@ from collections.abc import Sequence
 from alembic import context, op
 
 revision: str = "0013"
-down_revision: str | Sequence[str] | None = "0011"
+down_revision: str | Sequence[str] | None = "0012"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

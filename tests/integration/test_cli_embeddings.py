@@ -9,8 +9,7 @@ import pytest
 from jarvis.bootstrap import build_services
 from jarvis.cli import main
 from jarvis.config import Settings, get_settings
-from jarvis.db.tables import EMBEDDING_DIM
-from jarvis.llm.embedders import LEXICAL_MODEL, OPENAI_MODEL
+from jarvis.llm.embedders import LEXICAL_MODEL, MODEL_DIMS, OPENAI_MODEL
 from jarvis.security.passwords import PasswordHasher
 from tests import factories
 from tests.conftest import TEST_APP_PASSWORD, TEST_JWT_SECRET, TEST_MASTER_KEY
@@ -31,7 +30,7 @@ def test_reembed_moves_rows_and_reports_progress(
                 w.memories.add(
                     user_id=who.user_id,
                     content=f"memory {i}",
-                    embedding=[0.5] * EMBEDDING_DIM,
+                    embedding=[0.5] * MODEL_DIMS[OPENAI_MODEL],
                     embedding_model=OPENAI_MODEL,
                 )
             w.commit()

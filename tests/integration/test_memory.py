@@ -8,7 +8,7 @@ import pytest
 
 from jarvis.bootstrap import Services
 from jarvis.errors import NotFoundError, ValidationError
-from jarvis.llm.embedders import LEXICAL_MODEL, OPENAI_MODEL
+from jarvis.llm.embedders import OPENAI_MODEL, WORDLLAMA_MODEL
 from tests import factories
 
 
@@ -22,7 +22,7 @@ def test_store_then_search_finds_the_closest_memory_first(services: Services) ->
     assert len(hits) == 2
     assert hits[0].score > hits[1].score
     assert hits[0].source == "run-1"
-    assert hits[0].embedding_model == LEXICAL_MODEL
+    assert hits[0].embedding_model == WORDLLAMA_MODEL  # the default: meaning, offline
     assert hits[0].to_dict()["content"] == "My sister Carol lives in Lisbon"
 
 
@@ -52,7 +52,7 @@ def test_hybrid_search_fuses_full_text_and_vector_ranks(services: Services) -> N
 def test_search_only_compares_rows_of_the_same_model(services: Services) -> None:
 
     alice = factories.user(services.uow, "alice")
-    services.memory.store(alice, "lexical row about tennis")
+    services.memory.store(alice, "default row about tennis")
     with services.uow(alice) as uow:
         uow.memories.add(
             user_id=alice.user_id,
@@ -63,9 +63,10 @@ def test_search_only_compares_rows_of_the_same_model(services: Services) -> None
         )
         uow.commit()
     hits = services.memory.search(alice, "tennis", k=10)
-    assert [h.content for h in hits] == ["lexical row about tennis"]
+    assert [h.content for h in hits] == ["default row about tennis"]
     info = services.memory.embedding_info(alice)
-    assert info.lexical and info.other_models == {OPENAI_MODEL: 1}
+    assert info.model_name == WORDLLAMA_MODEL and not info.lexical
+    assert info.other_models == {OPENAI_MODEL: 1}
 
 
 def test_delete_and_browse_by_date(services: Services, clock) -> None:  # type: ignore[no-untyped-def]
@@ -114,7 +115,7 @@ def test_reembed_moves_rows_with_progress(services: Services) -> None:
     alice = factories.user(services.uow, "alice")
     for i in range(5):
         services.memory.store(alice, f"memory number {i}")
-    services.memory._registry._fixed["lexical-test-other"] = OtherLexical()  # a second model
+    services.memory.embedders.registry.register(OtherLexical())  # a second model
     seen: list[tuple[int, int]] = []
     report = services.memory.reembed(
         alice, "lexical-test-other", progress=lambda d, t: seen.append((d, t)), batch_size=2
@@ -134,10 +135,11 @@ def test_row_level_security_holds_even_if_the_sql_asks_for_another_user(services
     alice, bob = factories.user(services.uow, "alice"), factories.user(services.uow, "bob")
     services.memory.store(alice, "alice's diary entry about tennis")
     vector = services.embedder.embed(["tennis"])[0]
+    model = services.embedder.model_name
     with services.uow(bob) as uow:  # acting as bob, asking for alice's rows
         repo = uow.memories
-        assert repo.semantic(alice.user_id, LEXICAL_MODEL, vector, k=5) == []
-        assert repo.hybrid(alice.user_id, LEXICAL_MODEL, vector, "tennis", k=5) == []
+        assert repo.semantic(alice.user_id, model, vector, k=5) == []
+        assert repo.hybrid(alice.user_id, model, vector, "tennis", k=5) == []
         assert repo.browse(alice.user_id) == []
     with services.uow(alice) as uow:
-        assert len(uow.memories.semantic(alice.user_id, LEXICAL_MODEL, vector, k=5)) == 1
+        assert len(uow.memories.semantic(alice.user_id, model, vector, k=5)) == 1

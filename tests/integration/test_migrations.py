@@ -17,16 +17,46 @@ def test_models_and_migrations_agree(owner_engine: Engine) -> None:
     assert diff == []
 
 
-def test_hnsw_indexes_have_the_spec_parameters(owner_engine: Engine) -> None:
-    with owner_engine.connect() as conn:
-        rows = dict(
+def test_hnsw_indexes_have_the_spec_parameters(fresh_database) -> None:  # type: ignore[no-untyped-def]
+    """No shared HNSW (a per-user query through it loses rows, 0012): a heavy user's own
+    index has the spec's parameters, cosine ops, and holds only that user's rows of one model."""
+    from jarvis.db.repositories.memory_indexes import MemoryIndexRepository, ann_index_name
+    from jarvis.services.memory import MemoryIndexes
+
+    s: Settings = fresh_database()
+    engine = create_engine(s.owner_url())
+    try:
+        with engine.begin() as conn:
+            assert not conn.scalar(
+                text("select count(*) from pg_indexes where indexdef ilike '%hnsw%'")
+            )
+            uid = conn.scalar(
+                text(
+                    "insert into users (email, password_hash) values ('h@x.org', 'x') returning id"
+                )
+            )
             conn.execute(
-                text("select tablename, indexdef from pg_indexes where indexdef ilike '%hnsw%'")
-            ).all()
-        )
-    for table in ("memories", "kg_entities"):
-        assert "vector_cosine_ops" in rows[table]
-        assert "m='16'" in rows[table] and "ef_construction='64'" in rows[table]
+                text(
+                    "insert into memories (user_id, content, embedding, embedding_model) "
+                    "select :u, 'm' || g, array_fill(g::real, ARRAY[256])::halfvec, 'm256' "
+                    "from generate_series(1, 30) g"
+                ),
+                {"u": uid},
+            )
+        report = MemoryIndexes(MemoryIndexRepository(engine)).reconcile(min_rows=20)
+        assert report.created == [ann_index_name(uid, "m256")]
+        with engine.connect() as conn:
+            rows = dict(
+                conn.execute(
+                    text("select tablename, indexdef from pg_indexes where indexdef ilike '%hnsw%'")
+                ).all()
+            )
+        assert set(rows) == {"memories"}
+        assert "halfvec_cosine_ops" in rows["memories"] and "halfvec(256)" in rows["memories"]
+        assert "m='16'" in rows["memories"] and "ef_construction='64'" in rows["memories"]
+        assert str(uid) in rows["memories"] and "'m256'" in rows["memories"]
+    finally:
+        engine.dispose()
 
 
 def test_every_user_owned_table_has_forced_rls(owner_engine: Engine) -> None:

@@ -29,7 +29,9 @@ def test_memory_page_add_search_and_delete(app_settings, new_app) -> None:  # ty
     principal = mem_user()
     at = open_page(new_app, "app_pages/memory.py", principal)
     assert any(t.value == "Memory" for t in at.title)
-    assert any("lexical" in i.value for i in at.info)  # the offline embedder is labelled
+    # the embedder is labelled: the default searches by meaning, offline
+    assert any("Embeddings: wordllama (meaning, offline)" in c.value for c in at.caption)
+    assert not any("lexical" in i.value for i in at.info)
 
     at.text_area(key="memory_new_content").input("My cat Tom is allergic to fish")
     at.button(key="FormSubmitter:memory_add_form-Save memory").click().run()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import math
 import struct
 import threading
@@ -15,14 +16,16 @@ import pytest
 
 from jarvis.errors import ProviderAuthError, ProviderServerError
 from jarvis.llm.embedders import (
-    EMBEDDING_DIM,
     LEXICAL_MODEL,
+    MODEL_DIMS,
     OPENAI_MODEL,
     EmbedderRegistry,
     LexicalEmbedder,
     OpenAIEmbedder,
     describe_model,
 )
+
+EMBEDDING_DIM = MODEL_DIMS[LEXICAL_MODEL]  # 384
 
 
 def cosine(a: list[float], b: list[float]) -> float:
@@ -151,8 +154,93 @@ def test_local_embedder_runs_when_the_extra_is_installed() -> None:
     assert len(a) == 384 and cosine(a, b) > cosine(a, c)
 
 
-def test_default_is_lexical_without_the_local_extra() -> None:
-    from jarvis.llm.embedders import default_embedder, local_embedder_available
+def test_default_is_wordllama_meaning_offline() -> None:
+    from jarvis.llm.embedders import WORDLLAMA_MODEL, default_embedder
 
-    expected = "local/all-MiniLM-L6-v2" if local_embedder_available() else LEXICAL_MODEL
-    assert default_embedder().model_name == expected
+    embedder = default_embedder()
+    assert embedder.model_name == WORDLLAMA_MODEL and not embedder.lexical
+    assert embedder.dim == 256
+    assert default_embedder("lexical").model_name == LEXICAL_MODEL
+
+
+def test_wordllama_finds_meaning_without_shared_words() -> None:
+    from jarvis.llm.embedders import WordLlamaEmbedder
+
+    vectors = WordLlamaEmbedder().embed(
+        [
+            "food I must avoid",
+            "I am allergic to peanuts",
+            "My sister lives in Lisbon",
+            "The car insurance renewal is due in March",
+            "",
+        ]
+    )
+    query, allergy, sister, insurance, empty = vectors
+    assert all(len(v) == 256 for v in vectors)
+    for v in (query, allergy, sister, insurance):
+        assert math.isclose(math.sqrt(sum(x * x for x in v)), 1.0, rel_tol=1e-6)
+    assert cosine(query, allergy) > max(cosine(query, sister), cosine(query, insurance)) + 0.1
+    assert not any(empty)  # nothing to embed: the zero vector, never NaN
+    assert WordLlamaEmbedder().embed(["food I must avoid"])[0] == query  # deterministic
+
+
+def test_wordllama_loads_the_packaged_model_without_the_network(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    import shutil
+    import socket
+
+    import requests
+
+    from jarvis.errors import ConfigError
+    from jarvis.llm.embedders import WordLlamaEmbedder, packaged_model_dir
+    from jarvis.llm.embedders import wordllama as module
+
+    attempts: list[object] = []
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        attempts.append(args)
+        raise OSError("network access in a test")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    monkeypatch.setattr(requests, "get", refuse)
+    monkeypatch.setattr(module, "_models", {})  # load again, from the wheel
+    assert len(WordLlamaEmbedder().embed(["hello there"])[0]) == 256
+    # A folder without the tokenizer: a clear error, and no download is tried.
+    broken = tmp_path / "wordllama"
+    shutil.copytree(packaged_model_dir() / "weights", broken / "weights")
+    with pytest.raises(ConfigError, match="no download"):
+        WordLlamaEmbedder(broken).embed(["hello"])
+    assert attempts == []
+
+
+def test_wordllama_leaves_the_root_logger_alone() -> None:
+    """The package calls logging.basicConfig on import; Jarvis's redacting handler must stay
+    the only root handler (an extra one would print unredacted records)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import logging; from jarvis.llm.embedders import WordLlamaEmbedder; "
+        "WordLlamaEmbedder().embed(['x']); root = logging.getLogger(); "
+        "print(len(root.handlers), root.level)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
+    ).stdout.split()
+    assert out == ["0", str(logging.WARNING)]
+
+
+def test_registry_accepts_aliases_and_registered_models() -> None:
+    from jarvis.llm.embedders import WORDLLAMA_MODEL, WordLlamaEmbedder
+
+    registry = EmbedderRegistry(WordLlamaEmbedder())
+    assert registry.get("wordllama").model_name == WORDLLAMA_MODEL
+    assert registry.get("lexical").model_name == LEXICAL_MODEL
+
+    class Other(LexicalEmbedder):
+        model_name = "lexical-other"
+
+    registry.register(Other())
+    assert registry.get("lexical-other").model_name == "lexical-other"

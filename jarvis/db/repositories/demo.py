@@ -31,6 +31,9 @@ DEMO_TABLES = (
     "usage_daily",
     "tool_usage_daily",
 )
+#: Kept by triggers while the rollups were rebuilt: every run updated a few of their rows, so
+#: they are mostly dead rows afterwards (19 MB for 1.4 MB of live ones): rewritten.
+DERIVED_TABLES = ("usage_daily_all", "tool_usage_daily_all", "usage_user_daily")
 
 
 class DemoUser(NamedTuple):
@@ -204,3 +207,5 @@ class DemoDataRepository:
             conn = conn.execution_options(isolation_level="AUTOCOMMIT")
             for table in DEMO_TABLES:
                 conn.execute(text(f"VACUUM ANALYZE {table}"))
+            for table in DERIVED_TABLES:
+                conn.execute(text(f"VACUUM (FULL, ANALYZE) {table}"))

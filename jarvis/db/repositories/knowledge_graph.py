@@ -1,10 +1,16 @@
 """Knowledge graph SQL: entities, relations, the neighbourhood walk and shortest paths.
 
-The neighbourhood is ONE statement: a recursive CTE that walks ``(node, depth)`` pairs with
-``UNION`` (so a cycle cannot loop: a pair is emitted once and the depth is bounded), read
-lazily through a ``LIMIT`` so a hub with thousands of neighbours stops after enough rows,
-then deduplicated by node and capped. The SQL-standard ``CYCLE`` clause is not used: it tracks
-paths, not visited nodes, and explodes on hubs (PERFORMANCE.md).
+The neighbourhood is ONE statement, breadth first with one CTE per level (depth is at most 3):
+level ``k`` is the relations of level ``k - 1``'s nodes minus every node already reached (a
+hashed anti-join against the earlier levels). A recursive CTE cannot see what it already
+visited: with ``UNION`` over (node, depth) it re-expands a node at every depth it is reached
+at, and testing candidates against an array of visited nodes is a scan per candidate (32 s
+for a hub's 57k-node neighbourhood, PERFORMANCE.md). A level only runs while the nodes so far
+fit the cap, so a hub whose first level overflows stops there; the kept nodes are the nearest
+by depth, then name. Uncapped (:meth:`KnowledgeGraphRepository.stream_neighbourhood`), the same
+walk fills a temporary table level by level and streams through a server-side cursor. The
+SQL-standard ``CYCLE`` clause is not used: it tracks paths, not visited nodes, and explodes on
+hubs.
 
 Row-level security scopes every statement to the acting user.
 """
@@ -12,16 +18,18 @@ Row-level security scopes every statement to the acting user.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
-from pgvector.sqlalchemy import Vector
+from pgvector.sqlalchemy import HALFVEC
 from sqlalchemy import (
     Boolean,
     DateTime,
+    Float,
     Integer,
+    Row,
     String,
     any_,
     bindparam,
@@ -32,11 +40,12 @@ from sqlalchemy import (
     select,
     text,
     union,
+    update,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, UUID
 from sqlalchemy.orm import Session, aliased
 
-from jarvis.db.tables import EMBEDDING_DIM, KgEntity, KgRelation
+from jarvis.db.tables import KgEntity, KgRelation
 
 #: The type of a list-of-names parameter (``= ANY(:names)``).
 _NAMES = ARRAY(String())
@@ -51,59 +60,220 @@ _REL_FILTER = """
         AND (r.valid_to IS NULL OR r.valid_to > CAST(:as_of AS timestamptz))))
 """
 
-_NEIGHBOURHOOD_SQL = text(
-    f"""
-    WITH RECURSIVE walk(node, depth) AS (
-        SELECT CAST(:root AS uuid), 0
-        UNION
-        SELECT n.node, w.depth + 1
-        FROM walk w
-        CROSS JOIN LATERAL (
-            SELECT r.target_id AS node FROM kg_relations r
-            WHERE :follow_out AND r.source_id = w.node AND {_REL_FILTER}
-            UNION ALL
-            SELECT r.source_id AS node FROM kg_relations r
-            WHERE :follow_in AND r.target_id = w.node AND {_REL_FILTER}
-        ) n
-        WHERE w.depth < :max_depth
-    ),
-    raw AS (SELECT node, depth FROM walk LIMIT :raw_limit),
-    ranked AS (SELECT node, min(depth) AS depth FROM raw GROUP BY node),
-    kept AS (SELECT node, depth FROM ranked ORDER BY depth, node LIMIT :node_limit),
-    kept_ids AS (SELECT array_agg(node) AS ids FROM kept),
-    -- "= ANY(<one-time array>)" on both ends: index conditions on (source_id, target_id), so
-    -- a hub's thousands of edges are filtered in the index, not fetched from the heap.
-    edges AS (
-        SELECT r.id, r.source_id, r.target_id, r.type, r.weight, r.valid_from, r.valid_to,
-               r.properties
-        FROM kg_relations r
-        WHERE r.source_id = ANY(CAST((SELECT ids FROM kept_ids) AS uuid[]))
-          AND r.target_id = ANY(CAST((SELECT ids FROM kept_ids) AS uuid[])) AND {_REL_FILTER}
-        LIMIT :edge_limit
+
+def _level_sql(level: int) -> str:
+    """Nodes first reached at ``level``: the previous level's relations (one index range per
+    frontier node), minus every node already reached, which is a hashed anti-join against
+    the earlier levels, never an array scanned element by element. It only runs while the
+    nodes so far fit the cap (a one-time filter), so a hub's level 1 ends the walk at once."""
+    prev = f"l{level - 1}"
+    seen = " + ".join(f"(SELECT count(*) FROM l{i})" for i in range(level))
+    earlier = "".join(
+        f" AND NOT EXISTS (SELECT 1 FROM l{i} x WHERE x.node = n.node)" for i in range(level)
     )
-    SELECT
-        (SELECT count(*) FROM ranked) AS seen,
-        (SELECT coalesce(json_agg(json_build_object(
-            'id', e.id, 'name', e.name, 'type', e.type, 'description', e.description,
-            'properties', e.properties, 'depth', k.depth) ORDER BY k.depth, e.name), '[]'::json)
-         FROM kg_entities e JOIN kept k ON k.node = e.id
-         WHERE e.id = ANY(CAST((SELECT ids FROM kept_ids) AS uuid[]))) AS nodes,
-        (SELECT coalesce(json_agg(json_build_object(
-            'id', x.id, 'source_id', x.source_id, 'target_id', x.target_id, 'type', x.type,
-            'weight', x.weight, 'valid_from', x.valid_from, 'valid_to', x.valid_to,
-            'properties', x.properties)), '[]'::json)
-         FROM edges x) AS edges
+    return f"""
+    l{level} AS MATERIALIZED (
+        SELECT DISTINCT n.node FROM (
+            SELECT r.target_id AS node FROM {prev} p JOIN kg_relations r ON r.source_id = p.node
+            WHERE :follow_out AND {_REL_FILTER}
+            UNION ALL
+            SELECT r.source_id AS node FROM {prev} p JOIN kg_relations r ON r.target_id = p.node
+            WHERE :follow_in AND {_REL_FILTER}
+        ) n
+        WHERE {seen} <= :node_limit{earlier}
+    )"""
+
+
+#: Choose the name-ordered scan for the boundary level when ``room x entities`` is below this
+#: many times ``size^2`` (a sequential index entry is roughly this much cheaper than a lookup).
+SCAN_FACTOR = 10
+
+
+def _walk_sql(depth: int) -> str:
+    """The CTEs ``l0`` .. ``l<depth>``, ``found`` (node, depth) and ``kept`` (node, depth).
+
+    Capped, ``kept`` is the nearest ``:node_limit`` nodes by depth, then name (then id): every
+    node of the levels that fit, plus the first names of the boundary level (the first one
+    that overflows). Those come from one of two plans, chosen in SQL by the level's size: look
+    up each node's name and sort (small levels), or walk the user's entities in name order
+    (``ix_kg_entities_user_id_name``, index only) keeping members of the level until the room
+    is filled (a hub's 8,800 neighbours: ~5,700 index entries instead of 8,800 lookups)."""
+    levels = ",".join(_level_sql(i) for i in range(1, depth + 1))
+    found = " UNION ALL ".join(f"SELECT node, {i} AS depth FROM l{i}" for i in range(depth + 1))
+    head = f"""
+    WITH l0 AS MATERIALIZED (SELECT id AS node, user_id FROM kg_entities WHERE id = :root),
+    {levels},
+    found AS MATERIALIZED ({found})"""
+    return (
+        head
+        + f""",
+    sizes AS MATERIALIZED (
+        SELECT depth, count(*) AS n, sum(count(*)) OVER (ORDER BY depth) AS upto
+        FROM found GROUP BY depth
+    ),
+    cut AS MATERIALIZED (
+        SELECT b.depth, :node_limit - (b.upto - b.n) AS room,
+               (:node_limit - (b.upto - b.n))
+                   * (SELECT greatest(reltuples, 1) FROM pg_class
+                       WHERE oid = 'kg_entities'::regclass)
+                 < :scan_factor * b.n * b.n AS use_scan
+        FROM (SELECT * FROM sizes WHERE upto > :node_limit ORDER BY depth LIMIT 1) b
+    ),
+    kept AS MATERIALIZED (SELECT node, depth FROM (
+        SELECT node, depth FROM found
+        WHERE depth < coalesce((SELECT depth FROM cut), {depth + 1})
+        UNION ALL
+        (SELECT f.node, f.depth FROM found f JOIN kg_entities e ON e.id = f.node
+         WHERE f.depth = (SELECT depth FROM cut) AND NOT (SELECT use_scan FROM cut)
+         ORDER BY e.name, f.node
+         LIMIT (SELECT room FROM cut))
+        UNION ALL
+        (SELECT e.id, (SELECT depth FROM cut) FROM kg_entities e
+         WHERE (SELECT use_scan FROM cut) AND e.user_id = (SELECT user_id FROM l0)
+           -- a hashed filter on the name-ordered scan (IS TRUE keeps it from becoming a join)
+           AND (e.id IN (SELECT node FROM found WHERE depth = (SELECT depth FROM cut))) IS TRUE
+         ORDER BY e.name, e.id
+         LIMIT (SELECT room FROM cut))
+    ) u LIMIT :node_limit)"""
+    )
+
+
+def _neighbourhood_sql(depth: int) -> Any:
+    """One 'seen' row (how many nodes were reached before the walk stopped), the kept nodes
+    (kind 'n', nearest first), then at most :edge_limit relations among them (kind 'e', with
+    both end names), as rows of one statement."""
+    seen = (
+        "SELECT 's' AS kind, NULL::uuid AS id, NULL AS a, NULL AS b, NULL AS c, "
+        "(SELECT count(*) FROM found)::int AS depth, NULL::jsonb AS props, "
+        "NULL::uuid AS source_id, NULL::uuid AS target_id, NULL::float8 AS weight, "
+        "NULL::timestamptz AS valid_from, NULL::timestamptz AS valid_to UNION ALL "
+    )
+    # At most a few thousand nodes: each looked up by key and each one's relations read
+    # from the index (OFFSET 0 keeps the planner from turning these into scans of the
+    # whole tables), relation rows fetched only for the ones among the kept nodes.
+    named = """
+    SELECT e.id, e.name, e.type, e.description, e.properties, k.depth FROM kept k
+    CROSS JOIN LATERAL (SELECT * FROM kg_entities e WHERE e.id = k.node OFFSET 0) e"""
+    edges = f"""
+    pairs AS MATERIALIZED (SELECT id FROM (
+        SELECT x.id FROM named s
+        CROSS JOIN LATERAL (
+            SELECT r.id, r.target_id FROM kg_relations r
+            WHERE r.source_id = s.id AND {_REL_FILTER} OFFSET 0) x
+        JOIN named t ON t.id = x.target_id
+        WHERE s.id <> :root
+        UNION ALL
+        -- the root is often a hub: probe (root, node) for each kept node instead of
+        -- reading all of the root's relations
+        SELECT x.id FROM named t
+        CROSS JOIN LATERAL (
+            SELECT r.id FROM kg_relations r
+            WHERE r.source_id = :root AND r.target_id = t.id AND {_REL_FILTER}
+            OFFSET 0) x
+    ) u LIMIT :edge_limit)"""
+    edge_rows = """pairs p
+     CROSS JOIN LATERAL (SELECT * FROM kg_relations r WHERE r.id = p.id OFFSET 0) r
+     JOIN named s ON s.id = r.source_id JOIN named t ON t.id = r.target_id"""
+    sql = f"""{_walk_sql(depth)},
+    named AS MATERIALIZED ({named}
+    ),{edges}
+    {seen}(SELECT 'n' AS kind, n.id, n.name AS a, n.type AS b, n.description AS c, n.depth,
+            n.properties AS props, NULL::uuid AS source_id, NULL::uuid AS target_id,
+            NULL::float8 AS weight, NULL::timestamptz AS valid_from,
+            NULL::timestamptz AS valid_to
+     FROM named n ORDER BY n.depth, n.name, n.id)
+    UNION ALL
+    (SELECT 'e', r.id, s.name, t.name, r.type, NULL, r.properties, r.source_id, r.target_id,
+            r.weight, r.valid_from, r.valid_to
+     FROM {edge_rows})
+    """
+    return text(sql).bindparams(
+        bindparam("root", type_=UUID(as_uuid=True)),
+        bindparam("follow_out", type_=Boolean()),
+        bindparam("follow_in", type_=Boolean()),
+        bindparam("types", type_=ARRAY(String())),
+        bindparam("as_of", type_=DateTime(timezone=True)),
+        bindparam("node_limit", type_=Integer()),
+        bindparam("edge_limit", type_=Integer()),
+        bindparam("scan_factor", type_=Float()),
+    )
+
+
+_NEIGHBOURHOOD = {d: _neighbourhood_sql(d) for d in (1, 2, 3)}
+
+# The uncapped walk (stream_neighbourhood): a temporary table per connection, emptied at commit.
+_HOOD_START = (
+    text(
+        "CREATE TEMP TABLE IF NOT EXISTS jarvis_hood (node uuid PRIMARY KEY, depth int NOT NULL) "
+        "ON COMMIT DELETE ROWS"
+    ),
+    text("DELETE FROM jarvis_hood"),  # empty already, unless used twice in one transaction
+    text("INSERT INTO jarvis_hood SELECT id, 0 FROM kg_entities WHERE id = :root").bindparams(
+        bindparam("root", type_=UUID(as_uuid=True))
+    ),
+)
+_HOOD_LEVEL = text(
+    f"""
+    INSERT INTO jarvis_hood (node, depth)
+    SELECT DISTINCT n.node, :level FROM (
+        SELECT r.target_id AS node FROM jarvis_hood p JOIN kg_relations r ON r.source_id = p.node
+        WHERE p.depth = :level - 1 AND :follow_out AND {_REL_FILTER}
+        UNION ALL
+        SELECT r.source_id AS node FROM jarvis_hood p JOIN kg_relations r ON r.target_id = p.node
+        WHERE p.depth = :level - 1 AND :follow_in AND {_REL_FILTER}
+    ) n
+    WHERE NOT EXISTS (SELECT 1 FROM jarvis_hood h WHERE h.node = n.node)
     """
 ).bindparams(
-    bindparam("root", type_=UUID(as_uuid=True)),
+    bindparam("level", type_=Integer()),
     bindparam("follow_out", type_=Boolean()),
     bindparam("follow_in", type_=Boolean()),
     bindparam("types", type_=ARRAY(String())),
     bindparam("as_of", type_=DateTime(timezone=True)),
-    bindparam("max_depth", type_=Integer()),
-    bindparam("raw_limit", type_=Integer()),
-    bindparam("node_limit", type_=Integer()),
-    bindparam("edge_limit", type_=Integer()),
+)
+_HOOD_JSON = text(
+    f"""
+    WITH named AS MATERIALIZED (
+        SELECT e.id, e.name, e.type, e.description, e.properties, h.depth
+        FROM jarvis_hood h JOIN kg_entities e ON e.id = h.node
+    )
+    (SELECT jsonb_build_object('node', jsonb_build_object(
+                'id', n.id, 'name', n.name, 'type', n.type, 'description', n.description,
+                'depth', n.depth, 'properties', n.properties))::text
+     FROM named n ORDER BY n.depth, n.name, n.id)
+    UNION ALL
+    (SELECT jsonb_build_object('relation', jsonb_build_object(
+                'id', r.id, 'source_id', r.source_id, 'source', s.name, 'type', r.type,
+                'target_id', r.target_id, 'target', t.name, 'weight', r.weight,
+                'valid_from', r.valid_from, 'valid_to', r.valid_to,
+                'properties', r.properties))::text
+     FROM kg_relations r JOIN named s ON s.id = r.source_id JOIN named t ON t.id = r.target_id
+     WHERE {_REL_FILTER})
+    """
+).bindparams(
+    bindparam("types", type_=ARRAY(String())),
+    bindparam("as_of", type_=DateTime(timezone=True)),
+)
+_HOOD_ROWS = text(
+    f"""
+    WITH named AS MATERIALIZED (
+        SELECT e.id, e.name, e.type, e.description, e.properties, h.depth
+        FROM jarvis_hood h JOIN kg_entities e ON e.id = h.node
+    )
+    (SELECT 'n' AS kind, n.id, n.name AS a, n.type AS b, n.description AS c, n.depth,
+            n.properties AS props, NULL::uuid AS source_id, NULL::uuid AS target_id,
+            NULL::float8 AS weight, NULL::timestamptz AS valid_from,
+            NULL::timestamptz AS valid_to
+     FROM named n ORDER BY n.depth, n.name, n.id)
+    UNION ALL
+    (SELECT 'e', r.id, s.name, t.name, r.type, NULL, r.properties, r.source_id, r.target_id,
+            r.weight, r.valid_from, r.valid_to
+     FROM kg_relations r JOIN named s ON s.id = r.source_id JOIN named t ON t.id = r.target_id
+     WHERE {_REL_FILTER})
+    """
+).bindparams(
+    bindparam("types", type_=ARRAY(String())),
+    bindparam("as_of", type_=DateTime(timezone=True)),
 )
 
 _STEP_SQL = text(
@@ -124,18 +294,21 @@ _STEP_SQL = text(
     bindparam("as_of", type_=DateTime(timezone=True)),
 )
 
+# Exact scan of the user's entity vectors of one model (covering index, no shared HNSW).
 _ENTITY_MEANING_SQL = text(
     """
-    WITH mine AS MATERIALIZED (
+    SELECT t.id, 1 - t.distance AS score FROM (
         SELECT id, embedding <=> :query AS distance
         FROM kg_entities
         WHERE user_id = :user_id AND embedding_model = :model AND embedding IS NOT NULL
-    )
-    SELECT mine.id, 1 - mine.distance AS score
-    FROM mine ORDER BY mine.distance, mine.id LIMIT :k
+        ORDER BY embedding <=> :query, id
+        LIMIT :k
+    ) t
+    WHERE t.distance <> 'NaN'::float8
+    ORDER BY t.distance, t.id
     """
 ).bindparams(
-    bindparam("query", type_=Vector(EMBEDDING_DIM)),
+    bindparam("query", type_=HALFVEC()),
     bindparam("user_id", type_=UUID(as_uuid=True)),
     bindparam("model", type_=String()),
     bindparam("k", type_=Integer()),
@@ -151,7 +324,7 @@ class NewEntity:
     type: str
     description: str
     properties: Mapping[str, object]
-    embedding: Sequence[float]
+    embedding: Sequence[float] | None
     embedding_model: str
     created_at: datetime
     id: uuid.UUID = field(default_factory=uuid.uuid4)
@@ -197,6 +370,8 @@ class EdgeRow:
     valid_from: datetime | None
     valid_to: datetime | None
     properties: dict[str, object]
+    source_name: str = ""
+    target_name: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -226,36 +401,38 @@ def _like_escape(value: str) -> str:
     return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def _json_datetime(value: object) -> datetime | None:
-    """A timestamp from ``json_build_object`` (ISO 8601 text) or None."""
-    return datetime.fromisoformat(value) if isinstance(value, str) and value else None
-
-
 def _json_object(value: object) -> dict[str, object]:
     return dict(value) if isinstance(value, dict) else {}
 
 
-def _node_row(n: dict[str, Any]) -> NodeRow:
-    return NodeRow(
-        uuid.UUID(n["id"]),
-        n["name"],
-        n["type"],
-        n["description"] or "",
-        int(n["depth"]),
-        _json_object(n.get("properties")),
-    )
+def _walk_params(
+    root: uuid.UUID, direction: Direction, types: Sequence[str], as_of: datetime | None
+) -> dict[str, object]:
+    return {
+        "root": root,
+        "follow_out": direction in ("out", "both"),
+        "follow_in": direction in ("in", "both"),
+        "types": list(types),
+        "as_of": as_of,
+    }
 
 
-def _edge_row(e: dict[str, Any]) -> EdgeRow:
+def _node(r: Row[Any]) -> NodeRow:
+    return NodeRow(r.id, r.a, r.b, r.c or "", int(r.depth), _json_object(r.props))
+
+
+def _edge(r: Row[Any]) -> EdgeRow:
     return EdgeRow(
-        uuid.UUID(e["id"]),
-        uuid.UUID(e["source_id"]),
-        uuid.UUID(e["target_id"]),
-        e["type"],
-        float(e["weight"]),
-        _json_datetime(e["valid_from"]),
-        _json_datetime(e["valid_to"]),
-        _json_object(e.get("properties")),
+        r.id,
+        r.source_id,
+        r.target_id,
+        r.c,
+        float(r.weight),
+        r.valid_from,
+        r.valid_to,
+        _json_object(r.props),
+        r.a,
+        r.b,
     )
 
 
@@ -267,7 +444,7 @@ def _entity_values(e: NewEntity) -> dict[str, object]:
         "type": e.type,
         "description": e.description,
         "properties": dict(e.properties),
-        "embedding": list(e.embedding),
+        "embedding": None if e.embedding is None else list(e.embedding),
         "embedding_model": e.embedding_model,
         "created_at": e.created_at,
         "updated_at": e.created_at,
@@ -379,6 +556,52 @@ class KnowledgeGraphRepository:
             {"query": list(vector), "user_id": user_id, "model": model, "k": limit},
         )
         return [(r.id, float(r.score)) for r in rows]
+
+    def entities_not_in_model(
+        self, user_id: uuid.UUID, model: str, batch_size: int
+    ) -> list[tuple[uuid.UUID, str, str]]:
+        """(id, name, description) of up to ``batch_size`` of the user's entities embedded
+        with another model (or never): the next batch to re-embed."""
+        rows = self.session.execute(
+            select(KgEntity.id, KgEntity.name, KgEntity.description)
+            .where(
+                KgEntity.user_id == user_id,
+                KgEntity.embedding_model.is_distinct_from(model),
+            )
+            .order_by(KgEntity.id)
+            .limit(batch_size)
+        ).all()
+        return [(r.id, r.name, r.description or "") for r in rows]
+
+    def count_entities_not_in_model(self, user_id: uuid.UUID, model: str) -> int:
+        return int(
+            self.session.scalar(
+                select(func.count())
+                .select_from(KgEntity)
+                .where(
+                    KgEntity.user_id == user_id,
+                    KgEntity.embedding_model.is_distinct_from(model),
+                )
+            )
+            or 0
+        )
+
+    def set_entity_embeddings(
+        self, vectors: Sequence[tuple[uuid.UUID, Sequence[float] | None]], model: str
+    ) -> None:
+        """Store new entity embeddings of one model (None: nothing to embed), one batch."""
+        if vectors:
+            self.session.execute(
+                update(KgEntity),
+                [
+                    {
+                        "id": entity_id,
+                        "embedding": None if vector is None else list(vector),
+                        "embedding_model": model,
+                    }
+                    for entity_id, vector in vectors
+                ],
+            )
 
     def list_entities(
         self, user_id: uuid.UUID, *, type_: str | None = None, limit: int = 100, offset: int = 0
@@ -546,31 +769,98 @@ class KnowledgeGraphRepository:
         as_of: datetime | None,
         node_limit: int,
         edge_limit: int,
+        scan_factor: float = SCAN_FACTOR,
     ) -> NeighbourhoodRows:
-        """Nodes within ``depth`` hops of ``root`` (capped at ``node_limit``) and the edges
-        among them, in one round trip. ``seen > node_limit`` means the cap cut the walk."""
-        raw_limit = (node_limit + 1) * (depth + 1)
-        row = self.session.execute(
-            _NEIGHBOURHOOD_SQL,
+        """The nearest ``node_limit`` nodes within ``depth`` hops of ``root`` (by depth, then
+        name) and the relations among them (at most ``edge_limit``), in one round trip.
+        ``seen > node_limit`` means the cap cut the walk. ``scan_factor``: 0 always looks the
+        boundary level's names up, a huge value always walks the name index (tests)."""
+        rows = self.session.execute(
+            _NEIGHBOURHOOD[depth],
             {
-                "root": root,
-                "follow_out": direction in ("out", "both"),
-                "follow_in": direction in ("in", "both"),
-                "types": list(types),
-                "as_of": as_of,
-                "max_depth": depth,
-                "raw_limit": raw_limit,
+                **_walk_params(root, direction, types, as_of),
                 "node_limit": node_limit,
                 "edge_limit": edge_limit + 1,
+                "scan_factor": scan_factor,
             },
-        ).one()
-        edges = [_edge_row(e) for e in row.edges or []]
+        )
+        seen = 0
+        nodes: list[NodeRow] = []
+        edges: list[EdgeRow] = []
+        for r in rows:
+            if r.kind == "s":
+                seen = int(r.depth)
+            elif r.kind == "n":
+                nodes.append(_node(r))
+            else:
+                edges.append(_edge(r))
         return NeighbourhoodRows(
-            nodes=[_node_row(n) for n in row.nodes or []],
+            nodes=nodes,
             edges=edges[:edge_limit],
-            seen=int(row.seen),
+            seen=seen,
             edges_truncated=len(edges) > edge_limit,
         )
+
+    def stream_neighbourhood(
+        self,
+        root: uuid.UUID,
+        *,
+        depth: int,
+        direction: Direction,
+        types: Sequence[str],
+        as_of: datetime | None,
+        batch_size: int = 2000,
+    ) -> Iterator[NodeRow | EdgeRow]:
+        """Every node within ``depth`` hops (by depth, then name), then every relation among
+        them, read from a server-side cursor ``batch_size`` rows at a time: memory stays flat
+        however large the neighbourhood (60k nodes and 270k relations around a hub).
+
+        The walk fills a transaction-local temporary table, one statement per level (the
+        visited set is its primary key: an anti-join, not an array), analysed after each level
+        so the final statement is planned for its real size (hash joins over the tables, not
+        60k index probes)."""
+        params = self._walk_into_hood(root, depth, direction, types, as_of)
+        result = self.session.execute(
+            _HOOD_ROWS, params, execution_options={"stream_results": True, "yield_per": batch_size}
+        )
+        for r in result:
+            yield _node(r) if r.kind == "n" else _edge(r)
+
+    def stream_neighbourhood_json(
+        self,
+        root: uuid.UUID,
+        *,
+        depth: int,
+        direction: Direction,
+        types: Sequence[str],
+        as_of: datetime | None,
+        batch_size: int = 5000,
+    ) -> Iterator[str]:
+        """:meth:`stream_neighbourhood` as JSON text made by PostgreSQL, one object a row
+        (``{"node": {...}}`` then ``{"relation": {...}}``): an export never builds a Python
+        object per row."""
+        params = self._walk_into_hood(root, depth, direction, types, as_of)
+        result = self.session.execute(
+            _HOOD_JSON, params, execution_options={"stream_results": True, "yield_per": batch_size}
+        )
+        for (line,) in result:
+            yield str(line)
+
+    def _walk_into_hood(
+        self,
+        root: uuid.UUID,
+        depth: int,
+        direction: Direction,
+        types: Sequence[str],
+        as_of: datetime | None,
+    ) -> dict[str, object]:
+        params = _walk_params(root, direction, types, as_of)
+        for sql in _HOOD_START:
+            self.session.execute(sql, params)
+        for level in range(1, depth + 1):
+            self.session.execute(_HOOD_LEVEL, {**params, "level": level})
+            self.session.execute(text("ANALYZE jarvis_hood"))
+        return params
 
     def step(
         self,

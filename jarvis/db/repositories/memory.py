@@ -1,10 +1,19 @@
-"""Memories: store, exact per-user vector search, full-text + vector hybrid (RRF), browse.
+"""Memories: store, per-user vector search (exact, or a heavy user's own HNSW), hybrid, browse.
 
-The per-user search never goes through the global HNSW index: the planner would scan the
-index for the *global* nearest neighbours and then drop other users' rows (0.4 of 10 rows at
-100k memories / 1k users, PERFORMANCE.md). Instead the user's own vectors of one embedding
-model are read in a MATERIALIZED CTE (index-only scan of
-``ix_memories_user_model_embedding``), distances computed exactly, the top k kept.
+Per-user search never goes through a shared vector index: the planner would scan it for the
+*global* nearest neighbours and then drop other users' rows (0.4 of 10 rows at 100k memories /
+1k users, PERFORMANCE.md). Instead:
+
+* exact: the user's own vectors of one model, read from the covering index
+  ``ix_memories_user_model_embedding`` (index-only scan, one user's rows adjacent), distances
+  computed exactly, the top k kept — always the true top k;
+* approximate, for users with very many memories: a partial HNSW index of their own
+  (``WHERE user_id = '<id>' AND embedding_model = '<model>'``, :mod:`.memory_indexes`), used
+  when it exists and is valid. The statement names the user and model as literals so the
+  planner can prove the partial index applies (a prepared statement's generic plan could not).
+
+Vectors are ``halfvec``; a row without an embedding (NULL) is never compared, and a distance
+that is not a number (a zero query vector) never passes.
 """
 
 from __future__ import annotations
@@ -15,15 +24,18 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from pgvector.sqlalchemy import Vector
+from pgvector.sqlalchemy import HALFVEC
 from sqlalchemy import Float, Integer, Row, String, bindparam, delete, func, select, text, update
 from sqlalchemy.dialects.postgresql import UUID
 from sqlalchemy.orm import Session
 
-from jarvis.db.tables import EMBEDDING_DIM, Memory
+from jarvis.db.repositories.memory_indexes import sql_literal
+from jarvis.db.tables import Memory, User
 
-#: Rank-fusion constant (Cormack et al.): 60 is the usual choice.
-RRF_K = 60
+#: Weight of full-text relevance (0..1) next to cosine similarity in hybrid search.
+TEXT_WEIGHT = 0.1
+#: Candidates an HNSW scan considers (120 gave recall@10 0.965 on random 256-d vectors).
+ANN_EF_SEARCH = 200
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,79 +51,140 @@ class MemoryRow:
     text_rank: int | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class SearchPlan:
+    """What a user's search needs to know first: their chosen model (None: the instance
+    default) and whether their own HNSW index for ``model`` exists and is usable."""
+
+    chosen_model: str | None
+    ann_index: bool
+
+
 _COLUMNS = "m.id, m.content, m.embedding_model, m.metadata, m.source, m.created_at"
 
-# Exact per-user scan. MATERIALIZED keeps the planner from pushing ORDER BY/LIMIT into the CTE
-# (which would let it pick the global HNSW index).
+# Exact per-user scan: every vector of the user's model, through the covering index. There is
+# no shared vector index for the planner to misuse; a heavy user's own HNSW index is on a cast
+# expression (``embedding::halfvec(n)``) that this ORDER BY does not use.
 _SEMANTIC_SQL = text(
     f"""
-    WITH mine AS MATERIALIZED (
+    WITH top AS (
         SELECT id, embedding <=> :query AS distance
         FROM memories
-        WHERE user_id = :user_id AND embedding_model = :model
-    ),
-    top AS (
-        SELECT id, distance FROM mine
-        WHERE 1 - distance >= :min_score
-        ORDER BY distance, id
+        WHERE user_id = :user_id AND embedding_model = :model AND embedding IS NOT NULL
+        ORDER BY embedding <=> :query, id
         LIMIT :k
     )
     SELECT {_COLUMNS}, 1 - top.distance AS score
     FROM top JOIN memories m ON m.id = top.id
+    WHERE top.distance <> 'NaN'::float8 AND 1 - top.distance >= :min_score
     ORDER BY top.distance, m.id
     """
 ).bindparams(
-    bindparam("query", type_=Vector(EMBEDDING_DIM)),
+    bindparam("query", type_=HALFVEC()),
     bindparam("user_id", type_=UUID(as_uuid=True)),
     bindparam("model", type_=String()),
     bindparam("k", type_=Integer()),
     bindparam("min_score", type_=Float()),
 )
 
-# Hybrid: the best `pool` rows by vector distance and by full-text rank, fused with
-# reciprocal rank fusion: score = sum over lists of 1 / (RRF_K + rank).
+# The user's chosen model and whether their own HNSW index (named by ``ann_index_name``) for the
+# model they search with is built and valid, in one round trip.
+_SEARCH_PLAN_SQL = text(
+    """
+    SELECT u.embedding_model AS chosen,
+           EXISTS (SELECT 1 FROM pg_class c JOIN pg_index i ON i.indexrelid = c.oid
+                    WHERE c.relname = 'ix_mem_ann_' || replace(CAST(:user_id AS text), '-', '')
+                                      || '_' || left(md5(coalesce(u.embedding_model, :default)), 8)
+                      AND i.indisvalid AND i.indisready) AS ann
+    FROM (SELECT 1) one LEFT JOIN users u ON u.id = :user_id
+    """
+).bindparams(bindparam("user_id", type_=UUID(as_uuid=True)), bindparam("default", type_=String()))
+
+
+def _ann_sql(user_id: uuid.UUID, model: str, dims: int) -> Any:
+    """The approximate top k through the user's own HNSW index (literals: see the module)."""
+    vec = f"halfvec({int(dims)})"
+    return text(
+        f"""
+        WITH top AS (
+            SELECT id, (embedding::{vec}) <=> CAST(:query AS {vec}) AS distance
+            FROM memories
+            WHERE user_id = {sql_literal(str(user_id))}::uuid
+              AND embedding_model = {sql_literal(model)}
+            ORDER BY (embedding::{vec}) <=> CAST(:query AS {vec})
+            LIMIT :k
+        )
+        SELECT {_COLUMNS}, 1 - top.distance AS score
+        FROM top JOIN memories m ON m.id = top.id
+        WHERE top.distance <> 'NaN'::float8 AND 1 - top.distance >= :min_score
+        ORDER BY top.distance, m.id
+        """
+    ).bindparams(
+        bindparam("query", type_=HALFVEC()),
+        bindparam("k", type_=Integer()),
+        bindparam("min_score", type_=Float()),
+    )
+
+
+# Hybrid: the best `pool` rows by vector distance and by full-text rank, each candidate scored
+# on one scale: cosine similarity plus TEXT_WEIGHT x its text relevance (ts_rank_cd normalised
+# to [0, 1)). Text can reorder close calls and add exact-word hits, but a word shared with an
+# unrelated memory cannot outvote meaning: reciprocal rank fusion ranked such a full-text hit
+# first and made hybrid worse than vector-only on paraphrases (benchmarks/embedding_bench.py).
 _HYBRID_SQL = text(
     f"""
-    WITH mine AS MATERIALIZED (
-        SELECT id, embedding <=> :query AS distance
-        FROM memories
-        WHERE user_id = :user_id AND embedding_model = :model
-    ),
-    vec AS (
-        SELECT id, row_number() OVER (ORDER BY distance, id) AS rnk
-        FROM (SELECT id, distance FROM mine ORDER BY distance, id LIMIT :pool) v
+    WITH vec AS (
+        SELECT id FROM memories
+        WHERE user_id = :user_id AND embedding_model = :model AND embedding IS NOT NULL
+              AND :use_vector
+        ORDER BY embedding <=> :query, id
+        LIMIT :pool
     ),
     q AS (SELECT websearch_to_tsquery('english', :text) AS tsq),
     fts AS (
-        SELECT id, row_number() OVER (ORDER BY rank DESC, id) AS rnk
-        FROM (
-            SELECT m.id, ts_rank_cd(m.content_tsv, q.tsq) AS rank
-            FROM memories m, q
-            WHERE m.user_id = :user_id AND m.content_tsv @@ q.tsq
-            ORDER BY rank DESC, m.id
-            LIMIT :pool
-        ) t
+        SELECT m.id, ts_rank_cd(m.content_tsv, q.tsq, 32) AS text_score
+        FROM memories m, q
+        WHERE m.user_id = :user_id AND m.content_tsv @@ q.tsq
+        ORDER BY text_score DESC, m.id
+        LIMIT :pool
+    ),
+    scored AS (
+        SELECT m.id, fts.text_score,
+               CASE WHEN :use_vector AND m.embedding_model = :model
+                         AND m.embedding IS NOT NULL
+                    THEN 1 - (m.embedding <=> :query) END AS sim
+        FROM (SELECT id FROM vec UNION SELECT id FROM fts) c
+        JOIN memories m ON m.id = c.id
+        LEFT JOIN fts ON fts.id = c.id
     ),
     fused AS (
-        SELECT coalesce(vec.id, fts.id) AS id,
-               coalesce(1.0 / (:rrf_k + vec.rnk), 0) + coalesce(1.0 / (:rrf_k + fts.rnk), 0)
-                   AS score,
-               vec.rnk AS vector_rank, fts.rnk AS text_rank
-        FROM vec FULL OUTER JOIN fts ON vec.id = fts.id
+        SELECT id, sim, text_score,
+               coalesce(sim, 0) + :text_weight * coalesce(text_score, 0) AS score
+        FROM scored
+        WHERE sim IS NULL OR sim <> 'NaN'::float8
+    ),
+    ranked AS (
+        SELECT id, score,
+               CASE WHEN sim IS NOT NULL
+                    THEN row_number() OVER (ORDER BY sim DESC NULLS LAST, id) END AS vector_rank,
+               CASE WHEN text_score IS NOT NULL
+                    THEN row_number() OVER (ORDER BY text_score DESC NULLS LAST, id)
+               END AS text_rank
+        FROM fused
     )
-    SELECT {_COLUMNS}, fused.score, fused.vector_rank, fused.text_rank
-    FROM fused JOIN memories m ON m.id = fused.id
-    ORDER BY fused.score DESC, m.id
+    SELECT {_COLUMNS}, ranked.score, ranked.vector_rank, ranked.text_rank
+    FROM ranked JOIN memories m ON m.id = ranked.id
+    ORDER BY ranked.score DESC, m.id
     LIMIT :k
     """
 ).bindparams(
-    bindparam("query", type_=Vector(EMBEDDING_DIM)),
+    bindparam("query", type_=HALFVEC()),
     bindparam("user_id", type_=UUID(as_uuid=True)),
     bindparam("model", type_=String()),
     bindparam("text", type_=String()),
     bindparam("k", type_=Integer()),
     bindparam("pool", type_=Integer()),
-    bindparam("rrf_k", type_=Integer()),
+    bindparam("text_weight", type_=Float()),
 )
 
 
@@ -158,7 +231,7 @@ class MemoryRepository:
         *,
         user_id: uuid.UUID,
         content: str,
-        embedding: Sequence[float],
+        embedding: Sequence[float] | None,
         embedding_model: str,
         metadata: Mapping[str, object] | None = None,
         source: str | None = None,
@@ -168,7 +241,7 @@ class MemoryRepository:
             id=uuid.uuid4(),
             user_id=user_id,
             content=content,
-            embedding=list(embedding),
+            embedding=None if embedding is None else list(embedding),
             embedding_model=embedding_model,
             metadata_=dict(metadata or {}),
             source=source,
@@ -187,6 +260,45 @@ class MemoryRepository:
         result = self.session.execute(delete(Memory).where(Memory.id == memory_id))
         return bool(getattr(result, "rowcount", 0))
 
+    # -- the user's embedding model ---------------------------------------------------------
+
+    def search_plan(self, user_id: uuid.UUID, default_model: str) -> SearchPlan:
+        """The user's chosen model and whether their own HNSW index for the model they
+        search with (chosen, else ``default_model``) is usable: one round trip."""
+        row = self.session.execute(
+            _SEARCH_PLAN_SQL, {"user_id": user_id, "default": default_model}
+        ).one()
+        return SearchPlan(row.chosen, bool(row.ann))
+
+    def chosen_model(self, user_id: uuid.UUID) -> str | None:
+        """The model the user chose (None: the instance default)."""
+        return self.session.scalar(select(User.embedding_model).where(User.id == user_id))
+
+    def choose_model(self, user_id: uuid.UUID, model: str | None) -> None:
+        self.session.execute(update(User).where(User.id == user_id).values(embedding_model=model))
+
+    def users_off_default(self, default_model: str) -> list[tuple[uuid.UUID, str]]:
+        """(id, email) of the users who follow the instance default (no chosen model) but
+        still have memories or entities of another model: the catch-up's work list. Needs a
+        connection that sees every user's rows (the owner)."""
+        rows = self.session.execute(
+            text(
+                """
+                SELECT u.id, u.email FROM users u
+                WHERE u.embedding_model IS NULL AND (
+                    EXISTS (SELECT 1 FROM memories m
+                             WHERE m.user_id = u.id AND m.embedding_model <> :model)
+                    OR EXISTS (SELECT 1 FROM kg_entities e WHERE e.user_id = u.id
+                                AND e.embedding_model IS DISTINCT FROM :model))
+                ORDER BY u.email
+                """
+            ),
+            {"model": default_model},
+        ).all()
+        return [(r.id, r.email) for r in rows]
+
+    # -- search -----------------------------------------------------------------------------
+
     def semantic(
         self,
         user_id: uuid.UUID,
@@ -195,39 +307,54 @@ class MemoryRepository:
         *,
         k: int,
         min_score: float = -1.0,
+        ann_dims: int | None = None,
     ) -> list[MemoryRow]:
-        rows = self.session.execute(
-            _SEMANTIC_SQL,
-            {
-                "query": list(query),
-                "user_id": user_id,
-                "model": model,
-                "k": k,
-                "min_score": min_score,
-            },
-        )
+        """The user's ``k`` nearest memories of ``model``: exact, or through the user's own
+        HNSW index when ``ann_dims`` (the model's size) is given."""
+        if ann_dims is not None:
+            self.session.execute(
+                text("SELECT set_config('hnsw.ef_search', :ef, true)"),
+                {"ef": str(max(ANN_EF_SEARCH, k))},
+            )
+            rows = self.session.execute(
+                _ann_sql(user_id, model, ann_dims),
+                {"query": list(query), "k": k, "min_score": min_score},
+            )
+        else:
+            rows = self.session.execute(
+                _SEMANTIC_SQL,
+                {
+                    "query": list(query),
+                    "user_id": user_id,
+                    "model": model,
+                    "k": k,
+                    "min_score": min_score,
+                },
+            )
         return [_row(r, score=float(r.score), vector_rank=i + 1) for i, r in enumerate(rows)]
 
     def hybrid(
         self,
         user_id: uuid.UUID,
         model: str,
-        query: Sequence[float],
+        query: Sequence[float] | None,
         query_text: str,
         *,
         k: int,
         pool: int = 50,
     ) -> list[MemoryRow]:
+        """Vector and full-text rankings fused (``query`` None: full text only)."""
         rows = self.session.execute(
             _HYBRID_SQL,
             {
-                "query": list(query),
+                "query": list(query) if query is not None else None,
+                "use_vector": query is not None,
                 "user_id": user_id,
                 "model": model,
                 "text": query_text,
                 "k": k,
                 "pool": max(pool, k),
-                "rrf_k": RRF_K,
+                "text_weight": TEXT_WEIGHT,
             },
         )
         return [
@@ -271,13 +398,7 @@ class MemoryRepository:
         )
         return {model: int(n) for model, n in rows}
 
-    def latest_model(self, user_id: uuid.UUID) -> str | None:
-        return self.session.scalar(
-            select(Memory.embedding_model)
-            .where(Memory.user_id == user_id)
-            .order_by(Memory.created_at.desc())
-            .limit(1)
-        )
+    # -- re-embedding -----------------------------------------------------------------------
 
     def batch_not_in_model(
         self, user_id: uuid.UUID, model: str, batch_size: int = 200
@@ -293,28 +414,33 @@ class MemoryRepository:
         return [(r.id, r.content) for r in rows]
 
     def set_embeddings(
-        self, vectors: Sequence[tuple[uuid.UUID, Sequence[float]]], model: str
+        self, vectors: Sequence[tuple[uuid.UUID, Sequence[float] | None]], model: str
     ) -> None:
-        """Store new embeddings of one model: one batched UPDATE by primary key."""
+        """Store new embeddings of one model (None: nothing to embed): one batched UPDATE by
+        primary key."""
         if vectors:
             self.session.execute(
                 update(Memory),
                 [
-                    {"id": memory_id, "embedding": list(vector), "embedding_model": model}
+                    {
+                        "id": memory_id,
+                        "embedding": None if vector is None else list(vector),
+                        "embedding_model": model,
+                    }
                     for memory_id, vector in vectors
                 ],
             )
 
 
-# Used by benchmarks and tests to show what the planner does with the naive query.
+# Used by benchmarks and tests: exact top k without the covering index (heap rows).
 NAIVE_SQL = text(
     """
     SELECT id FROM memories
-    WHERE user_id = :user_id AND embedding_model = :model
-    ORDER BY embedding <=> :query LIMIT :k
+    WHERE user_id = :user_id AND embedding_model = :model AND embedding IS NOT NULL
+    ORDER BY embedding <=> :query, id LIMIT :k
     """
 ).bindparams(
-    bindparam("query", type_=Vector(EMBEDDING_DIM)),
+    bindparam("query", type_=HALFVEC()),
     bindparam("user_id", type_=UUID(as_uuid=True)),
     bindparam("model", type_=String()),
     bindparam("k", type_=Integer()),

@@ -2,7 +2,8 @@
 
 Designed for ~1M runs (see PERFORMANCE.md and benchmarks/usage_bench.py): every dashboard
 aggregate reads ``usage_daily`` / ``tool_usage_daily`` (one row per user, local day, model or
-tool) instead of ``agent_runs``; only the paged recent-runs list touches ``agent_runs``, through
+tool) instead of ``agent_runs`` — for everyone (an admin), the all-users rollups
+``usage_daily_all`` / ``tool_usage_daily_all`` that triggers keep from them (0012); only the paged recent-runs list touches ``agent_runs``, through
 ``(user_id, started_at)`` or, for everyone, ``(started_at)``. Row-level security applies: a user
 sees their own rows, an admin everyone's (``*_admin_read`` policies).
 
@@ -120,6 +121,12 @@ class UserBudgetRecord:
     timezone: str
 
 
+def _daily_table(user_id: uuid.UUID | None) -> str:
+    """One user's rows, or everyone's from the all-users rollup (0012: a few thousand rows
+    for 30 days instead of one per user and day; admins only, by row-level security)."""
+    return "usage_daily" if user_id is not None else "usage_daily_all"
+
+
 def _where(*conds: str | None) -> str:
     present = [c for c in conds if c]
     return ("WHERE " + " AND ".join(present)) if present else ""
@@ -215,7 +222,7 @@ class UsageRepository:
             conds.append("model = ANY(:models)")
             params["models"] = list(models)
         row = self.session.execute(
-            text(f"SELECT {_SUMS} FROM usage_daily {_where(*conds)}"), params
+            text(f"SELECT {_SUMS} FROM {_daily_table(user_id)} {_where(*conds)}"), params
         ).one()
         return _totals(tuple(row))
 
@@ -226,10 +233,12 @@ class UsageRepository:
         if user_id is not None:
             conds.append("user_id = :user_id")
             params["user_id"] = user_id
+        if user_id is None:
+            conds.append("runs > 0")  # a group emptied by a deletion or a rebuild
         rows = self.session.execute(
             text(
-                f"SELECT day, provider, model, {_SUMS} FROM usage_daily {_where(*conds)} "
-                "GROUP BY day, provider, model ORDER BY day, provider, model"
+                f"SELECT day, provider, model, {_SUMS} FROM {_daily_table(user_id)} "
+                f"{_where(*conds)} GROUP BY day, provider, model ORDER BY day, provider, model"
             ),
             params,
         )
@@ -247,8 +256,9 @@ class UsageRepository:
                 "SELECT tool_id, sum(calls) AS calls, sum(errors) AS errors, "
                 "sum(denied) AS denied, sum(latency_count) AS latency_count, "
                 "sum(latency_ms_sum) AS latency_ms_sum, max(latency_ms_max) AS latency_ms_max "
-                f"FROM tool_usage_daily {_where(*conds)} "
-                "GROUP BY tool_id ORDER BY sum(calls) DESC, tool_id"
+                f"FROM {'tool_usage_daily' if user_id else 'tool_usage_daily_all'} "
+                f"{_where(*conds)} GROUP BY tool_id HAVING sum(calls) > 0 "
+                "ORDER BY sum(calls) DESC, tool_id"
             ),
             params,
         )
@@ -280,7 +290,9 @@ class UsageRepository:
                 "t.total_tokens, t.cost FROM ("
                 "  SELECT user_id, sum(runs) AS runs, sum(unpriced_runs) AS unpriced_runs, "
                 "  sum(total_tokens) AS total_tokens, sum(cost) AS cost "
-                f"  FROM usage_daily {_where(*conds)} GROUP BY user_id"
+                # without a model filter, one row per user and day (all models summed)
+                f"  FROM {'usage_daily' if models else 'usage_user_daily'} {_where(*conds)} "
+                "  GROUP BY user_id"
                 ") t JOIN users u ON u.id = t.user_id "
                 "ORDER BY t.cost DESC, t.runs DESC, u.email LIMIT :limit"
             ),

@@ -9,8 +9,9 @@ neighbours stays responsive. Shortest paths use a bidirectional breadth-first se
 
 from __future__ import annotations
 
+import itertools
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 
 from jarvis.clock import Clock
@@ -19,7 +20,7 @@ from jarvis.db.tables import KgEntity, KgRelation
 from jarvis.db.uow import UnitOfWorkFactory
 from jarvis.errors import NotFoundError, ValidationError
 from jarvis.identity import Principal
-from jarvis.llm.embedders import Embedder
+from jarvis.llm.embedders import is_zero
 from jarvis.services.knowledge_graph import paths
 from jarvis.services.knowledge_graph.validation import MAX_NAME, MAX_TYPE, clean_type
 from jarvis.services.knowledge_graph.views import (
@@ -35,6 +36,7 @@ from jarvis.services.knowledge_graph.views import (
     RelationView,
     SearchMode,
 )
+from jarvis.services.memory.embeddings import UserEmbedders
 from jarvis.validation import clamp_int, clean_line
 
 MAX_DEPTH = 3
@@ -74,7 +76,7 @@ def _graph_node(n: NodeRow) -> GraphNode:
     return GraphNode(n.id, n.name, n.type, n.description, n.depth, dict(n.properties))
 
 
-def _edge_view(e: EdgeRow, names: Mapping[uuid.UUID, str]) -> RelationView:
+def _edge_view(e: EdgeRow) -> RelationView:
     return RelationView(
         e.id,
         e.source_id,
@@ -84,8 +86,8 @@ def _edge_view(e: EdgeRow, names: Mapping[uuid.UUID, str]) -> RelationView:
         e.valid_from,
         e.valid_to,
         dict(e.properties),
-        names.get(e.source_id, ""),
-        names.get(e.target_id, ""),
+        e.source_name,
+        e.target_name,
     )
 
 
@@ -101,9 +103,9 @@ def _relation_types(values: Sequence[str]) -> list[str]:
 class KnowledgeGraphQueries:
     """Reading the signed-in user's knowledge graph (row-level security scopes every query)."""
 
-    def __init__(self, uow: UnitOfWorkFactory, embedder: Embedder, clock: Clock) -> None:
+    def __init__(self, uow: UnitOfWorkFactory, embedders: UserEmbedders, clock: Clock) -> None:
         self._uow = uow
-        self._embedder = embedder
+        self._embedders = embedders
         self._clock = clock
 
     # -- entities -------------------------------------------------------------------------
@@ -149,9 +151,15 @@ class KnowledgeGraphQueries:
                 for i, e in enumerate(repo.search_by_name(principal.user_id, query, limit)):
                     hits[e.id] = EntityHit(entity_view(e), 1.0 - i / (limit * 2), "name")
             if mode in ("meaning", "both") and len(hits) < limit:
-                vector = self._embedder.embed([query])[0]
-                scored = repo.search_by_meaning(
-                    principal.user_id, self._embedder.model_name, vector, limit
+                # The same model as the user's memories (their choice, else the default).
+                embedder = self._embedders.for_user(principal, uow)
+                vector = embedder.embed([query])[0]
+                scored = (
+                    []
+                    if is_zero(vector)
+                    else repo.search_by_meaning(
+                        principal.user_id, embedder.model_name, vector, limit
+                    )
                 )
                 found = {
                     e.id: e for e in repo.get_entities([i for i, _ in scored if i not in hits])
@@ -192,7 +200,8 @@ class KnowledgeGraphQueries:
         """Entities within ``depth`` (1–3) hops and the relations among them, in one query.
 
         ``truncated`` is true when more nodes were reachable than ``node_limit``; the nearest
-        ones are kept (by depth, then name).
+        ones are kept (by depth, then name; the walk stops at the first level that overflows
+        the cap). Uncapped: :meth:`stream_neighbourhood`.
         """
         if not 1 <= depth <= MAX_DEPTH:
             raise ValidationError(f"Depth must be between 1 and {MAX_DEPTH}.", field="depth")
@@ -212,16 +221,101 @@ class KnowledgeGraphQueries:
             )
         if not rows.nodes:
             raise NotFoundError("That entity does not exist.")
-        names = {n.id: n.name for n in rows.nodes}
         return Neighbourhood(
             root_id=entity_id,
             nodes=[_graph_node(n) for n in rows.nodes],
-            edges=[_edge_view(e, names) for e in rows.edges],
+            edges=[_edge_view(e) for e in rows.edges],
             truncated=rows.seen > node_limit,
             node_limit=node_limit,
             depth=depth,
             edges_truncated=rows.edges_truncated,
         )
+
+    def stream_neighbourhood(
+        self,
+        principal: Principal,
+        entity_id: uuid.UUID,
+        *,
+        depth: int = 1,
+        direction: Direction = "both",
+        relation_types: Sequence[str] = (),
+        as_of: datetime | None = None,
+    ) -> Iterator[GraphNode | RelationView]:
+        """The whole neighbourhood, uncapped, as it is read: every node (nearest first: by
+        depth, then name), then every relation among them, with both end names. For exports
+        and the HTTP API: nothing is collected in memory, so a hub's 57k nodes and 200k
+        relations stream in constant memory. Raises NotFoundError (before yielding anything)
+        when the entity does not exist. Consume it fully or close it: it holds a transaction."""
+        if not 1 <= depth <= MAX_DEPTH:
+            raise ValidationError(f"Depth must be between 1 and {MAX_DEPTH}.", field="depth")
+        if direction not in ("out", "in", "both"):
+            raise ValidationError("Direction must be out, in or both.", field="direction")
+        rows = self._stream_rows(principal, entity_id, depth, direction, relation_types, as_of)
+        first = next(rows, None)
+        if first is None:
+            raise NotFoundError("That entity does not exist.")
+        return itertools.chain([first], rows)
+
+    def _stream_rows(
+        self,
+        principal: Principal,
+        entity_id: uuid.UUID,
+        depth: int,
+        direction: Direction,
+        relation_types: Sequence[str],
+        as_of: datetime | None,
+    ) -> Iterator[GraphNode | RelationView]:
+        with self._uow(principal) as uow:
+            for row in uow.graph.stream_neighbourhood(
+                entity_id,
+                depth=depth,
+                direction=direction,
+                types=list(relation_types),
+                as_of=as_of,
+            ):
+                yield _graph_node(row) if isinstance(row, NodeRow) else _edge_view(row)
+
+    def export_neighbourhood(
+        self,
+        principal: Principal,
+        entity_id: uuid.UUID,
+        *,
+        depth: int = 1,
+        direction: Direction = "both",
+        relation_types: Sequence[str] = (),
+        as_of: datetime | None = None,
+    ) -> Iterator[str]:
+        """The whole neighbourhood as JSON lines (``{"node": ...}`` then ``{"relation": ...}``),
+        made by PostgreSQL and streamed: for a streaming HTTP response or a file. Raises
+        NotFoundError (before yielding anything) when the entity does not exist."""
+        if not 1 <= depth <= MAX_DEPTH:
+            raise ValidationError(f"Depth must be between 1 and {MAX_DEPTH}.", field="depth")
+        if direction not in ("out", "in", "both"):
+            raise ValidationError("Direction must be out, in or both.", field="direction")
+        lines = self._json_lines(principal, entity_id, depth, direction, relation_types, as_of)
+        first = next(lines, None)
+        if first is None:
+            raise NotFoundError("That entity does not exist.")
+        return itertools.chain([first], lines)
+
+    def _json_lines(
+        self,
+        principal: Principal,
+        entity_id: uuid.UUID,
+        depth: int,
+        direction: Direction,
+        relation_types: Sequence[str],
+        as_of: datetime | None,
+    ) -> Iterator[str]:
+        with self._uow(principal) as uow:
+            for line in uow.graph.stream_neighbourhood_json(
+                entity_id,
+                depth=depth,
+                direction=direction,
+                types=list(relation_types),
+                as_of=as_of,
+            ):
+                yield line + "\n"
 
     def shortest_path(
         self,

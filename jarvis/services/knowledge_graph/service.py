@@ -19,8 +19,10 @@ from jarvis.db.repositories.knowledge_graph import (
     NewEntity,
     NewRelation,
 )
+from jarvis.db.uow import UnitOfWork
 from jarvis.errors import NotFoundError, ValidationError
 from jarvis.identity import Principal
+from jarvis.llm.embedders import Embedder
 from jarvis.services.knowledge_graph.importer import EntityRow, ImportPlan, plan_import
 from jarvis.services.knowledge_graph.queries import (
     KnowledgeGraphQueries,
@@ -41,6 +43,7 @@ from jarvis.services.knowledge_graph.views import (
     ImportReport,
     RelationView,
 )
+from jarvis.services.memory.embeddings import entity_text, vectors_or_none
 
 T = TypeVar("T")
 
@@ -62,14 +65,26 @@ class KnowledgeGraphService(KnowledgeGraphQueries):
 
     # -- entities -------------------------------------------------------------------------
 
-    def _embed_entities(self, entities: Sequence[tuple[str, str]]) -> list[list[float]]:
-        """One embedding call for many (name, description) pairs."""
+    def _embedder(self, principal: Principal, uow: UnitOfWork) -> Embedder:
+        """The user's embedder (the same model as their memories)."""
+        return self._embedders.for_user(principal, uow)
+
+    @staticmethod
+    def _embed_entities(
+        embedder: Embedder, entities: Sequence[tuple[str, str]]
+    ) -> list[list[float] | None]:
+        """One embedding call for many (name, description) pairs (None: nothing to embed)."""
         if not entities:
             return []
-        return self._embedder.embed([f"{n}. {d}".strip() for n, d in entities])
+        return vectors_or_none(embedder, [entity_text(n, d) for n, d in entities])
 
     def _new_entity(
-        self, principal: Principal, row: EntityRow, vector: Sequence[float], now: datetime
+        self,
+        principal: Principal,
+        row: EntityRow,
+        vector: Sequence[float] | None,
+        model: str,
+        now: datetime,
     ) -> NewEntity:
         return NewEntity(
             user_id=principal.user_id,
@@ -78,7 +93,7 @@ class KnowledgeGraphService(KnowledgeGraphQueries):
             description=row.description,
             properties=row.properties,
             embedding=vector,
-            embedding_model=self._embedder.model_name,
+            embedding_model=model,
             created_at=now,
         )
 
@@ -97,9 +112,12 @@ class KnowledgeGraphService(KnowledgeGraphQueries):
             _checked(clean_description, description, field="description"),
             _checked(parse_properties, dict(properties or {}), field="properties"),
         )
-        [vector] = self._embed_entities([(row.name, row.description)])
         with self._uow(principal) as uow:
-            e = uow.graph.add_entity(self._new_entity(principal, row, vector, self._clock.now()))
+            embedder = self._embedder(principal, uow)
+            [vector] = self._embed_entities(embedder, [(row.name, row.description)])
+            e = uow.graph.add_entity(
+                self._new_entity(principal, row, vector, embedder.model_name, self._clock.now())
+            )
             view = entity_view(e)
             uow.commit()
         return view
@@ -127,8 +145,9 @@ class KnowledgeGraphService(KnowledgeGraphQueries):
                 e.description = _checked(clean_description, description, field="description")
             if properties is not None:
                 e.properties = _checked(parse_properties, dict(properties), field="properties")
-            [e.embedding] = self._embed_entities([(e.name, e.description)])
-            e.embedding_model = self._embedder.model_name
+            embedder = self._embedder(principal, uow)
+            [e.embedding] = self._embed_entities(embedder, [(e.name, e.description)])
+            e.embedding_model = embedder.model_name
             e.updated_at = self._clock.now()
             uow.flush()
             view = entity_view(e)
@@ -243,10 +262,11 @@ class KnowledgeGraphService(KnowledgeGraphQueries):
             ends = repo.by_names(principal.user_id, [subject_name, object_name])
             for name in (subject_name, object_name):
                 if name.lower() not in ends:
-                    [vector] = self._embed_entities([(name, "")])
+                    embedder = self._embedder(principal, uow)
+                    [vector] = self._embed_entities(embedder, [(name, "")])
                     row = EntityRow(name, "thing")
                     ends[name.lower()] = repo.add_entity(
-                        self._new_entity(principal, row, vector, now)
+                        self._new_entity(principal, row, vector, embedder.model_name, now)
                     )
             s, o = ends[subject_name.lower()], ends[object_name.lower()]
             r = repo.find_relation(s.id, o.id, rel_type)
@@ -285,19 +305,26 @@ class KnowledgeGraphService(KnowledgeGraphQueries):
         if not plan.ok:
             return ImportReport(False, 0, 0, 0, plan.rejected)
         with self._uow(principal) as uow:
-            created = self._write_import(principal, uow.graph, plan)
+            created = self._write_import(principal, uow.graph, plan, self._embedder(principal, uow))
             uow.commit()
         return ImportReport(True, created, len(plan.entities) - created, len(plan.relations), [])
 
     def _write_import(
-        self, principal: Principal, repo: KnowledgeGraphRepository, plan: ImportPlan
+        self,
+        principal: Principal,
+        repo: KnowledgeGraphRepository,
+        plan: ImportPlan,
+        embedder: Embedder,
     ) -> int:
         """Write a valid plan; returns how many entities were created."""
         ids = repo.ids_by_names(principal.user_id, [e.name for e in plan.entities])
         new = [e for e in plan.entities if e.key not in ids]
-        vectors = self._embed_entities([(e.name, e.description) for e in new])
+        vectors = self._embed_entities(embedder, [(e.name, e.description) for e in new])
         now = self._clock.now()
-        rows = [self._new_entity(principal, e, v, now) for e, v in zip(new, vectors, strict=True)]
+        model = embedder.model_name
+        rows = [
+            self._new_entity(principal, e, v, model, now) for e, v in zip(new, vectors, strict=True)
+        ]
         ids.update({e.name.lower(): e.id for e in rows})
         repo.add_entities(rows)
         repo.add_relations(

@@ -104,6 +104,16 @@ class GraphNode:
     depth: int
     properties: JsonObject = field(default_factory=dict)
 
+    def to_dict(self) -> JsonObject:
+        return {
+            "id": str(self.id),
+            "name": self.name,
+            "type": self.type,
+            "description": self.description,
+            "depth": self.depth,
+            "properties": self.properties,
+        }
+
 
 @dataclass(frozen=True, slots=True)
 class Neighbourhood:

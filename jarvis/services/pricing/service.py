@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import csv
 import logging
-import threading
-import time
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from importlib import resources
@@ -22,6 +20,7 @@ from jarvis.db.uow import UnitOfWorkFactory
 from jarvis.errors import ConflictError, PermissionDeniedError, ValidationError
 from jarvis.identity import Principal
 from jarvis.llm.base import Usage
+from jarvis.services.pricing.cache import PriceCache, PriceVersion
 from jarvis.services.pricing.rules import price_day, run_cost, select_price
 from jarvis.services.pricing.views import PriceInput, PriceView, RunCost
 from jarvis.validation import clean_line
@@ -30,8 +29,6 @@ log = logging.getLogger(__name__)
 
 PRICE_FILE = "model_prices.csv"
 PROVIDERS = ("openai", "anthropic", "openai_compatible", "offline")
-#: Price rows are read again after this long (another process's price change shows by then).
-PRICE_CACHE_SECONDS = 5.0
 
 
 def load_price_file() -> list[PriceRow]:
@@ -80,11 +77,13 @@ def _price(value: object, name: str) -> Decimal:
 class PricingService:
     """Price table (read by all, versions added by admins) and the cost of a run."""
 
-    def __init__(self, uow: UnitOfWorkFactory, clock: Clock) -> None:
+    def __init__(
+        self, uow: UnitOfWorkFactory, clock: Clock, cache: PriceCache | None = None
+    ) -> None:
         self._uow = uow
         self._clock = clock
-        self._cache: dict[str, tuple[float, list[PriceView]]] = {}
-        self._cache_lock = threading.Lock()
+        # Shared with the run recorder: a version added here applies to the next run at once.
+        self._cache = cache or PriceCache()
 
     def cost_for(self, provider: str, model: str, usage: Usage, *, at: datetime) -> RunCost:
         """The cost of ``usage`` with the price version in force at ``at`` (its UTC day)."""
@@ -100,19 +99,14 @@ class PricingService:
         million = Decimal(1_000_000)
         return Decimal(price.input_per_mtok) / million, Decimal(price.output_per_mtok) / million
 
-    def _prices_of(self, provider: str) -> list[PriceView]:
-        """The provider's price rows, cached for :data:`PRICE_CACHE_SECONDS` (each finished
-        run is priced; prices change rarely, and this process's own changes clear it)."""
-        now = time.monotonic()
-        with self._cache_lock:
-            hit = self._cache.get(provider)
-            if hit is not None and now - hit[0] < PRICE_CACHE_SECONDS:
-                return hit[1]
+    def _prices_of(self, provider: str) -> list[PriceVersion]:
+        """The provider's price versions from the process's price cache (read again after
+        its few seconds; this process's own price edits clear it)."""
+        fresh = self._cache.fresh(provider)
+        if fresh is not None:
+            return fresh
         with self._uow() as uow:
-            rows = [_view(r) for r in uow.prices.for_provider(provider)]
-        with self._cache_lock:
-            self._cache[provider] = (now, rows)
-        return rows
+            return self._cache.for_provider(uow, provider)
 
     def list_prices(self, principal: Principal) -> list[PriceView]:
         """Every price version, newest first per model (everyone may read prices)."""
@@ -169,6 +163,5 @@ class PricingService:
             )
             view = _view(row)
             uow.commit()
-        with self._cache_lock:
-            self._cache.clear()
+        self._cache.clear()
         return view

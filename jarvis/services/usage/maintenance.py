@@ -176,9 +176,11 @@ class UsageMaintenance:
     def seed_knowledge(self, user_ids: list[uuid.UUID], rng: random.Random) -> dict[str, int]:
         """A demo knowledge graph and memories for each user (one transaction); the counts."""
         from jarvis.demo.knowledge import knowledge_for
-        from jarvis.llm.embedders import LexicalEmbedder
+        from jarvis.llm.embedders import WordLlamaEmbedder
 
-        embedder = LexicalEmbedder()
+        # The shipped default (demo users follow the instance default: a different
+        # JARVIS_EMBEDDER is caught up by `jarvis up`).
+        embedder = WordLlamaEmbedder()
         now = self._clock.now()
         totals = {"entities": 0, "relations": 0, "memories": 0}
         with self._uow() as uow:

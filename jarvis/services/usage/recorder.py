@@ -13,6 +13,7 @@ from jarvis.clock import Clock
 from jarvis.db.tables import AgentRun
 from jarvis.db.uow import UnitOfWork
 from jarvis.llm.base import Usage
+from jarvis.services.pricing.cache import PriceCache
 from jarvis.services.pricing.rules import run_cost
 from jarvis.services.pricing.views import RunCost
 
@@ -20,8 +21,9 @@ from jarvis.services.pricing.views import RunCost
 class RunRecorder:
     """Prices finished runs and keeps the rollups current (``Services.run_recorder``)."""
 
-    def __init__(self, clock: Clock) -> None:
+    def __init__(self, clock: Clock, prices: PriceCache | None = None) -> None:
         self._clock = clock
+        self._prices = prices or PriceCache()
 
     def on_run_finished(self, uow: UnitOfWork, run: AgentRun) -> RunCost:
         """Price a run that just ended and add it to the rollups, in the caller's transaction.
@@ -38,8 +40,9 @@ class RunRecorder:
         run.total_tokens = usage.total_tokens
         if run.finished_at is None:
             run.finished_at = self._clock.now()
-        # The prices are read without flushing the run: it is written once, with its cost.
-        prices = uow.prices.for_provider(run.provider)
+        # From the price cache (read without flushing the run: it is written once, with its
+        # cost), so closing a run adds one round trip: the rollup.
+        prices = self._prices.for_provider(uow, run.provider)
         cost = run_cost(prices, run.provider, run.model, usage, at=run.finished_at)
         run.total_cost = cost.cost
         run.price_version = cost.price_version

@@ -1,177 +1,88 @@
 """Semantic memory: store, per-user search (semantic or hybrid), delete, browse, re-embed.
 
-A user's memories are embedded with one model at a time (the model of their newest row, or
-the instance default). Searches only compare rows of that model; ``reembed`` moves every row
-of a user to another model, batch by batch, reporting progress.
+A user's memories are embedded with their model (:mod:`.embeddings`). Searches compare only
+rows of that model: exactly (the true top k) for most users, through the user's own HNSW index
+for users with very many memories (:mod:`.indexes`). A text that gives no vector is refused at
+store time, and a query that gives none finds nothing by meaning (hybrid: by text only); no
+score is ever NaN.
 """
 
 from __future__ import annotations
 
-import logging
+import math
 import uuid
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping
 from datetime import datetime
-from typing import Literal, Protocol
 
 from jarvis.clock import Clock
 from jarvis.db.repositories.memory import MemoryRow
-from jarvis.db.uow import UnitOfWork, UnitOfWorkFactory
-from jarvis.errors import ConfigError, JarvisError, NotFoundError, ValidationError
+from jarvis.db.uow import UnitOfWorkFactory
+from jarvis.errors import NotFoundError, ValidationError
 from jarvis.identity import Principal
-from jarvis.llm.embedders import Embedder, EmbedderRegistry, describe_model, is_lexical
+from jarvis.llm.embedders import Embedder, describe_model, is_lexical, is_zero
+from jarvis.services.memory.embeddings import UserEmbedders, move_user
+from jarvis.services.memory.views import (
+    EmbeddingInfo,
+    MemoryHit,
+    MemoryView,
+    Progress,
+    ReembedReport,
+    SearchMode,
+)
 from jarvis.validation import check_json, clamp_int, clean_line, clean_text, finite_float
-
-log = logging.getLogger(__name__)
 
 MAX_CONTENT = 8000
 MAX_K = 100
 MAX_QUERY = 1000
 MAX_METADATA_BYTES = 16 * 1024
 MAX_BATCH = 10_000
-SearchMode = Literal["semantic", "hybrid"]
-#: ``progress(done, total)`` after each re-embedded batch.
-Progress = Callable[[int, int], None]
-
-
-class OpenAIKeyLookup(Protocol):
-    """The acting user's OpenAI key as ``(api_key, base_url)`` (for OpenAI embeddings).
-
-    Raises :class:`NotFoundError` when the user has none (bootstrap: the secrets vault).
-    """
-
-    def __call__(self, principal: Principal, /) -> tuple[str, str | None]: ...
-
-
-@dataclass(frozen=True, slots=True)
-class MemoryView:
-    id: uuid.UUID
-    content: str
-    embedding_model: str
-    metadata: dict[str, object]
-    source: str | None
-    created_at: datetime
-
-    def to_dict(self) -> dict[str, object]:
-        return {
-            "id": str(self.id),
-            "content": self.content,
-            "embedding_model": self.embedding_model,
-            "metadata": dict(self.metadata),
-            "source": self.source,
-            "created_at": self.created_at.isoformat(),
-        }
-
-
-@dataclass(frozen=True, slots=True)
-class MemoryHit:
-    """One search result. ``score``: cosine similarity (semantic) or fused RRF score (hybrid)."""
-
-    id: uuid.UUID
-    content: str
-    score: float
-    created_at: datetime
-    source: str | None = None
-    embedding_model: str = ""
-    metadata: dict[str, object] = field(default_factory=dict)
-    vector_rank: int | None = None
-    text_rank: int | None = None
-
-    def to_dict(self) -> dict[str, object]:
-        return {
-            "id": str(self.id),
-            "content": self.content,
-            "score": round(self.score, 4),
-            "created_at": self.created_at.isoformat(),
-            "source": self.source,
-        }
-
-
-@dataclass(frozen=True, slots=True)
-class EmbeddingInfo:
-    """What the memory page says about embeddings for this user."""
-
-    model_name: str
-    label: str
-    lexical: bool
-    counts: dict[str, int]
-
-    @property
-    def other_models(self) -> dict[str, int]:
-        return {m: n for m, n in self.counts.items() if m != self.model_name}
-
-
-@dataclass(frozen=True, slots=True)
-class ReembedReport:
-    model_name: str
-    moved: int
-    total: int
 
 
 def _view(r: MemoryRow) -> MemoryView:
     return MemoryView(r.id, r.content, r.embedding_model, r.metadata, r.source, r.created_at)
 
 
-def _hit(r: MemoryRow) -> MemoryHit:
-    return MemoryHit(
-        id=r.id,
-        content=r.content,
-        score=float(r.score or 0.0),
-        created_at=r.created_at,
-        source=r.source,
-        embedding_model=r.embedding_model,
-        metadata=r.metadata,
-        vector_rank=r.vector_rank,
-        text_rank=r.text_rank,
-    )
+def _hits(rows: list[MemoryRow]) -> list[MemoryHit]:
+    """Search rows as hits; a row whose score is not a finite number is never returned."""
+    return [
+        MemoryHit(
+            id=r.id,
+            content=r.content,
+            score=float(r.score or 0.0),
+            created_at=r.created_at,
+            source=r.source,
+            embedding_model=r.embedding_model,
+            metadata=r.metadata,
+            vector_rank=r.vector_rank,
+            text_rank=r.text_rank,
+        )
+        for r in rows
+        if r.score is None or math.isfinite(r.score)
+    ]
 
 
 class MemoryService:
     """The memory capability; the agent's ``memory_search`` / ``memory_store`` call this."""
 
-    def __init__(
-        self,
-        uow: UnitOfWorkFactory,
-        embedder: Embedder,
-        clock: Clock,
-        *,
-        registry: EmbedderRegistry | None = None,
-        openai_key: OpenAIKeyLookup | None = None,
-    ) -> None:
+    def __init__(self, uow: UnitOfWorkFactory, embedders: UserEmbedders, clock: Clock) -> None:
         self._uow = uow
-        self._embedder = embedder
+        self._embedders = embedders
         self._clock = clock
-        self._registry = registry or EmbedderRegistry(embedder)
-        self._openai_key = openai_key
+
+    @property
+    def embedders(self) -> UserEmbedders:
+        return self._embedders
 
     # -- embedders ------------------------------------------------------------------------
 
     def embedder_named(self, principal: Principal, model_name: str) -> Embedder:
         """The embedder for a stored model name, acting as ``principal`` (their OpenAI key)."""
-        key_fn = self._openai_key
-        lookup = (lambda: key_fn(principal)) if key_fn is not None else None
-        try:
-            return self._registry.get(model_name, openai_key=lookup)
-        except NotFoundError as exc:
-            raise ConfigError(
-                "OpenAI embeddings need your OpenAI key: add it on the Secrets page first."
-            ) from exc
-
-    def _embedder_for(self, principal: Principal, uow: UnitOfWork) -> Embedder:
-        """The embedder of the user's newest memory (the instance default when unavailable)."""
-        model = uow.memories.latest_model(principal.user_id) or self._embedder.model_name
-        if model == self._embedder.model_name:
-            return self._embedder
-        try:
-            return self.embedder_named(principal, model)
-        except JarvisError as exc:
-            log.warning("embedder %s unavailable, using the default: %s", model, exc)
-            return self._embedder
+        return self._embedders.named(principal, model_name)
 
     def embedding_info(self, principal: Principal) -> EmbeddingInfo:
         """The model this user's memories use, and how many rows each model holds."""
         with self._uow(principal) as uow:
-            embedder = self._embedder_for(principal, uow)
+            embedder = self._embedders.for_user(principal, uow)
             counts = uow.memories.count_by_model(principal.user_id)
         return EmbeddingInfo(
             embedder.model_name,
@@ -202,8 +113,12 @@ class MemoryService:
             else None
         )
         with self._uow(principal) as uow:
-            embedder = self._embedder_for(principal, uow)
+            embedder = self._embedders.for_user(principal, uow)
             vector = embedder.embed([content])[0]
+            if is_zero(vector):
+                raise ValidationError(
+                    "This text gives nothing to search by; add a few words.", field="content"
+                )
             row = uow.memories.add(
                 user_id=principal.user_id,
                 content=content,
@@ -245,36 +160,45 @@ class MemoryService:
         """The ``k`` best memories of this user for ``query``.
 
         ``semantic``: cosine similarity over the user's rows of their embedding model (exact,
-        always the true top k); ``min_score`` drops weaker hits. ``hybrid``: vector and
-        PostgreSQL full-text rankings fused with reciprocal rank fusion.
+        the true top k; approximate, recall@10 >= 0.98, through the user's own HNSW index when
+        they have very many memories); ``min_score`` drops weaker hits. ``hybrid``: vector and
+        PostgreSQL full-text relevance fused: cosine similarity + 0.1 x text relevance.
         """
         query = clean_line(
             query, field="query", label="search", max_chars=MAX_QUERY, required=False
         )
         if not query:
             raise ValidationError("Type something to search for.", field="query")
+        if mode not in ("semantic", "hybrid"):
+            raise ValidationError("Unknown search mode.", field="mode")
         k = clamp_int(k, 1, MAX_K, field="k", label="number of results")
         min_score = None if min_score is None else finite_float(min_score, field="min_score")
+        default = self._embedders.default.model_name
         with self._uow(principal) as uow:
-            embedder = self._embedder_for(principal, uow)
-            vector = embedder.embed([query])[0]
+            plan = uow.memories.search_plan(principal.user_id, default)
+            embedder = self._embedders.resolve(principal, plan.chosen_model)
+            vector: list[float] | None = embedder.embed([query])[0]
+            if vector is not None and is_zero(vector):
+                vector = None  # nothing to compare by meaning
             if mode == "hybrid":
                 rows = uow.memories.hybrid(
                     principal.user_id, embedder.model_name, vector, query, k=k
                 )
-            elif mode == "semantic":
+            elif vector is None:
+                rows = []
+            else:
+                ann = plan.ann_index and embedder.model_name == (plan.chosen_model or default)
                 rows = uow.memories.semantic(
                     principal.user_id,
                     embedder.model_name,
                     vector,
                     k=k,
                     min_score=-1.0 if min_score is None else min_score,
+                    ann_dims=embedder.dim if ann else None,
                 )
-            else:
-                raise ValidationError("Unknown search mode.", field="mode")
             # Read-only on purpose: updating last_accessed_at here would clear the visibility map
             # of the user's pages and turn the index-only scan back into heap reads.
-        return [_hit(r) for r in rows]
+        return _hits(rows)
 
     def browse(
         self,
@@ -317,51 +241,25 @@ class MemoryService:
         progress: Progress | None = None,
         batch_size: int = 200,
     ) -> ReembedReport:
-        """Move every memory of the user to ``model_name``; one transaction per batch, so an
-        interrupted run can simply be started again."""
+        """Move the user to ``model_name``: their choice is recorded first, then every memory
+        and graph entity is re-embedded, one transaction per batch, with ``progress(done,
+        total)``. Resumable: after an interruption, call it again to finish."""
         if not 1 <= batch_size <= MAX_BATCH:
             raise ValidationError(
                 f"The batch size must be between 1 and {MAX_BATCH:,}.", field="batch_size"
             )
         model_name = clean_line(model_name, field="model", max_chars=100)
         embedder = self.embedder_named(principal, model_name)
-        with self._uow(principal) as uow:
-            counts = uow.memories.count_by_model(principal.user_id)
-        total = sum(n for m, n in counts.items() if m != embedder.model_name)
-        moved = 0
-        if progress:
-            progress(0, total)
-        while moved < total:
-            with self._uow(principal) as uow:
-                batch = uow.memories.batch_not_in_model(
-                    principal.user_id, embedder.model_name, batch_size
-                )
-                if not batch:
-                    break
-                vectors = embedder.embed([content for _, content in batch])
-                uow.memories.set_embeddings(
-                    [(memory_id, v) for (memory_id, _), v in zip(batch, vectors, strict=True)],
-                    embedder.model_name,
-                )
-                uow.commit()
-            moved += len(batch)
-            if progress:
-                progress(moved, total)
-        return ReembedReport(embedder.model_name, moved, total)
+        return move_user(
+            self._uow,
+            principal,
+            embedder,
+            default_model=self._embedders.default.model_name,
+            progress=progress,
+            batch_size=batch_size,
+        )
 
 
 def model_label(model_name: str) -> str:
     """A person-readable name for a stored embedding model name."""
     return describe_model(model_name)
-
-
-__all__ = [
-    "EmbeddingInfo",
-    "MemoryHit",
-    "MemoryService",
-    "MemoryView",
-    "OpenAIKeyLookup",
-    "ReembedReport",
-    "SearchMode",
-    "model_label",
-]
