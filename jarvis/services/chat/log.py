@@ -83,6 +83,11 @@ class RunEventWriter:
         with self._lock:
             return bool(self._pending) and (time.monotonic() - self._last_flush >= self._coalesce)
 
+    def idle(self) -> bool:
+        """Nothing left to write (or the run was closed): the flusher may forget it."""
+        with self._lock:
+            return self.closed or not self._pending
+
     def flush(self) -> None:
         """Write what is pending (a failure keeps it for the next flush or the close)."""
         with self._lock:
@@ -164,10 +169,10 @@ class Flusher:
             for writer in writers:
                 if writer.due():
                     writer.flush()
+                # Pending events not yet due stay scheduled. Checked under the flusher's lock:
+                # an emit racing with this check re-schedules its writer after the discard.
                 with self._lock:
-                    if not writer.due():
-                        self._writers.discard(writer)
-                    if writer.closed:
+                    if writer.idle():
                         self._writers.discard(writer)
 
 
