@@ -58,8 +58,9 @@ class RunEventWriter:
         self._lock = threading.Lock()
         self._seq = 0
         self._pending: list[LoggedEvent] = []
-        # The first flush waits like the others: a quick run is logged in its closing statement.
-        self._last_flush = time.monotonic()
+        # The first event (run_started) is written at once: followers (the page, an SSE client)
+        # see the run begin without waiting for the model; later events are coalesced.
+        self._last_flush = 0.0
         #: True once the log refused an append: the run was closed elsewhere (recovered).
         self.closed = False
 
