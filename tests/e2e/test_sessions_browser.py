@@ -156,23 +156,40 @@ def test_revoking_on_the_server_ends_the_browser_session(
     signed_out(page)
 
 
+# Presents the cookie the page was loaded with, then - once the app's connection is open -
+# puts the live cookie back, as another tab signing in meanwhile would. (A test stand-in: the
+# real cookie is HttpOnly, which only the server may set.)
+RESTORE_COOKIE_AFTER_CONNECT = """
+(() => {
+  const Native = window.WebSocket;
+  window.WebSocket = function (...args) {
+    const socket = new Native(...args);
+    socket.addEventListener("open", () => {
+      document.cookie = "jarvis_session=%s; Path=/; SameSite=Lax";
+    });
+    return socket;
+  };
+  window.WebSocket.prototype = Native.prototype;
+  Object.assign(window.WebSocket, Native);
+})();
+"""
+
+
 def test_a_refused_cookie_does_not_wipe_a_live_one(live: LiveApp, page: Any) -> None:
-    """A tab loaded with a stale cookie asks the server to forget it; by then the browser holds
-    a live one (another tab signed in), which the server keeps."""
+    """A tab loaded with a dead cookie asks the server to forget it; by then the browser holds
+    a live one again, which the server keeps."""
     sign_in(page, live.url, "user@example.com")
-    live_cookie = wait_for_cookie(page)
-    stale = page.context.new_page()
-    # The stale tab's page load carries a junk cookie; its connection opens, then the live
-    # cookie is back in the jar before its "forget" request goes out.
+    live_cookie = wait_for_cookie(page)["value"]
+    page.context.clear_cookies()
     page.context.add_cookies(
         [{"name": COOKIE, "value": secrets.token_urlsafe(32), "url": live.url}]
     )
-    stale.goto(live.url)
-    wait_for_app(stale)
-    page.context.add_cookies([{"name": COOKIE, "value": live_cookie["value"], "url": live.url}])
+    stale = page.context.new_page()
+    stale.add_init_script(RESTORE_COOKIE_AFTER_CONNECT % live_cookie)
+    stale.goto(live.url)  # its cookie is refused
     signed_out(stale)
-    stale.wait_for_timeout(1000)
-    assert session_cookie(page.context)["value"] == live_cookie["value"]  # type: ignore[index]
+    stale.wait_for_timeout(1000)  # its "forget" request has been answered by now
+    assert session_cookie(page.context)["value"] == live_cookie  # type: ignore[index]
     stale.close()
     page.reload()
     signed_in(page)
