@@ -5,6 +5,7 @@ logout ends the session and deletes the cookie."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 
 import pytest
@@ -132,7 +133,7 @@ def test_cross_site_requests_are_refused(
 ) -> None:
     client = client_for()
     ticket = ticket_of(services, issued)
-    body = '{"ticket": "%s"}' % ticket
+    body = json.dumps({"ticket": ticket})
     refused = client.post(f"{ROUTE}/session", content=body, headers={**JSON, **headers})
     assert refused.status_code == 403, refused.text
     assert "set-cookie" not in refused.headers
