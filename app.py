@@ -53,10 +53,10 @@ else:
             sign_out(services)
             st.rerun()
 
-# The refresh-token cookie (set at sign-in / refresh, deleted at logout) is written by a tiny
-# invisible component; page content waits for the browser to confirm a new session cookie, so
-# a click or reload right after signing in cannot run ahead of it.
-if not write_cookie(services) and principal is not None:
+# The HttpOnly session cookie is set (at sign-in) and deleted (at logout) by server responses
+# to requests a tiny invisible component makes; page content waits until a new session cookie
+# is in place, so a click or reload right after signing in cannot run ahead of it.
+if not write_cookie() and principal is not None:
     st.caption("Signing you in…")
     st.button(
         "Continue",

@@ -55,6 +55,7 @@ USER_OWNED_TABLES: tuple[str, ...] = (
     "run_events",
     "api_keys",
     "usage_user_daily",
+    "browser_credentials",
 )
 
 
@@ -131,8 +132,6 @@ class RefreshToken(Base):
     revoked_reason: Mapped[str | None] = mapped_column(String(64))
     user_agent: Mapped[str | None] = mapped_column(String(512))
     ip: Mapped[str | None] = mapped_column(INET)
-    #: When the browser acknowledged it stored this token (its cookie write); None until then.
-    confirmed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class UserSecret(Base):
@@ -620,3 +619,31 @@ class UsageUserDaily(Base):
     unpriced_runs: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")
     total_tokens: Mapped[int] = mapped_column(BigInteger, nullable=False, server_default="0")
     cost: Mapped[Decimal] = mapped_column(Numeric(18, 6), nullable=False, server_default="0")
+
+
+class BrowserCredential(Base):
+    """A browser's hold on a session (0015): a one-time ticket, then the HttpOnly cookie's token.
+
+    Only SHA-256 hashes are stored. Created with ``ticket_hash`` at sign-in; redeeming the ticket
+    clears it and sets ``token_hash``. The token lives while its session (refresh-token family
+    ``session_id``) does, until ``expires_at`` (the session's) or ``revoked_at`` (replaced)."""
+
+    __tablename__ = "browser_credentials"
+    __table_args__ = (
+        Index("ix_browser_credentials_user_id_session_id", "user_id", "session_id"),
+        UniqueConstraint("ticket_hash", name="uq_browser_credentials_ticket_hash"),
+        UniqueConstraint("token_hash", name="uq_browser_credentials_token_hash"),
+    )
+
+    id: Mapped[uuid.UUID] = _pk()
+    user_id: Mapped[uuid.UUID] = _owner()
+    session_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), nullable=False)
+    #: The user's role when the ticket was issued: a token outlived by a role change is replaced.
+    role: Mapped[str] = mapped_column(String(16), nullable=False)
+    ticket_hash: Mapped[str | None] = mapped_column(String(64))
+    ticket_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    token_hash: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = _now()
+    redeemed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -31,6 +31,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from jarvis.db.errors import translate
 from jarvis.db.repositories.api_keys import ApiKeyRepository
 from jarvis.db.repositories.audit import AuditRepository
+from jarvis.db.repositories.browser_credentials import BrowserCredentialRepository
 from jarvis.db.repositories.chat import (
     ConversationRepository,
     MessageRepository,
@@ -79,6 +80,7 @@ _REPOSITORIES = (
     # -- runs area --
     "run_log",
     "api_keys",
+    "browser_credentials",
 )
 
 
@@ -251,6 +253,11 @@ class UnitOfWork:
     def api_keys(self) -> ApiKeyRepository:
         """Personal API keys (hashed)."""
         return ApiKeyRepository(self.session)
+
+    @cached_property
+    def browser_credentials(self) -> BrowserCredentialRepository:
+        """Browser session tickets and cookie tokens (hashed)."""
+        return BrowserCredentialRepository(self.session)
 
 
 class UnitOfWorkFactory:

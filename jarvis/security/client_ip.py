@@ -63,6 +63,23 @@ def client_ip(
     return str(peer)
 
 
+def request_scheme(
+    remote_addr: str | None,
+    scheme: str,
+    headers: Mapping[str, str] | None,
+    trusted_proxies: Iterable[str],
+) -> str:
+    """``https`` or ``http``: the connection's own scheme, or ``X-Forwarded-Proto`` when the
+    peer is a trusted proxy (which terminated TLS in front of Jarvis)."""
+    own = "https" if scheme in ("https", "wss") else "http"
+    trusted = list(trusted_proxies)
+    peer = _parse(remote_addr) if remote_addr else _parse(_LOOPBACK)
+    if peer is None or not trusted or not _is_trusted(peer, trusted):
+        return own
+    forwarded = _header(headers, "x-forwarded-proto").split(",")[0].strip().lower()
+    return forwarded if forwarded in ("http", "https") else own
+
+
 #: Headers a reverse proxy adds to say whom it forwards for.
 FORWARDING_HEADERS = ("x-forwarded-for", "forwarded", "x-real-ip")
 

@@ -4,18 +4,19 @@
   session id, the user, a short-lived access token). Every script run re-checks the session in
   PostgreSQL (:meth:`SessionService.check`): a revoked or expired session, a deactivated
   user or a role change takes effect at the next interaction.
-* A cookie (``jarvis_refresh``) carries the opaque refresh token, so a browser reload (a new
-  Streamlit session) signs the user back in: the token is rotated and the cookie rewritten.
-  Streamlit cannot send ``Set-Cookie`` headers, so a tiny inline component writes the cookie
-  with JavaScript (``SameSite=Strict``, ``Secure`` on https); it is therefore not HttpOnly —
-  pages never render raw HTML, which is what keeps scripts out.
-* When the browser acknowledges a new cookie, the server marks that refresh token confirmed:
-  until then, the token it replaced still works for a few seconds (two quick reloads, tabs
-  restored at once), see ``SessionService.refresh``.
-* Logout revokes the session in the database *and* deletes the cookie; even a cookie that
-  survived would be refused, so a reload after logout shows the sign-in page. A reload whose
-  cookie is refused deletes it only if the browser still holds that very value (another tab may
-  have stored a fresh one meanwhile).
+* The browser holds its session in the cookie ``jarvis_session``: HttpOnly, ``SameSite=Lax``,
+  ``Secure`` on https, set only by a server response. Streamlit cannot send ``Set-Cookie``, so
+  after sign-in the page takes a one-time ticket from the server and a tiny invisible component
+  posts it to ``/api/v1/auth/browser/session``, whose answer sets the cookie (see
+  :mod:`jarvis.api.routes.browser`). Page content waits for that to finish.
+* A page load (a new Streamlit session: reload, another tab, Back, a restored browser) reads the
+  cookie from the request and resumes the session (:meth:`SessionService.resume_browser`). The
+  cookie's token is not rotated on use, so reloads and tabs never race; it is replaced when the
+  user's role changes (a new ticket, a new cookie), and ends with its session.
+* Logout revokes the session in the database, then the component asks
+  ``/api/v1/auth/browser/logout`` to end the session the cookie names and delete the cookie (a
+  script cannot). A cookie refused at a page load is deleted through ``/auth/browser/forget``,
+  which keeps it if it opens a live session after all (another tab signed in meanwhile).
 * Tests may set ``st.session_state["jarvis_principal"]`` to a :class:`Principal` before a run:
   it is turned into a real server-side session (see ``tests/ui/conftest.py::sign_in_as``).
   Only with ``JARVIS_ENV=test``: a dev or production app ignores (and drops) it.
@@ -24,19 +25,21 @@
 from __future__ import annotations
 
 import functools
-import hashlib
 import logging
 import uuid
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from typing import Any
 
 import streamlit as st
 
+from jarvis.api import API_PREFIX
+from jarvis.api.routes.browser import SESSION_COOKIE
 from jarvis.bootstrap import Services
 from jarvis.errors import JarvisError, TokenError
 from jarvis.identity import Principal
 from jarvis.security.client_ip import client_ip, forwarded_by_untrusted_peer
-from jarvis.services.auth import IssuedSession
+from jarvis.services.auth import IssuedSession, ResumedSession
 
 log = logging.getLogger(__name__)
 
@@ -46,47 +49,26 @@ COOKIE_OP_KEY = "jarvis_cookie_op"
 COOKIE_CHECKED_KEY = "jarvis_cookie_checked"
 NOTICE_KEY = "jarvis_session_notice"
 COOKIE_ACK_KEY = "jarvis_cookie_acked"
-COOKIE_CONFIRMED_KEY = "jarvis_cookie_confirmed"
-COOKIE_NAME = "jarvis_refresh"
+COOKIE_NAME = SESSION_COOKIE
 #: Re-issue the access token when it has less than this left.
 ACCESS_RENEW_MARGIN = timedelta(seconds=60)
 
+# Posts one request to a browser-session route (same origin, JSON) once per page load, then
+# tells the server it is done: "done:<nonce>" after a 2xx answer, "failed:<nonce>" otherwise.
 _COOKIE_JS = """
 export default function (component) {
   const data = component.data;
   if (!data || !data.nonce) return;
-  // Each write happens once per page load, however often the script reruns.
-  const done = (window.__jarvisCookieWrites = window.__jarvisCookieWrites || {});
-  if (done[data.nonce]) return;
-  const secure = window.location.protocol === "https:" ? "; Secure" : "";
-  // Tell the server the browser now holds the new cookie (this reruns the script).
-  const ack = () => {
-    done[data.nonce] = true;
-    component.setStateValue("written", data.nonce);
-  };
-  if (data.value) {
-    document.cookie = data.name + "=" + encodeURIComponent(data.value) + "; Path=/; Max-Age="
-      + data.max_age + "; SameSite=Strict" + secure;
-    return ack();
-  }
-  const remove = () => {
-    document.cookie = data.name + "=; Path=/; Max-Age=0; SameSite=Strict" + secure;
-  };
-  if (!data.only_if_sha256) {
-    remove();
-    return ack();
-  }
-  // Delete a refused cookie only if it is still the one presented: another tab may have
-  // stored a fresh cookie meanwhile. Without crypto.subtle (not a secure context) keep it.
-  done[data.nonce] = true;
-  const prefix = data.name + "=";
-  const found = document.cookie.split("; ").find((c) => c.startsWith(prefix));
-  if (!found || !(window.crypto && window.crypto.subtle)) return ack();
-  const bytes = new TextEncoder().encode(decodeURIComponent(found.slice(prefix.length)));
-  window.crypto.subtle.digest("SHA-256", bytes).then((digest) => {
-    const hex = Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0"));
-    if (hex.join("") === data.only_if_sha256) remove();
-  }).catch(() => {}).finally(ack);
+  const sent = (window.__jarvisCookieOps = window.__jarvisCookieOps || {});
+  if (sent[data.nonce]) return;
+  sent[data.nonce] = true;
+  const report = (outcome) => component.setStateValue("written", outcome + ":" + data.nonce);
+  fetch(data.url, {
+    method: "POST",
+    credentials: "same-origin",
+    headers: {"Content-Type": "application/json"},
+    body: JSON.stringify(data.body || {}),
+  }).then((r) => report(r.ok ? "done" : "failed")).catch(() => report("failed"));
 }
 """
 
@@ -134,19 +116,35 @@ def _warn_untrusted_proxy(peer: str) -> None:
     )
 
 
-def _queue_cookie(value: str | None, max_age: int = 0, *, only_if: str | None = None) -> None:
-    """Write the cookie (``value``) or delete it; ``only_if``: delete it only while the browser
-    still holds that value (compared by SHA-256 in the browser)."""
+def _browser_route(name: str) -> str:
+    """The path of a browser-session route (the API is mounted below the app's root)."""
+    base = str(st.get_option("server.baseUrlPath") or "").strip("/")
+    return (f"/{base}" if base else "") + f"{API_PREFIX}/auth/browser/{name}"
+
+
+def _queue_cookie(route: str, body: dict[str, Any] | None = None) -> None:
+    """Have the browser post to a browser-session route (``session``, ``logout``, ``forget``)."""
     st.session_state[COOKIE_OP_KEY] = {
         "nonce": uuid.uuid4().hex,
-        "name": COOKIE_NAME,
-        "value": value or "",
-        "max_age": max(0, int(max_age)),
-        "only_if_sha256": hashlib.sha256(only_if.encode()).hexdigest() if only_if else "",
+        "url": _browser_route(route),
+        "body": body or {},
+        "wait": route == "session",
     }
 
 
-def _store(services: Services, issued: IssuedSession) -> BrowserSession:
+def _queue_ticket(services: Services, principal: Principal, session_id: uuid.UUID) -> None:
+    """Give the browser a new session cookie (a one-time ticket it trades for the cookie)."""
+    try:
+        ticket = services.sessions.browser_ticket(principal, session_id)
+    except JarvisError:
+        log.warning("could not issue a browser session ticket", exc_info=True)
+        return
+    _queue_cookie("session", {"ticket": ticket})
+
+
+def _store(
+    services: Services, issued: IssuedSession | ResumedSession, *, new_cookie: bool
+) -> BrowserSession:
     session = BrowserSession(
         principal=issued.principal,
         session_id=issued.session_id,
@@ -155,18 +153,23 @@ def _store(services: Services, issued: IssuedSession) -> BrowserSession:
     )
     st.session_state[SESSION_KEY] = session
     st.session_state[PRINCIPAL_KEY] = issued.principal
-    # The cookie read at page load is stale from now on (rotated or replaced).
+    # The cookie read at page load is settled from now on (resumed or replaced).
     st.session_state[COOKIE_CHECKED_KEY] = True
-    max_age = (issued.refresh_expires_at - services.clock.now()).total_seconds()
-    _queue_cookie(issued.refresh_token, int(max_age))
+    if new_cookie:
+        _queue_ticket(services, issued.principal, issued.session_id)
     return session
 
 
-def _forget(notice: str | None = None, *, refused_cookie: str | None = None) -> None:
+def _forget(notice: str | None = None, *, cookie: str | None = None) -> None:
+    """Forget the session here; ``cookie``: ``logout`` ends the session the browser's cookie
+    names and deletes it, ``forget`` deletes it only if it opens no session."""
     st.session_state.pop(SESSION_KEY, None)
     st.session_state.pop(PRINCIPAL_KEY, None)
     st.session_state[COOKIE_CHECKED_KEY] = True
-    _queue_cookie(None, only_if=refused_cookie)
+    if cookie:
+        _queue_cookie(cookie)
+    else:
+        st.session_state.pop(COOKIE_OP_KEY, None)
     if notice:
         st.session_state[NOTICE_KEY] = notice
     else:
@@ -174,7 +177,7 @@ def _forget(notice: str | None = None, *, refused_cookie: str | None = None) -> 
 
 
 def _resume_from_cookie(services: Services) -> BrowserSession | None:
-    """First run of a browser session (a reload): sign back in with the refresh cookie."""
+    """First run of a browser session (a reload, a new tab): resume with the session cookie."""
     if st.session_state.get(COOKIE_CHECKED_KEY):
         return None
     try:
@@ -184,15 +187,13 @@ def _resume_from_cookie(services: Services) -> BrowserSession | None:
     if not token:
         st.session_state[COOKIE_CHECKED_KEY] = True
         return None
-    ip, agent = client_details(services)
     try:
         # Any other error (the database is down) leaves the cookie to be tried again next run.
-        issued = services.sessions.refresh(token, ip=ip, user_agent=agent)
+        resumed = services.sessions.resume_browser(token)
     except TokenError:
-        presented = token if isinstance(token, str) else None
-        _forget("Your session has ended. Please sign in again.", refused_cookie=presented)
+        _forget("Your session has ended. Please sign in again.", cookie="forget")
         return None
-    return _store(services, issued)
+    return _store(services, resumed, new_cookie=resumed.reissue)
 
 
 def current_session(services: Services) -> BrowserSession | None:
@@ -207,7 +208,7 @@ def current_session(services: Services) -> BrowserSession | None:
             except JarvisError:
                 _forget()
                 return None
-            session = _store(services, issued)
+            session = _store(services, issued, new_cookie=True)
         else:
             session = _resume_from_cookie(services)
             if session is None:
@@ -215,8 +216,11 @@ def current_session(services: Services) -> BrowserSession | None:
     try:
         principal = services.sessions.check(session.principal.user_id, session.session_id)
     except TokenError:
-        _forget("Your session has ended. Please sign in again.")
+        _forget("Your session has ended. Please sign in again.", cookie="forget")
         return None
+    if principal.role != session.principal.role:
+        # A privilege change: the browser's cookie is replaced (the old one stops working).
+        _queue_ticket(services, principal, session.session_id)
     if session.access_expires_at - services.clock.now() < ACCESS_RENEW_MARGIN:
         session = replace(
             session,
@@ -253,8 +257,8 @@ def current_session_id() -> uuid.UUID | None:
 
 
 def end_local_session() -> None:
-    """Forget this browser's session without another server call (it was revoked already)."""
-    _forget()
+    """Forget this browser's session (it was revoked already); the browser drops its cookie."""
+    _forget(cookie="forget")
 
 
 def current_principal(services: Services) -> Principal | None:
@@ -269,11 +273,12 @@ def sign_in(services: Services, who: Principal | IssuedSession) -> BrowserSessio
         ip, agent = client_details(services)
         who = services.sessions.open(who, ip=ip, user_agent=agent)
     st.session_state.pop(NOTICE_KEY, None)
-    return _store(services, who)
+    return _store(services, who, new_cookie=True)
 
 
 def sign_out(services: Services) -> None:
-    """End this browser's session: revoked in the database, cookie deleted."""
+    """End this browser's session: revoked in the database at once, then the browser asks the
+    server to end the session its cookie names and to delete the cookie."""
     session: BrowserSession | None = st.session_state.get(SESSION_KEY)
     if session is not None:
         ip, _agent = client_details(services)
@@ -281,7 +286,7 @@ def sign_out(services: Services) -> None:
             services.sessions.logout(session.principal, session.session_id, ip=ip)
         except JarvisError:
             log.warning("logout could not revoke the session", exc_info=True)
-    _forget()
+    _forget(cookie="logout")
 
 
 def take_notice() -> str | None:
@@ -301,27 +306,25 @@ def _has_browser() -> bool:
         return False
 
 
-def write_cookie(services: Services | None = None) -> bool:
-    """Render the (invisible) cookie writer; call on every run, before the page.
+def write_cookie() -> bool:
+    """Render the (invisible) cookie component; call on every run, before the page.
 
-    Returns True when the browser holds the current cookie — it acknowledged the last write,
-    or there is nothing to write, or there is no browser (AppTest). Until then the app shows
-    no page content, so nothing a user can click (a link, a reload) runs ahead of the cookie.
-    At the acknowledgement of a new refresh token, ``services`` records it as confirmed.
+    Returns True unless the browser is still collecting a new session cookie: until the server
+    answered its request the app shows no page content, so nothing a user can click (a link, a
+    reload) runs ahead of the cookie. Without a browser (AppTest) it is always True. A request
+    that failed (a ticket that expired meanwhile) lets the page go on: the session then lasts
+    until the tab is closed or reloaded.
     """
     op = st.session_state.get(COOKIE_OP_KEY)
     if not op:
         return True
     result = _cookie_writer(key="jarvis_cookie_writer", data=op, on_written_change=_noop)
-    if result is not None and result.get("written") == op["nonce"]:
+    outcome = str(result.get("written") or "") if result is not None else ""
+    if outcome in (f"done:{op['nonce']}", f"failed:{op['nonce']}"):
+        if outcome.startswith("failed") and st.session_state.get(COOKIE_ACK_KEY) != op["nonce"]:
+            log.warning("the browser could not complete a session cookie request")
         st.session_state[COOKIE_ACK_KEY] = op["nonce"]
-        if op["value"] and services and st.session_state.get(COOKIE_CONFIRMED_KEY) != op["nonce"]:
-            st.session_state[COOKIE_CONFIRMED_KEY] = op["nonce"]
-            try:
-                services.sessions.confirm(op["value"])
-            except JarvisError:
-                log.warning("could not record the cookie acknowledgement", exc_info=True)
-    if st.session_state.get(COOKIE_ACK_KEY) == op["nonce"]:
+    if st.session_state.get(COOKIE_ACK_KEY) == op["nonce"] or not op.get("wait"):
         return True
     return not _has_browser()
 

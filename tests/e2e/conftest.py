@@ -1,5 +1,6 @@
-"""Browser tests: the real app (``streamlit run app.py``) on a fresh database, driven by
-Playwright in Debian's Chromium (``/usr/bin/chromium``; ``.ci/run`` installs it).
+"""Browser tests: the real one-process app (uvicorn serving ``jarvis.asgi:create_app``, the UI
+and ``/api/v1``, as ``jarvis up`` does) on a fresh database, driven by Playwright in Debian's
+Chromium (``/usr/bin/chromium``; ``.ci/run`` installs it).
 
 Fixtures:
 * ``live_app``  base URL of a running app on a new empty migrated database (per test)
@@ -74,23 +75,24 @@ def start_app(s: Settings, log_path: Path, extra_env: dict[str, str] | None = No
             "JARVIS_JWT_SECRET": TEST_JWT_SECRET,
             "JARVIS_DB_APP_PASSWORD": TEST_APP_PASSWORD,
             "JARVIS_ENV": "test",
+            "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false",
         }
     )
     env.update(extra_env or {})
+    # The command `jarvis up` runs (jarvis/cli): the UI and the API in one process.
     cmd = [
         sys.executable,
         "-m",
-        "streamlit",
-        "run",
-        str(ROOT / "app.py"),
-        "--server.port",
-        str(port),
-        "--server.address",
+        "uvicorn",
+        "--factory",
+        "jarvis.asgi:create_app",
+        "--host",
         "127.0.0.1",
-        "--server.headless",
-        "true",
-        "--browser.gatherUsageStats",
-        "false",
+        "--port",
+        str(port),
+        "--no-proxy-headers",
+        "--timeout-graceful-shutdown",
+        "5",
     ]
     log = open(log_path, "wb")  # noqa: SIM115 - closed with the process
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
@@ -98,15 +100,18 @@ def start_app(s: Settings, log_path: Path, extra_env: dict[str, str] | None = No
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError("streamlit exited early:\n" + log_path.read_text(errors="replace"))
+            raise RuntimeError("the app exited early:\n" + log_path.read_text(errors="replace"))
         try:
+            # Both halves: the UI's health check, and the API (its lifespan built the services).
             with urllib.request.urlopen(url + "/_stcore/health", timeout=2) as resp:  # noqa: S310
-                if resp.read().decode().strip() == "ok":
+                ui_ok = resp.read().decode().strip() == "ok"
+            with urllib.request.urlopen(url + "/api/v1/health", timeout=2) as resp:  # noqa: S310
+                if ui_ok and resp.status == 200:
                     return LiveApp(url, s, proc, log_path)
         except OSError:
             time.sleep(0.3)
     proc.terminate()
-    raise RuntimeError("streamlit did not become healthy in 60 s")
+    raise RuntimeError("the app did not become healthy in 60 s:\n" + log_path.read_text())
 
 
 def stop_app(app: LiveApp) -> None:
@@ -126,7 +131,7 @@ def live_app_factory(
 
     def make(settings: Settings | None = None, extra_env: dict[str, str] | None = None) -> LiveApp:
         app = start_app(
-            settings or fresh_database(), tmp_path / f"streamlit-{len(started)}.log", extra_env
+            settings or fresh_database(), tmp_path / f"app-{len(started)}.log", extra_env
         )
         started.append(app)
         return app

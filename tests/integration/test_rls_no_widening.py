@@ -230,6 +230,8 @@ def test_definer_functions_belong_to_the_owner_and_only_the_app_role_runs_them(
         "jarvis_user_id_for_email",
         "jarvis_has_users",
         "jarvis_refresh_token_user",
+        "jarvis_browser_ticket_user",
+        "jarvis_browser_token_user",
         "jarvis_revoke_sessions",
         "jarvis_rate_limit_hit",
         "jarvis_lockout_lock",
@@ -273,7 +275,10 @@ def test_sign_in_works_when_the_owner_is_not_a_superuser(
         user = services.accounts.register("ann@example.com", PW, actor=admin)
         assert services.accounts.principal_for_email("ANN@example.com") == user
         issued = services.sign_in.login("ann@example.com", PW, ip="203.0.113.5")
-        assert services.sessions.confirm(issued.refresh_token)
+        # The browser cookie's ticket and token are found by the owner's lookup functions.
+        ticket = services.sessions.browser_ticket(user, issued.session_id)
+        cookie = services.sessions.redeem_browser_ticket(ticket, ip="203.0.113.5")
+        assert services.sessions.resume_browser(cookie.token).principal == user
         again = services.sessions.refresh(issued.refresh_token, ip="203.0.113.5")
         assert again.principal == user
         with pytest.raises(InvalidCredentialsError):
@@ -287,6 +292,8 @@ def test_sign_in_works_when_the_owner_is_not_a_superuser(
         assert services.sessions.revoke_all_for(admin, user.user_id, "deactivated") == 1
         with pytest.raises(TokenError):
             services.sessions.refresh(again.refresh_token)
+        with pytest.raises(TokenError):
+            services.sessions.resume_browser(cookie.token)
         assert services.key_rotation.key_versions_in_use() == {}
         assert services.sign_in.purge_throttles(idle_days=-1) >= 1
     finally:

@@ -17,6 +17,7 @@ from jarvis.db.tables import (
     AgentRun,
     ApiKey,
     AuditEvent,
+    BrowserCredential,
     Conversation,
     KgEntity,
     KgRelation,
@@ -99,6 +100,13 @@ def seed_user(session: Session, tag: str) -> uuid.UUID:
             ToolUsageDaily(user_id=uid, day=date(2026, 1, 1), tool_id="calculator", calls=1),
             RunEvent(run_id=run.id, seq=1, user_id=uid, type="run_started", payload={"type": "x"}),
             ApiKey(user_id=uid, name="k", key_hash=uuid.uuid4().hex * 2, prefix="jrv_test"),
+            BrowserCredential(
+                user_id=uid,
+                session_id=uuid.uuid4(),
+                role="user",
+                token_hash=uuid.uuid4().hex * 2,
+                expires_at=datetime(2099, 1, 1, tzinfo=UTC),
+            ),
         ]
     )
     session.flush()

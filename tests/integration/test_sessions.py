@@ -1,5 +1,5 @@
-"""Sessions: refresh-token rotation, reuse detection, reload races, concurrency, expiry and
-revocation."""
+"""Sessions: refresh-token rotation, reuse detection (no grace), concurrency, expiry and
+revocation; browser session tickets and cookie tokens."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from jarvis.bootstrap import Services
 from jarvis.clock import FixedClock
 from jarvis.errors import AccountDisabledError, InvalidCredentialsError, TokenError
 from jarvis.security.tokens import hash_refresh_token
-from jarvis.services.auth import REFRESH_RACE_GRACE, IssuedSession
+from jarvis.services.auth import BROWSER_TICKET_TTL, IssuedSession
 from tests import factories
 from tests.factories import PASSWORD as PW
 
@@ -62,7 +62,6 @@ def test_reusing_a_rotated_token_revokes_the_whole_family_and_is_audited(
     factories.account(services, "reuse@example.com")
     stolen = services.sign_in.login("reuse@example.com", PW)
     legit = services.sessions.refresh(stolen.refresh_token)  # the real user rotates first
-    assert services.sessions.confirm(legit.refresh_token)  # their browser stored it
     with pytest.raises(TokenError):
         services.sessions.refresh(stolen.refresh_token)  # the thief replays the old one
     # The whole family is dead, including the legitimate newest token and access checks.
@@ -81,55 +80,22 @@ def test_other_sessions_survive_a_reuse_in_one_family(services: Services) -> Non
     factories.account(services, "two@example.com")
     laptop = services.sign_in.login("two@example.com", PW)
     phone = services.sign_in.login("two@example.com", PW)
-    services.sessions.confirm(services.sessions.refresh(laptop.refresh_token).refresh_token)
+    services.sessions.refresh(laptop.refresh_token)
     with pytest.raises(TokenError):
         services.sessions.refresh(laptop.refresh_token)
     assert services.sessions.refresh(phone.refresh_token).session_id == phone.session_id
 
 
-def test_a_reload_race_gets_another_token_and_keeps_the_session(
+def test_an_immediate_replay_is_refused_and_revokes_the_session(
     services: Services, clock: FixedClock
 ) -> None:
-    """Two quick reloads: the second presents the rotated token before the browser stored (and
-    confirmed) its successor. That is a race, not theft: a sibling token, the session lives."""
+    """No grace window: even one second after the rotation, presenting the rotated token
+    again is reuse — refused, the whole session revoked, audited (browsers hold no refresh
+    token, so a replay is never a reload race)."""
     admin = factories.admin_account(services, "race-admin@example.com")
     factories.account(services, "race-reload@example.com")
     first = services.sign_in.login("race-reload@example.com", PW)
-    lost = services.sessions.refresh(first.refresh_token)  # the first reload: never delivered
-    clock.advance(seconds=REFRESH_RACE_GRACE.total_seconds() - 1)
-    retry = services.sessions.refresh(first.refresh_token)  # the second reload, same cookie
-    assert retry.session_id == first.session_id
-    assert len({first.refresh_token, lost.refresh_token, retry.refresh_token}) == 3
-    assert services.sessions.authenticate(retry.access_token) == retry.principal
-    with services.uow(first.principal) as uow:
-        chain = uow.tokens.family(first.session_id)
-        assert [row.revoked_reason for row in chain] == ["rotated", None, None]
-        assert chain[1].parent_id == chain[0].id and chain[2].parent_id == chain[0].id
-        assert len({row.expires_at for row in chain}) == 1
-    # The session goes on from the delivered token; the account page shows it once.
-    services.sessions.confirm(retry.refresh_token)
-    after = services.sessions.refresh(retry.refresh_token)
-    assert after.session_id == first.session_id
-    assert [v.session_id for v in services.sessions.list_active(after.principal)] == [
-        first.session_id
-    ]
-    events = services.admin.audit_log(admin, action="session.refresh_retry")
-    assert len(events) == 1 and events[0].target == f"session:{first.session_id}"
-    for token in (first.refresh_token, lost.refresh_token, retry.refresh_token):
-        assert token not in repr(events)
-    assert services.admin.audit_log(admin, action="session.refresh_reuse") == []
-
-
-def test_reuse_after_the_successor_was_confirmed_revokes_the_family(
-    services: Services, clock: FixedClock
-) -> None:
-    """Once the browser confirmed the successor, the old token is a stolen copy — at once."""
-    admin = factories.admin_account(services, "confirmed-admin@example.com")
-    factories.account(services, "confirmed@example.com")
-    first = services.sign_in.login("confirmed@example.com", PW)
     legit = services.sessions.refresh(first.refresh_token)
-    assert services.sessions.confirm(legit.refresh_token)
-    assert not services.sessions.confirm(legit.refresh_token)  # once is enough
     clock.advance(seconds=1)
     with pytest.raises(TokenError):
         services.sessions.refresh(first.refresh_token)
@@ -137,29 +103,30 @@ def test_reuse_after_the_successor_was_confirmed_revokes_the_family(
         services.sessions.refresh(legit.refresh_token)
     with pytest.raises(TokenError):
         services.sessions.authenticate(legit.access_token)
-    assert {reason for _h, reason in family_rows(services, first)} == {"rotated", "reuse"}
-    assert len(services.admin.audit_log(admin, action="session.refresh_reuse")) == 1
-    assert services.admin.audit_log(admin, action="session.refresh_retry") == []
+    with services.uow(first.principal) as uow:
+        chain = uow.tokens.family(first.session_id)
+        assert [row.revoked_reason for row in chain] == ["rotated", "reuse"]  # no sibling
+    assert services.sessions.list_active(first.principal) == []
+    events = services.admin.audit_log(admin, action="session.refresh_reuse")
+    assert len(events) == 1 and events[0].target == f"session:{first.session_id}"
+    for token in (first.refresh_token, legit.refresh_token):
+        assert token not in repr(events)
 
 
-def test_reuse_after_the_grace_revokes_the_family_even_if_never_confirmed(
-    services: Services, clock: FixedClock
-) -> None:
-    admin = factories.admin_account(services, "grace-admin@example.com")
-    factories.account(services, "grace@example.com")
-    first = services.sign_in.login("grace@example.com", PW)
-    legit = services.sessions.refresh(first.refresh_token)  # a browser that never confirms
-    clock.advance(seconds=REFRESH_RACE_GRACE.total_seconds())
+def test_a_replay_at_the_same_instant_is_refused_too(services: Services) -> None:
+    """Reuse at the very moment of the rotation (no clock advance) revokes all the same."""
+    factories.account(services, "instant@example.com")
+    first = services.sign_in.login("instant@example.com", PW)
+    legit = services.sessions.refresh(first.refresh_token)
     with pytest.raises(TokenError):
         services.sessions.refresh(first.refresh_token)
     with pytest.raises(TokenError):
         services.sessions.refresh(legit.refresh_token)
     assert {reason for _h, reason in family_rows(services, first)} == {"rotated", "reuse"}
-    assert len(services.admin.audit_log(admin, action="session.refresh_reuse")) == 1
 
 
 def test_reuse_after_the_successor_was_rotated_revokes_the_family(services: Services) -> None:
-    """Within the grace too: a successor that was itself used was delivered somewhere."""
+    """Further down the chain too: the rotated first token revokes the live third one."""
     factories.account(services, "rotated-on@example.com")
     first = services.sign_in.login("rotated-on@example.com", PW)
     second = services.sessions.refresh(first.refresh_token)
@@ -296,7 +263,7 @@ def test_two_concurrent_refreshes_exactly_one_wins(
 ) -> None:
     """Two threads, two connections, one token, both transactions read it before either
     writes: one new pair, one TokenError, no fork. (One that starts after the other committed
-    is a reload race and gets a sibling: see the tests above.)"""
+    is reuse and revokes the session: see the tests above.)"""
     services = committed_services
     email = unique_email("race")
     factories.account(services, email)
@@ -344,3 +311,146 @@ def test_two_concurrent_refreshes_exactly_one_wins(
         assert len(rows) == 2, rows
         assert rows[1][1] == rows[0][0]
         assert rows[0][2] in ("rotated", "reuse")
+
+
+# -- browser sessions (the HttpOnly cookie's token) ------------------------------------------------
+
+
+def browser_token(services: Services, issued: IssuedSession) -> str:
+    """What a browser's cookie holds after signing in (ticket redeemed at the cookie route)."""
+    ticket = services.sessions.browser_ticket(issued.principal, issued.session_id)
+    return services.sessions.redeem_browser_ticket(ticket).token
+
+
+def test_a_browser_token_resumes_its_session_without_rotating(
+    services: Services, clock: FixedClock
+) -> None:
+    user = factories.account(services, "browser@example.com")
+    issued = services.sign_in.login("browser@example.com", PW)
+    ticket = services.sessions.browser_ticket(user, issued.session_id)
+    cookie = services.sessions.redeem_browser_ticket(ticket, ip="203.0.113.9")
+    assert len(cookie.token) >= 43 and cookie.token != ticket
+    assert cookie.expires_at == issued.refresh_expires_at  # the session's absolute expiry
+    # Reloads and tabs present the same token, as often as they like, at the same moment.
+    for _ in range(3):
+        resumed = services.sessions.resume_browser(cookie.token)
+        assert resumed.session_id == issued.session_id and resumed.principal == user
+        assert not resumed.reissue
+        assert services.sessions.authenticate(resumed.access_token) == user
+        clock.advance(seconds=1)
+    assert services.sessions.browser_token_live(cookie.token)
+    # Only hashes are stored.
+    with services.uow(user) as uow:
+        dump = repr(uow.session.execute(text("select * from browser_credentials")).all())
+    assert ticket not in dump and cookie.token not in dump
+    assert hash_refresh_token(cookie.token) in dump
+
+
+def test_a_ticket_is_single_use_and_short_lived(services: Services, clock: FixedClock) -> None:
+    user = factories.account(services, "ticket@example.com")
+    issued = services.sign_in.login("ticket@example.com", PW)
+    ticket = services.sessions.browser_ticket(user, issued.session_id)
+    services.sessions.redeem_browser_ticket(ticket)
+    with pytest.raises(TokenError):
+        services.sessions.redeem_browser_ticket(ticket)
+    late = services.sessions.browser_ticket(user, issued.session_id)
+    clock.advance(seconds=BROWSER_TICKET_TTL.total_seconds())
+    with pytest.raises(TokenError):
+        services.sessions.redeem_browser_ticket(late)
+    clock.advance(seconds=-BROWSER_TICKET_TTL.total_seconds())
+    with pytest.raises(TokenError):  # spent by the failed attempt
+        services.sessions.redeem_browser_ticket(late)
+    # A ticket is not a token, nor a refresh token one.
+    other = services.sessions.browser_ticket(user, issued.session_id)
+    with pytest.raises(TokenError):
+        services.sessions.resume_browser(other)
+    with pytest.raises(TokenError):
+        services.sessions.redeem_browser_ticket(issued.refresh_token)
+    with pytest.raises(TokenError):
+        services.sessions.resume_browser(issued.refresh_token)
+
+
+@pytest.mark.parametrize("junk", ["", "short", "x" * 10_240, "A" * 43, None, 7])
+def test_browser_junk_is_a_token_error(services: Services, junk: object) -> None:
+    with pytest.raises(TokenError):
+        services.sessions.resume_browser(junk)  # type: ignore[arg-type]
+    with pytest.raises(TokenError):
+        services.sessions.redeem_browser_ticket(junk)  # type: ignore[arg-type]
+    assert not services.sessions.browser_token_live(junk)
+    assert not services.sessions.end_browser(junk)
+
+
+def test_no_ticket_for_an_ended_session(services: Services) -> None:
+    user = factories.account(services, "ended-ticket@example.com")
+    issued = services.sign_in.login("ended-ticket@example.com", PW)
+    ticket = services.sessions.browser_ticket(user, issued.session_id)
+    services.sessions.logout(user, issued.session_id)
+    with pytest.raises(TokenError):
+        services.sessions.browser_ticket(user, issued.session_id)
+    with pytest.raises(TokenError):  # issued before the logout: worthless after it
+        services.sessions.redeem_browser_ticket(ticket)
+
+
+@pytest.mark.parametrize("how", ["logout", "revoke", "everywhere", "deactivate", "password"])
+def test_a_browser_token_dies_with_its_session(services: Services, how: str) -> None:
+    admin = factories.admin_account(services, f"dies-admin-{how}@example.com")
+    user = factories.account(services, f"dies-{how}@example.com", actor=admin)
+    issued = services.sign_in.login(f"dies-{how}@example.com", PW)
+    token = browser_token(services, issued)
+    if how == "logout":
+        services.sessions.logout(user, issued.session_id)
+    elif how == "revoke":
+        services.sessions.revoke(user, issued.session_id)
+    elif how == "everywhere":
+        services.sessions.sign_out_everywhere(user)
+    elif how == "deactivate":
+        services.admin.set_active(admin, user.user_id, False)
+    else:
+        services.admin.reset_password(admin, user.user_id, "another passphrase")
+    with pytest.raises(TokenError):
+        services.sessions.resume_browser(token)
+    assert not services.sessions.browser_token_live(token)
+
+
+def test_ending_a_browser_session_by_its_cookie(services: Services) -> None:
+    admin = factories.admin_account(services, "end-admin@example.com")
+    user = factories.account(services, "end@example.com", actor=admin)
+    issued = services.sign_in.login("end@example.com", PW)
+    other = services.sign_in.login("end@example.com", PW)
+    token = browser_token(services, issued)
+    assert services.sessions.end_browser(token, ip="203.0.113.7")
+    with pytest.raises(TokenError):
+        services.sessions.resume_browser(token)
+    with pytest.raises(TokenError):
+        services.sessions.refresh(issued.refresh_token)
+    assert [v.session_id for v in services.sessions.list_active(user)] == [other.session_id]
+    assert services.sessions.end_browser(token)  # again: harmless
+    events = services.admin.audit_log(admin, action="logout")
+    assert [e.target for e in events] == [f"session:{issued.session_id}"]
+    assert token not in repr(events)
+
+
+def test_a_role_change_replaces_the_browser_token(services: Services) -> None:
+    admin = factories.admin_account(services, "role-admin@example.com")
+    user = factories.account(services, "role@example.com", actor=admin)
+    issued = services.sign_in.login("role@example.com", PW)
+    old = browser_token(services, issued)
+    services.admin.set_role(admin, user.user_id, "admin")
+    resumed = services.sessions.resume_browser(old)
+    assert resumed.reissue and resumed.principal.role == "admin"
+    promoted = services.sessions.browser_ticket(resumed.principal, issued.session_id)
+    new = services.sessions.redeem_browser_ticket(promoted).token
+    assert not services.sessions.resume_browser(new).reissue
+    with pytest.raises(TokenError):  # the token issued before the change stopped working
+        services.sessions.resume_browser(old)
+
+
+def test_a_browser_token_of_one_user_opens_nothing_for_another(services: Services) -> None:
+    alice = factories.account(services, "alice-b@example.com")
+    bob = factories.account(services, "bob-b@example.com")
+    a = services.sign_in.login("alice-b@example.com", PW)
+    services.sign_in.login("bob-b@example.com", PW)
+    with pytest.raises(TokenError):  # Bob cannot take a ticket for Alice's session
+        services.sessions.browser_ticket(bob, a.session_id)
+    token = browser_token(services, a)
+    assert services.sessions.resume_browser(token).principal == alice

@@ -9,6 +9,7 @@ from collections.abc import Callable
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from jarvis.errors import TokenError
 from jarvis.identity import Principal
 from jarvis.ui.navigation import pages_for
 from jarvis.ui.services import get_services
@@ -43,11 +44,16 @@ def test_signing_in_opens_a_server_session_and_queues_the_cookie(
     assert any("Welcome, Uma" in t.value for t in at.title)
     session = at.session_state[SESSION_KEY]
     cookie = at.session_state[COOKIE_OP_KEY]
-    assert cookie["name"] == "jarvis_refresh" and len(cookie["value"]) == 43
-    assert cookie["max_age"] > 86400
-    # The cookie carries a working refresh token of exactly this session.
-    refreshed = get_services().sessions.refresh(cookie["value"])
-    assert refreshed.session_id == session.session_id
+    # The browser is to post a one-time ticket to the route that sets the HttpOnly cookie...
+    assert cookie["url"] == "/api/v1/auth/browser/session" and cookie["wait"]
+    ticket = cookie["body"]["ticket"]
+    assert len(ticket) == 43
+    # ...which is worth a browser token of exactly this session, once.
+    services = get_services()
+    issued = services.sessions.redeem_browser_ticket(ticket)
+    assert services.sessions.resume_browser(issued.token).session_id == session.session_id
+    with pytest.raises(TokenError):
+        services.sessions.redeem_browser_ticket(ticket)
     assert PW not in repr(session) and PW not in repr(cookie)
 
 
@@ -62,7 +68,8 @@ def test_logout_revokes_the_server_session_and_deletes_the_cookie(
     at = at.run()
     assert not at.exception
     assert signed_out(at)
-    assert at.session_state[COOKIE_OP_KEY]["value"] == ""  # delete the cookie
+    # The browser asks the server to end the cookie's session and delete the cookie.
+    assert at.session_state[COOKIE_OP_KEY]["url"] == "/api/v1/auth/browser/logout"
     assert get_services().sessions.list_active(user) == []
     assert session.session_id not in {
         v.session_id for v in get_services().sessions.list_active(user)

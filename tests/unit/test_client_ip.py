@@ -7,7 +7,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from jarvis.security.client_ip import client_ip, forwarded_by_untrusted_peer
+from jarvis.security.client_ip import client_ip, forwarded_by_untrusted_peer, request_scheme
 
 XFF = {"X-Forwarded-For": "6.6.6.6, 203.0.113.9"}
 
@@ -77,3 +77,15 @@ def test_the_app_warns_once_about_a_proxy_nobody_trusted(
     assert len(warnings) == 1 and "JARVIS_TRUSTED_PROXIES=127.0.0.1" in warnings[0]
     trusted = SimpleNamespace(settings=SimpleNamespace(trusted_proxies=["127.0.0.1"]))
     assert session.client_details(trusted) == ("203.0.113.9", "UA")  # type: ignore[arg-type]
+
+
+def test_the_scheme_is_the_connections_unless_a_trusted_proxy_says_https() -> None:
+    tls = {"X-Forwarded-Proto": "https"}
+    assert request_scheme("203.0.113.1", "http", tls, []) == "http"  # nobody trusted
+    assert request_scheme("203.0.113.1", "http", tls, ["10.0.0.0/8"]) == "http"  # not the proxy
+    assert request_scheme("10.0.0.2", "http", tls, ["10.0.0.0/8"]) == "https"
+    assert request_scheme("10.0.0.2", "http", {"X-Forwarded-Proto": "gopher"}, ["10.0.0.0/8"]) == (
+        "http"
+    )
+    assert request_scheme("10.0.0.2", "https", {}, ["10.0.0.0/8"]) == "https"
+    assert request_scheme(None, "wss", {}, []) == "https"

@@ -90,7 +90,13 @@ def test_a_raw_refresh_token_is_redacted_on_its_own() -> None:
 
     tokens = [new_refresh_token() for _ in range(500)]
     for token in tokens:
-        for raw in (token, f"cookie jarvis_refresh={token}; Path=/", f"refresh '{token}' failed"):
+        for raw in (
+            token,
+            f"cookie jarvis_refresh={token}; Path=/",
+            f"Set-Cookie: jarvis_session={token}; HttpOnly; SameSite=lax; Path=/",
+            f'{{"ticket": "{token}"}}',
+            f"refresh '{token}' failed",
+        ):
             assert token not in redact(raw), raw
     # Words, ids and hashes around it stay readable.
     assert redact("session 7b1e5c1e-2f4b-4c4e-9d55-2b1c7f0a9e11 refreshed") == (

@@ -70,16 +70,6 @@ class RefreshTokenRepository:
             )
         )
 
-    def confirm(self, token_hash: str, now: datetime) -> bool:
-        """Record that the browser holds this token (first acknowledgement only)."""
-        result = self.session.execute(
-            update(RefreshToken)
-            .where(RefreshToken.token_hash == token_hash, RefreshToken.confirmed_at.is_(None))
-            .values(confirmed_at=now)
-            .execution_options(synchronize_session=False)
-        )
-        return bool(result.rowcount)  # type: ignore[attr-defined]
-
     def revoke_token(self, token_id: uuid.UUID, now: datetime, reason: str) -> None:
         self.session.execute(
             update(RefreshToken)

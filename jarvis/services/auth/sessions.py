@@ -1,11 +1,17 @@
 """Sessions and their tokens.
 
 A session is a refresh-token *family*: each refresh retires the presented token and issues its
-successor; presenting a retired token again revokes the whole family — unless it is a reload
-race (see :data:`REFRESH_RACE_GRACE`). A presented refresh token names its user through one
-narrow definer function (migration 0013); from then on the transaction acts as that user, like
-everything else here. Access tokens are short-lived JWTs
-naming the session, so :meth:`SessionService.authenticate` ends with the session.
+successor; presenting a retired token again revokes the whole family (no grace: browsers hold
+no refresh token, so a replay is never a reload race). A presented refresh token names its
+user through one narrow definer function (migration 0013); from then on the transaction acts as
+that user, like everything else here. Access tokens are short-lived JWTs naming the session, so
+:meth:`SessionService.authenticate` ends with the session.
+
+A browser holds its session through an HttpOnly cookie set by the server (0015): after sign-in
+the page takes a one-time ticket (:meth:`SessionService.browser_ticket`), the browser redeems
+it for the cookie's token (:meth:`~SessionService.redeem_browser_ticket`), and every page load
+resumes the session with it (:meth:`~SessionService.resume_browser`). The token is not rotated
+per load; it lives exactly as long as its session and is replaced when the user's role changes.
 """
 
 from __future__ import annotations
@@ -14,8 +20,7 @@ import uuid
 from datetime import datetime, timedelta
 
 from jarvis.clock import Clock
-from jarvis.db.repositories.tokens import RefreshTokenRepository
-from jarvis.db.tables import RefreshToken
+from jarvis.db.tables import BrowserCredential, RefreshToken
 from jarvis.db.uow import UnitOfWorkFactory
 from jarvis.errors import AccountDisabledError, ConfigError, PermissionDeniedError, TokenError
 from jarvis.identity import Principal
@@ -26,16 +31,19 @@ from jarvis.security.tokens import (
     new_refresh_token,
 )
 from jarvis.services.auth.policy import clean_ip
-from jarvis.services.auth.views import IssuedSession, SessionView, principal_of
+from jarvis.services.auth.views import (
+    BrowserCookie,
+    IssuedSession,
+    ResumedSession,
+    SessionView,
+    principal_of,
+)
 from jarvis.validation import storable_text
 
 #: How often an active session records "last used" (bounds writes to one per minute).
 TOUCH_EVERY = timedelta(seconds=60)
-#: A browser stores a rotated cookie a moment after the refresh (and then confirms it). A
-#: rotated token presented again within this time, while none of its successors was confirmed
-#: by the browser or rotated in turn, is a reload race (two quick reloads, tabs restored at
-#: once): it gets another successor instead of revoking the session.
-REFRESH_RACE_GRACE = timedelta(seconds=30)
+#: How long a browser has to redeem its sign-in ticket (the page hands it over at once).
+BROWSER_TICKET_TTL = timedelta(seconds=60)
 
 
 class SessionService:
@@ -116,10 +124,9 @@ class SessionService:
         """Exchange a refresh token for a new pair; the presented token is retired.
 
         A token that was already retired by rotation means a copy is in the wrong hands: the
-        whole family is revoked and ``session.refresh_reuse`` is audited — except for a reload
-        race (:meth:`_is_reload_race`), which gets another successor and is audited as
-        ``session.refresh_retry``. Of two concurrent refreshes of one live token exactly one
-        succeeds. Raises :class:`TokenError` otherwise.
+        whole family (the session) is revoked at once and ``session.refresh_reuse`` is audited.
+        Of two concurrent refreshes of one live token exactly one succeeds. Raises
+        :class:`TokenError` otherwise.
         """
         token = check_refresh_token_shape(refresh_token)
         now = self._clock.now()
@@ -134,11 +141,8 @@ class SessionService:
             row = repo.by_hash(token_hash)
             if row is None:
                 raise TokenError()
-            retry = False
             if row.revoked_at is not None:
-                if row.revoked_reason != "rotated":
-                    raise TokenError()
-                if not self._is_reload_race(repo, row, now):
+                if row.revoked_reason == "rotated":
                     revoked = repo.revoke_family(row.family_id, now, "reuse")
                     uow.audit.record(
                         "session.refresh_reuse",
@@ -148,8 +152,7 @@ class SessionService:
                         details={"revoked_tokens": revoked},
                     )
                     uow.commit()
-                    raise TokenError()
-                retry = True
+                raise TokenError()
             last = row.last_used_at or row.issued_at
             if now >= row.expires_at or now >= last + self._idle:
                 repo.revoke_family(row.family_id, now, "expired")
@@ -160,14 +163,7 @@ class SessionService:
                 repo.revoke_family(row.family_id, now, "inactive")
                 uow.commit()
                 raise TokenError()
-            if retry:
-                uow.audit.record(
-                    "session.refresh_retry",
-                    user_id=row.user_id,
-                    target=f"session:{row.family_id}",
-                    ip=clean_ip(ip),
-                )
-            elif not repo.mark_rotated(row.id, now):
+            if not repo.mark_rotated(row.id, now):
                 # Another refresh of this very token committed while we were here: it won.
                 raise TokenError()
             repo.add(
@@ -188,37 +184,145 @@ class SessionService:
             uow.commit()
         return self._issued(principal, family, new_token, expires)
 
-    @staticmethod
-    def _is_reload_race(repo: RefreshTokenRepository, row: RefreshToken, now: datetime) -> bool:
-        """A rotated token presented again is a benign race (not theft) only while the browser
-        never received its successor: rotated less than :data:`REFRESH_RACE_GRACE` ago, and
-        every successor still live (never rotated itself) and never confirmed by a browser.
+    # -- browsers -------------------------------------------------------------------------------
 
-        (``last_used_at`` of a successor says nothing here: session checks touch it.)"""
-        if row.revoked_at is None or now - row.revoked_at >= REFRESH_RACE_GRACE:
-            return False
-        successors = repo.successors(row.id)
-        return bool(successors) and all(
-            s.revoked_at is None and s.confirmed_at is None for s in successors
+    def browser_ticket(self, principal: Principal, session_id: uuid.UUID) -> str:
+        """A one-time ticket (single use, :data:`BROWSER_TICKET_TTL`) that lets this user's
+        browser collect the cookie of ``session_id`` (:meth:`redeem_browser_ticket`). Only its
+        hash is stored. Raises :class:`TokenError` when the session is over."""
+        now = self._clock.now()
+        ticket = new_refresh_token()
+        with self._uow(principal) as uow:
+            found = uow.tokens.live_session(session_id, now, self._idle)
+            if found is None or found[1].id != principal.user_id:
+                raise TokenError()
+            row, user = found
+            uow.browser_credentials.add(
+                BrowserCredential(
+                    id=uuid.uuid4(),
+                    user_id=user.id,
+                    session_id=session_id,
+                    role=principal_of(user).role,
+                    ticket_hash=hash_refresh_token(ticket),
+                    ticket_expires_at=now + BROWSER_TICKET_TTL,
+                    token_hash=None,
+                    expires_at=row.expires_at,
+                )
+            )
+            uow.commit()
+        return ticket
+
+    def redeem_browser_ticket(self, ticket: str, *, ip: str | None = None) -> BrowserCookie:
+        """Spend a ticket for the browser token of its session (the cookie's value, shown once;
+        only its hash is stored). Tokens of that session issued for another role stop working.
+        An unknown, spent or expired ticket, or an ended session, raises :class:`TokenError`."""
+        ticket = check_refresh_token_shape(ticket)
+        now = self._clock.now()
+        ticket_hash = hash_refresh_token(ticket)
+        token = new_refresh_token()
+        with self._uow() as uow:
+            creds = uow.browser_credentials
+            owner = creds.ticket_owner(ticket_hash)
+            if owner is None:
+                raise TokenError()
+            uow.act_as(owner)
+            cred = creds.redeem(ticket_hash, hash_refresh_token(token), now)
+            if cred is None:
+                uow.commit()  # an expired ticket is spent all the same
+                raise TokenError()
+            found = uow.tokens.live_session(cred.session_id, now, self._idle)
+            if found is None:
+                creds.revoke_session(cred.session_id, now)
+                uow.commit()
+                raise TokenError()
+            creds.revoke_stale(cred.session_id, principal_of(found[1]).role, now)
+            uow.audit.record(
+                "session.browser_cookie",
+                user_id=owner,
+                target=f"session:{cred.session_id}",
+                ip=clean_ip(ip),
+            )
+            expires = cred.expires_at
+            uow.commit()
+        return BrowserCookie(token=token, expires_at=expires)
+
+    def resume_browser(self, token: str) -> ResumedSession:
+        """The live session a browser token (its cookie) belongs to, with a fresh access token;
+        activity is recorded. ``reissue`` says the user's role changed since the token was
+        issued: hand the browser a new one. The token itself is not rotated (a reload or
+        another tab may present it at the same moment). Raises :class:`TokenError` when the
+        token is unknown or replaced, or its session is over."""
+        token = check_refresh_token_shape(token)
+        now = self._clock.now()
+        token_hash = hash_refresh_token(token)
+        with self._uow() as uow:
+            creds = uow.browser_credentials
+            owner = creds.token_owner(token_hash)
+            if owner is None:
+                raise TokenError()
+            uow.act_as(owner)
+            cred = creds.by_token(token_hash)
+            if cred is None or cred.revoked_at is not None or now >= cred.expires_at:
+                raise TokenError()
+            found = uow.tokens.live_session(cred.session_id, now, self._idle)
+            if found is None:
+                raise TokenError()
+            row, user = found
+            uow.tokens.touch(row.id, now, TOUCH_EVERY)
+            principal = principal_of(user)
+            session_id, reissue = cred.session_id, cred.role != principal.role
+            uow.commit()
+        return ResumedSession(
+            principal=principal,
+            session_id=session_id,
+            access_token=self.tokens.issue(principal, session_id=session_id),
+            access_expires_at=now + timedelta(seconds=self.tokens.ttl_seconds),
+            reissue=reissue,
         )
 
-    def confirm(self, refresh_token: str) -> bool:
-        """The browser acknowledged it stored this refresh token (its cookie): from now on,
-        presenting the token it replaced is reuse. False if unknown or already confirmed."""
+    def browser_token_live(self, token: object) -> bool:
+        """Whether a browser token still opens a session (without recording activity)."""
         try:
-            token = check_refresh_token_shape(refresh_token)
+            token = check_refresh_token_shape(token)
         except TokenError:
             return False
         now = self._clock.now()
         token_hash = hash_refresh_token(token)
         with self._uow() as uow:
-            owner = uow.tokens.owner_of(token_hash)
+            owner = uow.browser_credentials.token_owner(token_hash)
             if owner is None:
                 return False
             uow.act_as(owner)
-            confirmed = uow.tokens.confirm(token_hash, now)
+            cred = uow.browser_credentials.by_token(token_hash)
+            if cred is None or cred.revoked_at is not None or now >= cred.expires_at:
+                return False
+            return uow.tokens.live_session(cred.session_id, now, self._idle) is not None
+
+    def end_browser(self, token: object, *, ip: str | None = None) -> bool:
+        """Sign-out from a browser: end the session its token (cookie) names. False when the
+        token names none (unknown, malformed); ending an ended session is harmless."""
+        try:
+            token = check_refresh_token_shape(token)
+        except TokenError:
+            return False
+        now = self._clock.now()
+        token_hash = hash_refresh_token(token)
+        with self._uow() as uow:
+            creds = uow.browser_credentials
+            owner = creds.token_owner(token_hash)
+            if owner is None:
+                return False
+            uow.act_as(owner)
+            cred = creds.by_token(token_hash)
+            if cred is None:
+                return False
+            creds.revoke_session(cred.session_id, now)
+            if uow.tokens.revoke_family(cred.session_id, now, "logout"):
+                uow.audit.record(
+                    "logout", user_id=owner, target=f"session:{cred.session_id}", ip=clean_ip(ip)
+                )
             uow.commit()
-        return confirmed
+        return True
 
     # -- checking -------------------------------------------------------------------------------
 
@@ -280,7 +384,7 @@ class SessionService:
             views = []
             seen: set[uuid.UUID] = set()
             for row in rows:
-                if row.family_id in seen:  # sibling tokens of a reload race: one session
+                if row.family_id in seen:  # one row per session, whatever happens to the rows
                     continue
                 seen.add(row.family_id)
                 views.append(

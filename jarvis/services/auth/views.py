@@ -23,6 +23,26 @@ class IssuedSession:
 
 
 @dataclass(frozen=True, slots=True)
+class ResumedSession:
+    """A browser's session picked up again from its cookie (a page load)."""
+
+    principal: Principal
+    session_id: uuid.UUID
+    access_token: str
+    access_expires_at: datetime
+    #: The user's role changed since the cookie's token was issued: give the browser a new one.
+    reissue: bool
+
+
+@dataclass(frozen=True, slots=True)
+class BrowserCookie:
+    """The browser token a redeemed ticket yields: the cookie's value (shown once)."""
+
+    token: str
+    expires_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class SessionView:
     """One active session of a user (a browser or device), for the account page."""
 
