@@ -16,10 +16,12 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import httpx
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from jarvis.api import create_api
@@ -47,6 +49,7 @@ class Account:
 
 @dataclass(frozen=True)
 class ApiB:
+    app: FastAPI
     settings: Settings
     services: Services
     client: TestClient
@@ -83,13 +86,16 @@ def problem(response: httpx.Response, status: int, field: str | None = None) -> 
     return body
 
 
-@pytest.fixture(scope="session")
-def api_b(fresh_database: Callable[[], Settings]) -> Iterator[ApiB]:
-    settings = fresh_database().model_copy(
+@contextmanager
+def serve(settings: Settings, app: FastAPI | None = None) -> Iterator[ApiB]:
+    """The API (``app``, or a new one) on ``settings``' (fresh) database, its first account
+    (the admin) signed in and sign-up opened; services shut down and the engine disposed of
+    on exit."""
+    settings = settings.model_copy(
         # Hundreds of requests a minute from one client: the schema fuzz is not an abuser.
         update={"api_requests_per_minute": 100_000, "api_requests_per_minute_per_ip": 100_000}
     )
-    app = create_api(settings)
+    app = app or create_api(settings)
     services = build_services(
         settings, hasher=PasswordHasher(memory_cost=1024, time_cost=1, parallelism=1)
     )
@@ -100,10 +106,16 @@ def api_b(fresh_database: Callable[[], Settings]) -> Iterator[ApiB]:
             assert admin.role == "admin"
             opened = client.put("/admin/signup", json={"open": True}, headers=admin.headers)
             assert opened.status_code == 200, opened.text
-            yield ApiB(settings, services, client, admin)
+            yield ApiB(app, settings, services, client, admin)
     finally:
         services.shutdown()
         services.engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def api_b(fresh_database: Callable[[], Settings]) -> Iterator[ApiB]:
+    with serve(fresh_database()) as api:
+        yield api
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ from pydantic import BaseModel, Field, StringConstraints
 
 from jarvis.api.deps import CurrentUser, ServicesDep
 from jarvis.api.fields import fields_named
-from jarvis.api.problems import PROBLEM_JSON, PROBLEM_RESPONSES, FieldProblem, problem_response
+from jarvis.api.problems import PROBLEM_RESPONSES, FieldProblem, problem_doc, problem_response
 from jarvis.services.knowledge_graph import (
     DEFAULT_NODE_LIMIT,
     MAX_DEPTH,
@@ -486,16 +486,14 @@ IMPORT_BODY: dict[str, Any] = {
 }
 
 IMPORT_RESPONSES: dict[int | str, dict[str, Any]] = {
-    415: {
-        "description": "Not JSON or CSV",
-        "content": {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}},
-    },
-    422: {
-        "description": "Nothing imported: `errors` lists the rejected rows (field: "
-        "`entity 3`, `relation 7` or `file`).",
-        "content": {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}},
-    },
+    415: problem_doc(415, "Not JSON or CSV"),
+    422: problem_doc(
+        422,
+        "Nothing imported: `errors` lists the rejected rows (field: `entity 3`, `relation 7` "
+        "or `file`), or a parameter is invalid.",
+    ),
 }
+
 
 _FORMATS: dict[str, Literal["csv", "json"]] = {
     "application/json": "json",
