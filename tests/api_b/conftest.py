@@ -1,15 +1,17 @@
 """The HTTP API over a fresh database: memory, knowledge graph, admin, and the schema fuzz.
 
 * ``api_b``   (session) the ``/api/v1`` app from ``create_api(settings)`` on a fresh migrated
-              database, its services (real engine, committed data), a ``TestClient`` and the
-              administrator (the database's first account, registered through the API; it
-              opens sign-up so later accounts can register themselves)
+              database (:func:`serve`), its services (real engine, committed data), a
+              ``TestClient`` and the administrator (the database's first account, registered
+              through the API; it opens sign-up so later accounts can register themselves)
 * ``client``  that ``TestClient``
 * ``account`` registers a new account through ``POST /auth/register`` and signs it in with
               ``POST /auth/login``: ``account("ada")`` -> :class:`Account` (unique email)
 * ``admin``   the administrator's :class:`Account`
+* :func:`problem` asserts a problem+json answer (status, and the field it names)
 
-Every account's data is committed: tests use the accounts they make, never fixed emails.
+Every account's data is committed: tests use the accounts they make, never fixed emails. The
+schema fuzz (``test_api_schema_fuzz.py``) serves its own app on its own database.
 """
 
 from __future__ import annotations

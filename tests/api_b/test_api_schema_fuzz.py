@@ -39,6 +39,9 @@ from jarvis.config import Settings
 from tests.api_b.conftest import Account, ApiB, serve, sign_up
 from tests.conftest import make_settings
 
+#: ~45 s: left out of ``pytest -m "not slow"``.
+pytestmark = pytest.mark.slow
+
 CHECKS = [not_a_server_error, status_code_conformance, response_schema_conformance]
 
 #: A fixed seed, and no "unexpected method" cases (a 405 from the router says nothing of ours).

@@ -198,8 +198,16 @@ def test_another_users_graph_is_invisible(
     problem(client.post("/graph/relations", json=relation, headers=hb), 404)
     assert client.get("/graph/entities", params={"q": "secret"}, headers=hb).json() == []
     assert [e["name"] for e in client.get("/graph/entities", headers=hb).json()] == ["Bob's"]
+    # An import naming Ada's entity makes Bob one of his own
+    csv_text = "source,target,type\nAda's secret,Bob's,knows\n"
+    imported = client.post(
+        "/graph/import", content=csv_text, headers={**hb, "Content-Type": "text/csv"}
+    ).json()
+    assert (imported["entities_created"], imported["entities_existing"]) == (1, 1)
+    assert client.get("/graph/stats", headers=hb).json()["entities"] == 2
     # ... and Ada's graph is untouched
     assert client.get(f"/graph/entities/{a}", headers=ada.headers).json()["name"] == "Ada's secret"
+    assert client.get("/graph/stats", headers=ada.headers).json()["relations"] == 1
 
 
 def test_bad_input_is_a_422_naming_the_field(client: TestClient, ada: Account) -> None:
