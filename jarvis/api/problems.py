@@ -194,8 +194,18 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(Exception, _on_unexpected)
 
 
-#: For route ``responses=``: the problem schema documented for the usual error statuses.
+def problem_doc(status: int, description: str | None = None) -> dict[str, Any]:
+    """One ``responses=`` entry: a problem+json body (``model`` also puts :class:`Problem` in
+    the schema's components, under application/json, which FastAPI always documents)."""
+    return {
+        "model": Problem,
+        "description": description or _TITLES[status],
+        "content": {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+    }
+
+
+#: For route ``responses=``: the problem schema documented for the usual error statuses
+#: (400: a body that is not UTF-8 JSON at all; 413: over ``JARVIS_API_MAX_BODY_BYTES``).
 PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
-    status: {"model": Problem, "description": _TITLES[status]}
-    for status in (401, 403, 404, 409, 422, 429, 503)
+    status: problem_doc(status) for status in (400, 401, 403, 404, 409, 413, 422, 429, 503)
 }

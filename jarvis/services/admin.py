@@ -15,7 +15,7 @@ from jarvis.errors import ConflictError, NotFoundError, PermissionDeniedError, V
 from jarvis.identity import Principal
 from jarvis.security.passwords import PasswordHasher, validate_password
 from jarvis.services.auth import SessionService
-from jarvis.validation import clean_line
+from jarvis.validation import clamp_int, clean_line
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,14 +170,22 @@ class AdminService:
         since: datetime | None = None,
         until: datetime | None = None,
         limit: int = 200,
+        offset: int = 0,
     ) -> list[AuditEventView]:
-        """Audit events, newest first, filtered by action, user (as subject or actor) and time."""
+        """Audit events, newest first, filtered by action, user (as subject or actor) and time;
+        ``offset`` skips that many (the next page)."""
         self._require_admin(actor)
         limit = max(1, min(limit, 2000))
+        offset = clamp_int(offset, 0, 10**9, field="offset")
         action = clean_line(action, field="action", max_chars=64, required=False)
         with self._uow(actor) as uow:
             rows = uow.audit.search(
-                action=action or None, user_id=user_id, since=since, until=until, limit=limit
+                action=action or None,
+                user_id=user_id,
+                since=since,
+                until=until,
+                limit=limit,
+                offset=offset,
             )
             return [
                 AuditEventView(

@@ -35,7 +35,21 @@ SSE_DOC: dict[int | str, dict[str, Any]] = {
         "description": "Server-Sent Events: one `id: <seq>` / `data: <event JSON>` per event "
         "(run_started, text_delta, tool_call_started, tool_call_finished, tool_call_denied, "
         "usage, then run_completed | run_failed | run_cancelled).",
-        "content": {"text/event-stream": {"schema": {"type": "string"}}},
+        # One event: ``id`` is its sequence number, ``data`` its JSON.
+        "content": {
+            "text/event-stream": {
+                "schema": {
+                    "type": "object",
+                    "required": ["data"],
+                    "properties": {
+                        "id": {"type": "string"},
+                        "event": {"type": "string"},
+                        "data": {"type": "string", "contentMediaType": "application/json"},
+                        "retry": {"type": "integer"},
+                    },
+                }
+            }
+        },
     }
 }
 

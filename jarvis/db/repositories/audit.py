@@ -49,9 +49,10 @@ class AuditRepository:
         since: datetime | None = None,
         until: datetime | None = None,
         limit: int = 200,
+        offset: int = 0,
     ) -> list[tuple[AuditEvent, str | None, str | None]]:
-        """Newest first: (event, user email, actor email). What is visible follows RLS
-        (your own events; administrators see all)."""
+        """Newest first: (event, user email, actor email), ``offset`` rows skipped. What is
+        visible follows RLS (your own events; administrators see all)."""
         subject = aliased(User)
         actor = aliased(User)
         stmt = (
@@ -60,6 +61,7 @@ class AuditRepository:
             .outerjoin(actor, actor.id == AuditEvent.actor_id)
             .order_by(AuditEvent.created_at.desc(), AuditEvent.id)
             .limit(limit)
+            .offset(offset)
         )
         if action:
             stmt = stmt.where(AuditEvent.action == action)
