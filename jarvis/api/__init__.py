@@ -12,7 +12,7 @@ from starlette.middleware.cors import CORSMiddleware
 
 from jarvis.api.limits import BodySizeLimit
 from jarvis.api.problems import install_problem_handlers
-from jarvis.api.routes import api_keys, auth, chat, health
+from jarvis.api.routes import api_keys, auth, chat, health, openai_compat
 from jarvis.config import Settings
 
 API_PREFIX = "/api/v1"
@@ -25,6 +25,9 @@ Authenticate with `Authorization: Bearer <token>`: an access token from `POST /a
 (refresh it with `POST /auth/refresh`) or a personal API key (`jrv_...`, from the Account page
 or `jarvis api-keys create`). Errors are `application/problem+json` (RFC 9457) with a stable
 `code`.
+
+Any OpenAI client works against `/api/v1/openai/v1` (`GET /models`, `POST /chat/completions`,
+streaming included) with a personal API key as its API key; errors there take OpenAI's shape.
 """
 
 
@@ -39,7 +42,13 @@ def create_api(settings: Settings) -> FastAPI:
         redoc_url=None,
     )
     install_problem_handlers(app)
-    for router in (health.router, auth.router, chat.router, api_keys.router):
+    for router in (
+        health.router,
+        auth.router,
+        chat.router,
+        api_keys.router,
+        openai_compat.router,
+    ):
         app.include_router(router)
     app.add_middleware(BodySizeLimit, max_bytes=settings.api_max_body_bytes)
     if settings.cors_origins:
