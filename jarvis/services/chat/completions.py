@@ -145,12 +145,15 @@ class CompletionService:
                 if e.text:
                     yield CompletionDelta(e.text)
             elif isinstance(e, ev.UsageUpdate):
-                usage = CompletionUsage(e.input_tokens, e.output_tokens, e.total_tokens)
+                # The prompt counts every input token, cached or not (OpenAI's prompt_tokens).
+                usage = CompletionUsage(
+                    e.total_tokens - e.output_tokens, e.output_tokens, e.total_tokens
+                )
             elif isinstance(e, ev.RunCompleted):
                 if usage.total_tokens != e.total_tokens:
                     usage = CompletionUsage(
-                        usage.prompt_tokens,
-                        max(0, e.total_tokens - usage.prompt_tokens),
+                        max(0, e.total_tokens - usage.completion_tokens),
+                        usage.completion_tokens,
                         e.total_tokens,
                     )
                 yield CompletionEnd(e.finish_reason, usage)
