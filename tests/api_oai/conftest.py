@@ -45,9 +45,7 @@ def oai_settings() -> dict[str, object]:
 
 
 @pytest.fixture
-def oai_services(
-    services: Services, wire: WireServer, oai_settings: dict[str, object]
-) -> Services:
+def oai_services(services: Services, wire: WireServer, oai_settings: dict[str, object]) -> Services:
     def upstream(key: str | None, _url: str | None, _retry: RetryPolicy, timeout: float):  # type: ignore[no-untyped-def]
         return OpenAIProvider(
             key, name=OPENAI, base_url=wire.url + "/v1", timeout=timeout, retry=RetryPolicy(1)
