@@ -275,10 +275,8 @@ STREAM_DOC: dict[int | str, dict[str, Any]] = {
     200: {
         "description": "A `chat.completion`, or with `stream: true` Server-Sent Events: "
         "`data: <chat.completion.chunk>` frames, then `data: [DONE]`.",
-        "content": {
-            "application/json": {"schema": ChatCompletionResponse.model_json_schema()},
-            "text/event-stream": {"schema": {"type": "string"}},
-        },
+        "model": ChatCompletionResponse,
+        "content": {"text/event-stream": {"schema": {"type": "string"}}},
     }
 }
 

@@ -240,9 +240,10 @@ def split_turns(messages: Sequence[ChatTurn]) -> tuple[list[tuple[str, str]], st
     history: list[tuple[str, str]] = []
     if instructions:
         history.append(("user", INSTRUCTIONS_LEAD + "\n\n".join(instructions)))
-    room = MAX_HISTORY_MESSAGES - len(history)
-    history.extend(earlier[-room:] if room > 0 else [])
-    return history, text
+    kept = earlier[-(MAX_HISTORY_MESSAGES - len(history)) :]
+    if kept and kept[0][0] == "assistant":
+        kept = kept[1:]  # context starts with a question (some providers insist)
+    return history + kept, text
 
 
 def failure(error_type: str, message: str) -> JarvisError:
