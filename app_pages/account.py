@@ -1,4 +1,5 @@
-"""Your account: change password, active sessions (with revoke), sign out everywhere."""
+"""Your account: change password, active sessions (with revoke), personal API keys (create,
+shown once; list; revoke), sign out everywhere."""
 
 from __future__ import annotations
 
@@ -68,6 +69,50 @@ for view in sessions:
                 flash("That session was signed out.")
 if not sessions:
     st.info("No active sessions.")
+
+st.subheader("API keys")
+st.caption(
+    "Personal keys let programs act as you (same budget, limits and permissions): send "
+    "`Authorization: Bearer <key>` to the HTTP API, or use the key as the API key of any OpenAI "
+    "client with the base URL `/api/v1/openai/v1`."
+)
+EXPIRY_CHOICES = {"Never": None, "30 days": 30, "90 days": 90, "1 year": 365}
+with st.form("account_api_key_form", clear_on_submit=True):
+    key_name = st.text_input(
+        "Name (what the key is for)", max_chars=100, key="account_api_key_name"
+    )
+    expiry = st.selectbox("Expires", list(EXPIRY_CHOICES), key="account_api_key_expiry")
+    create_key = st.form_submit_button("Create key")
+if create_key:
+    with show_errors():
+        created = services.api_keys.create(
+            principal, key_name, expires_in_days=EXPIRY_CHOICES.get(expiry)
+        )
+        # Shown in this run only: the key is never stored anywhere Jarvis could show it again.
+        st.success(f"Key **{plain_markdown(created.key.name)}** created. Copy it now:")
+        st.code(created.secret, language=None)
+        st.warning("This key is shown only this once. Jarvis keeps only its hash.", icon="🔑")
+keys = []
+with show_errors():
+    keys = services.api_keys.list(principal)
+now = services.clock.now()
+for k in keys:
+    state = "revoked" if not k.active else "expired" if k.expired(now) else "active"
+    with st.container(border=True):
+        left, right = st.columns([5, 1])
+        left.markdown(f"**{plain_markdown(k.name)}** · `{k.prefix}…` · {state}")
+        left.caption(
+            f"created {_when(k.created_at)} · last used {_when(k.last_used_at)} · "
+            f"expires {_when(k.expires_at) if k.expires_at else 'never'}"
+        )
+        if k.active and right.button(
+            "Revoke", key=f"account_api_key_revoke_{k.id.hex}", icon=":material/key_off:"
+        ):
+            with show_errors():
+                services.api_keys.revoke(principal, k.id)
+                flash(f"The key {plain_markdown(k.name)} was revoked: it stops working at once.")
+if not keys:
+    st.info("No API keys yet.")
 
 st.subheader("Sign out everywhere")
 st.caption("Ends every session of your account, this browser included.")

@@ -36,6 +36,7 @@ from jarvis.services.auth import (
     SessionService,
     SignInService,
 )
+from jarvis.services.chat.completions import CompletionService
 from jarvis.services.chat.conversations import ConversationService
 from jarvis.services.chat.engine import RunEngine
 from jarvis.services.chat.log import Flusher
@@ -93,6 +94,7 @@ class Services:
     conversations: ConversationService
     runs: RunService
     api_keys: ApiKeyService
+    completions: CompletionService
     notifier: Notifier | None = None
 
     def shutdown(self) -> None:
@@ -297,6 +299,7 @@ def build_services(
         conversations=conversations,
         runs=runs,
         api_keys=ApiKeyService(uow, clock),
+        completions=CompletionService(runs=runs, conversations=conversations, providers=providers),
         notifier=notifier,
     )
 

@@ -16,6 +16,7 @@ pages turn them into kind messages. Messages never contain a secret value, a pas
     │   └── PermissionDeniedError    signed in, but not allowed (role, tool permission)
     ├── RateLimitError              too many requests; ``retry_after`` seconds
     ├── LimitExceededError          a guard: budget, concurrent runs, step / token / cost caps
+    │   └── BudgetExceededError      the month's budget is spent (or held by runs in progress)
     ├── CryptoError                 decryption failed closed (tampered / swapped / wrong key)
     ├── DatabaseError               the database failed (no host, path or SQL in the text)
     │   └── DatabaseUnavailableError  unreachable / went away: try again shortly
@@ -103,6 +104,10 @@ class RateLimitError(JarvisError):
 
 class LimitExceededError(JarvisError):
     default_message = "A usage limit was reached."
+
+
+class BudgetExceededError(LimitExceededError):
+    default_message = "Your monthly budget is used up."
 
 
 class CryptoError(JarvisError):

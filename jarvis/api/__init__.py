@@ -12,7 +12,17 @@ from starlette.middleware.cors import CORSMiddleware
 
 from jarvis.api.limits import BodySizeLimit
 from jarvis.api.problems import install_problem_handlers
-from jarvis.api.routes import admin, api_keys, auth, browser, chat, graph, health, memory
+from jarvis.api.routes import (
+    admin,
+    api_keys,
+    auth,
+    browser,
+    chat,
+    graph,
+    health,
+    memory,
+    openai_compat,
+)
 from jarvis.config import Settings
 
 API_PREFIX = "/api/v1"
@@ -25,6 +35,9 @@ Authenticate with `Authorization: Bearer <token>`: an access token from `POST /a
 (refresh it with `POST /auth/refresh`) or a personal API key (`jrv_...`, from the Account page
 or `jarvis api-keys create`). Errors are `application/problem+json` (RFC 9457) with a stable
 `code`.
+
+Any OpenAI client works against `/api/v1/openai/v1` (`GET /models`, `POST /chat/completions`,
+streaming included) with a personal API key as its API key; errors there take OpenAI's shape.
 """
 
 
@@ -48,6 +61,7 @@ def create_api(settings: Settings) -> FastAPI:
         memory.router,
         graph.router,
         admin.router,
+        openai_compat.router,
     ):
         app.include_router(router)
     app.add_middleware(BodySizeLimit, max_bytes=settings.api_max_body_bytes)

@@ -1,7 +1,7 @@
 """The ``jarvis`` command.
 
 ``up``, ``db`` and ``users`` live here; the other command groups in this package's modules
-(``secrets``, ``usage`` + ``demo``, ``embeddings``). Commands do their work through services
+(``secrets``, ``usage`` + ``demo``, ``embeddings``, ``api-keys``). Commands do their work through services
 (``build_services``), never with the database directly.
 
 Every error is one clear line on stderr and a non-zero exit: a Jarvis error's own message, for
@@ -234,6 +234,7 @@ def build_parser() -> argparse.ArgumentParser:
     users.add_parser("list", help="list accounts").set_defaults(handler=cmd_users_list)
 
     # Command groups of other capabilities live in their own modules of this package.
+    from jarvis.cli.api_keys import add_api_keys_commands
     from jarvis.cli.embeddings import add_embeddings_commands
     from jarvis.cli.secrets import add_secrets_commands
     from jarvis.cli.usage import add_demo_commands, add_usage_commands
@@ -242,6 +243,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_usage_commands(sub)
     add_demo_commands(sub)
     add_embeddings_commands(sub)
+    add_api_keys_commands(sub)
     return parser
 
 

@@ -4,6 +4,8 @@ the history of their turns (each turn is an agent run, see :mod:`jarvis.services
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
+from datetime import timedelta
 
 from jarvis.clock import Clock
 from jarvis.db.tables import Conversation, Message
@@ -41,9 +43,17 @@ class ConversationService:
         self._recovery = recovery
 
     def create(
-        self, principal: Principal, *, provider: str, model: str, title: str | None = None
+        self,
+        principal: Principal,
+        *,
+        provider: str,
+        model: str,
+        title: str | None = None,
+        history: Sequence[tuple[str, str]] = (),
     ) -> ConversationView:
-        """Start an empty conversation using ``provider`` / ``model``."""
+        """Start a conversation using ``provider`` / ``model``: empty, or holding ``history``
+        (``(role, text)``, ``user`` / ``assistant``, oldest first: earlier turns an API client
+        sends along, which the next run reads as its context)."""
         provider, model = check_model(provider, model)
         now = self._clock.now()
         with self._uow(principal) as uow:
@@ -58,6 +68,20 @@ class ConversationService:
                     updated_at=now,
                 )
             )
+            for age, (role, content) in enumerate(reversed(history), start=1):
+                if role not in ("user", "assistant"):
+                    raise ValidationError("A message is from a user or an assistant.", field="role")
+                uow.messages.add(
+                    Message(
+                        id=uuid.uuid4(),
+                        conversation_id=row.id,
+                        user_id=principal.user_id,
+                        role=role,
+                        content=content,
+                        # Before the conversation's first run, in order.
+                        created_at=now - timedelta(microseconds=age),
+                    )
+                )
             view = conversation_view(row)
             uow.commit()
         return view

@@ -104,8 +104,10 @@ class RunEngine:
             status = "completed"
         except RunStop as halt:
             status, error = halt.status, halt.reason
+            state.error_type = halt.error_type
         except JarvisError as exc:
             status, error = "failed", str(exc)
+            state.error_type = type(exc).__name__
         except Exception as exc:
             log.exception("agent run failed", extra={"run_id": str(state.run_id)})
             status, error = "failed", f"Unexpected error ({type(exc).__name__})."
@@ -119,9 +121,9 @@ class RunEngine:
 
     def _check(self, state: RunState, stop: StopFlag, writer: RunEventWriter) -> None:
         if stop.is_set():
-            raise RunStop(stop.status, stop.reason)
+            raise RunStop(stop.status, stop.reason, "")
         if writer.closed:
-            raise RunStop("failed", "This run was closed by the server.")
+            raise RunStop("failed", "This run was closed by the server.", "")
         if time.monotonic() > state.deadline:
             raise RunStop(
                 "failed",
@@ -163,7 +165,7 @@ class RunEngine:
                     f"{settings.max_tokens_per_run:,} tokens per run).",
                 )
             if state.cost is not None and state.cost > cap:
-                raise RunStop("failed", self._over_cap(state.cost, cap))
+                raise self._over_cap(state.cost, cap)
             if not calls:
                 return
             if state.steps >= settings.max_steps_per_run:
@@ -179,14 +181,18 @@ class RunEngine:
                 writer.emit(event)
                 messages.append(llm.ChatMessage("tool", content, tool_call_id=call.id))
 
-    def _over_cap(self, cost: Decimal, cap: Decimal) -> str:
+    def _over_cap(self, cost: Decimal, cap: Decimal) -> RunStop:
         per_run = Decimal(str(self._settings.max_cost_per_run_usd))
         if cap < per_run:
-            return (
+            return RunStop(
+                "failed",
                 f"Budget reached: this answer may spend ${money(cap)} of what is left of your "
-                f"monthly budget and it has spent ${money(cost)}."
+                f"monthly budget and it has spent ${money(cost)}.",
+                "BudgetExceededError",
             )
-        return f"Cost limit reached (${money(cost)} of ${money(per_run)} per run)."
+        return RunStop(
+            "failed", f"Cost limit reached (${money(cost)} of ${money(per_run)} per run)."
+        )
 
     def _max_tokens(self, state: RunState, messages: list[llm.ChatMessage], cap: Decimal) -> int:
         """Output tokens this model call may produce: the token cap left, and no more than
@@ -202,7 +208,7 @@ class RunEngine:
         if output_rate > 0:
             affordable = int(left / output_rate) if left > 0 else 0
             if affordable < 1:
-                raise RunStop("failed", self._over_cap(state.cost or Decimal(0), cap))
+                raise self._over_cap(state.cost or Decimal(0), cap)
             limit = min(limit, affordable)
         return limit
 
@@ -237,6 +243,8 @@ class RunEngine:
                     calls.extend(item.calls)
                 elif isinstance(item, llm.UsageReport):
                     usage = (usage or llm.Usage()) + item.usage
+                elif isinstance(item, llm.Finished):
+                    state.finish_reason = item.stop_reason
         except BaseException:
             if usage is None:
                 # Stopped or failed before the provider reported usage: what was sent and
@@ -300,12 +308,15 @@ class RunEngine:
                     state.cost,
                     state.unpriced,
                     state.steps,
+                    "length" if state.finish_reason == llm.LENGTH else "stop",
                 )
             )
         elif status == "cancelled":
             final.append(ev.RunCancelled(state.run_id, u.total_tokens, state.cost))
         else:
-            final.append(ev.RunFailed(state.run_id, error, u.total_tokens, state.cost))
+            final.append(
+                ev.RunFailed(state.run_id, error, u.total_tokens, state.cost, state.error_type)
+            )
         done = RunFinish(
             user_id=state.principal.user_id,
             run_id=state.run_id,

@@ -110,6 +110,8 @@ class RunCompleted(RunEvent):
     cost_usd: Decimal | None
     unpriced: bool
     steps: int
+    #: Why the model's last call ended: ``stop`` or ``length`` (its output token cap).
+    finish_reason: str = "stop"
 
 
 @dataclass(frozen=True)
@@ -118,6 +120,9 @@ class RunFailed(RunEvent):
     error: str
     total_tokens: int = 0
     cost_usd: Decimal | None = None
+    #: The :mod:`jarvis.errors` class that ended the run (e.g. ``ProviderRateLimitError``);
+    #: empty for an unexpected error or a run closed by recovery.
+    error_type: str = ""
 
 
 @dataclass(frozen=True)

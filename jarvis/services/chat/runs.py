@@ -19,7 +19,13 @@ from jarvis.clock import Clock
 from jarvis.config import Settings
 from jarvis.db.repositories.run_log import Admitted, RunAdmission
 from jarvis.db.uow import UnitOfWorkFactory
-from jarvis.errors import LimitExceededError, NotFoundError, RateLimitError, ValidationError
+from jarvis.errors import (
+    BudgetExceededError,
+    LimitExceededError,
+    NotFoundError,
+    RateLimitError,
+    ValidationError,
+)
 from jarvis.identity import Principal
 from jarvis.llm.models import default_model
 from jarvis.llm.offline import OFFLINE
@@ -399,7 +405,7 @@ def _admitted(admission: RunAdmission, settings: Settings) -> Admitted:
     if outcome == "budget":
         spent, budget, reserved = admission.spent, admission.budget, admission.reserved
         held = f" (${money(reserved)} is held by answers in progress)" if reserved > 0 else ""
-        raise LimitExceededError(
+        raise BudgetExceededError(
             f"You have used ${money(spent)} of your ${money(budget)} monthly budget{held}. "
             "New runs are paused until next month or until an admin raises it."
         )

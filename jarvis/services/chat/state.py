@@ -55,6 +55,10 @@ class RunState:
     priced: llm.Usage | None = None
     #: Some tokens were estimated from text (a model call stopped before reporting usage).
     estimated: bool = False
+    #: Why the last model call ended (``stop``, ``length``, ...), as the provider said.
+    finish_reason: str = "stop"
+    #: The :mod:`jarvis.errors` class name that failed the run ("" when none or unexpected).
+    error_type: str = ""
 
     def next_stamp(self, now: datetime) -> datetime:
         """Strictly increasing timestamps within a run (row order survives a frozen clock)."""
@@ -65,10 +69,12 @@ class RunState:
 class RunStop(Exception):  # noqa: N818 - internal control flow, never escapes the run
     """Ends the run early with ``status`` (``failed`` / ``cancelled``) and ``reason``."""
 
-    def __init__(self, status: str, reason: str) -> None:
+    def __init__(self, status: str, reason: str, error_type: str = "LimitExceededError") -> None:
         super().__init__(reason)
         self.status = status
         self.reason = reason
+        #: The error class a caller may report it as (``BudgetExceededError``, ...).
+        self.error_type = error_type
 
 
 def money(value: Decimal | float) -> str:
