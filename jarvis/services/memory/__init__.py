@@ -8,7 +8,13 @@ from jarvis.services.memory.embeddings import (
     move_user,
 )
 from jarvis.services.memory.indexes import ANN_MIN_ROWS, MemoryIndexes
-from jarvis.services.memory.service import MAX_CONTENT, MAX_K, MemoryService, model_label
+from jarvis.services.memory.service import (
+    MAX_CONTENT,
+    MAX_K,
+    MAX_QUERY,
+    MemoryService,
+    model_label,
+)
 from jarvis.services.memory.views import (
     CatchUpReport,
     EmbeddingInfo,
@@ -24,6 +30,7 @@ __all__ = [
     "ANN_MIN_ROWS",
     "MAX_CONTENT",
     "MAX_K",
+    "MAX_QUERY",
     "CatchUpReport",
     "EmbeddingInfo",
     "EmbeddingMaintenance",
