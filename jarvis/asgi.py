@@ -19,8 +19,10 @@ from typing import Any
 import anyio
 import streamlit as st
 from starlette.routing import Mount
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from jarvis.api import API_PREFIX, create_api
+from jarvis.api.routes.openai_compat import PREFIX as OPENAI_PREFIX
 from jarvis.bootstrap import build_services, provide_services
 from jarvis.config import Settings, get_settings
 from jarvis.logs import configure_logging
@@ -49,4 +51,24 @@ def create_app(settings: Settings | None = None) -> Any:
             provide_services(None)
             services.engine.dispose()
 
-    return st.App(APP_SCRIPT, routes=[Mount(API_PREFIX, app=api)], lifespan=lifespan)
+    routes = [Mount(API_PREFIX, app=api), Mount(OPENAI_ALIAS, app=openai_alias(api))]
+    return st.App(APP_SCRIPT, routes=routes, lifespan=lifespan)
+
+
+#: Where OpenAI clients look by default (``base_url=http://host/v1``): the same routes as
+#: ``/api/v1/openai/v1``.
+OPENAI_ALIAS = "/v1"
+
+
+def openai_alias(api: ASGIApp) -> ASGIApp:
+    """``/v1/chat/completions`` and ``/v1/models`` answered by the API's OpenAI-compatible
+    routes (``/api/v1/openai/v1/...``); any other ``/v1`` path is theirs to refuse (404)."""
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            rest = scope["path"][len(scope.get("root_path", "")) :]
+            path = API_PREFIX + OPENAI_PREFIX + rest
+            scope = dict(scope, path=path, raw_path=path.encode(), root_path=API_PREFIX)
+        await api(scope, receive, send)
+
+    return app

@@ -191,3 +191,35 @@ def test_a_failed_run_is_an_error_with_the_upstream_status(
     )
     with pytest.raises(openai.APIError):
         list(stream)
+
+
+def test_the_root_v1_base_url_reaches_the_same_endpoints(
+    oai_services: Services, wire: WireServer, person: Person
+) -> None:
+    """OpenAI clients assume ``http://host/v1``: the server answers there too (jarvis.asgi)."""
+    from starlette.applications import Starlette
+    from starlette.routing import Mount
+
+    from jarvis.api import API_PREFIX, create_api
+    from jarvis.asgi import OPENAI_ALIAS, openai_alias
+
+    api = create_api(oai_services.settings)
+    api.state.services = oai_services
+    app = Starlette(routes=[Mount(API_PREFIX, app=api), Mount(OPENAI_ALIAS, app=openai_alias(api))])
+    with TestClient(app) as http:
+        client = openai.OpenAI(
+            base_url="http://testserver/v1", api_key=person.key, http_client=http, max_retries=0
+        )
+        assert "openai/gpt-4o-mini" in [m.id for m in client.models.list()]
+        script_answer(wire)
+        done = client.chat.completions.create(
+            model="openai/gpt-4o-mini", messages=[{"role": "user", "content": "Say hello"}]
+        )
+        assert done.choices[0].message.content == ANSWER
+        # Only the OpenAI-compatible routes live under /v1; the rest of the API does not.
+        other = http.get("/v1/auth/me", headers={"Authorization": f"Bearer {person.key}"})
+        assert other.status_code == 404
+        with pytest.raises(openai.AuthenticationError):
+            openai.OpenAI(
+                base_url="http://testserver/v1", api_key="jrv_wrong", http_client=http
+            ).models.list()
