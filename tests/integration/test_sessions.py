@@ -27,7 +27,9 @@ def family_rows(services: Services, issued: IssuedSession) -> list[tuple[str, st
 def test_refresh_rotates_on_every_use_and_keeps_the_chain(services: Services) -> None:
     user = factories.account(services, "chain@example.com")
     first = services.sign_in.login("chain@example.com", PW, ip="203.0.113.1", user_agent="UA-1")
+    services.clock.advance(seconds=1)  # the chain is listed by issue time
     second = services.sessions.refresh(first.refresh_token)
+    services.clock.advance(seconds=1)
     third = services.sessions.refresh(second.refresh_token, user_agent="UA-2")
     assert len({first.refresh_token, second.refresh_token, third.refresh_token}) == 3
     assert first.session_id == second.session_id == third.session_id
