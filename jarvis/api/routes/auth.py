@@ -95,8 +95,13 @@ def login(
 def refresh(
     body: RefreshRequest, services: ServicesDep, ip: ClientIp, user_agent: UserAgent = None
 ) -> TokenPair:
-    """A new token pair for a refresh token (which stops working: keep the new one)."""
-    return TokenPair.of(services.sessions.refresh(body.refresh_token, ip=ip, user_agent=user_agent))
+    """A new token pair for a refresh token, which stops working: keep the new one. Presenting
+    a replaced refresh token again ends the whole session (someone else has a copy)."""
+    return TokenPair.of(
+        services.sessions.refresh(
+            body.refresh_token, ip=ip, user_agent=user_agent, delivered=True
+        )
+    )
 
 
 @router.post("/logout", status_code=status.HTTP_204_NO_CONTENT)

@@ -111,7 +111,12 @@ class SessionService:
         )
 
     def refresh(
-        self, refresh_token: str, *, ip: str | None = None, user_agent: str | None = None
+        self,
+        refresh_token: str,
+        *,
+        ip: str | None = None,
+        user_agent: str | None = None,
+        delivered: bool = False,
     ) -> IssuedSession:
         """Exchange a refresh token for a new pair; the presented token is retired.
 
@@ -120,6 +125,10 @@ class SessionService:
         race (:meth:`_is_reload_race`), which gets another successor and is audited as
         ``session.refresh_retry``. Of two concurrent refreshes of one live token exactly one
         succeeds. Raises :class:`TokenError` otherwise.
+
+        ``delivered``: the new token reaches its client in this very answer (an API client,
+        not a browser cookie written later), so it is confirmed at once: there is no reload
+        race, and presenting the replaced token again is always reuse.
         """
         token = check_refresh_token_shape(refresh_token)
         now = self._clock.now()
@@ -181,6 +190,7 @@ class SessionService:
                     expires_at=row.expires_at,
                     user_agent=storable_text(user_agent, 512) or row.user_agent,
                     ip=clean_ip(ip) or (str(row.ip) if row.ip else None),
+                    confirmed_at=now if delivered else None,
                 )
             )
             principal = principal_of(user)
