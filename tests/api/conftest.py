@@ -18,6 +18,7 @@ Helpers
   signed in through ``POST /auth/login``: ``SignedIn(email, access_token, refresh_token)``
   (a tuple; ``.headers`` is :func:`auth` of its access token, ``.user_id`` its id)
 * :func:`problem` asserts a response is RFC 9457 problem+json with a status and returns it
+* :func:`sse_frames` reads a Server-Sent Events response to its end: ``[SseFrame(id, data)]``
 
 The services run on the real engine with background run workers and LISTEN/NOTIFY, as in the
 server: data is committed, so every test makes its own users (unique emails). Each client's
@@ -26,6 +27,7 @@ services are shut down (run workers, listener) and their engine disposed of afte
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any, NamedTuple
@@ -139,3 +141,33 @@ def signup_open(api_services: Services) -> Iterator[None]:
     api_services.accounts.set_signup_open(factories.OPERATOR, True)
     yield
     api_services.accounts.set_signup_open(factories.OPERATOR, False)
+
+
+class SseFrame(NamedTuple):
+    """One Server-Sent Event: its ``id`` (the run log's sequence number) and JSON ``data``."""
+
+    id: int | None
+    data: dict[str, Any]
+
+    @property
+    def type(self) -> str:
+        return str(self.data["type"])
+
+
+def sse_frames(response: Response) -> list[SseFrame]:
+    """Read an SSE response to its end: every ``id:`` / ``data:`` frame in order (comments
+    such as pings are skipped). Use with ``api.stream(...)``, or on a plain response."""
+    assert response.headers["content-type"].startswith("text/event-stream"), response.headers
+    frames: list[SseFrame] = []
+    seq: int | None = None
+    data: list[str] = []
+    for line in [*response.iter_lines(), ""]:
+        if not line:
+            if data:
+                frames.append(SseFrame(seq, json.loads("\n".join(data))))
+            seq, data = None, []
+        elif line.startswith("id:"):
+            seq = int(line[3:].strip())
+        elif line.startswith("data:"):
+            data.append(line[5:].strip())
+    return frames

@@ -98,9 +98,7 @@ def refresh(
     """A new token pair for a refresh token, which stops working: keep the new one. Presenting
     a replaced refresh token again ends the whole session (someone else has a copy)."""
     return TokenPair.of(
-        services.sessions.refresh(
-            body.refresh_token, ip=ip, user_agent=user_agent, delivered=True
-        )
+        services.sessions.refresh(body.refresh_token, ip=ip, user_agent=user_agent, delivered=True)
     )
 
 
