@@ -12,7 +12,7 @@ from starlette.middleware.cors import CORSMiddleware
 
 from jarvis.api.limits import BodySizeLimit
 from jarvis.api.problems import install_problem_handlers
-from jarvis.api.routes import api_keys, auth, chat, health
+from jarvis.api.routes import api_keys, auth, chat, health, secrets, tool_permissions, usage
 from jarvis.config import Settings
 
 API_PREFIX = "/api/v1"
@@ -39,7 +39,15 @@ def create_api(settings: Settings) -> FastAPI:
         redoc_url=None,
     )
     install_problem_handlers(app)
-    for router in (health.router, auth.router, chat.router, api_keys.router):
+    for router in (
+        health.router,
+        auth.router,
+        chat.router,
+        api_keys.router,
+        secrets.router,
+        tool_permissions.router,
+        usage.router,
+    ):
         app.include_router(router)
     app.add_middleware(BodySizeLimit, max_bytes=settings.api_max_body_bytes)
     if settings.cors_origins:
