@@ -130,3 +130,35 @@ def test_over_the_per_user_rate_a_429_says_when_to_retry(
     # Someone else is not affected.
     other = register_and_login(api)
     assert api.get("/auth/me", headers=other.headers).status_code == 200
+
+
+def test_the_openapi_document_lists_every_endpoint_and_keeps_values_write_only(
+    api: ApiClient,
+) -> None:
+    doc = api.get("/openapi.json").json()
+    paths = doc["paths"]
+    expected = {
+        "/secrets": {"get", "post"},
+        "/secrets/{secret_id}": {"get", "patch", "put", "delete"},
+        "/tool-permissions": {"get", "post"},
+        "/tool-permissions/denied": {"get"},
+        "/tool-permissions/check/{tool_id}": {"get"},
+        "/tool-permissions/bulk": {"post"},
+        "/tool-permissions/{tool_id}": {"delete"},
+        "/usage": {"get"},
+        "/usage/daily": {"get"},
+        "/usage/current-month": {"get"},
+        "/usage/runs": {"get"},
+        "/orchestrator/run": {"post"},
+        "/chat": {"post"},
+        "/runs/{run_id}/events": {"get"},
+        "/auth/refresh": {"post"},
+    }
+    for path, methods in expected.items():
+        assert methods <= set(paths[path]), path
+    assert "422" in paths["/usage"]["get"]["responses"]
+    assert {p["name"] for p in paths["/usage"]["get"]["parameters"]} >= {"from", "to", "model"}
+    schemas = doc["components"]["schemas"]
+    assert schemas["NewSecret"]["properties"]["value"]["writeOnly"] is True
+    assert "value" not in schemas["Secret"]["properties"]
+    assert schemas["Totals"]["properties"]["cost_usd"]["type"] == "string"

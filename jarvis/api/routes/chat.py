@@ -2,14 +2,14 @@
 
 A run belongs to the server: ``POST /orchestrator/run`` answers with the run's events as they
 happen, and dropping that connection leaves the run going — ``GET /runs/{id}/events`` (with
-``Last-Event-ID``) picks it up again, ``POST /runs/{id}/cancel`` stops it.
+``Last-Event-ID``) picks it up again, ``POST /runs/{id}/cancel`` stops it. Costs are USD
+six-decimal strings (:mod:`jarvis.api.money`).
 """
 
 from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from decimal import Decimal
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, status
@@ -17,6 +17,7 @@ from pydantic import BaseModel, Field
 from sse_starlette.sse import EventSourceResponse
 
 from jarvis.api.deps import CurrentUser, ServicesDep
+from jarvis.api.money import Usd
 from jarvis.api.problems import PROBLEM_RESPONSES
 from jarvis.api.sse import event_stream, last_event_id
 from jarvis.services.chat.runs import StartedRun
@@ -89,7 +90,7 @@ class Turn(BaseModel):
     provider: str | None
     model: str | None
     total_tokens: int
-    cost_usd: Decimal | None
+    cost_usd: Usd | None
     unpriced: bool
     error: str | None
     tool_calls: list[ToolCall]
@@ -136,7 +137,7 @@ class Run(BaseModel):
     input_tokens: int
     output_tokens: int
     total_tokens: int
-    cost_usd: Decimal | None
+    cost_usd: Usd | None
     unpriced: bool
     usage_estimated: bool
     error: str | None
@@ -178,7 +179,7 @@ class ChatAnswer(BaseModel):
     answer: str
     error: str | None
     total_tokens: int
-    cost_usd: Decimal | None
+    cost_usd: Usd | None
     unpriced: bool
     tool_calls: list[ToolCall]
 
