@@ -22,9 +22,9 @@ Jarvis over HTTP: sign in, chat with the agent (runs stream as Server-Sent Event
 resumed with `Last-Event-ID`), and everything the pages do.
 
 Authenticate with `Authorization: Bearer <token>`: an access token from `POST /auth/login`
-(refresh it with `POST /auth/refresh`) or a personal API key (`jrv_...`, from the Account page
-or `jarvis api-keys create`). Errors are `application/problem+json` (RFC 9457) with a stable
-`code`.
+(refresh it with `POST /auth/refresh`) or a personal API key (`jrv_...`, from `POST /api-keys`).
+Errors are `application/problem+json` (RFC 9457) with a stable `code`. USD amounts are decimal
+strings with six decimals (`"0.012345"`).
 """
 
 

@@ -135,6 +135,8 @@ def test_over_the_per_user_rate_a_429_says_when_to_retry(
 def test_the_openapi_document_lists_every_endpoint_and_keeps_values_write_only(
     api: ApiClient,
 ) -> None:
+    docs = api.get("/docs")
+    assert docs.status_code == 200 and "/api/v1/openapi.json" in docs.text
     doc = api.get("/openapi.json").json()
     paths = doc["paths"]
     expected = {
