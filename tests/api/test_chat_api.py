@@ -4,11 +4,24 @@ and ``POST /chat`` waiting for the answer. Runs execute on the server's real wor
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
 
+import anyio
+import httpx
+import pytest
+from sqlalchemy import Engine, text
+
 from jarvis.services.chat import events as ev
-from tests.api.conftest import ApiClient, SignedIn, problem, register_and_login, sse_frames
+from tests.api.conftest import (
+    BASE_URL,
+    ApiClient,
+    SignedIn,
+    problem,
+    register_and_login,
+    sse_frames,
+)
 from tests.llm_wire_server import Reply, WireServer, openai_text_stream, openai_usage
 
 ARITHMETIC = "what is 2*(3+4)"
@@ -206,3 +219,45 @@ def test_a_message_that_is_not_valid_is_a_422_naming_the_field(api: ApiClient) -
     assert [e["field"] for e in blank["errors"]] == ["message"]
     bad_id = problem(api.get("/runs/not-a-uuid", headers=me.headers), 422)
     assert [e["field"] for e in bad_id["errors"]] == ["path.run_id"]
+
+
+@pytest.mark.anyio
+async def test_a_chat_waiting_for_the_database_does_not_hold_up_other_requests(
+    api: ApiClient, owner_engine: Engine
+) -> None:
+    """``POST /chat`` is a coroutine: its admission must not run on the event loop that every
+    other request (and, in the server, every page) shares."""
+    me = register_and_login(api)
+    locked = threading.Event()
+
+    def hold_the_users_admission_lock() -> None:  # as a concurrent turn does (migration 0011)
+        with owner_engine.connect() as conn:
+            conn.execute(
+                text("select pg_advisory_xact_lock(7261007, hashtext(:u))"), {"u": str(me.user_id)}
+            )
+            locked.set()
+            time.sleep(1.5)
+            conn.rollback()
+
+    holder = threading.Thread(target=hold_the_users_admission_lock)
+    holder.start()
+    assert locked.wait(5)
+    answers: dict[str, httpx.Response] = {}
+    transport = httpx.ASGITransport(app=api.app)
+    async with httpx.AsyncClient(transport=transport, base_url=BASE_URL) as client:
+
+        async def chat() -> None:
+            answers["chat"] = await client.post(
+                "/chat", json={"message": ARITHMETIC}, headers=me.headers, timeout=30
+            )
+
+        began = time.monotonic()
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(chat)
+            await anyio.sleep(0.3)  # the chat is waiting for the lock now
+            health = await client.get("/health")
+            answered = time.monotonic() - began
+    holder.join()
+    assert health.status_code == 200
+    assert answered < 1.2, answered  # not after the lock (1.5 s)
+    assert answers["chat"].json()["status"] == "completed"

@@ -294,14 +294,15 @@ def start_run(body: RunRequest, user: CurrentUser, services: ServicesDep) -> Sta
 @router.post("/chat", response_model=ChatAnswer)
 async def chat(body: RunRequest, user: CurrentUser, services: ServicesDep) -> ChatAnswer:
     """Start a turn and wait for its answer (no streaming)."""
-    started = services.runs.start_in(
-        user,
-        body.message,
-        conversation_id=body.conversation_id,
-        provider=body.provider,
-        model=body.model,
+    return ChatAnswer.of(
+        await services.runs.answer(
+            user,
+            body.message,
+            conversation_id=body.conversation_id,
+            provider=body.provider,
+            model=body.model,
+        )
     )
-    return ChatAnswer.of(await services.runs.outcome(user, started.run_id))
 
 
 @router.get("/runs/{run_id}", response_model=Run)
