@@ -16,7 +16,8 @@ Helpers
 * :func:`auth` ``{"Authorization": "Bearer <token>"}``
 * :func:`register_and_login` a new account (made by the operator, so sign-up may stay closed)
   signed in through ``POST /auth/login``: ``SignedIn(email, access_token, refresh_token)``
-  (a tuple; ``.headers`` is :func:`auth` of its access token, ``.user_id`` its id)
+  (a tuple; ``.headers`` is :func:`auth` of its access token, ``.user_id`` the user's id)
+* :func:`principal` the ``Principal`` of someone signed in (for services and factories)
 * :func:`problem` asserts a response is RFC 9457 problem+json with a status and returns it
 * :func:`sse_frames` reads a Server-Sent Events response to its end: ``[SseFrame(id, data)]``
 
@@ -27,6 +28,7 @@ services are shut down (run workers, listener) and their engine disposed of afte
 
 from __future__ import annotations
 
+import base64
 import json
 import uuid
 from collections.abc import Callable, Iterator
@@ -41,6 +43,7 @@ from starlette.routing import Mount
 from jarvis.api import API_PREFIX, create_api
 from jarvis.bootstrap import Services, build_services
 from jarvis.config import Settings
+from jarvis.identity import Principal
 from jarvis.security.passwords import PasswordHasher
 from tests import factories
 
@@ -55,16 +58,21 @@ class ApiClient(TestClient):
 
 
 class SignedIn(NamedTuple):
-    """Someone signed in through ``POST /auth/login``."""
+    """Someone signed in through ``POST /auth/login``: ``email, access, refresh = ...``."""
 
     email: str
     access_token: str
     refresh_token: str
-    user_id: uuid.UUID
 
     @property
     def headers(self) -> dict[str, str]:
         return auth(self.access_token)
+
+    @property
+    def user_id(self) -> uuid.UUID:
+        """The ``sub`` claim of the access token (read, not verified: the server did that)."""
+        claims = self.access_token.split(".")[1]
+        return uuid.UUID(json.loads(base64.urlsafe_b64decode(claims + "==="))["sub"])
 
 
 def auth(token: str) -> dict[str, str]:
@@ -78,11 +86,16 @@ def register_and_login(
     """A new account (registered by the operator, so sign-up may stay closed), signed in
     through the API. The email is unique unless given."""
     email = email or factories.unique_email("api")
-    principal = factories.account(api.app_services, email, password, name=name)
+    factories.account(api.app_services, email, password, name=name)
     response = api.post("/auth/login", json={"email": email, "password": password})
     assert response.status_code == 200, response.text
     body = response.json()
-    return SignedIn(email, body["access_token"], body["refresh_token"], principal.user_id)
+    return SignedIn(email, body["access_token"], body["refresh_token"])
+
+
+def principal(api: ApiClient, who: SignedIn) -> Principal:
+    """``who`` as services see them (to prepare their data with services or factories)."""
+    return api.app_services.accounts.principal_for_email(who.email)
 
 
 def problem(response: Response, status: int, code: str | None = None) -> dict[str, Any]:

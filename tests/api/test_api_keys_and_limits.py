@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 
-from tests.api.conftest import ApiClient, auth, problem, register_and_login
+from tests.api.conftest import ApiClient, auth, principal, problem, register_and_login
 
 
 def test_an_api_key_is_shown_once_authenticates_and_stops_when_revoked(api: ApiClient) -> None:
@@ -123,9 +123,7 @@ def test_over_the_per_user_rate_a_429_says_when_to_retry(
     assert str(limit) in body["detail"]
 
     # The limit is per user: API keys of the same user share it.
-    key = api.app_services.api_keys.create(
-        api.app_services.accounts.principal_for_email(me.email), "second key"
-    )
+    key = api.app_services.api_keys.create(principal(api, me), "second key")
     problem(api.get("/auth/me", headers=auth(key.secret)), 429)
     # Someone else is not affected.
     other = register_and_login(api)

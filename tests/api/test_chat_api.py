@@ -18,6 +18,7 @@ from tests.api.conftest import (
     BASE_URL,
     ApiClient,
     SignedIn,
+    principal,
     problem,
     register_and_login,
     sse_frames,
@@ -148,7 +149,7 @@ def test_a_model_reached_with_the_users_key_answers_through_the_real_sdk(
             Reply.sse(openai_text_stream(["Hello ", "from ", "the wire"], openai_usage(9, 4)))
         )
         api.app_services.secrets.create(
-            api.app_services.accounts.principal_for_email(me.email),
+            principal(api, me),
             "openai_compatible",
             None,
             "sk-local-key",
@@ -166,12 +167,12 @@ def test_a_model_reached_with_the_users_key_answers_through_the_real_sdk(
 
 def test_cancel_stops_a_running_run_and_keeps_what_it_said(api: ApiClient) -> None:
     me = register_and_login(api)
-    principal = api.app_services.accounts.principal_for_email(me.email)
+    who = principal(api, me)
     pieces = [f"word{i} " for i in range(40)]
     with WireServer() as wire:
         wire.script(Reply.sse(openai_text_stream(pieces), pause=0.1))  # ~4 s of answer
         api.app_services.secrets.create(
-            principal, "openai_compatible", None, "sk-local-key", base_url=wire.url + "/v1"
+            who, "openai_compatible", None, "sk-local-key", base_url=wire.url + "/v1"
         )
         started = api.post(
             "/runs",

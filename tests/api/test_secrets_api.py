@@ -7,7 +7,7 @@ import logging
 
 import pytest
 
-from tests.api.conftest import ApiClient, problem, register_and_login
+from tests.api.conftest import ApiClient, principal, problem, register_and_login
 
 OPENAI_KEY = "sk-apitest-" + "Q" * 24 + "wxyz"
 NEW_OPENAI_KEY = "sk-apitest-" + "R" * 24 + "abcd"
@@ -39,12 +39,12 @@ def test_a_secret_is_created_listed_replaced_renamed_and_deleted_without_its_val
     assert replaced.json()["last4"] == "abcd" and replaced.json()["name"] == "default"
     assert NEW_OPENAI_KEY not in replaced.text
     # The new value is what a run would use.
-    principal = api.app_services.accounts.principal_for_email(me.email)
-    assert api.app_services.secrets.reveal(principal, "openai").value == NEW_OPENAI_KEY
+    who = principal(api, me)
+    assert api.app_services.secrets.reveal(who, "openai").value == NEW_OPENAI_KEY
 
     renamed = api.patch(f"/secrets/{secret['id']}", json={"name": "work"}, headers=me.headers)
     assert renamed.json()["name"] == "work" and renamed.json()["last4"] == "abcd"
-    assert api.app_services.secrets.reveal(principal, "openai", "work").value == NEW_OPENAI_KEY
+    assert api.app_services.secrets.reveal(who, "openai", "work").value == NEW_OPENAI_KEY
     put = api.put(f"/secrets/{secret['id']}", json={"name": "office"}, headers=me.headers)
     assert put.status_code == 200 and put.json()["name"] == "office"
 

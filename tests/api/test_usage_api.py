@@ -10,9 +10,8 @@ from decimal import Decimal
 import pytest
 
 from jarvis.bootstrap import Services
-from jarvis.identity import Principal
 from tests import factories
-from tests.api.conftest import ApiClient, SignedIn, problem, register_and_login
+from tests.api.conftest import ApiClient, principal, problem, register_and_login
 
 
 def _at(day: date, minute: int) -> datetime:
@@ -26,7 +25,7 @@ class Usage:
         services: Services = api.app_services
         self.today = datetime.now(UTC).date()
         self.alice, self.bob = register_and_login(api), register_and_login(api)
-        alice, bob = self._principal(services, self.alice), self._principal(services, self.bob)
+        alice, bob = principal(api, self.alice), principal(api, self.bob)
         d2, d1, d0 = (self.today - timedelta(days=n) for n in (2, 1, 0))
         run = factories.finished_run
         self.runs = [  # (day, cost) of Alice's runs, oldest first
@@ -45,10 +44,6 @@ class Usage:
         run(services, alice, "openai", "gpt-4o-mini", _at(d0, 1), output_tokens=1_000_000)
         run(services, bob, "openai", "gpt-4o", _at(d0, 2), input_tokens=2_000_000)
         services.usage.set_user_budget(factories.OPERATOR, alice.user_id, "10")
-
-    @staticmethod
-    def _principal(services: Services, who: SignedIn) -> Principal:
-        return services.accounts.principal_for_email(who.email)
 
 
 @pytest.fixture
@@ -166,7 +161,7 @@ def test_the_runs_are_paged_newest_first(api: ApiClient, usage: Usage) -> None:
 
 
 def test_another_users_usage_is_for_administrators_only(api: ApiClient, usage: Usage) -> None:
-    bob_id = str(usage._principal(api.app_services, usage.bob).user_id)
+    bob_id = str(usage.bob.user_id)
     for path in ("/usage", "/usage/daily", "/usage/current-month", "/usage/runs"):
         problem(
             api.get(path, params={"user_id": bob_id}, headers=usage.alice.headers),
