@@ -30,6 +30,11 @@ def test_an_api_key_is_shown_once_authenticates_and_stops_when_revoked(api: ApiC
     assert row["id"] == key["id"] and row["name"] == "laptop script"
     assert "key" not in row and row["revoked_at"] is None and row["last_used_at"]
 
+    # An API key has no session to sign out of: the answer says what to do instead.
+    logout = problem(api.post("/auth/logout", headers=auth(secret)), 422, "validation_error")
+    assert "DELETE /api-keys" in logout["detail"] and secret not in logout["detail"]
+    assert api.get("/auth/me", headers=auth(secret)).status_code == 200
+
     assert api.delete(f"/api-keys/{key['id']}", headers=me.headers).status_code == 204
     refused = api.get("/auth/me", headers=auth(secret))
     problem(refused, 401, "token_error")

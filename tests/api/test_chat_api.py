@@ -14,6 +14,7 @@ import pytest
 from sqlalchemy import Engine, text
 
 from jarvis.services.chat import events as ev
+from tests import factories
 from tests.api.conftest import (
     BASE_URL,
     ApiClient,
@@ -218,8 +219,22 @@ def test_a_message_that_is_not_valid_is_a_422_naming_the_field(api: ApiClient) -
     )
     assert blank["code"] == "validation_error"
     assert [e["field"] for e in blank["errors"]] == ["message"]
+    provider = api.post("/conversations", json={"provider": "bogus"}, headers=me.headers)
+    assert problem(provider, 422)["errors"][0]["field"] == "provider"
+    run = api.post("/chat", json={"message": "hi", "provider": "bogus"}, headers=me.headers)
+    assert "offline" in problem(run, 422)["detail"]  # names the providers there are
+    assert api.get("/conversations", headers=me.headers).json() == []  # refused: nothing left
     bad_id = problem(api.get("/runs/not-a-uuid", headers=me.headers), 422)
     assert [e["field"] for e in bad_id["errors"]] == ["path.run_id"]
+
+
+def test_a_turn_over_the_budget_is_refused_before_it_starts(api: ApiClient) -> None:
+    me = register_and_login(api)
+    api.app_services.usage.set_user_budget(factories.OPERATOR, me.user_id, "0")
+    refused = api.post("/orchestrator/run", json={"message": ARITHMETIC}, headers=me.headers)
+    body = problem(refused, 429, "limit_exceeded_error")
+    assert "budget" in body["detail"]
+    assert api.get("/conversations", headers=me.headers).json() == []  # no empty "New chat"
 
 
 @pytest.mark.anyio

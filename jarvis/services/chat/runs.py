@@ -9,6 +9,7 @@ another tab, the SSE endpoint, another process) and :meth:`~RunService.cancel` i
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import time
 import uuid
@@ -22,7 +23,13 @@ from jarvis.clock import Clock
 from jarvis.config import Settings
 from jarvis.db.repositories.run_log import Admitted, RunAdmission
 from jarvis.db.uow import UnitOfWorkFactory
-from jarvis.errors import LimitExceededError, NotFoundError, RateLimitError, ValidationError
+from jarvis.errors import (
+    JarvisError,
+    LimitExceededError,
+    NotFoundError,
+    RateLimitError,
+    ValidationError,
+)
 from jarvis.identity import Principal
 from jarvis.llm.models import default_model
 from jarvis.llm.offline import OFFLINE
@@ -176,13 +183,20 @@ class RunService:
         model: str | None = None,
     ) -> StartedRun:
         """:meth:`start` in ``conversation_id``, or in a new conversation (``provider`` /
-        ``model``, offline by default); a given provider or model switches the conversation."""
+        ``model``, offline by default); a given provider or model switches the conversation.
+        A refused turn leaves no new conversation behind."""
         if conversation_id is None:
             chosen = provider or OFFLINE
-            conversation_id = self._conversations.create(
+            created = self._conversations.create(
                 principal, provider=chosen, model=model or default_model(chosen)
             ).id
-        elif provider or model:
+            try:
+                return self.start(principal, created, text)
+            except JarvisError:
+                with contextlib.suppress(JarvisError):  # the refusal is what the caller needs
+                    self._conversations.delete(principal, created)
+                raise
+        if provider or model:
             current = self._conversations.get(principal, conversation_id)
             chosen = provider or current.provider or OFFLINE
             self._conversations.set_model(
