@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from starlette.middleware.cors import CORSMiddleware
 
 from jarvis.api.limits import BodySizeLimit
-from jarvis.api.problems import install_problem_handlers
+from jarvis.api.problems import document_problems, install_problem_handlers
 from jarvis.api.routes import api_keys, auth, chat, health, secrets, tool_permissions, usage
 from jarvis.config import Settings
 
@@ -39,6 +39,7 @@ def create_api(settings: Settings) -> FastAPI:
         redoc_url=None,
     )
     install_problem_handlers(app)
+    document_problems(app)
     for router in (
         health.router,
         auth.router,

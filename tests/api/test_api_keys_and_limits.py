@@ -161,7 +161,9 @@ def test_the_openapi_document_lists_every_endpoint_and_keeps_values_write_only(
     }
     for path, methods in expected.items():
         assert methods <= set(paths[path]), path
-    assert "422" in paths["/usage"]["get"]["responses"]
+    errors = paths["/usage"]["get"]["responses"]
+    assert list(errors["422"]["content"]) == ["application/problem+json"]  # what is sent
+    assert list(errors["200"]["content"]) == ["application/json"]
     assert {p["name"] for p in paths["/usage"]["get"]["parameters"]} >= {"from", "to", "model"}
     schemas = doc["components"]["schemas"]
     assert schemas["NewSecret"]["properties"]["value"]["writeOnly"] is True

@@ -126,6 +126,10 @@ def test_an_unknown_tool_is_refused_with_a_clear_message(api: ApiClient) -> None
         api.post("/tool-permissions", json={"allowed": True}, headers=me.headers), 422
     )
     assert missing["errors"][0]["field"] == "body.tool_id"
+    vague = api.post(
+        "/tool-permissions", json={"tool_id": "calculator", "allowed": 0}, headers=me.headers
+    )
+    assert problem(vague, 422)["errors"][0]["field"] == "body.allowed"  # true or false, not 0
 
 
 def test_choices_are_per_user(api: ApiClient) -> None:

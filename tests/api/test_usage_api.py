@@ -195,6 +195,7 @@ def test_bad_parameters_are_a_422_naming_them(api: ApiClient) -> None:
     too_long = {"from": (today - timedelta(days=400)).isoformat(), "to": today.isoformat()}
     assert field("/usage/daily", **too_long) == "query.from"
     assert field("/usage", **{"from": "last tuesday"}) == "query.from"
+    assert field("/usage", to="1700000000") == "query.to"  # not read as a Unix timestamp
     assert field("/usage/runs", page_size=0) == "query.page_size"
     assert field("/usage/runs", page_size=10_000) == "query.page_size"
     assert field("/usage/runs", page=-1) == "query.page"

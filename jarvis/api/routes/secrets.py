@@ -12,7 +12,7 @@ import uuid
 from datetime import datetime
 
 from fastapi import APIRouter, status
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from jarvis.api.deps import CurrentUser, ServicesDep
 from jarvis.api.problems import PROBLEM_RESPONSES
@@ -57,15 +57,19 @@ class NewSecret(BaseModel):
     name: str | None = Field(
         None, max_length=200, description='Defaults to "default" (one name per provider).'
     )
-    value: SecretStr = Field(max_length=10_000, description="The key itself (write-only).")
+    value: SecretStr = Field(
+        min_length=1, max_length=10_000, description="The key itself (write-only)."
+    )
     base_url: str | None = Field(None, max_length=1000, description=_BASE_URL_DOC)
 
 
 class SecretChange(BaseModel):
     """Any of: a new value, a new name, a new base URL (at least one)."""
 
+    model_config = ConfigDict(json_schema_extra={"minProperties": 1})
+
     value: SecretStr | None = Field(
-        None, max_length=10_000, description="A new value (write-only)."
+        None, min_length=1, max_length=10_000, description="A new value (write-only)."
     )
     name: str | None = Field(None, max_length=200)
     base_url: str | None = Field(None, max_length=1000, description=_BASE_URL_DOC)

@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Literal
 
 from fastapi import APIRouter
-from pydantic import AliasChoices, BaseModel, Field, field_validator
+from pydantic import AliasChoices, BaseModel, Field, StrictBool, field_validator
 
 from jarvis.api.deps import CurrentUser, ServicesDep
 from jarvis.api.problems import PROBLEM_RESPONSES
@@ -63,7 +63,7 @@ class PermissionChoice(BaseModel):
     tool_id: str = Field(
         max_length=100, validation_alias=AliasChoices("tool_id", "toolId"), examples=["calculator"]
     )
-    allowed: bool = Field(validation_alias=AliasChoices("allowed", "granted"))
+    allowed: StrictBool = Field(validation_alias=AliasChoices("allowed", "granted"))
 
 
 class BulkChoices(BaseModel):

@@ -13,6 +13,7 @@ the micro-dollar run costs are rounded to; runs whose model has no price are cou
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -20,7 +21,7 @@ from datetime import date, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, BeforeValidator, Field
 
 from jarvis.api.deps import CurrentUser, ServicesDep
 from jarvis.api.money import Usd
@@ -41,12 +42,23 @@ from jarvis.services.usage import (
 
 router = APIRouter(prefix="/usage", tags=["usage"], responses=PROBLEM_RESPONSES)
 
+_ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def _iso_day(value: object) -> object:
+    # pydantic would also take a Unix timestamp ("0": 1970-01-01) for a date.
+    if isinstance(value, str) and not _ISO_DAY.fullmatch(value):
+        raise ValueError("Give a day as YYYY-MM-DD.")
+    return value
+
+
+IsoDay = Annotated[date, BeforeValidator(_iso_day)]
 From = Annotated[
-    date | None,
+    IsoDay | None,
     Query(alias="from", description="First local day (YYYY-MM-DD); default: 29 days before `to`."),
 ]
 To = Annotated[
-    date | None, Query(description="Last local day, included; default: today in your time zone.")
+    IsoDay | None, Query(description="Last local day, included; default: today in your time zone.")
 ]
 Models = Annotated[
     list[str] | None, Query(alias="model", description="Only these models (repeat to add more).")
