@@ -71,7 +71,9 @@ def test_reusing_a_rotated_token_revokes_the_whole_family_and_is_audited(
     with pytest.raises(TokenError):
         services.sessions.authenticate(legit.access_token)
     assert {reason for _h, reason in family_rows(services, stolen)} == {"rotated", "reuse"}
-    events = services.admin.audit_log(admin, action="session.refresh_reuse")
+    events = services.admin.audit_log(
+        admin, action="session.refresh_reuse", user_id=stolen.principal.user_id
+    )
     assert len(events) == 1
     assert events[0].target == f"session:{stolen.session_id}"
     assert stolen.refresh_token not in repr(events) and legit.refresh_token not in repr(events)
@@ -113,11 +115,12 @@ def test_a_reload_race_gets_another_token_and_keeps_the_session(
     assert [v.session_id for v in services.sessions.list_active(after.principal)] == [
         first.session_id
     ]
-    events = services.admin.audit_log(admin, action="session.refresh_retry")
+    mine = first.principal.user_id  # (other tests' committed events are not this one's)
+    events = services.admin.audit_log(admin, action="session.refresh_retry", user_id=mine)
     assert len(events) == 1 and events[0].target == f"session:{first.session_id}"
     for token in (first.refresh_token, lost.refresh_token, retry.refresh_token):
         assert token not in repr(events)
-    assert services.admin.audit_log(admin, action="session.refresh_reuse") == []
+    assert services.admin.audit_log(admin, action="session.refresh_reuse", user_id=mine) == []
 
 
 def test_reuse_after_the_successor_was_confirmed_revokes_the_family(
@@ -138,8 +141,9 @@ def test_reuse_after_the_successor_was_confirmed_revokes_the_family(
     with pytest.raises(TokenError):
         services.sessions.authenticate(legit.access_token)
     assert {reason for _h, reason in family_rows(services, first)} == {"rotated", "reuse"}
-    assert len(services.admin.audit_log(admin, action="session.refresh_reuse")) == 1
-    assert services.admin.audit_log(admin, action="session.refresh_retry") == []
+    mine = first.principal.user_id
+    assert len(services.admin.audit_log(admin, action="session.refresh_reuse", user_id=mine)) == 1
+    assert services.admin.audit_log(admin, action="session.refresh_retry", user_id=mine) == []
 
 
 def test_reuse_after_the_grace_revokes_the_family_even_if_never_confirmed(
@@ -155,7 +159,8 @@ def test_reuse_after_the_grace_revokes_the_family_even_if_never_confirmed(
     with pytest.raises(TokenError):
         services.sessions.refresh(legit.refresh_token)
     assert {reason for _h, reason in family_rows(services, first)} == {"rotated", "reuse"}
-    assert len(services.admin.audit_log(admin, action="session.refresh_reuse")) == 1
+    mine = first.principal.user_id
+    assert len(services.admin.audit_log(admin, action="session.refresh_reuse", user_id=mine)) == 1
 
 
 def test_reuse_after_the_successor_was_rotated_revokes_the_family(services: Services) -> None:
