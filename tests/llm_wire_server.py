@@ -28,6 +28,7 @@ class Reply:
     delay: float = 0.0  # seconds to wait before answering (timeouts)
     stall_after: int | None = None  # stop sending after this many events ...
     stall: float = 0.0  # ... for this many seconds (a read timeout mid-stream)
+    pause: float = 0.0  # seconds between events (a model that writes slowly)
     raw: bytes | None = None  # send exactly these bytes as the body (an HTML page, nothing)
     content_type: str = "text/html; charset=utf-8"
 
@@ -145,6 +146,8 @@ class WireServer:
                 self.end_headers()
                 for index, (name, data) in enumerate(reply.events):
                     if index == reply.stall_after and server._stop.wait(reply.stall):
+                        return
+                    if index and reply.pause and server._stop.wait(reply.pause):
                         return
                     text = data if isinstance(data, str) else json.dumps(data)
                     frame = (f"event: {name}\n" if name else "") + f"data: {text}\n\n"

@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from starlette.middleware.cors import CORSMiddleware
 
 from jarvis.api.limits import BodySizeLimit
-from jarvis.api.problems import install_problem_handlers
+from jarvis.api.problems import document_problems, install_problem_handlers
 from jarvis.api.routes import (
     admin,
     api_keys,
@@ -22,6 +22,9 @@ from jarvis.api.routes import (
     health,
     memory,
     openai_compat,
+    secrets,
+    tool_permissions,
+    usage,
 )
 from jarvis.config import Settings
 
@@ -32,12 +35,13 @@ Jarvis over HTTP: sign in, chat with the agent (runs stream as Server-Sent Event
 resumed with `Last-Event-ID`), and everything the pages do.
 
 Authenticate with `Authorization: Bearer <token>`: an access token from `POST /auth/login`
-(refresh it with `POST /auth/refresh`) or a personal API key (`jrv_...`, from the Account page
-or `jarvis api-keys create`). Errors are `application/problem+json` (RFC 9457) with a stable
-`code`.
+(refresh it with `POST /auth/refresh`) or a personal API key (`jrv_...`, from `POST /api-keys`,
+the Account page or `jarvis api-keys create`). Errors are `application/problem+json` (RFC 9457)
+with a stable `code`. USD amounts are decimal strings with six decimals (`"0.012345"`).
 
-Any OpenAI client works against `/api/v1/openai/v1` (`GET /models`, `POST /chat/completions`,
-streaming included) with a personal API key as its API key; errors there take OpenAI's shape.
+Any OpenAI client works against `/v1` (or `/api/v1/openai/v1`: `GET /models`,
+`POST /chat/completions`, streaming included) with a personal API key as its API key; errors
+there take OpenAI's shape.
 """
 
 
@@ -52,12 +56,16 @@ def create_api(settings: Settings) -> FastAPI:
         redoc_url=None,
     )
     install_problem_handlers(app)
+    document_problems(app)
     for router in (
         health.router,
         auth.router,
         browser.router,
         chat.router,
         api_keys.router,
+        secrets.router,
+        tool_permissions.router,
+        usage.router,
         memory.router,
         graph.router,
         admin.router,

@@ -52,11 +52,10 @@ def current_principal(
     token = credentials.credentials
     if token.startswith(services.api_keys.prefix):
         principal = services.api_keys.authenticate(token)
-        key = f"api:key:{token[:16]}"
     else:
         principal = services.sessions.authenticate(token)
-        key = f"api:user:{principal.user_id}"
-    _limit(services, key, services.settings.api_requests_per_minute)
+    # Per user, whatever the credential: more keys or sessions do not buy more requests.
+    _limit(services, f"api:user:{principal.user_id}", services.settings.api_requests_per_minute)
     if ip:
         _limit(services, f"api:ip:{ip}", services.settings.api_requests_per_minute_per_ip)
     return principal

@@ -32,27 +32,37 @@ class BodySizeLimit:
             await _too_large(send, self.max_bytes)
             return
         seen = 0
-        started = False
+        exceeded = False
+        answered = False
 
         async def limited_receive() -> Message:
-            nonlocal seen
+            nonlocal seen, exceeded
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.max_bytes:
+                    exceeded = True
                     raise BodyTooLarge
             return message
 
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
+        async def limited_send(message: Message) -> None:
+            nonlocal answered
+            if exceeded:
+                # The app caught the signal while parsing (FastAPI answers "error parsing the
+                # body", 400): the client gets the 413 instead, and the app's reply is dropped.
+                if not answered and message["type"] == "http.response.start":
+                    answered = True
+                    await _too_large(send, self.max_bytes)
+                return
             if message["type"] == "http.response.start":
-                started = True
+                answered = True
             await send(message)
 
         try:
-            await self.app(scope, limited_receive, tracking_send)
+            await self.app(scope, limited_receive, limited_send)
         except BodyTooLarge:
-            if not started:
+            if not answered:
+                answered = True
                 await _too_large(send, self.max_bytes)
 
 

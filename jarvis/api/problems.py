@@ -209,3 +209,27 @@ def problem_doc(status: int, description: str | None = None) -> dict[str, Any]:
 PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
     status: problem_doc(status) for status in (400, 401, 403, 404, 409, 413, 422, 429, 503)
 }
+
+_PROBLEM_REF = "#/components/schemas/Problem"
+
+
+def document_problems(app: FastAPI) -> None:
+    """Make the OpenAPI document say what the handlers send: FastAPI files a response model
+    under the route's media type (``application/json``); errors are ``application/problem+json``.
+    """
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = build()
+            for path in schema.get("paths", {}).values():
+                for operation in path.values():
+                    for response in operation.get("responses", {}).values():
+                        content = response.get("content", {})
+                        json_body = content.get("application/json", {})
+                        if json_body.get("schema", {}).get("$ref") == _PROBLEM_REF:
+                            content[PROBLEM_JSON] = content.pop("application/json")
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

@@ -16,7 +16,7 @@ from typing import Literal
 
 from jarvis.clock import Clock
 from jarvis.db.uow import UnitOfWorkFactory
-from jarvis.errors import ValidationError
+from jarvis.errors import NotFoundError, ValidationError
 from jarvis.identity import Principal
 from jarvis.tools.registry import ToolRegistry, ToolSpec
 
@@ -104,25 +104,42 @@ class PermissionsService:
             and (spec.required_secret is None or spec.required_secret in secret_providers)
         ]
 
-    def set(self, principal: Principal, tool_id: str, granted: bool) -> None:
-        """Explicitly allow (``granted=True``) or deny one tool."""
+    def get(self, principal: Principal, tool_id: str) -> ToolPermissionView:
+        """One tool's row, as :meth:`list_for` shows it; :class:`NotFoundError` for a tool
+        that does not exist."""
+        self._require(tool_id)
+        return next(v for v in self.list_for(principal) if v.tool.id == tool_id)
+
+    def set(self, principal: Principal, tool_id: str, granted: bool) -> ToolPermissionView:
+        """Explicitly allow (``granted=True``) or deny one tool; its row now."""
         self.bulk(principal, [tool_id], granted)
+        return self.get(principal, tool_id)
 
     def bulk(self, principal: Principal, tool_ids: Iterable[str], granted: bool) -> int:
         """Explicitly allow or deny several tools at once; returns how many."""
-        ids = self._known(tool_ids)
+        return self.apply(principal, dict.fromkeys(tool_ids, granted))
+
+    def apply(self, principal: Principal, changes: Mapping[str, bool]) -> int:
+        """Allow some tools and deny others (``{tool_id: granted}``) in one transaction; an
+        unknown tool id changes nothing (:class:`ValidationError`). Returns how many."""
+        ids = self._known(changes)
         if not ids:
             return 0
+        now = self._clock.now()
         with self._uow(principal) as uow:
-            uow.permissions.upsert(principal.user_id, ids, granted, self._clock.now())
-            uow.audit.record(
-                "tool_permission.granted" if granted else "tool_permission.denied",
-                user_id=principal.user_id,
-                target="tools:" + ",".join(ids)[:290],
-                details={"tool_ids": ids, "granted": granted},
-            )
+            for granted in (True, False):
+                group = [t for t in ids if bool(changes[t]) is granted]
+                if not group:
+                    continue
+                uow.permissions.upsert(principal.user_id, group, granted, now)
+                uow.audit.record(
+                    "tool_permission.granted" if granted else "tool_permission.denied",
+                    user_id=principal.user_id,
+                    target="tools:" + ",".join(group)[:290],
+                    details={"tool_ids": group, "granted": granted},
+                )
             uow.commit()
-        log.info("tool permissions changed", extra={"tool_ids": ids, "granted": granted})
+        log.info("tool permissions changed", extra={"changes": {t: changes[t] for t in ids}})
         return len(ids)
 
     def reset(self, principal: Principal, tool_id: str | Iterable[str] | None = None) -> int:
@@ -142,6 +159,19 @@ class PermissionsService:
             )
             uow.commit()
         return removed
+
+    def reset_one(self, principal: Principal, tool_id: str) -> ToolPermissionView:
+        """Back to the default for one tool; its row now (:class:`NotFoundError` for a tool
+        that does not exist)."""
+        self._require(tool_id)
+        self.reset(principal, tool_id)
+        return self.get(principal, tool_id)
+
+    def _require(self, tool_id: str) -> None:
+        if tool_id not in self._registry:
+            raise NotFoundError(
+                f"There is no tool {tool_id[:100]!r}. Tools: {', '.join(self._registry.ids())}."
+            )
 
     def _known(self, tool_ids: Iterable[str]) -> list[str]:
         ids = list(dict.fromkeys(tool_ids))

@@ -72,7 +72,9 @@ def test_reusing_a_rotated_token_revokes_the_whole_family_and_is_audited(
     with pytest.raises(TokenError):
         services.sessions.authenticate(legit.access_token)
     assert {reason for _h, reason in family_rows(services, stolen)} == {"rotated", "reuse"}
-    events = services.admin.audit_log(admin, action="session.refresh_reuse")
+    events = services.admin.audit_log(
+        admin, action="session.refresh_reuse", user_id=stolen.principal.user_id
+    )
     assert len(events) == 1
     assert events[0].target == f"session:{stolen.session_id}"
     assert stolen.refresh_token not in repr(events) and legit.refresh_token not in repr(events)
@@ -109,7 +111,9 @@ def test_an_immediate_replay_is_refused_and_revokes_the_session(
         chain = uow.tokens.family(first.session_id)
         assert [row.revoked_reason for row in chain] == ["rotated", "reuse"]  # no sibling
     assert services.sessions.list_active(first.principal) == []
-    events = services.admin.audit_log(admin, action="session.refresh_reuse")
+    events = services.admin.audit_log(
+        admin, action="session.refresh_reuse", user_id=first.principal.user_id
+    )
     assert len(events) == 1 and events[0].target == f"session:{first.session_id}"
     for token in (first.refresh_token, legit.refresh_token):
         assert token not in repr(events)

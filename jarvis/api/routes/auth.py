@@ -2,7 +2,7 @@
 
 ``login`` and ``register`` return a short-lived access JWT and an opaque refresh token; the
 refresh token is rotated on every ``/auth/refresh`` and presenting a rotated one again revokes
-the whole session. Browsers do not use these: their session is an HttpOnly cookie (``/browser``).
+the whole session. The pages keep their own session (a cookie); these are for API clients.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from pydantic import BaseModel, Field
 
 from jarvis.api.deps import ClientIp, CurrentUser, ServicesDep
 from jarvis.api.problems import PROBLEM_RESPONSES
+from jarvis.errors import ValidationError
 from jarvis.identity import Principal
 from jarvis.services.auth import IssuedSession
 
@@ -95,7 +96,8 @@ def login(
 def refresh(
     body: RefreshRequest, services: ServicesDep, ip: ClientIp, user_agent: UserAgent = None
 ) -> TokenPair:
-    """A new token pair for a refresh token (which stops working: keep the new one)."""
+    """A new token pair for a refresh token, which stops working: keep the new one. Presenting
+    a replaced refresh token again ends the whole session (someone else has a copy)."""
     return TokenPair.of(services.sessions.refresh(body.refresh_token, ip=ip, user_agent=user_agent))
 
 
@@ -106,8 +108,15 @@ def logout(
     _user: CurrentUser,
     authorization: Annotated[str, Header(include_in_schema=False)],
 ) -> None:
-    """End this access token's session (its refresh token stops working at once)."""
-    services.sessions.logout_access_token(authorization.split(" ", 1)[-1].strip(), ip=ip)
+    """End this access token's session (its refresh token stops working at once). An API key
+    has no session: revoke it with ``DELETE /api-keys/{id}``."""
+    token = authorization.split(" ", 1)[-1].strip()
+    if token.startswith(services.api_keys.prefix):
+        raise ValidationError(
+            "An API key has no session to sign out of: revoke it with DELETE /api-keys/{id}.",
+            field="authorization",
+        )
+    services.sessions.logout_access_token(token, ip=ip)
 
 
 @router.get("/me", response_model=UserOut)

@@ -2,14 +2,14 @@
 
 A run belongs to the server: ``POST /orchestrator/run`` answers with the run's events as they
 happen, and dropping that connection leaves the run going — ``GET /runs/{id}/events`` (with
-``Last-Event-ID``) picks it up again, ``POST /runs/{id}/cancel`` stops it.
+``Last-Event-ID``) picks it up again, ``POST /runs/{id}/cancel`` stops it. Costs are USD
+six-decimal strings (:mod:`jarvis.api.money`).
 """
 
 from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from decimal import Decimal
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, status
@@ -17,6 +17,7 @@ from pydantic import BaseModel, Field
 from sse_starlette.sse import EventSourceResponse
 
 from jarvis.api.deps import CurrentUser, ServicesDep
+from jarvis.api.money import Usd
 from jarvis.api.problems import PROBLEM_RESPONSES
 from jarvis.api.sse import event_stream, last_event_id
 from jarvis.services.chat.runs import StartedRun
@@ -103,7 +104,7 @@ class Turn(BaseModel):
     provider: str | None
     model: str | None
     total_tokens: int
-    cost_usd: Decimal | None
+    cost_usd: Usd | None
     unpriced: bool
     error: str | None
     tool_calls: list[ToolCall]
@@ -150,7 +151,7 @@ class Run(BaseModel):
     input_tokens: int
     output_tokens: int
     total_tokens: int
-    cost_usd: Decimal | None
+    cost_usd: Usd | None
     unpriced: bool
     usage_estimated: bool
     error: str | None
@@ -192,7 +193,7 @@ class ChatAnswer(BaseModel):
     answer: str
     error: str | None
     total_tokens: int
-    cost_usd: Decimal | None
+    cost_usd: Usd | None
     unpriced: bool
     tool_calls: list[ToolCall]
 
@@ -307,14 +308,15 @@ def start_run(body: RunRequest, user: CurrentUser, services: ServicesDep) -> Sta
 @router.post("/chat", response_model=ChatAnswer)
 async def chat(body: RunRequest, user: CurrentUser, services: ServicesDep) -> ChatAnswer:
     """Start a turn and wait for its answer (no streaming)."""
-    started = services.runs.start_in(
-        user,
-        body.message,
-        conversation_id=body.conversation_id,
-        provider=body.provider,
-        model=body.model,
+    return ChatAnswer.of(
+        await services.runs.answer(
+            user,
+            body.message,
+            conversation_id=body.conversation_id,
+            provider=body.provider,
+            model=body.model,
+        )
     )
-    return ChatAnswer.of(await services.runs.outcome(user, started.run_id))
 
 
 @router.get("/runs/{run_id}", response_model=Run)

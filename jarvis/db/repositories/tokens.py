@@ -150,11 +150,22 @@ class RefreshTokenRepository:
         )
 
     def family(self, family_id: uuid.UUID) -> list[RefreshToken]:
-        return list(
+        """The session's tokens, oldest first; tokens issued at the same instant in the order
+        they were issued with each other (a parent before its successors)."""
+        rows = list(
             self.session.scalars(
                 select(RefreshToken)
                 .where(RefreshToken.family_id == family_id)
-                .order_by(RefreshToken.issued_at)
+                .order_by(RefreshToken.issued_at, RefreshToken.id)
                 .execution_options(populate_existing=True)
             )
         )
+        by_id = {r.id: r for r in rows}
+
+        def depth(row: RefreshToken) -> int:
+            n, parent = 0, row.parent_id
+            while parent in by_id and n < len(rows):
+                n, parent = n + 1, by_id[parent].parent_id
+            return n
+
+        return sorted(rows, key=lambda r: (r.issued_at, depth(r)))

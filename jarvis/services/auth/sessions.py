@@ -119,7 +119,11 @@ class SessionService:
         )
 
     def refresh(
-        self, refresh_token: str, *, ip: str | None = None, user_agent: str | None = None
+        self,
+        refresh_token: str,
+        *,
+        ip: str | None = None,
+        user_agent: str | None = None,
     ) -> IssuedSession:
         """Exchange a refresh token for a new pair; the presented token is retired.
 

@@ -13,7 +13,7 @@ from jarvis.db.uow import UnitOfWork, UnitOfWorkFactory
 from jarvis.errors import NotFoundError, ValidationError
 from jarvis.identity import Principal
 from jarvis.llm.factory import ProviderChoice
-from jarvis.llm.models import default_model
+from jarvis.llm.models import CHAT_PROVIDERS, default_model
 from jarvis.llm.offline import OFFLINE
 from jarvis.services.chat.ports import ProviderSource
 from jarvis.services.chat.recovery import RunRecovery
@@ -268,11 +268,16 @@ def clean_title(title: str) -> str:
 
 
 def check_model(provider: str, model: str) -> tuple[str, str]:
-    """``provider`` and ``model`` stripped, or a :class:`ValidationError`."""
+    """``provider`` (one Jarvis can chat with) and ``model`` stripped, or a
+    :class:`ValidationError`: a conversation never names a provider no turn could use."""
     provider = clean_line(provider, field="provider", max_chars=32, required=False)
     model = clean_line(model, field="model", max_chars=200, required=False)
     if not provider:
         raise ValidationError("Choose a provider.", field="provider")
+    if provider not in CHAT_PROVIDERS:
+        raise ValidationError(
+            "Choose a provider: " + ", ".join(CHAT_PROVIDERS) + ".", field="provider"
+        )
     if not model:
         raise ValidationError("Choose a model.", field="model")
     return provider, model

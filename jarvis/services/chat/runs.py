@@ -9,11 +9,15 @@ another tab, the SSE endpoint, another process) and :meth:`~RunService.cancel` i
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
+
+import anyio
 
 from jarvis.clock import Clock
 from jarvis.config import Settings
@@ -21,6 +25,7 @@ from jarvis.db.repositories.run_log import Admitted, RunAdmission
 from jarvis.db.uow import UnitOfWorkFactory
 from jarvis.errors import (
     BudgetExceededError,
+    JarvisError,
     LimitExceededError,
     NotFoundError,
     RateLimitError,
@@ -179,13 +184,20 @@ class RunService:
         model: str | None = None,
     ) -> StartedRun:
         """:meth:`start` in ``conversation_id``, or in a new conversation (``provider`` /
-        ``model``, offline by default); a given provider or model switches the conversation."""
+        ``model``, offline by default); a given provider or model switches the conversation.
+        A refused turn leaves no new conversation behind."""
         if conversation_id is None:
             chosen = provider or OFFLINE
-            conversation_id = self._conversations.create(
+            created = self._conversations.create(
                 principal, provider=chosen, model=model or default_model(chosen)
             ).id
-        elif provider or model:
+            try:
+                return self.start(principal, created, text)
+            except JarvisError:
+                with contextlib.suppress(JarvisError):  # the refusal is what the caller needs
+                    self._conversations.delete(principal, created)
+                raise
+        if provider or model:
             current = self._conversations.get(principal, conversation_id)
             chosen = provider or current.provider or OFFLINE
             self._conversations.set_model(
@@ -193,9 +205,32 @@ class RunService:
             )
         return self.start(principal, conversation_id, text)
 
+    async def answer(
+        self,
+        principal: Principal,
+        text: str,
+        *,
+        conversation_id: uuid.UUID | None = None,
+        provider: str | None = None,
+        model: str | None = None,
+    ) -> RunOutcome:
+        """:meth:`start_in`, then :meth:`outcome`: the turn's answer once it has ended. The
+        admission runs on a worker thread, so the event loop (every other request and stream
+        of the process) never waits for the database."""
+        start = functools.partial(
+            self.start_in,
+            principal,
+            text,
+            conversation_id=conversation_id,
+            provider=provider,
+            model=model,
+        )
+        started = await anyio.to_thread.run_sync(start)
+        return await self.outcome(principal, started.run_id)
+
     async def outcome(self, principal: Principal, run_id: uuid.UUID) -> RunOutcome:
         """Wait for the run's end (without holding a thread); its answer and tool steps."""
-        run = self.get(principal, run_id)
+        run = await anyio.to_thread.run_sync(self.get, principal, run_id)
         calls: dict[str, ToolCallView] = {}
         answer, status, error = "", "running", None
         tokens, cost, unpriced = 0, None, False
@@ -228,7 +263,7 @@ class RunService:
             elif isinstance(e, ev.RunFailed):
                 status, error, tokens, cost = "failed", e.error, e.total_tokens, e.cost_usd
         if status == "running":  # a run from before the log: read how it ended
-            run = self.get(principal, run_id)
+            run = await anyio.to_thread.run_sync(self.get, principal, run_id)
             status, error, tokens = run.status, run.error, run.total_tokens
             cost, unpriced = run.cost_usd, run.unpriced
         return RunOutcome(

@@ -157,29 +157,51 @@ class SecretsService:
         return view
 
     def update(
-        self, principal: Principal, secret_id: uuid.UUID, value: str, *, base_url: str | None = None
+        self,
+        principal: Principal,
+        secret_id: uuid.UUID,
+        value: str | None = None,
+        *,
+        name: str | None = None,
+        base_url: str | None = None,
     ) -> SecretView:
-        """Replace a secret's value (and base URL, for providers that have one)."""
+        """Replace a secret's value and / or rename it (and change the base URL, for
+        providers that have one). ``value=None`` keeps the value (an empty string is not a
+        value: :class:`ValidationError`); ``name=None`` keeps the name. Nothing to change is a
+        :class:`ValidationError` too."""
+        if value is None and name is None and base_url is None:
+            raise ValidationError("Give a new value, name or base URL.", field="value")
         with self._span("update", principal, item_id=secret_id), self._uow(principal) as uow:
             repo = uow.secrets
             row = repo.get(principal.user_id, secret_id, for_update=True)
             if row is None:
                 raise NotFoundError("That secret does not exist.")
-            value = validate_value(row.provider, value)
+            if value is not None:
+                value = validate_value(row.provider, value)
+            if name is not None:
+                name = validate_name(name)
+                other = repo.by_name(principal.user_id, row.provider, name)
+                if other is not None and other.id != row.id:
+                    raise self._duplicate(row.provider, name)
             if row.provider in BASE_URL_ALLOWED:
                 row.base_url = validate_base_url(row.provider, base_url or row.base_url)
             elif base_url:
                 validate_base_url(row.provider, base_url)
-            try:
-                dek = self._cipher.data_key_of(sealed_of(row), user_id=principal.user_id)
-            except CryptoError:
-                dek = self._data_key(repo, principal)  # a broken row gets a working key again
-            _store(
-                row, self._cipher.seal(value, user_id=principal.user_id, secret_id=row.id, dek=dek)
-            )
-            row.last4 = _last4(value)
+            if value is not None:
+                try:
+                    dek = self._cipher.data_key_of(sealed_of(row), user_id=principal.user_id)
+                except CryptoError:
+                    dek = self._data_key(repo, principal)  # a broken row gets a working key again
+                sealed = self._cipher.seal(
+                    value, user_id=principal.user_id, secret_id=row.id, dek=dek
+                )
+                _store(row, sealed)
+                row.last4 = _last4(value)
+            renamed_from = None
+            if name is not None and name != row.name:
+                renamed_from, row.name = row.name, name
             row.updated_at = self._clock.now()
-            uow.flush()
+            uow.flush()  # a concurrent rename to the same name: ConflictError (409)
             uow.audit.record(
                 "secret.updated",
                 user_id=principal.user_id,
@@ -188,6 +210,8 @@ class SecretsService:
                     "provider": row.provider,
                     "name": row.name,
                     "key_version": row.key_version,
+                    "value_replaced": value is not None,
+                    **({"renamed_from": renamed_from} if renamed_from is not None else {}),
                 },
             )
             view = _view(row)

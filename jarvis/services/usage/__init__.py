@@ -1,6 +1,6 @@
 """Usage and cost analytics, budgets, and the per-run bookkeeping that keeps them current.
 
-* ``views``       dataclasses returned to pages (UsageQuery, Dashboard, BudgetStatus, ...)
+* ``views``       dataclasses returned to pages and routes (UsageQuery, Dashboard, UsageRange, ...)
 * ``service``     :class:`UsageService`: dashboards, breakdowns, budgets, the user's time zone
 * ``reads``       the dashboard's reads inside one transaction (records -> views)
 * ``budgets``     which budget applies and how much of it is spent
@@ -28,13 +28,19 @@ from jarvis.services.usage.views import (
     BudgetStatus,
     DailyUsage,
     Dashboard,
+    DayUsage,
+    ModelUsage,
+    MonthToDate,
     MonthUsage,
     RunRow,
+    RunsInRange,
     RunsPage,
     SeedResult,
     ToolUsage,
     UsageQuery,
+    UsageRange,
     UsageReport,
+    UsageSeries,
     UsageSummary,
     UserBudget,
     UserOption,
@@ -50,15 +56,21 @@ __all__ = [
     "BudgetStatus",
     "DailyUsage",
     "Dashboard",
+    "DayUsage",
+    "ModelUsage",
+    "MonthToDate",
     "MonthUsage",
     "RunRecorder",
     "RunRow",
+    "RunsInRange",
     "RunsPage",
     "SeedResult",
     "ToolUsage",
     "UsageMaintenance",
     "UsageQuery",
+    "UsageRange",
     "UsageReport",
+    "UsageSeries",
     "UsageService",
     "UsageSummary",
     "UserBudget",

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import calendar
 import functools
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from jarvis.errors import ValidationError
-from jarvis.services.usage.views import DailyUsage, UsageSummary
+from jarvis.services.usage.views import DailyUsage, DayUsage, ModelUsage, UsageSummary
 
 WARNING_FRACTION = 0.8
 MAX_RANGE_DAYS = 366
@@ -50,6 +50,46 @@ def summarise(rows: list[DailyUsage]) -> UsageSummary:
         total_tokens=sum(r.total_tokens for r in rows),
         cost=sum((r.cost for r in rows), Decimal(0)),
     )
+
+
+def per_model(rows: list[DailyUsage]) -> list[ModelUsage]:
+    """Daily rows summed per (provider, model), the most expensive first."""
+    groups: dict[tuple[str, str], list[DailyUsage]] = {}
+    for r in rows:
+        groups.setdefault((r.provider, r.model), []).append(r)
+    models = []
+    for (provider, model), group in groups.items():
+        s = summarise(group)
+        models.append(
+            ModelUsage(
+                provider=provider,
+                model=model,
+                runs=s.runs,
+                failed_runs=s.failed_runs,
+                unpriced_runs=s.unpriced_runs,
+                input_tokens=s.input_tokens,
+                output_tokens=s.output_tokens,
+                cache_read_tokens=s.cache_read_tokens,
+                cache_write_tokens=s.cache_write_tokens,
+                total_tokens=s.total_tokens,
+                cost=s.cost,
+            )
+        )
+    return sorted(models, key=lambda m: (-m.cost, -m.total_tokens, m.provider, m.model))
+
+
+def per_day(rows: list[DailyUsage], start: date, end: date) -> list[DayUsage]:
+    """Every day ``start..end`` (oldest first) with its totals and rows; quiet days are zeros."""
+    by_day: dict[date, list[DailyUsage]] = {}
+    for r in rows:
+        by_day.setdefault(r.day, []).append(r)
+    days = []
+    day = start
+    while day <= end:
+        found = sorted(by_day.get(day, []), key=lambda r: (r.provider, r.model))
+        days.append(DayUsage(day=day, summary=summarise(found), models=found))
+        day += timedelta(days=1)
+    return days
 
 
 def project_month(cost: Decimal, now_local: datetime) -> tuple[date, int, Decimal]:

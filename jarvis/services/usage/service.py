@@ -24,6 +24,8 @@ from jarvis.services.usage.rules import (
     MAX_RANGE_DAYS,
     available_timezone_names,
     budget_value,
+    per_day,
+    per_model,
     summarise,
     zone,
 )
@@ -31,11 +33,15 @@ from jarvis.services.usage.views import (
     BudgetStatus,
     DailyUsage,
     Dashboard,
+    MonthToDate,
     MonthUsage,
+    RunsInRange,
     RunsPage,
     ToolUsage,
     UsageQuery,
+    UsageRange,
     UsageReport,
+    UsageSeries,
     UsageSummary,
     UserBudget,
     UserRank,
@@ -45,6 +51,8 @@ from jarvis.validation import clamp_int, clean_line
 #: How far the runs table pages, and how many models one query may filter on.
 MAX_PAGE = 1_000_000
 MAX_MODEL_FILTERS = 100
+#: The range of the API's usage reads when none is given: the last 30 local days.
+DEFAULT_RANGE_DAYS = 30
 
 
 class UsageService:
@@ -201,6 +209,112 @@ class UsageService:
                 users=reads.user_options(uow.usage) if principal.is_admin else [],
                 budget=budget,
             )
+
+    # -- the HTTP API's reads: a range of local days, the last 30 by default -----------------
+
+    def _resolve(
+        self,
+        uow: UnitOfWork,
+        principal: Principal,
+        start: date | None,
+        end: date | None,
+        *,
+        models: tuple[str, ...] = (),
+        user_id: uuid.UUID | None = None,
+        everyone: bool = False,
+        page: int = 0,
+        page_size: int = 25,
+    ) -> tuple[UsageQuery, uuid.UUID | None, ZoneInfo]:
+        """The query (a missing ``end`` is today, a missing ``start`` 30 days before ``end``,
+        in the viewed user's time zone), whose usage it reads, and that zone."""
+        target = self._target(principal, UsageQuery(date.min, date.min, (), user_id, everyone))
+        tz = self._tz(uow, principal, target)
+        end = end or self._clock.now().astimezone(tz).date()
+        start = start or end - timedelta(days=DEFAULT_RANGE_DAYS - 1)
+        query = UsageQuery(start, end, tuple(models), user_id, everyone, page, page_size)
+        self._check(query)
+        return query, target, tz
+
+    def usage_range(
+        self,
+        principal: Principal,
+        start: date | None = None,
+        end: date | None = None,
+        *,
+        models: tuple[str, ...] = (),
+        user_id: uuid.UUID | None = None,
+        everyone: bool = False,
+    ) -> UsageRange:
+        """Totals, per model and per tool (tools: all models) over local days ``start..end``
+        (both included; by default the last 30 days)."""
+        with self._uow(principal) as uow:
+            query, target, tz = self._resolve(
+                uow, principal, start, end, models=models, user_id=user_id, everyone=everyone
+            )
+            rows = reads.daily(uow.usage, query, target)
+            rows = [r for r in rows if not query.models or r.model in query.models]
+            tools = reads.tools(uow.usage, query, target)
+        return UsageRange(query, tz.key, summarise(rows), per_model(rows), tools)
+
+    def daily_series(
+        self,
+        principal: Principal,
+        start: date | None = None,
+        end: date | None = None,
+        *,
+        models: tuple[str, ...] = (),
+        user_id: uuid.UUID | None = None,
+        everyone: bool = False,
+    ) -> UsageSeries:
+        """Every local day of ``start..end`` (by default the last 30 days) with its totals and
+        its rows per model; days without runs are zeros."""
+        with self._uow(principal) as uow:
+            query, target, tz = self._resolve(
+                uow, principal, start, end, models=models, user_id=user_id, everyone=everyone
+            )
+            rows = reads.daily(uow.usage, query, target)
+        rows = [r for r in rows if not query.models or r.model in query.models]
+        return UsageSeries(query, tz.key, per_day(rows, query.start, query.end))
+
+    def month_to_date(
+        self, principal: Principal, *, user_id: uuid.UUID | None = None, everyone: bool = False
+    ) -> MonthToDate:
+        """The local month so far with its linear projection, and the monthly budget it counts
+        against (for one user; ``None`` for everyone's usage)."""
+        target = self._target(principal, UsageQuery(date.min, date.min, (), user_id, everyone))
+        with self._uow(principal) as uow:
+            tz = self._tz(uow, principal, target)
+            month = reads.month(uow.usage, self._clock.now(), tz, target, ())
+            budget = None if target is None else self._budget(uow, target, month)
+        return MonthToDate(tz.key, month, budget)
+
+    def runs_in_range(
+        self,
+        principal: Principal,
+        start: date | None = None,
+        end: date | None = None,
+        *,
+        page: int = 0,
+        page_size: int = 25,
+        models: tuple[str, ...] = (),
+        user_id: uuid.UUID | None = None,
+        everyone: bool = False,
+    ) -> RunsInRange:
+        """One page of the runs started on local days ``start..end`` (by default the last 30
+        days), newest first, with tokens, cost and status."""
+        with self._uow(principal) as uow:
+            query, target, tz = self._resolve(
+                uow,
+                principal,
+                start,
+                end,
+                models=models,
+                user_id=user_id,
+                everyone=everyone,
+                page=page,
+                page_size=page_size,
+            )
+            return RunsInRange(query, tz.key, reads.runs_page(uow.usage, query, target, tz))
 
     # -- budgets --------------------------------------------------------------------------
 

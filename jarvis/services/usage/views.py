@@ -166,6 +166,70 @@ class Dashboard:
         return self.summary.runs == 0 and not self.runs.rows
 
 
+@dataclass(frozen=True, slots=True)
+class ModelUsage:
+    """One model's totals over a range (all its days)."""
+
+    provider: str
+    model: str
+    runs: int
+    failed_runs: int
+    unpriced_runs: int
+    input_tokens: int
+    output_tokens: int
+    cache_read_tokens: int
+    cache_write_tokens: int
+    total_tokens: int
+    cost: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class DayUsage:
+    """One local day: its totals and its rows per model (none on a day without runs)."""
+
+    day: date
+    summary: UsageSummary
+    models: list[DailyUsage]
+
+
+@dataclass(frozen=True, slots=True)
+class UsageRange:
+    """Totals, per model and per tool over a range of local days (the API's usage summary)."""
+
+    query: UsageQuery
+    timezone: str
+    summary: UsageSummary
+    models: list[ModelUsage]
+    tools: list[ToolUsage]
+
+
+@dataclass(frozen=True, slots=True)
+class UsageSeries:
+    """Every local day of a range, oldest first, days without runs included (as zeros)."""
+
+    query: UsageQuery
+    timezone: str
+    days: list[DayUsage]
+
+
+@dataclass(frozen=True, slots=True)
+class MonthToDate:
+    """The local month so far, its projection and (for one user) the budget it counts against."""
+
+    timezone: str
+    month: MonthUsage
+    budget: BudgetStatus | None
+
+
+@dataclass(frozen=True, slots=True)
+class RunsInRange:
+    """One page of the runs started in a range of local days, newest first."""
+
+    query: UsageQuery
+    timezone: str
+    page: RunsPage
+
+
 @dataclass
 class SeedResult:
     """What ``jarvis demo seed`` wrote, and the demo login."""
