@@ -128,6 +128,40 @@ def test_stop_from_another_instance_stops_within_a_second_and_keeps_the_partial_
     assert not elsewhere.runs.cancel(user, started.run_id)  # nothing left to stop
 
 
+def test_stop_ends_a_run_whose_model_has_gone_quiet_mid_answer(chat_factory, owner_engine) -> None:  # type: ignore[no-untyped-def]
+    """A model that sends two words and then nothing for a minute: Stop still ends the run
+    within a second, with the words it did send."""
+    release = threading.Event()
+
+    def quiet(_m: list[ChatMessage], _t: list[ToolDefinition]) -> Iterator[StreamEvent]:
+        yield TextDelta("two ")
+        yield TextDelta("words ")
+        release.wait(60)
+        yield TextDelta("too late")
+        yield Finished("stop")
+
+    runner = chat_factory(fake(quiet))
+    user = committed_user(owner_engine)
+    conv = runner.conversations.create(user, provider="openai", model="gpt-4o")
+    started = runner.runs.start(user, conv.id, "say something")
+    asked = 0.0
+    seen: list[ev.Event] = []
+    try:
+        for followed in runner.runs.follow(user, started.run_id):
+            seen.append(followed.event)
+            text = "".join(e.text for e in seen if isinstance(e, ev.TextDelta))
+            if not asked and text == "two words ":
+                asked = time.monotonic()
+                assert runner.runs.cancel(user, started.run_id)
+        took = time.monotonic() - asked
+    finally:
+        release.set()
+    assert isinstance(seen[-1], ev.RunCancelled)
+    assert took < 1.5, took
+    [turn] = runner.conversations.history(user, conv.id)
+    assert turn.status == "cancelled" and turn.answer.strip() == "two words"
+
+
 class BudgetAwareModel:
     """A model that honours ``max_tokens`` like a real one, wanting 50,000 output tokens."""
 

@@ -16,11 +16,15 @@ answer and its usage (estimated from the text when the provider reported none).
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import queue
+import threading
 import time
 import uuid
 from collections.abc import Generator, Iterable, Iterator
 from decimal import Decimal
+from typing import cast
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
@@ -232,7 +236,9 @@ class RunEngine:
             max_tokens=self._max_tokens(state, messages, cap),
         )
         try:
-            for item in _within(stream, state.trace_context):
+            # Read on a helper thread, so Stop ends even a model that has gone quiet mid-answer
+            # within a poll (a blocking read cannot be interrupted from here).
+            for item in _interruptible(_within(stream, state.trace_context), stop):
                 self._check(state, stop, writer)
                 if isinstance(item, llm.TextDelta):
                     if item.text:
@@ -245,6 +251,7 @@ class RunEngine:
                     usage = (usage or llm.Usage()) + item.usage
                 elif isinstance(item, llm.Finished):
                     state.finish_reason = item.stop_reason
+            self._check(state, stop, writer)  # the read was abandoned by Stop
         except BaseException:
             if usage is None:
                 # Stopped or failed before the provider reported usage: what was sent and
@@ -252,10 +259,6 @@ class RunEngine:
                 state.usage = state.usage + _estimate(messages, "".join(parts))
                 state.estimated = True
             raise
-        finally:
-            close = getattr(stream, "close", None)
-            if close is not None:
-                close()
         return "".join(parts), calls, usage or llm.Usage()
 
     def _account(self, state: RunState) -> ev.UsageUpdate:
@@ -438,17 +441,71 @@ def _end_span(span: Span, state: RunState, status: str) -> None:
     span.end()
 
 
+#: How often a run waiting for its model checks for Stop.
+STOP_POLL_SECONDS = 0.1
+
+
+def _interruptible(items: Iterator[llm.StreamEvent], stop: StopFlag) -> Iterator[llm.StreamEvent]:
+    """``items`` read on a helper thread and handed over through a queue: the caller sees
+    each item as it arrives and gets control back every :data:`STOP_POLL_SECONDS`, so a set
+    ``stop`` ends the iteration at once even while the model sends nothing. An abandoned read
+    stops after the model's next item (or its read timeout) and closes the stream; errors
+    from the stream are raised here."""
+    handoff: queue.SimpleQueue[tuple[str, object]] = queue.SimpleQueue()
+    abandoned = threading.Event()
+
+    def read() -> None:
+        try:
+            for item in items:
+                if abandoned.is_set():
+                    break
+                handoff.put(("item", item))
+            handoff.put(("done", None))
+        except BaseException as exc:  # handed to the run's thread, which decides
+            handoff.put(("error", exc))
+        finally:
+            close = getattr(items, "close", None)
+            if close is not None:
+                with contextlib.suppress(Exception):
+                    close()
+
+    reader = threading.Thread(target=read, name="jarvis-model-read", daemon=True)
+    reader.start()
+    try:
+        while True:
+            try:
+                kind, value = handoff.get(timeout=STOP_POLL_SECONDS)
+            except queue.Empty:
+                if stop.is_set():
+                    return
+                continue
+            if kind == "item":
+                yield cast(llm.StreamEvent, value)
+            elif kind == "error":
+                assert isinstance(value, BaseException)
+                raise value
+            else:
+                return
+    finally:
+        abandoned.set()
+
+
 def _within(items: Iterable[llm.StreamEvent], ctx: Context | None) -> Iterator[llm.StreamEvent]:
     """Pull each item with the run's span current, so the provider's spans are its children
     (the run's generator yields between items, so the span cannot stay attached)."""
     iterator = iter(items)
-    while True:
-        token = otel_context.attach(ctx) if ctx is not None else None
-        try:
-            item = next(iterator)
-        except StopIteration:
-            return
-        finally:
-            if token is not None:
-                otel_context.detach(token)
-        yield item
+    try:
+        while True:
+            token = otel_context.attach(ctx) if ctx is not None else None
+            try:
+                item = next(iterator)
+            except StopIteration:
+                return
+            finally:
+                if token is not None:
+                    otel_context.detach(token)
+            yield item
+    finally:
+        close = getattr(iterator, "close", None)
+        if close is not None:
+            close()
