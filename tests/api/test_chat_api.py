@@ -232,7 +232,7 @@ def test_a_turn_over_the_budget_is_refused_before_it_starts(api: ApiClient) -> N
     me = register_and_login(api)
     api.app_services.usage.set_user_budget(factories.OPERATOR, me.user_id, "0")
     refused = api.post("/orchestrator/run", json={"message": ARITHMETIC}, headers=me.headers)
-    body = problem(refused, 429, "limit_exceeded_error")
+    body = problem(refused, 429, "budget_exceeded_error")
     assert "budget" in body["detail"]
     assert api.get("/conversations", headers=me.headers).json() == []  # no empty "New chat"
 
