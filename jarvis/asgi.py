@@ -1,5 +1,5 @@
 """One process, one port: the Streamlit UI (``st.App``) with the HTTP API mounted at
-``/api/v1``, served by uvicorn (``jarvis up``; the Docker image runs the same).
+``/api/v1`` and the MCP server at ``/mcp``, served by uvicorn (``jarvis up``; the Docker image runs the same).
 
 The lifespan builds the process's services once — engine, run workers, the event listener —
 and hands the same object to the API and to the pages; on shutdown the runs in progress end
@@ -18,10 +18,11 @@ from typing import Any
 
 import anyio
 import streamlit as st
-from starlette.routing import Mount
+from starlette.routing import Mount, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from jarvis.api import API_PREFIX, create_api
+from jarvis.api.mcp import MCP_PATH, JarvisMCP
 from jarvis.api.routes.openai_compat import PREFIX as OPENAI_PREFIX
 from jarvis.bootstrap import build_services, provide_services
 from jarvis.config import Settings, get_settings
@@ -37,21 +38,27 @@ def create_app(settings: Settings | None = None) -> Any:
     settings = settings or get_settings()
     configure_logging(settings.log_level, settings.log_format)
     api = create_api(settings)
+    mcp = JarvisMCP(lambda: api.state.services)
 
     @asynccontextmanager
     async def lifespan(_app: Any) -> AsyncIterator[dict[str, Any]]:
         services = await anyio.to_thread.run_sync(build_services, settings)
         api.state.services = services
         provide_services(services)
-        log.info("jarvis is serving", extra={"api": API_PREFIX})
+        log.info("jarvis is serving", extra={"api": API_PREFIX, "mcp": MCP_PATH})
         try:
-            yield {}
+            async with mcp.session_manager.run():
+                yield {}
         finally:
             await anyio.to_thread.run_sync(services.shutdown)
             provide_services(None)
             services.engine.dispose()
 
-    routes = [Mount(API_PREFIX, app=api), Mount(OPENAI_ALIAS, app=openai_alias(api))]
+    routes = [
+        Mount(API_PREFIX, app=api),
+        Mount(OPENAI_ALIAS, app=openai_alias(api)),
+        Route(MCP_PATH, endpoint=mcp),
+    ]
     return st.App(APP_SCRIPT, routes=routes, lifespan=lifespan)
 
 

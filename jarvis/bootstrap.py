@@ -25,6 +25,7 @@ from jarvis.identity import Principal
 from jarvis.llm.embedders import Embedder, EmbedderRegistry, default_embedder
 from jarvis.llm.factory import ProviderFactory
 from jarvis.security.crypto import EnvelopeCipher, KeyRing
+from jarvis.security.outbound import OutboundPolicy
 from jarvis.security.passwords import PasswordHasher
 from jarvis.security.tokens import AccessTokenCodec
 from jarvis.services.admin import AdminService
@@ -206,7 +207,9 @@ def build_services(
     run_recorder = RunRecorder(clock, price_cache)
     usage = UsageService(uow, clock, settings)
     cipher = cipher or EnvelopeCipher(KeyRing.from_settings(settings))
-    secrets = SecretsService(uow, cipher, clock)
+    # Where users' base URLs may point (JARVIS_OUTBOUND_ALLOWLIST opens private networks)
+    outbound = OutboundPolicy(tuple(settings.outbound_allowlist))
+    secrets = SecretsService(uow, cipher, clock, outbound=outbound)
     key_rotation = KeyRotation(uow, cipher.keyring)
     tools = tools or builtin_registry()
     permissions = PermissionsService(uow, tools, clock)
@@ -223,7 +226,7 @@ def build_services(
     memory = MemoryService(uow, embedders, clock)
     knowledge_graph = KnowledgeGraphService(uow, embedders, clock)
     # Chat providers (keys from the vault, per run) and tracing from settings.otel_exporter
-    providers = providers or ProviderFactory(secrets)
+    providers = providers or ProviderFactory(secrets, outbound=outbound)
     if configure_tracing(settings) is not None:
         instrument_engine(engine)
     # Chat: conversations, and agent runs driven by the engine; runs left `running` by a dead

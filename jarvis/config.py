@@ -30,6 +30,9 @@ KEYS_FILE = "keys.json"
 MIN_JWT_SECRET_BYTES = 32
 #: Session lifetimes are bounded (ten years): beyond, date arithmetic overflows.
 MAX_SESSION_SECONDS = 10 * 365 * 86400
+_HOST_NAME_RE = re.compile(
+    r"(?i)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*\.?"
+)
 
 
 def _env(name: str) -> Any:
@@ -152,6 +155,12 @@ class Settings(BaseSettings):
     trusted_proxies: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
         validation_alias=AliasChoices("JARVIS_TRUSTED_PROXIES", "trusted_proxies"),
+    )
+    # Hosts / IPs / networks users' base URLs may reach although not public (the SSRF guard,
+    # jarvis.security.outbound): "localhost,127.0.0.1,10.0.0.0/8" for a local Ollama / vLLM.
+    outbound_allowlist: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        validation_alias=AliasChoices("JARVIS_OUTBOUND_ALLOWLIST", "outbound_allowlist"),
     )
 
     # HTTP API (/api/v1, /v1): request limits and browser origins allowed to call it.
@@ -279,6 +288,24 @@ class Settings(BaseSettings):
                     raise ValueError(
                         f"expected IP addresses or networks separated by commas, got {entry!r}"
                     ) from None
+        return value
+
+    @field_validator("outbound_allowlist", mode="before")
+    @classmethod
+    def _split_allowlist(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = [h.strip() for h in value.split(",") if h.strip()]
+        if isinstance(value, list):
+            for entry in value:
+                text = str(entry).strip().strip("[]")
+                try:
+                    ipaddress.ip_network(text, strict=False)
+                except ValueError:
+                    if not _HOST_NAME_RE.fullmatch(text):
+                        raise ValueError(
+                            "expected host names, IP addresses or networks (CIDR) separated by "
+                            f"commas, got {str(entry)[:80]!r}"
+                        ) from None
         return value
 
     @field_validator("database_url", "app_database_url")

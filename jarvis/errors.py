@@ -6,6 +6,7 @@ pages turn them into kind messages. Messages never contain a secret value, a pas
     JarvisError
     ├── ConfigError                 bad or missing settings (names the variable)
     ├── ValidationError             bad user input (``field`` names the form field)
+    │   └── OutboundRefusedError     an address the server may not connect to (SSRF guard)
     ├── NotFoundError               the row does not exist *for this user*
     ├── ConflictError               duplicate name, stale update
     ├── AuthError
@@ -56,6 +57,13 @@ class ValidationError(JarvisError):
     def __init__(self, message: str | None = None, *, field: str | None = None) -> None:
         super().__init__(message)
         self.field = field
+
+
+class OutboundRefusedError(ValidationError):
+    """A URL / address on a network the server may not reach on a user's behalf (loopback,
+    private, link-local, metadata) and not in ``JARVIS_OUTBOUND_ALLOWLIST``."""
+
+    default_message = "That address may not be used."
 
 
 class NotFoundError(JarvisError):

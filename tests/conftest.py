@@ -40,6 +40,9 @@ from jarvis.security.passwords import PasswordHasher  # noqa: E402
 from tests import factories  # noqa: E402
 
 TEST_MASTER_KEY = "11" * 32
+#: Tests point OpenAI-compatible keys at local wire servers (127.0.0.1): the SSRF guard lets
+#: loopback through only because tests allow-list it, as an admin of a local Ollama would.
+TEST_OUTBOUND_ALLOWLIST = "127.0.0.0/8,::1,localhost"
 TEST_JWT_SECRET = "test-jwt-secret-" + "x" * 40
 TEST_APP_PASSWORD = "test-app-role-password"  # noqa: S105
 
@@ -82,7 +85,7 @@ def make_settings(database_url: str, data_dir: Path, **extra: object) -> Setting
         master_key=TEST_MASTER_KEY,
         jwt_secret=TEST_JWT_SECRET,
         db_app_password=TEST_APP_PASSWORD,
-        **extra,
+        **{"outbound_allowlist": TEST_OUTBOUND_ALLOWLIST, **extra},
     )
 
 

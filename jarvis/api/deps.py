@@ -49,7 +49,12 @@ def current_principal(
     """The signed-in caller; 401 without valid credentials, 429 over the request rate."""
     if credentials is None or not credentials.credentials:
         raise TokenError("Send Authorization: Bearer <access token or API key>.")
-    token = credentials.credentials
+    return principal_for(services, credentials.credentials, ip)
+
+
+def principal_for(services: Services, token: str, ip: str | None) -> Principal:
+    """The user a bearer ``token`` (access token or API key) acts as, counted against the
+    per-key / per-user and per-address request limits (the API's, and ``/mcp``'s)."""
     if token.startswith(services.api_keys.prefix):
         principal = services.api_keys.authenticate(token)
     else:

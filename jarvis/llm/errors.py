@@ -19,6 +19,7 @@ import httpx
 import openai
 
 from jarvis.errors import (
+    OutboundRefusedError,
     ProviderAuthError,
     ProviderBadRequestError,
     ProviderError,
@@ -112,6 +113,8 @@ def translate_error(
     err: ProviderError
     if isinstance(exc, ProviderError):
         return exc
+    if isinstance(exc, OutboundRefusedError):  # the guarded transport refused the address
+        return ProviderBadRequestError(f"{who} cannot be used: {exc}", provider=provider)
     if isinstance(
         exc,
         (openai.APITimeoutError, anthropic.APITimeoutError, *_TIMEOUTS),

@@ -11,7 +11,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from jarvis.errors import NotFoundError, ProviderAuthError, ValidationError
+from jarvis.errors import (
+    NotFoundError,
+    OutboundRefusedError,
+    ProviderAuthError,
+    ProviderBadRequestError,
+    ValidationError,
+)
 from jarvis.identity import Principal
 from jarvis.llm.anthropic_provider import AnthropicProvider
 from jarvis.llm.base import LLMProvider
@@ -26,6 +32,8 @@ from jarvis.llm.models import (
 )
 from jarvis.llm.offline import OFFLINE, OfflineProvider
 from jarvis.llm.openai_provider import OpenAIProvider
+from jarvis.llm.outbound_http import guarded_openai_client
+from jarvis.security.outbound import OutboundPolicy
 
 DEFAULT_TIMEOUT_S = 60.0
 
@@ -66,16 +74,24 @@ class ProviderFactory:
         timeout: float = DEFAULT_TIMEOUT_S,
         retry: RetryPolicy | None = None,
         builders: dict[str, Builder] | None = None,
+        outbound: OutboundPolicy | None = None,
     ) -> None:
         self._secrets = secrets
         self._timeout = timeout
         self._retry = retry or RetryPolicy()
+        # A user's base URL is checked before each run and at each connection (SSRF guard).
+        self._outbound = outbound or OutboundPolicy()
         self._builders: dict[str, Builder] = {
             OPENAI: lambda key, url, retry, timeout: OpenAIProvider(
                 key, name=OPENAI, base_url=url, timeout=timeout, retry=retry
             ),
             OPENAI_COMPATIBLE: lambda key, url, retry, timeout: OpenAIProvider(
-                key, name=OPENAI_COMPATIBLE, base_url=url, timeout=timeout, retry=retry
+                key,
+                name=OPENAI_COMPATIBLE,
+                base_url=url,
+                timeout=timeout,
+                retry=retry,
+                http_client=guarded_openai_client(self._outbound),
             ),
             ANTHROPIC: lambda key, url, retry, timeout: AnthropicProvider(
                 key, base_url=url, timeout=timeout, retry=retry
@@ -94,8 +110,10 @@ class ProviderFactory:
         """The adapter for ``provider`` with the user's key (``offline`` needs none). With a
         ``deadline`` (``time.monotonic()``), no read waits and no retry starts past it.
 
-        Raises :class:`ValidationError` for an unknown provider and
-        :class:`ProviderAuthError` when the user has no key for it.
+        Raises :class:`ValidationError` for an unknown provider,
+        :class:`ProviderAuthError` when the user has no key for it and
+        :class:`ProviderBadRequestError` when its base URL points where the server may not
+        connect (``JARVIS_OUTBOUND_ALLOWLIST``).
         """
         if provider == OFFLINE:
             return OfflineProvider()
@@ -122,6 +140,15 @@ class ProviderFactory:
                 "Your OpenAI-compatible secret has no base URL (e.g. http://localhost:11434/v1).",
                 provider=provider,
             )
+        if base_url:
+            try:
+                self._outbound.check_url(base_url)
+            except OutboundRefusedError as exc:
+                raise ProviderBadRequestError(
+                    f"The base URL of your {provider_label(provider)} key cannot be used: "
+                    + str(exc),
+                    provider=provider,
+                ) from exc
         timeout = self._timeout
         if deadline is not None:
             timeout = max(1.0, min(timeout, deadline - time.monotonic()))

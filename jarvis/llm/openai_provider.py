@@ -45,7 +45,8 @@ class OpenAIProvider:
     """:class:`~jarvis.llm.base.LLMProvider` over the ``openai`` SDK.
 
     ``name`` is ``"openai"`` or ``"openai_compatible"`` (then ``base_url`` is required and the
-    key optional). The SDK's own retries are off (``max_retries=0``): :class:`RetryPolicy` is
+    key optional; ``http_client`` the guarded client of
+    :mod:`jarvis.llm.outbound_http` for a user-supplied URL). The SDK's own retries are off (``max_retries=0``): :class:`RetryPolicy` is
     the one policy.
     """
 
@@ -57,6 +58,7 @@ class OpenAIProvider:
         base_url: str | None = None,
         timeout: float = DEFAULT_TIMEOUT_S,
         retry: RetryPolicy | None = None,
+        http_client: Any = None,
     ) -> None:
         self.name = name
         self._secret = api_key
@@ -66,6 +68,7 @@ class OpenAIProvider:
             base_url=base_url or OPENAI_BASE_URL,
             timeout=timeout,
             max_retries=0,
+            http_client=http_client,
         )
 
     def __repr__(self) -> str:  # never the key

@@ -16,7 +16,7 @@ from typing import Literal
 
 from jarvis.clock import Clock
 from jarvis.db.uow import UnitOfWorkFactory
-from jarvis.errors import NotFoundError, ValidationError
+from jarvis.errors import NotFoundError, PermissionDeniedError, ValidationError
 from jarvis.identity import Principal
 from jarvis.tools.registry import ToolRegistry, ToolSpec
 
@@ -87,6 +87,31 @@ class PermissionsService:
         with self._uow(principal) as uow:
             row = uow.permissions.get(principal.user_id, tool_id)
             return DEFAULT_ALLOWED if row is None else bool(row.granted)
+
+    def authorize_call(
+        self, principal: Principal, tool_id: str, *, channel: str, ip: str | None = None
+    ) -> None:
+        """A client outside the agent (``channel``: ``"mcp"``) is about to run ``tool_id`` as
+        the user: the same per-user permission as the agent's applies, and the call is
+        audited (``tool.called`` / ``tool.denied``). :class:`PermissionDeniedError` when the
+        user denied the tool (or it is unknown)."""
+        known = tool_id in self._registry
+        with self._uow(principal) as uow:
+            row = uow.permissions.get(principal.user_id, tool_id) if known else None
+            allowed = known and (DEFAULT_ALLOWED if row is None else bool(row.granted))
+            uow.audit.record(
+                "tool.called" if allowed else "tool.denied",
+                user_id=principal.user_id,
+                target=f"tool:{tool_id}"[:300],
+                details={"tool_id": tool_id, "channel": channel},
+                ip=ip,
+            )
+            uow.commit()
+        if not allowed:
+            raise PermissionDeniedError(
+                f"You have not allowed the tool {tool_id}. Allow it on the Tools page "
+                "to use it here."
+            )
 
     def tools_for(self, principal: Principal) -> list[ToolSpec]:
         """Tools to offer the model: permitted and with their required secret present."""

@@ -31,7 +31,12 @@ from jarvis.bootstrap import Services, build_services
 from jarvis.config import Settings
 from jarvis.security.passwords import PasswordHasher
 from tests import factories
-from tests.conftest import TEST_APP_PASSWORD, TEST_JWT_SECRET, TEST_MASTER_KEY
+from tests.conftest import (
+    TEST_APP_PASSWORD,
+    TEST_JWT_SECRET,
+    TEST_MASTER_KEY,
+    TEST_OUTBOUND_ALLOWLIST,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = os.environ.get("JARVIS_TEST_CHROMIUM", "/usr/bin/chromium")
@@ -75,6 +80,7 @@ def start_app(s: Settings, log_path: Path, extra_env: dict[str, str] | None = No
             "JARVIS_JWT_SECRET": TEST_JWT_SECRET,
             "JARVIS_DB_APP_PASSWORD": TEST_APP_PASSWORD,
             "JARVIS_ENV": "test",
+            "JARVIS_OUTBOUND_ALLOWLIST": TEST_OUTBOUND_ALLOWLIST,
             "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false",
         }
     )

@@ -8,12 +8,19 @@ from collections.abc import Iterator
 import pytest
 
 from jarvis.bootstrap import Services
-from jarvis.errors import ProviderAuthError, ValidationError
+from jarvis.errors import (
+    OutboundRefusedError,
+    ProviderAuthError,
+    ProviderBadRequestError,
+    ValidationError,
+)
 from jarvis.llm.anthropic_provider import AnthropicProvider
 from jarvis.llm.base import ChatMessage, TextDelta
 from jarvis.llm.factory import ProviderFactory
 from jarvis.llm.offline import OFFLINE_LABEL, OfflineProvider
 from jarvis.llm.openai_provider import OpenAIProvider
+from jarvis.security.outbound import OutboundPolicy
+from jarvis.services.secrets import SecretsService
 from tests import factories
 from tests.llm_wire_server import Reply, WireServer, fast_retry, openai_text_stream, openai_usage
 
@@ -73,7 +80,9 @@ def test_vault_key_and_base_url_reach_the_wire(services: Services, server: WireS
     )
     server.script(Reply.sse(openai_text_stream(["from ", "ollama"], usage=openai_usage(5, 2))))
     policy, _ = fast_retry()
-    factory = ProviderFactory(services.secrets, retry=policy, timeout=5)
+    # The test settings allow-list loopback (tests/conftest.py), as an admin would for Ollama
+    allowed = OutboundPolicy(services.settings.outbound_allowlist)
+    factory = ProviderFactory(services.secrets, retry=policy, timeout=5, outbound=allowed)
 
     provider = factory.for_user(principal, "openai_compatible")
     events = list(provider.stream([ChatMessage("user", "hi")], [], model="llama3.1"))
@@ -83,3 +92,24 @@ def test_vault_key_and_base_url_reach_the_wire(services: Services, server: WireS
     assert server.requests[-1].headers["authorization"] == f"Bearer {LOCAL_KEY}"
     assert server.requests[-1].body["model"] == "llama3.1"
     assert "openai_compatible" in [c.id for c in factory.usable_providers(principal)]
+
+
+def test_without_the_allowlist_the_wire_server_url_is_refused(
+    services: Services, server: WireServer
+) -> None:
+    """The same loopback URL as above: refused when saved, and before a run when an admin
+    removed it from JARVIS_OUTBOUND_ALLOWLIST after it was saved."""
+    principal = factories.user(services.uow, "llm")
+    strict = SecretsService(services.uow, services.secrets.cipher, services.clock)
+    with pytest.raises(OutboundRefusedError, match="JARVIS_OUTBOUND_ALLOWLIST") as info:
+        strict.create(principal, "openai_compatible", "ollama", LOCAL_KEY, base_url=server.url)
+    assert info.value.field == "base_url"
+    assert services.secrets.providers_available(principal) == set()  # nothing was saved
+
+    services.secrets.create(
+        principal, "openai_compatible", "ollama", LOCAL_KEY, base_url=server.url
+    )
+    before = len(server.requests)
+    with pytest.raises(ProviderBadRequestError, match="loopback.*JARVIS_OUTBOUND_ALLOWLIST"):
+        ProviderFactory(services.secrets).for_user(principal, "openai_compatible")
+    assert len(server.requests) == before

@@ -15,6 +15,7 @@ from jarvis.db.uow import UnitOfWorkFactory
 from jarvis.errors import ConflictError, CryptoError, NotFoundError, ValidationError
 from jarvis.identity import Principal
 from jarvis.security.crypto import EnvelopeCipher, SealedSecret
+from jarvis.security.outbound import OutboundPolicy
 from jarvis.services.secrets.validation import (
     BASE_URL_ALLOWED,
     DEFAULT_NAME,
@@ -68,10 +69,19 @@ def _last4(value: str) -> str:
 class SecretsService:
     """Create, list, replace, delete and (for the orchestrator) reveal a user's secrets."""
 
-    def __init__(self, uow: UnitOfWorkFactory, cipher: EnvelopeCipher, clock: Clock) -> None:
+    def __init__(
+        self,
+        uow: UnitOfWorkFactory,
+        cipher: EnvelopeCipher,
+        clock: Clock,
+        *,
+        outbound: OutboundPolicy | None = None,
+    ) -> None:
         self._uow = uow
         self._cipher = cipher
         self._clock = clock
+        # Base URLs make this server connect somewhere: only public addresses, unless allowed.
+        self._outbound = outbound or OutboundPolicy()
 
     @property
     def cipher(self) -> EnvelopeCipher:
@@ -114,6 +124,8 @@ class SecretsService:
         name = validate_name(name)
         value = validate_value(provider, value)
         base_url = validate_base_url(provider, base_url)
+        if base_url is not None:
+            self._outbound.check_url(base_url, field="base_url")
         with self._span("create", principal, provider=provider), self._uow(principal) as uow:
             repo = uow.secrets
             if repo.by_name(principal.user_id, provider, name) is not None:
@@ -185,6 +197,8 @@ class SecretsService:
                     raise self._duplicate(row.provider, name)
             if row.provider in BASE_URL_ALLOWED:
                 row.base_url = validate_base_url(row.provider, base_url or row.base_url)
+                if base_url and row.base_url is not None:
+                    self._outbound.check_url(row.base_url, field="base_url")
             elif base_url:
                 validate_base_url(row.provider, base_url)
             if value is not None:
