@@ -3,13 +3,13 @@ next to the API, its session manager running in the lifespan, the SDK client ove
 
 from __future__ import annotations
 
-import anyio
 import httpx2
 from mcp import ClientSession
 from mcp.client.streamable_http import streamable_http_client
 
 from jarvis.bootstrap import Services
 from tests import factories
+from tests.async_support import run_async
 
 
 def test_the_live_app_serves_mcp_to_an_api_key(live_app: str, live_services: Services) -> None:
@@ -32,4 +32,4 @@ def test_the_live_app_serves_mcp_to_an_api_key(live_app: str, live_services: Ser
             assert "The live app remembers." in found.content[0].text  # type: ignore[union-attr]
             return {t.name for t in (await session.list_tools()).tools}
 
-    assert "memory_store" in anyio.run(main)
+    assert "memory_store" in run_async(main)

@@ -9,7 +9,6 @@ import json
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
-import anyio
 import httpx2
 import pytest
 from mcp import ClientSession, MCPError
@@ -22,6 +21,7 @@ from starlette.routing import Route
 from jarvis.api.mcp import MCP_PATH, JarvisMCP
 from jarvis.bootstrap import Services
 from jarvis.identity import Principal
+from tests.async_support import run_async
 
 T = TypeVar("T")
 BASE = "http://testserver"
@@ -46,7 +46,7 @@ def serve(services: Services, key: str | None, work: Callable[[ClientSession], A
             await session.initialize()
             return await work(session)
 
-    return anyio.run(main)
+    return run_async(main)
 
 
 def call(services: Services, key: str, tool: str, **arguments: Any) -> Any:
@@ -149,7 +149,7 @@ def test_a_missing_or_bad_key_is_refused(committed_services: Services, key: str 
                 headers={**headers, "Accept": "application/json, text/event-stream"},
             )
 
-    response = anyio.run(main)
+    response = run_async(main)
     assert response.status_code == 401
     assert response.headers["www-authenticate"].startswith("Bearer")
     assert key is None or key not in response.text  # the key is never echoed

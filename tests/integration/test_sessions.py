@@ -431,7 +431,7 @@ def test_ending_a_browser_session_by_its_cookie(services: Services) -> None:
         services.sessions.refresh(issued.refresh_token)
     assert [v.session_id for v in services.sessions.list_active(user)] == [other.session_id]
     assert services.sessions.end_browser(token)  # again: harmless
-    events = services.admin.audit_log(admin, action="logout")
+    events = services.admin.audit_log(admin, action="logout", user_id=user.user_id)
     assert [e.target for e in events] == [f"session:{issued.session_id}"]
     assert token not in repr(events)
 
