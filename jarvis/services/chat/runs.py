@@ -179,7 +179,8 @@ class RunService:
         model: str | None = None,
     ) -> StartedRun:
         """:meth:`start` in ``conversation_id``, or in a new conversation (``provider`` /
-        ``model``, offline by default); a given provider or model switches the conversation."""
+        ``model``, offline by default); a given provider or model switches the conversation
+        first, so the turn runs with what the caller showed (the chat page's picker)."""
         if conversation_id is None:
             chosen = provider or OFFLINE
             conversation_id = self._conversations.create(
@@ -188,9 +189,9 @@ class RunService:
         elif provider or model:
             current = self._conversations.get(principal, conversation_id)
             chosen = provider or current.provider or OFFLINE
-            self._conversations.set_model(
-                principal, conversation_id, chosen, model or default_model(chosen)
-            )
+            wanted = model or default_model(chosen)
+            if (chosen, wanted) != (current.provider, current.model):
+                self._conversations.set_model(principal, conversation_id, chosen, wanted)
         return self.start(principal, conversation_id, text)
 
     async def outcome(self, principal: Principal, run_id: uuid.UUID) -> RunOutcome:

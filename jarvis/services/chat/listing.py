@@ -1,0 +1,39 @@
+"""The conversation list's date groups (pure: unit-tested without a database).
+
+Days are UTC calendar days, as the rest of Jarvis counts them (budgets, usage)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, datetime
+
+from jarvis.services.chat.views import ConversationGroup, ConversationView
+
+TODAY = "Today"
+YESTERDAY = "Yesterday"
+PREVIOUS_7_DAYS = "Previous 7 days"
+OLDER = "Older"
+GROUPS = (TODAY, YESTERDAY, PREVIOUS_7_DAYS, OLDER)
+
+
+def date_group(when: datetime, now: datetime) -> str:
+    """The group of a conversation last active at ``when``, seen at ``now``."""
+    days = (now.astimezone(UTC).date() - when.astimezone(UTC).date()).days
+    if days <= 0:
+        return TODAY
+    if days == 1:
+        return YESTERDAY
+    if days <= 7:
+        return PREVIOUS_7_DAYS
+    return OLDER
+
+
+def group_by_date(
+    conversations: Iterable[ConversationView], now: datetime
+) -> list[ConversationGroup]:
+    """``conversations`` (newest first) in their date groups, in :data:`GROUPS` order; empty
+    groups are left out."""
+    grouped: dict[str, list[ConversationView]] = {label: [] for label in GROUPS}
+    for conversation in conversations:
+        grouped[date_group(conversation.updated_at, now)].append(conversation)
+    return [ConversationGroup(label, items) for label, items in grouped.items() if items]
