@@ -18,6 +18,7 @@ from jarvis.errors import JarvisError
 from jarvis.services.chat.runs import MAX_MESSAGE_CHARS
 from jarvis.services.chat.views import ChatOverview, ConversationView, ToolCallView, TurnView
 from jarvis.ui.components import show_error
+from jarvis.ui.composer import composer
 from jarvis.ui.guard import require_user
 from jarvis.ui.markdown import inert_markdown
 from jarvis.ui.run_view import RunProgress, ToolStep, budget_warning, cost_line
@@ -35,7 +36,6 @@ FOLLOW_SLICE_SECONDS = 30.0
 SEARCH_KEY = "chat_search"
 SHOWN_KEY = "chat_shown"  # how many conversations the sidebar lists ("Show more" adds a page)
 PAGE_SIZE = 30
-ANSWERING = "Jarvis is answering… (Stop to interrupt)"
 RUNNING_MARK = "⏳ "
 EXAMPLES = (
     "Remember that I am allergic to peanuts",
@@ -350,14 +350,7 @@ for turn in view.turns:
 if not view.turns:
     resend = examples()
 
-# At the top level of the page, Streamlit pins the composer to the bottom of the window.
-prompt = st.chat_input(
-    ANSWERING if busy else "Ask Jarvis…",
-    key="chat_input",
-    disabled=busy,
-    max_chars=MAX_MESSAGE_CHARS,
-)
-prompt = prompt or resend
+prompt = composer(busy=busy, max_chars=MAX_MESSAGE_CHARS) or resend
 if prompt:
     try:
         started = runs.start_in(
