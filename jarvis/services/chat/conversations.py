@@ -20,6 +20,7 @@ from jarvis.services.chat.listing import group_by_date
 from jarvis.services.chat.ports import ProviderSource
 from jarvis.services.chat.recovery import RunRecovery
 from jarvis.services.chat.views import ChatOverview, ConversationView, ToolCallView, TurnView
+from jarvis.services.usage.rules import zone
 from jarvis.validation import clean_line
 
 MAX_TITLE_CHARS = 120
@@ -234,6 +235,7 @@ class ConversationService:
         active = next((t.run_id for t in reversed(turns) if t.status == "running"), None)
         with self._uow(principal) as uow:
             busy = frozenset(uow.run_log.running_conversations(principal.user_id))
+            tz = zone(uow.usage.timezone_of(principal.user_id))
         conversations = [
             c if c.running == (c.id in busy) else replace(c, running=c.id in busy)
             for c in conversations
@@ -245,7 +247,7 @@ class ConversationService:
             self.provider_choices(principal),
             active_run_id=active,
             running=busy,
-            groups=group_by_date(conversations, self._clock.now()),
+            groups=group_by_date(conversations, self._clock.now(), tz),
             query=query,
             has_more=has_more,
         )
