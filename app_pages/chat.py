@@ -30,6 +30,7 @@ FLASH_KEY = "chat_flash"
 WARNING_KEY = "chat_budget_warning"
 PICKED_KEY = "chat_model_picked"
 QUERY_KEY = "c"
+ENDED_KEY = "chat_ended_run"  # a run seen ended in its log while the history said running
 LAST_KEY = "chat_last_conversation"  # reopened when the page is reached without ?c=
 #: A follower gives the page back to Streamlit this often (so clicks are never held up).
 FOLLOW_SLICE_SECONDS = 30.0
@@ -258,7 +259,12 @@ def follow_run(turn: TurnView) -> None:
             with box.container():
                 draw_progress(progress, turn.model)
             if progress.finished:
-                return
+                # It ended between the page's overview and this replay: look again (once), so
+                # the turn is drawn from history and the composer takes messages again.
+                if st.session_state.get(ENDED_KEY) == turn.run_id:
+                    return
+                st.session_state[ENDED_KEY] = turn.run_id
+                st.rerun()
             for followed in runs.follow(
                 principal, turn.run_id, progress.last_seq, timeout=FOLLOW_SLICE_SECONDS
             ):
@@ -325,19 +331,19 @@ model = model_col.selectbox(
     accept_new_options=provider == "openai_compatible",
     on_change=_picked,
 )
-if current is not None and wanted is None:
-    st.warning(
-        f"This conversation used {current.provider} ({current.model}), which you have no key "
-        f"for any more: your next message goes to **{choices[provider].label}** ({model}). "
-        "Add a key on the Secrets page, or choose another provider above.",
-        icon=":material/key_off:",
-    )
 picked = st.session_state.pop(PICKED_KEY, False)
 if current is not None and picked and (provider, model) != (current.provider, current.model):
     try:
         current = conversations.set_model(principal, current.id, provider, str(model))
     except JarvisError as exc:
         show_error(exc)
+if current is not None and current.provider not in choices:
+    st.warning(
+        f"This conversation used {current.provider} ({current.model}), which you have no key "
+        f"for any more: your next message goes to **{choices[provider].label}** ({model}). "
+        "Add a key on the Secrets page, or choose another provider above.",
+        icon=":material/key_off:",
+    )
 
 active: TurnView | None = None
 resend: str | None = None
