@@ -264,6 +264,8 @@ def follow_run(turn: TurnView) -> None:
                 if st.session_state.get(ENDED_KEY) == turn.run_id:
                     return
                 st.session_state[ENDED_KEY] = turn.run_id
+                if progress.budget_warning:
+                    st.session_state[WARNING_KEY] = progress.budget_warning
                 st.rerun()
             for followed in runs.follow(
                 principal, turn.run_id, progress.last_seq, timeout=FOLLOW_SLICE_SECONDS
