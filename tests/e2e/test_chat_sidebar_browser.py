@@ -36,7 +36,7 @@ def test_find_one_of_150_conversations_and_chat_on_a_phone(
     page.set_default_timeout(60_000)
     try:
         find_and_open(live_app, page, str(wanted.id))
-        chat_on_a_phone(page)
+        chat_on_a_phone(page, tmp_path)
     except Exception:
         page.screenshot(path=str(tmp_path / "chat-sidebar-failure.png"), full_page=True)
         raise
@@ -66,7 +66,7 @@ def find_and_open(live_app: str, page, wanted_id: str) -> None:  # type: ignore[
     page.get_by_role("button", name="What is 12 * (3 + 4)?").wait_for()
 
 
-def chat_on_a_phone(page) -> None:  # type: ignore[no-untyped-def]
+def chat_on_a_phone(page, shots) -> None:  # type: ignore[no-untyped-def]
     page.set_viewport_size({"width": 390, "height": 844})
     page.reload()
     wait_for_app(page)
@@ -83,3 +83,15 @@ def chat_on_a_phone(page) -> None:  # type: ignore[no-untyped-def]
     assert shown is not None and shown["y"] + shown["height"] <= 844, shown  # on screen
     assert shown["x"] >= 0 and shown["x"] + shown["width"] <= 390, shown
     no_sideways_scroll(page)
+
+    # the conversation list is one tap away, and fits the phone's width
+    page.get_by_test_id("stExpandSidebarButton").click()
+    sidebar = page.get_by_test_id("stSidebar")
+    sidebar.get_by_placeholder("Search conversations…").wait_for()
+    title = sidebar.get_by_role("button", name=WANTED)
+    title.wait_for()
+    page.wait_for_timeout(500)  # the sidebar slides in
+    for box in (sidebar.bounding_box(), title.bounding_box()):
+        assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= 390, box
+    no_sideways_scroll(page)
+    page.screenshot(path=str(shots / "phone-sidebar.png"))
