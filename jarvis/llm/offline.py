@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
 from jarvis.llm.base import (
@@ -274,9 +275,36 @@ def _describe(name: str, arguments: dict[str, Any], content: str) -> str:
         if not items:
             return f"{title}: nothing found."
         return f"{title}:\n" + "\n".join(f"- {_short(item)}" for item in items[:_MAX_ITEMS])
-    if name == "usage_report":
-        return "Your usage: " + _short(_flat(data), 400)
+    if name == "usage_report" and isinstance(data, dict):
+        return _spending(data)
     return f"`{name}` returned: " + _short(_flat(data), 400)
+
+
+def _spending(report: dict[str, Any]) -> str:
+    """The usage report as a sentence ("You have spent $0.00 this month, of your $20.00
+    budget."); its numbers stay in the expandable tool step."""
+    spent = _dollars(report.get("month_to_date_usd"))
+    if spent is None:
+        return "Your usage: " + _short(_flat(report), 400)
+    text = f"You have spent {spent} this month"
+    budget = report.get("budget")
+    limit = _dollars(budget.get("budget_usd")) if isinstance(budget, dict) else None
+    text += f", of your {limit} budget." if limit is not None else "."
+    projected = _dollars(report.get("projected_month_usd"))
+    if projected is not None and projected != spent:
+        text += f" At this pace the month will cost about {projected}."
+    return text
+
+
+def _dollars(value: Any) -> str | None:
+    """``"$1,234.50"`` from an amount (string or number), or None when it is not one."""
+    try:
+        amount = Decimal(str(value))
+    except (InvalidOperation, ValueError):
+        return None
+    if not amount.is_finite():
+        return None
+    return f"${amount.quantize(Decimal('0.01'), rounding=ROUND_HALF_UP):,}"
 
 
 def _items(data: Any) -> list[str]:

@@ -50,9 +50,7 @@ class RunProgress:
         self.last_seq = max(self.last_seq, seq)
         if isinstance(event, ev.RunStarted):
             if event.budget_warning:
-                self.budget_warning = (
-                    f"You have used {event.budget_fraction or 0:.0%} of your monthly budget."
-                )
+                self.budget_warning = budget_warning(event.budget_fraction or 0)
         elif isinstance(event, ev.TextDelta):
             self.answer += event.text
         elif isinstance(event, ev.ToolCallStarted):
@@ -83,6 +81,11 @@ class RunProgress:
         step = ToolStep(call_id, tool_id, {})  # denied before it started
         self.steps.append(step)
         return step
+
+
+def budget_warning(fraction: float) -> str:
+    """What the page says when a run starts past the budget's warning line."""
+    return f"You have used {fraction:.0%} of your monthly budget."
 
 
 def cost_line(tokens: int, cost: Decimal | None, unpriced: bool, estimated: bool = False) -> str:

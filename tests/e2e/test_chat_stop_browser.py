@@ -14,6 +14,7 @@ from argon2 import PasswordHasher
 
 from jarvis.bootstrap import build_services
 from jarvis.config import Settings
+from jarvis.ui.composer import ANSWERING
 from tests.e2e.conftest import fill, wait_for_app
 
 pytestmark = pytest.mark.e2e
@@ -93,8 +94,16 @@ def test_stop_ends_the_answer_and_the_page_says_stopped(
     box.fill("tell me a long story")
     box.press("Enter")
     page.get_by_text("word2", exact=False).first.wait_for()
+    # while it answers, the composer says so and takes no second message; the sidebar marks it
+    busy = page.get_by_placeholder(ANSWERING)
+    busy.wait_for()
+    assert busy.is_disabled()
+    page.get_by_test_id("stSidebar").get_by_role("button", name="⏳ " + conv.title).wait_for()
     page.get_by_role("button", name="Stop").click()
 
     page.get_by_text("Stopped.", exact=True).wait_for(timeout=15_000)
     assert page.get_by_text("Still running").count() == 0
     assert page.get_by_text("word99", exact=False).count() == 0
+    # the stopped turn can be sent again, and the composer takes messages again
+    page.get_by_role("button", name="Retry").wait_for()
+    assert page.get_by_placeholder("Ask Jarvis…").is_enabled()

@@ -52,13 +52,16 @@ def test_rename_and_delete_a_conversation(app_settings, new_app) -> None:  # typ
     assert any(e.label.startswith("calculator · ok") for e in at.expander)
     [conv] = get_services().conversations.list(principal)
 
+    # each conversation in the sidebar has its own menu
     at.text_input(key=f"chat_title_{conv.id}").input("Arithmetic")
-    at.button(key="chat_rename").click().run()
+    at.button(key=f"chat_rename_{conv.id}").click().run()
     assert not at.exception
-    assert any(b.label == "Arithmetic" for b in at.button)
+    assert at.button(key=f"chat_open_{conv.id}").label == "Arithmetic"
+    assert any(b.label == "Arithmetic" for b in at.sidebar.button)
 
-    at.checkbox(key="chat_delete_confirm").check().run()
-    at.button(key="chat_delete").click().run()
+    assert at.button(key=f"chat_delete_{conv.id}").disabled  # not before it is confirmed
+    at.checkbox(key=f"chat_confirm_{conv.id}").check().run()
+    at.button(key=f"chat_delete_{conv.id}").click().run()
     assert not at.exception
     assert get_services().conversations.list(principal) == []
     assert any("No conversations yet." in c.value for c in at.caption)

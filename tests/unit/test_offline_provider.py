@@ -191,3 +191,46 @@ def test_deterministic_and_labelled() -> None:
     assert OfflineProvider().name == "offline"
     assert OFFLINE_LABEL == "offline (deterministic, no LLM)"
     assert isinstance(OfflineProvider(), LLMProvider)
+
+
+def test_spending_is_answered_in_a_sentence() -> None:
+    """Not ``month_to_date_usd: 0``: the numbers stay in the expandable tool step."""
+    report = ToolCallRequest("offline_1", "usage_report", {})
+    answer = text_of(
+        run(
+            _turn(
+                "how much have I spent this month",
+                [report],
+                [
+                    {
+                        "status": "ok",
+                        "runs": 0,
+                        "month_to_date_usd": "0",
+                        "projected_month_usd": "0",
+                        "budget": {"budget_usd": "20", "spent_usd": "0", "fraction": 0.0},
+                    }
+                ],
+            )
+        )
+    )
+    assert answer == "You have spent $0.00 this month, of your $20.00 budget."
+    busy = text_of(
+        run(
+            _turn(
+                "how much have I spent",
+                [report],
+                [
+                    {
+                        "month_to_date_usd": "1234.5",
+                        "projected_month_usd": "2500.004",
+                        "budget": {"budget_usd": "3000"},
+                    }
+                ],
+            )
+        )
+    )
+    assert busy == (
+        "You have spent $1,234.50 this month, of your $3,000.00 budget. "
+        "At this pace the month will cost about $2,500.00."
+    )
+    assert "month_to_date_usd" not in answer + busy

@@ -35,6 +35,25 @@ class ConversationRepository:
             )
         )
 
+    def search(
+        self, user_id: uuid.UUID, query: str = "", *, limit: int = 30, offset: int = 0
+    ) -> list[Conversation]:
+        """The user's conversations whose title contains ``query`` (any case; all when empty),
+        most recently active first, ``limit`` from ``offset``."""
+        stmt = select(Conversation).where(Conversation.user_id == user_id)
+        if query:
+            pattern = (
+                "%" + query.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            )
+            stmt = stmt.where(Conversation.title.ilike(pattern, escape="\\"))
+        return list(
+            self.session.scalars(
+                stmt.order_by(Conversation.updated_at.desc(), Conversation.id)
+                .limit(limit)
+                .offset(offset)
+            )
+        )
+
     def get(self, conversation_id: uuid.UUID) -> Conversation | None:
         return self.session.get(Conversation, conversation_id)
 

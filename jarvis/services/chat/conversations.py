@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import timedelta
 
 from jarvis.clock import Clock
@@ -15,15 +16,20 @@ from jarvis.identity import Principal
 from jarvis.llm.factory import ProviderChoice
 from jarvis.llm.models import CHAT_PROVIDERS, default_model
 from jarvis.llm.offline import OFFLINE
+from jarvis.services.chat.listing import group_by_date
 from jarvis.services.chat.ports import ProviderSource
 from jarvis.services.chat.recovery import RunRecovery
 from jarvis.services.chat.views import ChatOverview, ConversationView, ToolCallView, TurnView
+from jarvis.services.usage.rules import zone
 from jarvis.validation import clean_line
 
 MAX_TITLE_CHARS = 120
 #: A title may be made from a whole message (the first one names a new chat).
 MAX_TITLE_SOURCE_CHARS = 20_000
 DEFAULT_TITLE = "New chat"
+#: Conversations the chat page lists at first (and adds per "Show more").
+LIST_PAGE = 30
+MAX_QUERY_CHARS = 200
 
 
 class ConversationService:
@@ -201,10 +207,19 @@ class ConversationService:
             return turns
 
     def overview(
-        self, principal: Principal, conversation_id: uuid.UUID | None = None
+        self,
+        principal: Principal,
+        conversation_id: uuid.UUID | None = None,
+        *,
+        query: str = "",
+        limit: int = LIST_PAGE,
     ) -> ChatOverview:
-        """The chat page's data in one call (an unknown or deleted id opens nothing)."""
-        conversations = self.list(principal)
+        """The chat page's data in one call: the first ``limit`` conversations whose title
+        contains ``query``, grouped by date, and the open one (an unknown or deleted id opens
+        nothing)."""
+        query = clean_query(query)
+        listed = self.list(principal, limit + 1, query=query)
+        conversations, has_more = listed[:limit], len(listed) > limit
         current = next((c for c in conversations if c.id == conversation_id), None)
         if current is None and conversation_id is not None:
             try:
@@ -220,6 +235,11 @@ class ConversationService:
         active = next((t.run_id for t in reversed(turns) if t.status == "running"), None)
         with self._uow(principal) as uow:
             busy = frozenset(uow.run_log.running_conversations(principal.user_id))
+            tz = zone(uow.usage.timezone_of(principal.user_id))
+        conversations = [
+            c if c.running == (c.id in busy) else replace(c, running=c.id in busy)
+            for c in conversations
+        ]
         return ChatOverview(
             conversations,
             current,
@@ -227,6 +247,9 @@ class ConversationService:
             self.provider_choices(principal),
             active_run_id=active,
             running=busy,
+            groups=group_by_date(conversations, self._clock.now(), tz),
+            query=query,
+            has_more=has_more,
         )
 
     def provider_choices(self, principal: Principal) -> list[ProviderChoice]:
@@ -234,12 +257,19 @@ class ConversationService:
         return self._providers.usable_providers(principal)
 
     # Kept last: a method named ``list`` hides the builtin from annotations below it.
-    def list(self, principal: Principal, limit: int = 100) -> list[ConversationView]:
-        """The user's conversations, most recently active first."""
+    def list(
+        self, principal: Principal, limit: int = 100, *, query: str = "", offset: int = 0
+    ) -> list[ConversationView]:
+        """The user's conversations, most recently active first: ``limit`` from ``offset``, only
+        those whose title contains ``query`` (any case) when one is given; each says whether
+        an answer is in progress in it (``running``)."""
+        query = clean_query(query)
         with self._uow(principal) as uow:
-            return [
-                conversation_view(c) for c in uow.conversations.for_user(principal.user_id, limit)
-            ]
+            rows = uow.conversations.search(
+                principal.user_id, query, limit=max(limit, 0), offset=max(offset, 0)
+            )
+            busy = uow.run_log.running_conversations(principal.user_id) if rows else set()
+            return [conversation_view(c, running=c.id in busy) for c in rows]
 
 
 # -- helpers shared with the run service --------------------------------------------------------
@@ -253,9 +283,16 @@ def load_conversation(uow: UnitOfWork, conversation_id: uuid.UUID) -> Conversati
     return row
 
 
-def conversation_view(row: Conversation) -> ConversationView:
+def conversation_view(row: Conversation, *, running: bool = False) -> ConversationView:
     return ConversationView(
-        row.id, row.title, row.provider, row.model, row.created_at, row.updated_at
+        row.id, row.title, row.provider, row.model, row.created_at, row.updated_at, running
+    )
+
+
+def clean_query(query: str) -> str:
+    """A title search on one line (at most :data:`MAX_QUERY_CHARS`; "" for none)."""
+    return clean_line(
+        query, field="query", label="search", max_chars=MAX_QUERY_CHARS, required=False
     )
 
 

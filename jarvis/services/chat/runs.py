@@ -184,8 +184,9 @@ class RunService:
         model: str | None = None,
     ) -> StartedRun:
         """:meth:`start` in ``conversation_id``, or in a new conversation (``provider`` /
-        ``model``, offline by default); a given provider or model switches the conversation.
-        A refused turn leaves no new conversation behind."""
+        ``model``, offline by default); a given provider or model switches the conversation
+        first, so the turn runs with what the caller showed (the chat page's picker). A refused
+        turn leaves no new conversation behind."""
         if conversation_id is None:
             chosen = provider or OFFLINE
             created = self._conversations.create(
@@ -200,9 +201,9 @@ class RunService:
         if provider or model:
             current = self._conversations.get(principal, conversation_id)
             chosen = provider or current.provider or OFFLINE
-            self._conversations.set_model(
-                principal, conversation_id, chosen, model or default_model(chosen)
-            )
+            wanted = model or default_model(chosen)
+            if (chosen, wanted) != (current.provider, current.model):
+                self._conversations.set_model(principal, conversation_id, chosen, wanted)
         return self.start(principal, conversation_id, text)
 
     async def answer(

@@ -23,6 +23,16 @@ class ConversationView:
     model: str | None
     created_at: datetime
     updated_at: datetime
+    #: An answer is in progress in this conversation (set by listings, else False).
+    running: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationGroup:
+    """Conversations last active in one period ("Today", "Yesterday", ...), newest first."""
+
+    label: str
+    conversations: list[ConversationView]
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,10 +111,17 @@ class ChatOverview:
     active_run_id: uuid.UUID | None = None
     #: Conversations with a run in progress (marked in the list).
     running: frozenset[uuid.UUID] = frozenset()
+    #: ``conversations`` by when they were last active (see :mod:`.listing`).
+    groups: list[ConversationGroup] = field(default_factory=list)
+    #: The title search the list was filtered by ("" for none).
+    query: str = ""
+    #: More conversations match than were listed (the page offers "Show more").
+    has_more: bool = False
 
 
 __all__ = [
     "ChatOverview",
+    "ConversationGroup",
     "ConversationView",
     "JSONObject",
     "JSONValue",
