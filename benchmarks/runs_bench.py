@@ -138,10 +138,17 @@ class Timestamps:
         yield Finished("stop")
 
 
+_ADMINS: list[Principal] = []
+
+
 def user(services: Services, n: int) -> Principal:
-    return services.accounts.register(
-        f"bench{n}-{uuid.uuid4().hex[:6]}@example.com", "benchmark pw 123", f"B{n}"
-    )
+    """A new account: the first is the administrator, who registers the others (sign-up is
+    closed once an account exists)."""
+    email, password = f"bench{n}-{uuid.uuid4().hex[:6]}@example.com", "benchmark pw 123"
+    if not services.accounts.has_users():
+        _ADMINS[:] = [services.accounts.register(email, password, f"B{n}")]
+        return _ADMINS[0]
+    return services.accounts.register(email, password, f"B{n}", actor=_ADMINS[0])
 
 
 # -- 1. bookkeeping per turn ---------------------------------------------------------------------
@@ -392,9 +399,11 @@ def reattach(settings: Settings, events: int) -> dict[str, float]:
     time.sleep(0.3)
     have = services.runs.events(who, started.run_id)
     seq = have[-1].seq
+    # Written far ahead of the run's own sequence numbers, so its last events (usage, the
+    # end) still fit below them when the model is released.
     batch = [
         LoggedEvent(
-            seq + i + 1,
+            10_000 + i,
             "text_delta" if i % 10 else "tool_call_started",
             ev.TextDelta(started.run_id, f"chunk {i} of a long answer. ").to_dict()
             if i % 10
@@ -406,18 +415,21 @@ def reattach(settings: Settings, events: int) -> dict[str, float]:
         u.run_log.append(who.user_id, started.run_id, batch)
         u.commit()
     times: list[float] = []
+    count = 0
     for _ in range(30):
         began = time.perf_counter()
         progress = RunProgress()
+        count = 0
         for followed in services.runs.events(who, started.run_id):
             progress.apply(followed.event, followed.seq)
+            count += 1
         times.append((time.perf_counter() - began) * 1000)
     hold.set()
     list(services.runs.follow(who, started.run_id))
     services.shutdown()
     services.engine.dispose()
     print(
-        f"  replay + fold of {progress.last_seq} events: p50 {percentile(times, 50):5.1f} ms  "
+        f"  replay + fold of {count} events: p50 {percentile(times, 50):5.1f} ms  "
         f"p95 {percentile(times, 95):5.1f} ms"
     )
     return {"p50": percentile(times, 50)}

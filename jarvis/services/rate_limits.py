@@ -75,7 +75,7 @@ class RateLimiter:
         now = self._clock.now()
         start = window_start(now, window_seconds)
         key = key[:MAX_KEY_LENGTH]
-        with self._uow() as uow:
+        with self._uow.statements() as uow:  # one statement, no transaction around it
             count = uow.rate_limits.hit(key, start)  # a new window also drops older ones
             uow.commit()
         return decide(count, limit, start=start, window_seconds=window_seconds, now=now)

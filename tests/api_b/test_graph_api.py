@@ -133,6 +133,29 @@ def test_neighbourhood_and_path(client: TestClient, ada: Account) -> None:
     assert short.json()["found"] is False
 
 
+def test_a_neighbourhood_export_streams_json_lines(
+    client: TestClient, ada: Account, account: Callable[[str], Account]
+) -> None:
+    h = ada.headers
+    a, b, c, d = (entity(client, ada, n) for n in "ABCD")
+    relate(client, ada, a, b, "knows")
+    relate(client, ada, b, c, "knows")
+    relate(client, ada, c, d, "works_with")
+    url = f"/graph/entities/{a}/neighbourhood/export"
+    with client.stream("GET", url, params={"depth": 2}, headers=h) as response:
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("application/x-ndjson")
+        rows = [json.loads(line) for line in response.iter_lines() if line]
+    nodes = [r["node"] for r in rows if "node" in r]
+    relations = [r["relation"] for r in rows if "relation" in r]
+    assert [n["name"] for n in nodes] == ["A", "B", "C"]  # nearest first, no cap
+    assert len(relations) == 2 and rows.index({"relation": relations[0]}) > 2  # nodes first
+    # Another user's entity, or none at all: a 404 before anything is streamed.
+    bob = account("bob")
+    problem(client.get(url, headers=bob.headers), 404)
+    problem(client.get(url, params={"depth": 9}, headers=h), 422)
+
+
 def test_import_json_and_csv(client: TestClient, ada: Account) -> None:
     h = ada.headers
     doc = {

@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request, status
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, Field, StringConstraints
 
 from jarvis.api.deps import CurrentUser, ServicesDep
@@ -38,6 +38,8 @@ from jarvis.services.knowledge_graph import (
     SearchMode,
 )
 from jarvis.services.knowledge_graph.validation import MAX_DESCRIPTION
+
+NDJSON = "application/x-ndjson"
 
 router = APIRouter(prefix="/graph", tags=["knowledge graph"], responses=PROBLEM_RESPONSES)
 
@@ -373,6 +375,40 @@ def neighbourhood(
             node_limit=limit,
         )
     return NeighbourhoodOut.of(found)
+
+
+@router.get(
+    "/entities/{entity_id}/neighbourhood/export",
+    response_class=StreamingResponse,
+    responses={
+        200: {
+            "description": 'JSON lines: every node (`{"node": ...}`, nearest first), then '
+            'every relation among them (`{"relation": ...}`), streamed as read.',
+            "content": {NDJSON: {"schema": {"type": "string"}}},
+        }
+    },
+)
+def export_neighbourhood(
+    entity_id: uuid.UUID,
+    user: CurrentUser,
+    services: ServicesDep,
+    relation_types: RelationTypes = None,
+    as_of: AsOf = None,
+    depth: Annotated[int, Query(ge=1, le=MAX_DEPTH, description="Hops from the entity.")] = 1,
+    direction: Annotated[Direction, Query(description="Which relations to follow.")] = "both",
+) -> StreamingResponse:
+    """The whole neighbourhood, uncapped, streamed (a hub's tens of thousands of nodes never
+    sit in memory); an unknown entity is a 404 before anything is sent."""
+    with fields_named(relation_types="relation_type"):
+        lines = services.knowledge_graph.export_neighbourhood(
+            user,
+            entity_id,
+            depth=depth,
+            direction=direction,
+            relation_types=relation_types or (),
+            as_of=as_of,
+        )
+    return StreamingResponse(lines, media_type=NDJSON)
 
 
 # -- relations ---------------------------------------------------------------------------------

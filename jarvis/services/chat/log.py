@@ -34,6 +34,8 @@ log = logging.getLogger(__name__)
 COALESCE_SECONDS = 0.05
 #: A follower re-reads the log this often even without a notification.
 POLL_SECONDS = 0.25
+#: How soon a run's first event is written (later events: every COALESCE_SECONDS).
+FIRST_FLUSH_SECONDS = 0.01
 #: ... and this often while notifications arrive (they wake it sooner).
 POLL_SECONDS_LISTENING = 1.0
 
@@ -58,9 +60,10 @@ class RunEventWriter:
         self._lock = threading.Lock()
         self._seq = 0
         self._pending: list[LoggedEvent] = []
-        # The first event (run_started) is written at once: followers (the page, an SSE client)
-        # see the run begin without waiting for the model; later events are coalesced.
-        self._last_flush = 0.0
+        # The first event (run_started) is due after FIRST_FLUSH_SECONDS: followers (the page,
+        # an SSE client) see a run begin within a flusher tick or two, while a quick run (the
+        # offline model) is still logged by its closing statement alone.
+        self._last_flush = time.monotonic() - max(0.0, coalesce_seconds - FIRST_FLUSH_SECONDS)
         #: True once the log refused an append: the run was closed elsewhere (recovered).
         self.closed = False
 
