@@ -300,6 +300,11 @@ def main(argv: list[str] | None = None) -> int:
             admin_row = conn.execute(
                 text("select id, email, timezone from users order by created_at limit 1")
             ).one()
+            # The database checks that whoever reads everyone's usage *is* an admin (0013).
+            conn.execute(
+                text("update users set role = 'admin' where id = :id"), {"id": admin_row.id}
+            )
+            conn.commit()
             sizes = conn.execute(
                 text(
                     "select (select count(*) from agent_runs), (select count(*) from usage_daily),"
