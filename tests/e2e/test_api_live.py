@@ -10,10 +10,13 @@ from typing import Any
 
 import httpx
 import openai
+import pytest
 
 from jarvis.bootstrap import Services
 from jarvis.llm.offline import OFFLINE_MODEL
 from tests import factories
+
+pytestmark = pytest.mark.slow  # a live server in a subprocess (no browser)
 
 PASSWORD = "a long live password"  # noqa: S105 - a throw-away database's user
 

@@ -4,12 +4,15 @@ next to the API, its session manager running in the lifespan, the SDK client ove
 from __future__ import annotations
 
 import httpx2
+import pytest
 from mcp import ClientSession
 from mcp.client.streamable_http import streamable_http_client
 
 from jarvis.bootstrap import Services
 from tests import factories
 from tests.async_support import run_async
+
+pytestmark = pytest.mark.slow  # a live server in a subprocess (no browser)
 
 
 def test_the_live_app_serves_mcp_to_an_api_key(live_app: str, live_services: Services) -> None:
