@@ -10,6 +10,10 @@ and recall@10 against the exact answer:
                  over the covering index for the 10k user, the user's own HNSW index (built by
                  ``MemoryIndexes.reconcile``) for the 100k user;
 * ours, exact    the exact plan for the 100k user too (what it gets without its index);
+* previous exact the exact statement this one replaced (0012's: every distance through the top-k
+                 sort, the query vector sent as text), same session, same queries, interleaved;
+* plain          ``ORDER BY embedding <=> :query LIMIT k`` over the user's rows (``NAIVE_SQL``:
+                 the floor the issue measured, 4.7 ms), for reference;
 * before         the plan this replaces: 384-d ``vector`` rows in the covering index, read in
                  a MATERIALIZED CTE (a side table ``memories_before`` with the same users and
                  row counts);
@@ -33,12 +37,14 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from sqlalchemy import create_engine, text  # noqa: E402
+from pgvector.sqlalchemy import HALFVEC  # noqa: E402
+from sqlalchemy import Float, Integer, String, bindparam, create_engine, text  # noqa: E402
+from sqlalchemy.dialects.postgresql import UUID  # noqa: E402
 
 from benchmarks._db import benchmark_database, p50, percentile, ratio_line  # noqa: E402
 from benchmarks.paraphrases import synthetic_memories  # noqa: E402
 from jarvis.db.engine import create_app_engine  # noqa: E402
-from jarvis.db.repositories.memory import MemoryRepository  # noqa: E402
+from jarvis.db.repositories.memory import NAIVE_SQL, MemoryRepository  # noqa: E402
 from jarvis.db.repositories.memory_indexes import MemoryIndexRepository  # noqa: E402
 from jarvis.db.uow import UnitOfWorkFactory  # noqa: E402
 from jarvis.llm.embedders import WORDLLAMA_MODEL, WordLlamaEmbedder  # noqa: E402
@@ -60,6 +66,30 @@ BEFORE_SQL = """
     SELECT m.id, m.content, 1 - top.distance AS score
     FROM top JOIN memories_before m ON m.id = top.id ORDER BY top.distance, m.id
 """
+
+# The exact statement of 0012 (what the 10k user got before the bound and the binary vector).
+PREVIOUS_EXACT_SQL = text(
+    """
+    WITH top AS (
+        SELECT id, embedding <=> :query AS distance
+        FROM memories
+        WHERE user_id = :user_id AND embedding_model = :model AND embedding IS NOT NULL
+        ORDER BY embedding <=> :query, id
+        LIMIT :k
+    )
+    SELECT m.id, m.content, m.embedding_model, m.metadata, m.source, m.created_at,
+           1 - top.distance AS score
+    FROM top JOIN memories m ON m.id = top.id
+    WHERE top.distance <> 'NaN'::float8 AND 1 - top.distance >= :min_score
+    ORDER BY top.distance, m.id
+    """
+).bindparams(
+    bindparam("query", type_=HALFVEC()),
+    bindparam("user_id", type_=UUID(as_uuid=True)),
+    bindparam("model", type_=String()),
+    bindparam("k", type_=Integer()),
+    bindparam("min_score", type_=Float()),
+)
 
 
 def log(msg: str) -> None:
@@ -213,14 +243,54 @@ def main() -> None:
                     ).all()
                     return (time.perf_counter() - t0) * 1000
 
+            def statement(
+                sql: Any, q: list[float], uid: uuid.UUID = uid, model: str = model
+            ) -> tuple[float, list[uuid.UUID]]:
+                with uow.for_user_id(uid) as w:
+                    w.session.execute(text("SELECT 1"))
+                    params = {"query": q, "user_id": uid, "model": model, "k": K}
+                    if sql is PREVIOUS_EXACT_SQL:
+                        params["min_score"] = -1.0
+                    t0 = time.perf_counter()
+                    ids = [r.id for r in w.session.execute(sql, params)]
+                    return (time.perf_counter() - t0) * 1000, ids
+
             rows = args.mid if name == "mid" else args.big
-            exact_ms, truth = [], []
+            exact_ms, truth, previous_ms, plain_ms = [], [], [], []
             for q in qs:
                 run(q, False)
-            for q in qs:
+                statement(PREVIOUS_EXACT_SQL, q)
+                statement(NAIVE_SQL, q)
+            same = 0
+            for q in qs:  # interleaved: the same load for each
                 ms, got = run(q, False)
                 exact_ms.append(ms)
                 truth.append(got)
+                ms, previous_ids = statement(PREVIOUS_EXACT_SQL, q)
+                previous_ms.append(ms)
+                same += previous_ids == got
+                plain_ms.append(statement(NAIVE_SQL, q)[0])
+            log(
+                f"user with {rows:,} memories: exact {p50(exact_ms):.2f} ms, previous exact "
+                f"statement {p50(previous_ms):.2f} ms (same top {K} for {same}/{len(qs)} "
+                f"queries), plain ORDER BY ... LIMIT {p50(plain_ms):.2f} ms"
+            )
+            results.append(
+                ratio_line(
+                    f"{rows:,}-memory user, exact, this statement",
+                    p50(exact_ms),
+                    p50(previous_ms),
+                    "before: 0012's exact statement, same run",
+                )
+            )
+            results.append(
+                ratio_line(
+                    f"{rows:,}-memory user, exact, this statement",
+                    p50(exact_ms),
+                    p50(plain_ms),
+                    "plain ORDER BY embedding <=> q LIMIT 10",
+                )
+            )
             before_ms = [before(q) for q in qs]
             if name == "big":
                 ann_ms, recall = [], []

@@ -143,3 +143,37 @@ def test_row_level_security_holds_even_if_the_sql_asks_for_another_user(services
         assert repo.browse(alice.user_id) == []
     with services.uow(alice) as uow:
         assert len(uow.memories.semantic(alice.user_id, model, vector, k=5)) == 1
+
+
+def test_exact_search_keeps_ties_beyond_its_sample(services: Services) -> None:
+    """The exact scan bounds itself by the k-th best distance of a sample of the user's rows
+    (EXACT_SAMPLE). Rows tied with that bound anywhere in the table still count: with every
+    vector equal, the top k is the k lowest ids of all the rows, not of the sample."""
+    from jarvis.db.repositories.memory import EXACT_SAMPLE
+
+    alice = factories.user(services.uow, "alice")
+    n = EXACT_SAMPLE * 2
+    with services.uow(alice) as uow:
+        ids = sorted(
+            uow.memories.add(
+                user_id=alice.user_id,
+                content=f"same vector {i}",
+                embedding=[1.0, 2.0, 3.0],
+                embedding_model="tie-3",
+            ).id
+            for i in range(n)
+        )
+        uow.memories.add(
+            user_id=alice.user_id,
+            content="no vector",
+            embedding=None,
+            embedding_model="tie-3",
+        )
+        uow.commit()
+    with services.uow(alice) as uow:
+        hits = uow.memories.semantic(alice.user_id, "tie-3", [1.0, 2.0, 3.0], k=10)
+        assert [h.id for h in hits] == ids[:10]
+        assert all(h.score == pytest.approx(1.0, abs=1e-3) for h in hits)
+        # more than the user has: every row with a vector, never the one without
+        hits = uow.memories.semantic(alice.user_id, "tie-3", [3.0, 2.0, 1.0], k=n + 5)
+        assert sorted(h.id for h in hits) == ids
