@@ -79,7 +79,7 @@ BEGIN
             SELECT unnest(v_seen)
         ) x(n);
         v_total := cardinality(v_seen) + cardinality(v_next);
-        IF v_total > p_limit THEN
+        IF v_total > p_limit THEN  -- never when p_limit is NULL (uncapped)
             v_room := p_limit - cardinality(v_seen);
             IF v_room::double precision * (SELECT greatest(c.reltuples, 1) FROM pg_class c
                                              WHERE c.oid = 'kg_entities'::regclass)
