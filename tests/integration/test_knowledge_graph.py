@@ -262,6 +262,10 @@ def test_graph_sql_is_scoped_by_row_level_security(services: Services) -> None:
             ids["P"], depth=3, direction="both", types=[], as_of=None, node_limit=10, edge_limit=10
         )
         assert rows.nodes == [] and rows.edges == []
+        uncapped = repo.stream_neighbourhood(
+            ids["P"], depth=3, direction="both", types=[], as_of=None
+        )
+        assert list(uncapped) == []
         assert (
             repo.step([ids["P"], ids["Q"]], follow_out=True, follow_in=True, types=[], as_of=None)
             == []
