@@ -262,6 +262,10 @@ def test_graph_sql_is_scoped_by_row_level_security(services: Services) -> None:
             ids["P"], depth=3, direction="both", types=[], as_of=None, node_limit=10, edge_limit=10
         )
         assert rows.nodes == [] and rows.edges == []
+        uncapped = repo.stream_neighbourhood(
+            ids["P"], depth=3, direction="both", types=[], as_of=None
+        )
+        assert list(uncapped) == []
         assert (
             repo.step([ids["P"], ids["Q"]], follow_out=True, follow_in=True, types=[], as_of=None)
             == []
@@ -347,3 +351,49 @@ def test_paths_and_lookup_query_per_level_not_per_row(
     assert path_queries <= path.searched_depth + 3  # ends, one step per level, nodes, relations
     assert len(found) == 7 and all(f.facts for f in found)
     assert len(statements) <= 4  # by name, by meaning, their entities, every entity's facts
+
+
+def test_export_lines_are_json_with_every_field(services: Services) -> None:
+    """The export builds each JSON line in SQL from text pieces: quotes, backslashes, newlines
+    and non-ASCII in names and descriptions, nested properties, a fractional weight and dates
+    all come back exactly as stored (and as the streamed objects say)."""
+    kg = services.knowledge_graph
+    p = factories.user(services.uow, "jsonl")
+    odd = 'Zoë "Q" \\ back\tslash'
+    a = kg.create_entity(
+        p, odd, "person", "line one\nline two \u2028", {"tags": ["x", {"y": 1.5}], "n": None}
+    )
+    assert '"' in a.name and "\\" in a.name and "\n" in a.description  # kept as stored
+    b = kg.create_entity(p, "Bob", "person")
+    since = datetime(2025, 3, 4, 5, 6, 7, tzinfo=UTC)
+    rel = kg.create_relation(
+        p, a.id, b.id, "knows", weight=0.25, valid_from=since, properties={"how": 'said "hi"'}
+    )
+    lines = list(kg.export_neighbourhood(p, a.id, depth=1))
+    assert all(line.endswith("\n") and line.count("\n") == 1 for line in lines)
+    rows = [json.loads(line) for line in lines]
+    assert rows[0] == {
+        "node": {
+            "id": str(a.id),
+            "name": a.name,
+            "type": "person",
+            "description": a.description,
+            "depth": 0,
+            "properties": {"tags": ["x", {"y": 1.5}], "n": None},
+        }
+    }
+    assert rows[1]["node"]["name"] == "Bob" and rows[1]["node"]["depth"] == 1
+    assert rows[2] == {
+        "relation": {
+            "id": str(rel.id),
+            "source_id": str(a.id),
+            "source": a.name,
+            "type": "knows",
+            "target_id": str(b.id),
+            "target": "Bob",
+            "weight": 0.25,
+            "valid_from": since.isoformat(),
+            "valid_to": None,
+            "properties": {"how": 'said "hi"'},
+        }
+    }

@@ -1,16 +1,18 @@
 """Knowledge graph SQL: entities, relations, the neighbourhood walk and shortest paths.
 
-The neighbourhood is ONE statement, breadth first with one CTE per level (depth is at most 3):
-level ``k`` is the relations of level ``k - 1``'s nodes minus every node already reached (a
-hashed anti-join against the earlier levels). A recursive CTE cannot see what it already
-visited: with ``UNION`` over (node, depth) it re-expands a node at every depth it is reached
-at, and testing candidates against an array of visited nodes is a scan per candidate (32 s
-for a hub's 57k-node neighbourhood, PERFORMANCE.md). A level only runs while the nodes so far
-fit the cap, so a hub whose first level overflows stops there; the kept nodes are the nearest
-by depth, then name. Uncapped (:meth:`KnowledgeGraphRepository.stream_neighbourhood`), the same
-walk fills a temporary table level by level and streams through a server-side cursor. The
-SQL-standard ``CYCLE`` clause is not used: it tracks paths, not visited nodes, and explodes on
-hubs.
+The capped neighbourhood is ONE round trip: ``jarvis_kg_walk`` (migration 0017, a plpgsql
+SECURITY INVOKER function, so row-level security applies) walks breadth first, one statement
+per level (depth is at most 3): level ``k`` is the relations of level ``k - 1``'s nodes, one
+index range each, ``EXCEPT`` every node already reached (a hashed set operation, never an array
+scanned per candidate: that took 32 s for a hub's 57k-node neighbourhood, PERFORMANCE.md). It
+stops at the first level that overflows the cap and keeps that level's first names, so the kept
+nodes are the nearest by depth, then name, then id. The statement around it reads the kept
+nodes' rows and the relations among them. A recursive CTE cannot see what it already visited
+(with ``UNION`` over (node, depth) it re-expands a node at every depth it is reached at), and the
+SQL-standard ``CYCLE`` clause tracks paths, not visited nodes, and explodes on hubs.
+
+Uncapped (:meth:`KnowledgeGraphRepository.stream_neighbourhood`), the same walk fills a
+temporary table level by level and streams through a server-side cursor.
 
 Row-level security scopes every statement to the acting user.
 """
@@ -61,90 +63,27 @@ _REL_FILTER = """
 """
 
 
-def _level_sql(level: int) -> str:
-    """Nodes first reached at ``level``: the previous level's relations (one index range per
-    frontier node), minus every node already reached, which is a hashed anti-join against
-    the earlier levels, never an array scanned element by element. It only runs while the
-    nodes so far fit the cap (a one-time filter), so a hub's level 1 ends the walk at once."""
-    prev = f"l{level - 1}"
-    seen = " + ".join(f"(SELECT count(*) FROM l{i})" for i in range(level))
-    earlier = "".join(
-        f" AND NOT EXISTS (SELECT 1 FROM l{i} x WHERE x.node = n.node)" for i in range(level)
-    )
-    return f"""
-    l{level} AS MATERIALIZED (
-        SELECT DISTINCT n.node FROM (
-            SELECT r.target_id AS node FROM {prev} p JOIN kg_relations r ON r.source_id = p.node
-            WHERE :follow_out AND {_REL_FILTER}
-            UNION ALL
-            SELECT r.source_id AS node FROM {prev} p JOIN kg_relations r ON r.target_id = p.node
-            WHERE :follow_in AND {_REL_FILTER}
-        ) n
-        WHERE {seen} <= :node_limit{earlier}
-    )"""
-
-
 #: Choose the name-ordered scan for the boundary level when ``room x entities`` is below this
 #: many times ``size^2`` (a sequential index entry is roughly this much cheaper than a lookup).
 SCAN_FACTOR = 10
 
-
-def _walk_sql(depth: int) -> str:
-    """The CTEs ``l0`` .. ``l<depth>``, ``found`` (node, depth) and ``kept`` (node, depth).
-
-    Capped, ``kept`` is the nearest ``:node_limit`` nodes by depth, then name (then id): every
-    node of the levels that fit, plus the first names of the boundary level (the first one
-    that overflows). Those come from one of two plans, chosen in SQL by the level's size: look
-    up each node's name and sort (small levels), or walk the user's entities in name order
-    (``ix_kg_entities_user_id_name``, index only) keeping members of the level until the room
-    is filled (a hub's 8,800 neighbours: ~5,700 index entries instead of 8,800 lookups)."""
-    levels = ",".join(_level_sql(i) for i in range(1, depth + 1))
-    found = " UNION ALL ".join(f"SELECT node, {i} AS depth FROM l{i}" for i in range(depth + 1))
-    head = f"""
-    WITH l0 AS MATERIALIZED (SELECT id AS node, user_id FROM kg_entities WHERE id = :root),
-    {levels},
-    found AS MATERIALIZED ({found})"""
-    return (
-        head
-        + f""",
-    sizes AS MATERIALIZED (
-        SELECT depth, count(*) AS n, sum(count(*)) OVER (ORDER BY depth) AS upto
-        FROM found GROUP BY depth
-    ),
-    cut AS MATERIALIZED (
-        SELECT b.depth, :node_limit - (b.upto - b.n) AS room,
-               (:node_limit - (b.upto - b.n))
-                   * (SELECT greatest(reltuples, 1) FROM pg_class
-                       WHERE oid = 'kg_entities'::regclass)
-                 < :scan_factor * b.n * b.n AS use_scan
-        FROM (SELECT * FROM sizes WHERE upto > :node_limit ORDER BY depth LIMIT 1) b
-    ),
-    kept AS MATERIALIZED (SELECT node, depth FROM (
-        SELECT node, depth FROM found
-        WHERE depth < coalesce((SELECT depth FROM cut), {depth + 1})
-        UNION ALL
-        (SELECT f.node, f.depth FROM found f JOIN kg_entities e ON e.id = f.node
-         WHERE f.depth = (SELECT depth FROM cut) AND NOT (SELECT use_scan FROM cut)
-         ORDER BY e.name, f.node
-         LIMIT (SELECT room FROM cut))
-        UNION ALL
-        (SELECT e.id, (SELECT depth FROM cut) FROM kg_entities e
-         WHERE (SELECT use_scan FROM cut) AND e.user_id = (SELECT user_id FROM l0)
-           -- a hashed filter on the name-ordered scan (IS TRUE keeps it from becoming a join)
-           AND (e.id IN (SELECT node FROM found WHERE depth = (SELECT depth FROM cut))) IS TRUE
-         ORDER BY e.name, e.id
-         LIMIT (SELECT room FROM cut))
-    ) u LIMIT :node_limit)"""
-    )
+# The walk itself (migration 0017): ``jarvis_kg_walk`` returns the kept nodes with their
+# depth, and ``seen``, how many nodes were reached before it stopped (on every row).
+_WALK = """
+    walk AS MATERIALIZED (
+        SELECT node, depth, seen FROM jarvis_kg_walk(
+            :root, :depth, :follow_out, :follow_in, :types, CAST(:as_of AS timestamptz),
+            :node_limit, :scan_factor)
+    )"""
 
 
-def _neighbourhood_sql(depth: int) -> Any:
+def _neighbourhood_sql() -> Any:
     """One 'seen' row (how many nodes were reached before the walk stopped), the kept nodes
     (kind 'n', nearest first), then at most :edge_limit relations among them (kind 'e', with
     both end names), as rows of one statement."""
     seen = (
         "SELECT 's' AS kind, NULL::uuid AS id, NULL AS a, NULL AS b, NULL AS c, "
-        "(SELECT count(*) FROM found)::int AS depth, NULL::jsonb AS props, "
+        "coalesce((SELECT max(seen) FROM walk), 0) AS depth, NULL::jsonb AS props, "
         "NULL::uuid AS source_id, NULL::uuid AS target_id, NULL::float8 AS weight, "
         "NULL::timestamptz AS valid_from, NULL::timestamptz AS valid_to UNION ALL "
     )
@@ -152,7 +91,7 @@ def _neighbourhood_sql(depth: int) -> Any:
     # from the index (OFFSET 0 keeps the planner from turning these into scans of the
     # whole tables), relation rows fetched only for the ones among the kept nodes.
     named = """
-    SELECT e.id, e.name, e.type, e.description, e.properties, k.depth FROM kept k
+    SELECT e.id, e.name, e.type, e.description, e.properties, k.depth FROM walk k
     CROSS JOIN LATERAL (SELECT * FROM kg_entities e WHERE e.id = k.node OFFSET 0) e"""
     edges = f"""
     pairs AS MATERIALIZED (SELECT id FROM (
@@ -174,7 +113,7 @@ def _neighbourhood_sql(depth: int) -> Any:
     edge_rows = """pairs p
      CROSS JOIN LATERAL (SELECT * FROM kg_relations r WHERE r.id = p.id OFFSET 0) r
      JOIN named s ON s.id = r.source_id JOIN named t ON t.id = r.target_id"""
-    sql = f"""{_walk_sql(depth)},
+    sql = f"""WITH {_WALK},
     named AS MATERIALIZED ({named}
     ),{edges}
     {seen}(SELECT 'n' AS kind, n.id, n.name AS a, n.type AS b, n.description AS c, n.depth,
@@ -189,6 +128,7 @@ def _neighbourhood_sql(depth: int) -> Any:
     """
     return text(sql).bindparams(
         bindparam("root", type_=UUID(as_uuid=True)),
+        bindparam("depth", type_=Integer()),
         bindparam("follow_out", type_=Boolean()),
         bindparam("follow_in", type_=Boolean()),
         bindparam("types", type_=ARRAY(String())),
@@ -199,77 +139,124 @@ def _neighbourhood_sql(depth: int) -> Any:
     )
 
 
-_NEIGHBOURHOOD = {d: _neighbourhood_sql(d) for d in (1, 2, 3)}
+_NEIGHBOURHOOD = _neighbourhood_sql()
 
-# The uncapped walk (stream_neighbourhood): a temporary table per connection, emptied at commit.
+# The uncapped walk (stream_neighbourhood): the same function, no cap, into a temporary table per
+# connection (emptied at commit; no key to maintain: the walk returns each node once), analysed
+# so the statement that streams is planned for its real size.
 _HOOD_START = (
     text(
-        "CREATE TEMP TABLE IF NOT EXISTS jarvis_hood (node uuid PRIMARY KEY, depth int NOT NULL) "
+        "CREATE TEMP TABLE IF NOT EXISTS jarvis_hood_walk (node uuid NOT NULL, depth int NOT NULL) "
         "ON COMMIT DELETE ROWS"
     ),
-    text("DELETE FROM jarvis_hood"),  # empty already, unless used twice in one transaction
-    text("INSERT INTO jarvis_hood SELECT id, 0 FROM kg_entities WHERE id = :root").bindparams(
-        bindparam("root", type_=UUID(as_uuid=True))
+    text("TRUNCATE jarvis_hood_walk"),  # empty already, unless used twice in one transaction
+    # the final sort and hash joins of a 60k-node neighbourhood fit in memory
+    text("SELECT set_config('work_mem', '64MB', true)"),
+    text(
+        """
+        INSERT INTO jarvis_hood_walk (node, depth)
+        SELECT node, depth FROM jarvis_kg_walk(
+            :root, :depth, :follow_out, :follow_in, :types, CAST(:as_of AS timestamptz),
+            NULL, 0)
+        """
+    ).bindparams(
+        bindparam("root", type_=UUID(as_uuid=True)),
+        bindparam("depth", type_=Integer()),
+        bindparam("follow_out", type_=Boolean()),
+        bindparam("follow_in", type_=Boolean()),
+        bindparam("types", type_=ARRAY(String())),
+        bindparam("as_of", type_=DateTime(timezone=True)),
     ),
+    text("ANALYZE jarvis_hood_walk"),
 )
-_HOOD_LEVEL = text(
-    f"""
-    INSERT INTO jarvis_hood (node, depth)
-    SELECT DISTINCT n.node, :level FROM (
-        SELECT r.target_id AS node FROM jarvis_hood p JOIN kg_relations r ON r.source_id = p.node
-        WHERE p.depth = :level - 1 AND :follow_out AND {_REL_FILTER}
-        UNION ALL
-        SELECT r.source_id AS node FROM jarvis_hood p JOIN kg_relations r ON r.target_id = p.node
-        WHERE p.depth = :level - 1 AND :follow_in AND {_REL_FILTER}
-    ) n
-    WHERE NOT EXISTS (SELECT 1 FROM jarvis_hood h WHERE h.node = n.node)
-    """
-).bindparams(
-    bindparam("level", type_=Integer()),
-    bindparam("follow_out", type_=Boolean()),
-    bindparam("follow_in", type_=Boolean()),
-    bindparam("types", type_=ARRAY(String())),
-    bindparam("as_of", type_=DateTime(timezone=True)),
+# Relations among the nodes: only (id, name) of each end is hashed, not whole entity rows.
+_HOOD_NAMES = """
+    WITH named AS MATERIALIZED (
+        SELECT e.id, e.name FROM jarvis_hood_walk h JOIN kg_entities e ON e.id = h.node
+    )"""
+_HOOD_AMONG = f"""
+     FROM kg_relations r JOIN named s ON s.id = r.source_id JOIN named t ON t.id = r.target_id
+     WHERE {_REL_FILTER}"""
+
+
+def _json_text(key: str, fields: Sequence[tuple[str, str]]) -> str:
+    """SQL for ``{"<key>": {<fields>}}`` as text, concatenated from each value's JSON text.
+    ``json_build_object`` looks up how to print each argument's type on every row: an
+    export's 300k lines cost 2-3x as much through it (``jsonb_build_object``: 5x)."""
+    body = " || ', ' || ".join(f"'\"{name}\": ' || {value}" for name, value in fields)
+    return f"""'{{"{key}": {{' || {body} || '}}}}'"""
+
+
+def _uuid(expr: str) -> str:
+    return f"""('"' || {expr} || '"')"""
+
+
+def _string(expr: str) -> str:
+    """Quoted; escaped by ``to_json`` only when it has a quote, a backslash or a control
+    character (a regular expression test costs a fraction of a ``to_json`` call)."""
+    return (
+        f"""CASE WHEN {expr} ~ '[[:cntrl:]"\\\\]' THEN to_json({expr}::text)::text """
+        f"""ELSE '"' || {expr} || '"' END"""
+    )
+
+
+def _nullable(expr: str) -> str:  # a timestamp
+    return f"CASE WHEN {expr} IS NULL THEN 'null' ELSE to_json({expr})::text END"
+
+
+def _number(expr: str) -> str:  # a float: NaN and infinities are strings in JSON
+    return f"CASE WHEN {expr} IN ('NaN', 'Infinity', '-Infinity') THEN to_json({expr})::text ELSE {expr}::text END"
+
+
+_NODE_JSON = _json_text(
+    "node",
+    [
+        ("id", _uuid("e.id")),
+        ("name", _string("e.name")),
+        ("type", _string("e.type")),
+        ("description", _string("e.description")),
+        ("depth", "h.depth::text"),
+        ("properties", "e.properties::text"),
+    ],
+)
+_RELATION_JSON = _json_text(
+    "relation",
+    [
+        ("id", _uuid("r.id")),
+        ("source_id", _uuid("r.source_id")),
+        ("source", _string("s.name")),
+        ("type", _string("r.type")),
+        ("target_id", _uuid("r.target_id")),
+        ("target", _string("t.name")),
+        ("weight", _number("r.weight")),
+        ("valid_from", _nullable("r.valid_from")),
+        ("valid_to", _nullable("r.valid_to")),
+        ("properties", "r.properties::text"),
+    ],
 )
 _HOOD_JSON = text(
-    f"""
-    WITH named AS MATERIALIZED (
-        SELECT e.id, e.name, e.type, e.description, e.properties, h.depth
-        FROM jarvis_hood h JOIN kg_entities e ON e.id = h.node
-    )
-    (SELECT jsonb_build_object('node', jsonb_build_object(
-                'id', n.id, 'name', n.name, 'type', n.type, 'description', n.description,
-                'depth', n.depth, 'properties', n.properties))::text
-     FROM named n ORDER BY n.depth, n.name, n.id)
+    f"""{_HOOD_NAMES}
+    (SELECT {_NODE_JSON}
+     FROM jarvis_hood_walk h JOIN kg_entities e ON e.id = h.node ORDER BY h.depth, e.name, e.id)
     UNION ALL
-    (SELECT jsonb_build_object('relation', jsonb_build_object(
-                'id', r.id, 'source_id', r.source_id, 'source', s.name, 'type', r.type,
-                'target_id', r.target_id, 'target', t.name, 'weight', r.weight,
-                'valid_from', r.valid_from, 'valid_to', r.valid_to,
-                'properties', r.properties))::text
-     FROM kg_relations r JOIN named s ON s.id = r.source_id JOIN named t ON t.id = r.target_id
-     WHERE {_REL_FILTER})
+    (SELECT {_RELATION_JSON}
+     {_HOOD_AMONG})
     """
 ).bindparams(
     bindparam("types", type_=ARRAY(String())),
     bindparam("as_of", type_=DateTime(timezone=True)),
 )
 _HOOD_ROWS = text(
-    f"""
-    WITH named AS MATERIALIZED (
-        SELECT e.id, e.name, e.type, e.description, e.properties, h.depth
-        FROM jarvis_hood h JOIN kg_entities e ON e.id = h.node
-    )
-    (SELECT 'n' AS kind, n.id, n.name AS a, n.type AS b, n.description AS c, n.depth,
-            n.properties AS props, NULL::uuid AS source_id, NULL::uuid AS target_id,
+    f"""{_HOOD_NAMES}
+    (SELECT 'n' AS kind, e.id, e.name AS a, e.type AS b, e.description AS c, h.depth,
+            e.properties AS props, NULL::uuid AS source_id, NULL::uuid AS target_id,
             NULL::float8 AS weight, NULL::timestamptz AS valid_from,
             NULL::timestamptz AS valid_to
-     FROM named n ORDER BY n.depth, n.name, n.id)
+     FROM jarvis_hood_walk h JOIN kg_entities e ON e.id = h.node ORDER BY h.depth, e.name, e.id)
     UNION ALL
     (SELECT 'e', r.id, s.name, t.name, r.type, NULL, r.properties, r.source_id, r.target_id,
             r.weight, r.valid_from, r.valid_to
-     FROM kg_relations r JOIN named s ON s.id = r.source_id JOIN named t ON t.id = r.target_id
-     WHERE {_REL_FILTER})
+     {_HOOD_AMONG})
     """
 ).bindparams(
     bindparam("types", type_=ARRAY(String())),
@@ -776,9 +763,10 @@ class KnowledgeGraphRepository:
         ``seen > node_limit`` means the cap cut the walk. ``scan_factor``: 0 always looks the
         boundary level's names up, a huge value always walks the name index (tests)."""
         rows = self.session.execute(
-            _NEIGHBOURHOOD[depth],
+            _NEIGHBOURHOOD,
             {
                 **_walk_params(root, direction, types, as_of),
+                "depth": depth,
                 "node_limit": node_limit,
                 "edge_limit": edge_limit + 1,
                 "scan_factor": scan_factor,
@@ -815,8 +803,7 @@ class KnowledgeGraphRepository:
         them, read from a server-side cursor ``batch_size`` rows at a time: memory stays flat
         however large the neighbourhood (60k nodes and 270k relations around a hub).
 
-        The walk fills a transaction-local temporary table, one statement per level (the
-        visited set is its primary key: an anti-join, not an array), analysed after each level
+        ``jarvis_kg_walk`` without a cap fills a transaction-local temporary table, analysed
         so the final statement is planned for its real size (hash joins over the tables, not
         60k index probes)."""
         params = self._walk_into_hood(root, depth, direction, types, as_of)
@@ -854,12 +841,9 @@ class KnowledgeGraphRepository:
         types: Sequence[str],
         as_of: datetime | None,
     ) -> dict[str, object]:
-        params = _walk_params(root, direction, types, as_of)
+        params = {**_walk_params(root, direction, types, as_of), "depth": depth}
         for sql in _HOOD_START:
             self.session.execute(sql, params)
-        for level in range(1, depth + 1):
-            self.session.execute(_HOOD_LEVEL, {**params, "level": level})
-            self.session.execute(text("ANALYZE jarvis_hood"))
         return params
 
     def step(
