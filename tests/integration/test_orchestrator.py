@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import json
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select
 
+from jarvis.bootstrap import build_services
 from jarvis.db.tables import Memory
 from jarvis.errors import LimitExceededError, NotFoundError, RateLimitError, ValidationError
 from jarvis.llm.base import (
@@ -22,7 +24,15 @@ from jarvis.llm.base import (
     UsageReport,
 )
 from jarvis.services.chat import events as ev
-from tests.integration.chat_helpers import fake, make_chat, make_user, rows, run_all, types
+from tests.integration.chat_helpers import (
+    StaticProviders,
+    fake,
+    make_chat,
+    make_user,
+    rows,
+    run_all,
+    types,
+)
 
 
 def call(name: str, args: dict, id: str = "c1") -> ToolCallRequest:  # noqa: A002
@@ -127,6 +137,46 @@ def test_the_next_turn_sees_the_conversation_and_relevant_memories(services) -> 
         "Hello there",
         "What is my cat called?",
     ]
+
+
+class CountingEmbedder:
+    """The test's embedder, counting the texts it is asked to embed."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.model_name, self.label = inner.model_name, inner.label
+        self.lexical, self.dim = inner.lexical, inner.dim
+        self.texts: list[str] = []
+
+    def embed(self, texts: list[str]) -> list[list[float]]:
+        self.texts += texts
+        return list(self.inner.embed(texts))
+
+
+def test_a_user_without_memories_gets_no_retrieval_until_they_have_one(services) -> None:  # type: ignore[no-untyped-def]
+    provider = fake(lambda messages, tools: "Hi.")
+    embedder = CountingEmbedder(services.embedder)
+    chat = build_services(
+        services.settings,
+        engine=services.engine,
+        uow=services.uow,
+        clock=services.clock,
+        tools=services.tools,
+        embedder=embedder,
+        providers=StaticProviders(provider),
+        recover_runs=False,
+    )
+    user = make_user(services)
+    conv = chat.conversations.create(user, provider="offline", model="m")
+    run_all(chat, user, conv.id, "Hello there")
+    # Nothing to remember: the message was not embedded and nothing was searched.
+    assert embedder.texts == []
+    assert "What you remember" not in provider.calls[0][0][0].content
+
+    chat.memory.store(user, "The user's cat is called Tom")
+    run_all(chat, user, conv.id, "What is my cat called?")
+    assert "What is my cat called?" in embedder.texts
+    assert "The user's cat is called Tom" in provider.calls[1][0][0].content
 
 
 # -- permissions -------------------------------------------------------------------------------

@@ -36,6 +36,8 @@ class Admitted:
     reserved: Decimal
     budget: Decimal
     spent: Decimal
+    #: Whether the user has any memory with a vector (none: memory retrieval is skipped).
+    has_memories: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +79,7 @@ def _admission(data: JsonObject) -> RunAdmission:
         reserved=reserved,
         budget=budget,
         spent=spent,
+        has_memories=bool(data.get("memories", True)),
     )
     return RunAdmission(outcome, admitted, budget=budget, spent=spent, reserved=reserved)
 
@@ -141,6 +144,7 @@ _FINISH = text(
     " :unpriced, :estimated, CAST(:events AS jsonb))"
 )
 _READ = text("SELECT seq, type, payload FROM jarvis_read_run_events(:user_id, :run_id, :after, :n)")
+_STATUS = text("SELECT jarvis_run_status(:user_id, :run_id)")
 _CANCELLED = text("SELECT jarvis_cancel_requested(:ids)").bindparams(
     bindparam("ids", type_=ARRAY(UUID(as_uuid=True)))
 )
@@ -242,6 +246,11 @@ class RunLogRepository:
             _READ, {"user_id": user_id, "run_id": run_id, "after": after, "n": limit}
         )
         return [LoggedEvent(int(r.seq), str(r.type), dict(r.payload)) for r in rows]
+
+    def status(self, user_id: uuid.UUID, run_id: uuid.UUID) -> str | None:
+        """The run's status (None when it is not the user's): one statement."""
+        value = self.session.execute(_STATUS, {"user_id": user_id, "run_id": run_id}).scalar()
+        return None if value is None else str(value)
 
     # -- budgets ------------------------------------------------------------------------------
 

@@ -235,10 +235,14 @@ class RunEngine:
             model=state.model,
             max_tokens=self._max_tokens(state, messages, cap),
         )
-        try:
+        items = _within(stream, state.trace_context)
+        if not self._uow.shares_one_connection:
             # Read on a helper thread, so Stop ends even a model that has gone quiet mid-answer
-            # within a poll (a blocking read cannot be interrupted from here).
-            for item in _interruptible(_within(stream, state.trace_context), stop):
+            # within a poll (a blocking read cannot be interrupted from here). Not on a test's
+            # one shared connection: no other thread may use it, and a fake model may.
+            items = _interruptible(items, stop)
+        try:
+            for item in items:
                 self._check(state, stop, writer)
                 if isinstance(item, llm.TextDelta):
                     if item.text:
@@ -357,7 +361,9 @@ class RunEngine:
 
     def _context(self, state: RunState) -> list[llm.ChatMessage]:
         system = SYSTEM_PROMPT
-        memories = self._memories(state.principal, state.text)
+        # A user without memories (admission says so) has nothing to retrieve: no embedding of
+        # the message, no search.
+        memories = self._memories(state.principal, state.text) if state.has_memories else []
         if memories:
             system += "\n\nWhat you remember about the user (may be relevant):\n" + "\n".join(
                 f"- {m}" for m in memories

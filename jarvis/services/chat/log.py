@@ -276,8 +276,8 @@ async def follow_async(
 
 
 def _still_running(uow: UnitOfWorkFactory, user_id: uuid.UUID, run_id: uuid.UUID) -> bool:
-    with uow.for_user_id(user_id) as u:
-        run = u.runs.get(run_id)
-        if run is None:
-            raise NotFoundError("That run does not exist.")
-        return run.status == "running"
+    with uow.statements() as u:
+        status = u.run_log.status(user_id, run_id)
+    if status is None:
+        raise NotFoundError("That run does not exist.")
+    return status == "running"

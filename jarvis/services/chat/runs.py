@@ -162,6 +162,7 @@ class RunService:
             permissions=data.permissions,
             secret_providers=data.secret_providers,
             reserved_usd=data.reserved,
+            has_memories=data.has_memories,
             deadline=time.monotonic() + settings.run_deadline_seconds,
         )
         self._workers.submit(run_id, lambda stop: self._execute(state, stop))

@@ -41,6 +41,8 @@ class RunState:
     secret_providers: frozenset[str] = frozenset()
     #: What admission reserved of the month's budget: the run may spend at most this.
     reserved_usd: Decimal | None = None
+    #: Whether the user had any memory at admission (False: no memory retrieval, no embedding).
+    has_memories: bool = True
     #: ``time.monotonic()`` by which the whole run must end.
     deadline: float = float("inf")
     # -- progress --
