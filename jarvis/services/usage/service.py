@@ -210,6 +210,7 @@ class UsageService:
                 users=reads.user_options(uow.usage) if principal.is_admin else [],
                 budget=budget,
                 latency=reads.latency(uow.usage, query, target, tz),
+                models=per_model(daily),
             )
 
     def latency(self, principal: Principal, query: UsageQuery) -> list[ModelLatency]:

@@ -173,6 +173,8 @@ class Dashboard:
     budget: BudgetStatus | None = None
     #: p50 / p95 latency per model over the range (completed runs).
     latency: list[ModelLatency] = field(default_factory=list)
+    #: Totals per model over the range (the most expensive first).
+    models: list[ModelUsage] = field(default_factory=list)
 
     @property
     def is_empty(self) -> bool:
