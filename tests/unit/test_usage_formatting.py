@@ -52,10 +52,13 @@ def test_a_models_colour_is_the_same_whatever_else_a_chart_shows() -> None:
     assert one["gpt-4o"] == other["gpt-4o"] == model_colour("gpt-4o")
     assert model_colour("gpt-4o") in MODEL_PALETTE
     # A fixed value (SHA-256 of the name), not Python's per-process salted hash.
-    assert model_colour("gpt-4o") == MODEL_PALETTE[
-        int.from_bytes(__import__("hashlib").sha256(b"gpt-4o").digest()[:8], "big")
-        % len(MODEL_PALETTE)
-    ]
+    assert (
+        model_colour("gpt-4o")
+        == MODEL_PALETTE[
+            int.from_bytes(__import__("hashlib").sha256(b"gpt-4o").digest()[:8], "big")
+            % len(MODEL_PALETTE)
+        ]
+    )
     # Token types have their own colours, none of them a model's.
     assert set(TOKEN_COLOURS) == {"input", "output", "cache read", "cache write"}
     assert not set(TOKEN_COLOURS.values()) & set(MODEL_PALETTE)
