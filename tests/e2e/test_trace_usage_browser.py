@@ -74,7 +74,7 @@ def usage_on_seven_days(live_app: str, page) -> None:  # type: ignore[no-untyped
     page.goto(live_app + "/usage")
     wait_for_app(page)
     page.get_by_role("heading", name="Usage and cost").wait_for()
-    page.get_by_role("button", name="7 d", exact=True).click()
+    page.get_by_test_id("stButtonGroup").get_by_text("7 d", exact=True).click()
     wait_for_app(page)
     page.get_by_text("Cost, the last 7 days").wait_for()
     headline = page.get_by_test_id("stMetric").filter(has_text="Cost, the last 7 days")
