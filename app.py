@@ -42,6 +42,7 @@ else:
                 icon=spec.icon,
                 url_path=spec.url_path,
                 default=spec.url_path == "home",
+                visibility="hidden" if spec.hidden else "visible",
             )
         )
     page = st.navigation(sections)

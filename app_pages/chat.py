@@ -21,6 +21,7 @@ from jarvis.ui.components import show_error
 from jarvis.ui.composer import composer
 from jarvis.ui.guard import require_user
 from jarvis.ui.markdown import inert_markdown
+from jarvis.ui.navigation import TRACE_PAGE
 from jarvis.ui.run_view import RunProgress, ToolStep, budget_warning, cost_line
 
 services, principal = require_user()
@@ -126,6 +127,14 @@ def show_turn(turn: TurnView, *, last: bool, busy: bool) -> bool:
         elif turn.status == "cancelled":
             st.info("Stopped.", icon=":material/stop_circle:")
         st.caption(f"{turn.model} · " + cost_line(turn.total_tokens, turn.cost_usd, turn.unpriced))
+        if turn.run_id is not None:
+            st.page_link(
+                TRACE_PAGE,
+                label="Trace",
+                icon=":material/timeline:",
+                query_params={"run": str(turn.run_id)},
+                help="Every step of this answer: model calls, tool calls, latency, tokens, cost",
+            )
         if busy or not turn.user_text or turn.status == "running":
             return False
         if turn.status in ("failed", "cancelled"):

@@ -1,5 +1,8 @@
-"""Usage and cost: metric cards, daily cost by model, tokens by type, top tools, recent runs,
-CSV export; admins also pick a user (or everyone) and see the per-user ranking."""
+"""Usage and cost: the headline (this period's cost; the month so far against the budget and
+where this pace ends, in words), range presets, daily cost by model and tokens by type (one
+colour per model and per token type everywhere), cost and p50/p95 latency per model, top tools,
+recent runs (each opens its trace), CSV export; admins also pick a user (or everyone) and see
+the per-user ranking."""
 
 from __future__ import annotations
 
@@ -18,11 +21,24 @@ from jarvis.services.usage import (
     runs_csv,
     zone,
 )
+from jarvis.ui.colours import TOKEN_COLOURS, model_colours
 from jarvis.ui.components import show_errors, show_flash
+from jarvis.ui.formatting import count, duration, percent, usd
 from jarvis.ui.guard import require_user
+from jarvis.ui.markdown import plain_markdown
+from jarvis.ui.navigation import trace_link
+from jarvis.ui.usage_view import (
+    DEFAULT_PRESET,
+    PRESETS,
+    month_sentence,
+    period_label,
+    preset_range,
+)
 
 services, principal = require_user()
 
+PRESET_KEY = "usage_preset"
+RANGE_KEY = "usage_range"
 EVERYONE = "__everyone__"
 ME = "__me__"
 PAGE_SIZE = 25
@@ -31,18 +47,34 @@ st.title("Usage and cost")
 
 # "Today" is the user's local day (their time zone), like every day on this page.
 today = services.clock.now().astimezone(zone(services.usage.timezone(principal))).date()
-filters = st.columns([2, 2, 3] if principal.is_admin else [2, 3])
-picked = filters[0].date_input(
-    "Dates",
-    value=(today - timedelta(days=29), today),
-    max_value=today + timedelta(days=1),
-    key="usage_range",
+
+
+def _apply_preset() -> None:
+    preset = st.session_state.get(PRESET_KEY)
+    if preset:
+        st.session_state[RANGE_KEY] = preset_range(preset, today)
+
+
+def _custom_range() -> None:
+    st.session_state[PRESET_KEY] = None  # the dates were picked by hand
+
+
+if RANGE_KEY not in st.session_state:
+    st.session_state.setdefault(PRESET_KEY, DEFAULT_PRESET)
+    st.session_state[RANGE_KEY] = preset_range(
+        st.session_state.get(PRESET_KEY) or DEFAULT_PRESET, today
+    )
+filters = st.columns([3, 2, 2, 3] if principal.is_admin else [3, 2, 3])
+filters[0].segmented_control("Range", PRESETS, key=PRESET_KEY, on_change=_apply_preset)
+picked = filters[1].date_input(
+    "Dates", max_value=today + timedelta(days=1), key=RANGE_KEY, on_change=_custom_range
 )
 if isinstance(picked, tuple | list):
     start: date = picked[0] if picked else today
     end: date = picked[1] if len(picked) > 1 else start
 else:
     start = end = picked
+preset: str | None = st.session_state.get(PRESET_KEY)
 
 # Widgets whose options come from the data are drawn after the call, in these columns; their
 # current values are read from the session state first.
@@ -71,7 +103,7 @@ if principal.is_admin:
             if u.user_id != principal.user_id
         }
     )
-    filters[1].selectbox(
+    filters[2].selectbox(
         "User", options=list(labels), format_func=lambda k: labels.get(k, k), key="usage_user"
     )
 filters[-1].multiselect(
@@ -103,11 +135,25 @@ if not query.everyone and query.user_id is None:  # own view: dash.timezone is t
         help="Your usage days, the month and run times use this zone.",
     )
 
+s = dash.summary
+m = dash.month
+own = not query.everyone and query.user_id is None
+st.metric(
+    f"Cost, {period_label(preset, start, end)}",
+    usd(s.cost),
+    help="Priced runs only."
+    + (
+        f" {count(s.unpriced_runs)} runs on unpriced models are not included."
+        if s.unpriced_runs
+        else ""
+    ),
+)
+st.markdown(plain_markdown(month_sentence(m, dash.budget)))
 if dash.budget is not None:
     b = dash.budget
     st.progress(
         min(b.fraction, 1.0),
-        text=f"Monthly budget: ${b.spent_usd:,.2f} of ${b.budget_usd:,.2f} ({b.fraction:.0%})",
+        text=f"Monthly budget: {usd(b.spent_usd)} of {usd(b.budget_usd)} ({percent(b.fraction)})",
     )
     if b.exceeded:
         st.error(
@@ -117,26 +163,24 @@ if dash.budget is not None:
     elif b.warning:
         st.warning("Over 80 % of the monthly budget is spent.")
 
-s = dash.summary
-m = dash.month
-cards = st.columns(5)
-cards[0].metric("Runs", f"{s.runs:,}", help=f"{s.failed_runs:,} failed")
-cards[1].metric("Tokens", f"{s.total_tokens:,}")
-cards[2].metric("Cost (USD)", f"${s.cost:,.2f}", help="Priced runs only.")
-cards[3].metric(
+cards = st.columns(4)
+cards[0].metric("Runs", count(s.runs), help=f"{count(s.failed_runs)} failed")
+cards[1].metric(
+    "Tokens",
+    count(s.total_tokens),
+    help=f"{count(s.input_tokens)} input · {count(s.output_tokens)} output",
+)
+cards[2].metric(
     "Unpriced runs",
-    f"{s.unpriced_runs:,}",
+    count(s.unpriced_runs),
     help="Runs on models without a price: their cost is unknown, not zero. "
     "An admin can add the price (Admin → Prices & budgets) and reprice.",
 )
-cards[4].metric(
-    "This month",
-    f"${m.cost:,.2f}",
-    delta=f"→ ${m.projected_cost:,.2f} projected",
-    delta_color="off",
-)
+cards[3].metric("Projected this month", usd(m.projected_cost), help="At the pace so far.")
 if s.unpriced_runs:
-    st.info(f"{s.unpriced_runs:,} runs used models without a price; their cost is not included.")
+    st.info(
+        f"{count(s.unpriced_runs)} runs used models without a price; their cost is not included."
+    )
 
 if dash.is_empty:
     st.info(
@@ -154,7 +198,12 @@ else:
         else:
             daily["cost_usd"] = daily["cost"].astype(float)
             fig = px.bar(
-                daily, x="day", y="cost_usd", color="model", labels={"cost_usd": "USD", "day": ""}
+                daily,
+                x="day",
+                y="cost_usd",
+                color="model",
+                color_discrete_map=model_colours(daily["model"].unique()),
+                labels={"cost_usd": "USD", "day": ""},
             )
             fig.update_layout(
                 barmode="stack", height=340, margin={"t": 10, "b": 10}, legend_title_text=""
@@ -172,11 +221,54 @@ else:
                 .melt(id_vars="day", var_name="type", value_name="tokens")
             )
             tok["type"] = tok["type"].str.replace("_tokens", "").str.replace("_", " ")
-            fig = px.bar(tok, x="day", y="tokens", color="type", labels={"day": ""})
+            fig = px.bar(
+                tok,
+                x="day",
+                y="tokens",
+                color="type",
+                color_discrete_map=TOKEN_COLOURS,
+                category_orders={"type": list(TOKEN_COLOURS)},
+                labels={"day": ""},
+            )
             fig.update_layout(
                 barmode="stack", height=340, margin={"t": 10, "b": 10}, legend_title_text=""
             )
             st.plotly_chart(fig, key="usage_chart_tokens")
+
+    st.subheader("Cost and latency by model")
+    latency = {(r.provider, r.model): r for r in dash.latency}
+    st.dataframe(
+        pd.DataFrame(
+            [
+                {
+                    "model": mu.model,
+                    "provider": mu.provider,
+                    "runs": count(mu.runs),
+                    "tokens": count(mu.total_tokens),
+                    "cost": usd(mu.cost, unpriced=mu.unpriced_runs == mu.runs),
+                    "p50 latency": duration(latency[mu.provider, mu.model].p50_ms)
+                    if (mu.provider, mu.model) in latency
+                    else "—",
+                    "p95 latency": duration(latency[mu.provider, mu.model].p95_ms)
+                    if (mu.provider, mu.model) in latency
+                    else "—",
+                }
+                for mu in dash.models
+            ],
+            columns=["model", "provider", "runs", "tokens", "cost", "p50 latency", "p95 latency"],
+        ),
+        hide_index=True,
+        width="stretch",
+        key="usage_models_table",
+        column_config={
+            "p50 latency": st.column_config.TextColumn(
+                help="Half of the completed runs took less (start to end of the run)."
+            ),
+            "p95 latency": st.column_config.TextColumn(
+                help="95 % of the completed runs took less."
+            ),
+        },
+    )
 
     st.subheader("Top tools")
     if not dash.tools:
@@ -190,10 +282,8 @@ else:
                     "errors": t.errors,
                     "denied": t.denied,
                     "error rate": f"{t.error_rate:.1%}",
-                    "avg latency (ms)": None
-                    if t.avg_latency_ms is None
-                    else round(t.avg_latency_ms),
-                    "max latency (ms)": t.max_latency_ms,
+                    "avg latency": duration(t.avg_latency_ms),
+                    "max latency": duration(t.max_latency_ms),
                 }
                 for t in dash.tools
             ]
@@ -204,7 +294,7 @@ else:
             height=300, margin={"t": 10, "b": 10}, yaxis={"categoryorder": "total ascending"}
         )
         tl.plotly_chart(fig, key="usage_chart_tools")
-        tr.dataframe(tools, hide_index=True, key="usage_tools_table")
+        tr.dataframe(tools, hide_index=True, width="stretch", key="usage_tools_table")
 
     if dash.ranking:
         st.subheader("Users by cost")
@@ -214,15 +304,16 @@ else:
                     {
                         "user": r.display_name or r.email,
                         "email": r.email,
-                        "runs": r.runs,
-                        "tokens": r.total_tokens,
-                        "cost (USD)": float(r.cost),
-                        "unpriced runs": r.unpriced_runs,
+                        "runs": count(r.runs),
+                        "tokens": count(r.total_tokens),
+                        "cost": usd(r.cost),
+                        "unpriced runs": count(r.unpriced_runs),
                     }
                     for r in dash.ranking
                 ]
             ),
             hide_index=True,
+            width="stretch",
             key="usage_ranking_table",
         )
 
@@ -234,15 +325,32 @@ else:
                 "user": r.user_email,
                 "model": r.model,
                 "status": r.status,
-                "tokens": r.total_tokens,
-                "cost (USD)": "unpriced" if r.unpriced else f"{r.cost or 0:.6f}",
+                "latency": duration(
+                    None
+                    if r.finished_at is None
+                    else (r.finished_at - r.started_at).total_seconds() * 1000
+                ),
+                "tokens": count(r.total_tokens),
+                "cost": usd(r.cost, unpriced=r.unpriced),
+                # A trace holds what its user wrote: only their own runs link to it.
+                "trace": trace_link(r.id) if r.user_id == principal.user_id else None,
             }
             for r in dash.runs.rows
         ]
     )
-    if not query.everyone and query.user_id is None:
+    if own:
         runs = runs.drop(columns=["user"], errors="ignore")
-    st.dataframe(runs, hide_index=True, key="usage_runs_table")
+    st.dataframe(
+        runs,
+        hide_index=True,
+        width="stretch",
+        key="usage_runs_table",
+        column_config={
+            "trace": st.column_config.LinkColumn(
+                "trace", display_text="Open trace", help="Every step of this run"
+            )
+        },
+    )
     pager = st.columns([1, 4])
     pager[0].number_input("Page", min_value=1, step=1, key="usage_runs_page")
     pager[1].caption("More runs on the next page." if dash.runs.has_more else "Last page.")

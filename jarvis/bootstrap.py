@@ -45,6 +45,7 @@ from jarvis.services.chat.ports import ProviderSource
 from jarvis.services.chat.recovery import RunRecovery
 from jarvis.services.chat.runs import RunService
 from jarvis.services.chat.tool_calls import ToolCallExecutor
+from jarvis.services.chat.trace import RunTraceService
 from jarvis.services.chat.workers import BEAT_SECONDS, RunWorkers
 from jarvis.services.health import HealthService
 from jarvis.services.key_rotation import KeyRotation
@@ -94,6 +95,7 @@ class Services:
     providers: ProviderSource
     conversations: ConversationService
     runs: RunService
+    traces: RunTraceService
     api_keys: ApiKeyService
     completions: CompletionService
     notifier: Notifier | None = None
@@ -301,6 +303,7 @@ def build_services(
         providers=providers,
         conversations=conversations,
         runs=runs,
+        traces=RunTraceService(uow),
         api_keys=ApiKeyService(uow, clock),
         completions=CompletionService(runs=runs, conversations=conversations, providers=providers),
         notifier=notifier,

@@ -13,6 +13,8 @@ class PageSpec:
     url_path: str
     section: str = "Jarvis"
     admin_only: bool = False
+    #: Reached by links only (a run's trace), not listed in the menu.
+    hidden: bool = False
 
 
 PAGES: tuple[PageSpec, ...] = (
@@ -21,6 +23,7 @@ PAGES: tuple[PageSpec, ...] = (
     PageSpec("app_pages/usage.py", "Usage", ":material/bar_chart:", "usage"),
     PageSpec("app_pages/memory.py", "Memory", ":material/psychology:", "memory"),
     PageSpec("app_pages/graph.py", "Knowledge graph", ":material/hub:", "graph"),
+    PageSpec("app_pages/trace.py", "Trace", ":material/timeline:", "trace", hidden=True),
     PageSpec("app_pages/secrets.py", "Secrets", ":material/key:", "secrets", section="Settings"),
     PageSpec("app_pages/tools.py", "Tools", ":material/build:", "tools", section="Settings"),
     PageSpec("app_pages/account.py", "Account", ":material/person:", "account", section="Settings"),
@@ -49,6 +52,15 @@ PAGES: tuple[PageSpec, ...] = (
         admin_only=True,
     ),
 )
+
+
+#: The trace page's URL path; ``?run=<id>`` names the run.
+TRACE_PAGE = "app_pages/trace.py"
+
+
+def trace_link(run_id: object) -> str:
+    """The relative URL of a run's trace (for a table's link column)."""
+    return f"trace?run={run_id}"
 
 
 def pages_for(role: str) -> list[PageSpec]:

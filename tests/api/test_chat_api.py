@@ -277,3 +277,29 @@ async def test_a_chat_waiting_for_the_database_does_not_hold_up_other_requests(
     assert health.status_code == 200
     assert answered < 1.2, answered  # not after the lock (1.5 s)
     assert answers["chat"].json()["status"] == "completed"
+
+
+def test_a_runs_trace_lists_its_model_and_tool_calls_in_order(api: ApiClient) -> None:
+    me = register_and_login(api)
+    frames = _run(api, me, ARITHMETIC)
+    run_id = frames[0].data["run_id"]
+
+    trace = api.get(f"/runs/{run_id}/trace", headers=me.headers).json()
+    assert trace["status"] == "completed" and trace["detailed"] is True
+    kinds = [s["kind"] for s in trace["steps"]]
+    assert kinds[0] == "model_call" and "tool_call" in kinds and kinds[-1] == "model_call"
+    first = trace["steps"][0]
+    assert first["prompt"][-1] == {
+        "role": "user",
+        "content": ARITHMETIC,
+        "tool_call_id": None,
+        "tool_calls": [],
+    }
+    calc = next(s for s in trace["steps"] if s["kind"] == "tool_call")
+    assert calc["tool_id"] == "calculator" and calc["status"] == "ok"
+    assert calc["result"]["result"] == 14 and calc["duration_ms"] is not None
+    assert "14" in trace["steps"][-1]["response"]
+    assert trace["total_tokens"] > 0 and trace["latency_ms"] is not None
+
+    other = register_and_login(api)
+    problem(api.get(f"/runs/{run_id}/trace", headers=other.headers), 404, "not_found_error")

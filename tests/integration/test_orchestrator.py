@@ -74,13 +74,16 @@ def test_multi_step_tool_loop_streams_and_persists_everything(services) -> None:
     assert collapsed(types(events)) == [
         "run_started",
         "text_delta",
+        "model_call",
         "usage",
         "tool_call_started",
         "tool_call_finished",
+        "model_call",
         "usage",
         "tool_call_started",
         "tool_call_finished",
         "text_delta",
+        "model_call",
         "usage",
         "run_completed",
     ]
@@ -473,7 +476,15 @@ def test_cancel_stops_the_run_and_keeps_the_partial_answer_and_its_cost(services
     conv = chat.conversations.create(user, provider="openai", model="gpt-4o")
     holder.update(chat=chat, conv=conv.id)
     seen = run_all(chat, user, conv.id, "count")
-    assert collapsed(types(seen)) == ["run_started", "text_delta", "usage", "run_cancelled"]
+    assert collapsed(types(seen)) == [
+        "run_started",
+        "text_delta",
+        "model_call",  # the stopped call, for the trace
+        "usage",
+        "run_cancelled",
+    ]
+    stopped = next(e for e in seen if isinstance(e, ev.ModelCall))
+    assert stopped.status == "stopped" and stopped.response == "one two"
     run, msgs, _ = rows(services, user, seen[0].run_id)
     assert run.status == "cancelled" and run.finished_at is not None
     assert [(m.role, m.content) for m in msgs] == [("user", "count"), ("assistant", "one two")]

@@ -59,7 +59,7 @@ def test_user_sees_cards_charts_runs_and_csv_export(app_settings, new_app) -> No
     at = open_page(new_app, "app_pages/usage.py", user)
     assert any(t.value == "Usage and cost" for t in at.title)
     assert metric(at, "Runs") == "3"
-    assert metric(at, "Cost (USD)") == "$3.65"
+    assert metric(at, "Cost, the last 30 days") == "$3.65"
     assert metric(at, "Unpriced runs") == "1"
     assert len(at.get("plotly_chart")) == 3  # daily cost by model, tokens by type, top tools
     runs = next(
@@ -68,7 +68,7 @@ def test_user_sees_cards_charts_runs_and_csv_export(app_settings, new_app) -> No
         if "model" in df.value.columns and "status" in df.value.columns
     )
     assert list(runs["model"]) == ["llama3.1:8b", "gpt-4o-mini", "gpt-4o"]
-    assert list(runs["cost (USD)"])[0] == "unpriced"
+    assert list(runs["cost"]) == ["unpriced", "$0.15", "$3.50"]
     assert "user" not in runs.columns
     assert len(at.get("download_button")) == 2
     assert [s.key for s in at.selectbox] == ["usage_timezone"]  # no user filter for a user
@@ -78,7 +78,7 @@ def test_user_sees_cards_charts_runs_and_csv_export(app_settings, new_app) -> No
 
     at.multiselect(key="usage_models").select("gpt-4o").run()
     assert not at.exception, at.exception
-    assert metric(at, "Runs") == "1" and metric(at, "Cost (USD)") == "$3.50"
+    assert metric(at, "Runs") == "1" and metric(at, "Cost, the last 30 days") == "$3.50"
 
 
 def test_user_picks_a_time_zone_and_run_times_follow(app_settings, new_app) -> None:  # type: ignore[no-untyped-def]
@@ -134,14 +134,15 @@ def test_admin_filters_by_user_and_sees_the_ranking(app_settings, new_app) -> No
     ranking = next(
         df.value
         for df in at.dataframe
-        if "cost (USD)" in df.value.columns and "email" in df.value.columns
+        if "cost" in df.value.columns and "email" in df.value.columns
     )
     assert list(ranking["email"]) == ["worker@example.com"]
     runs = next(df.value for df in at.dataframe if "status" in df.value.columns)
     assert set(runs["user"]) == {"worker@example.com"}
+    assert list(runs["trace"]) == [None, None, None]  # another user's runs: no trace link
     at.selectbox(key="usage_user").set_value(str(user.user_id)).run()
     assert not at.exception, at.exception
-    assert metric(at, "Cost (USD)") == "$3.65"
+    assert metric(at, "Cost, the last 30 days") == "$3.65"
     assert not any(
         "email" in df.value.columns and "unpriced runs" in df.value.columns for df in at.dataframe
     )

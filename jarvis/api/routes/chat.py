@@ -23,18 +23,22 @@ from jarvis.api.sse import event_stream, last_event_id
 from jarvis.services.chat.runs import StartedRun
 from jarvis.services.chat.views import (
     ConversationView,
+    ModelCallStep,
     RunOutcome,
+    RunTrace,
     RunView,
     ToolCallView,
     TurnView,
 )
+from jarvis.services.chat.views import TraceStep as TraceStepView
 
 router = APIRouter(tags=["chat"], responses=PROBLEM_RESPONSES)
 
 SSE_DOC: dict[int | str, dict[str, Any]] = {
     200: {
         "description": "Server-Sent Events: one `id: <seq>` / `data: <event JSON>` per event "
-        "(run_started, text_delta, tool_call_started, tool_call_finished, tool_call_denied, "
+        "(run_started, text_delta, model_call, tool_call_started, tool_call_finished, "
+        "tool_call_denied, "
         "usage, then run_completed | run_failed | run_cancelled).",
         # One event: ``id`` is its sequence number, ``data`` its JSON.
         "content": {
@@ -162,6 +166,100 @@ class Run(BaseModel):
     @classmethod
     def of(cls, r: RunView) -> Run:
         return cls(**{name: getattr(r, name) for name in cls.model_fields})
+
+
+class TracePromptMessage(BaseModel):
+    role: str
+    content: str
+    tool_call_id: str | None
+    tool_calls: list[str]
+
+
+class TraceStep(BaseModel):
+    """A model call (``kind: model_call``) or a tool call (``kind: tool_call``) of a run."""
+
+    kind: str
+    status: str
+    duration_ms: int | None
+    # model calls
+    step: int | None = None
+    started_at: datetime | None = None
+    first_token_ms: int | None = None
+    prompt: list[TracePromptMessage] | None = None
+    response: str | None = None
+    tool_calls: list[str] | None = None
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    finish_reason: str | None = None
+    # tool calls
+    tool_id: str | None = None
+    arguments: dict[str, Any] | None = None
+    result: dict[str, Any] | None = None
+    error: str | None = None
+
+    @classmethod
+    def of(cls, s: TraceStepView) -> TraceStep:
+        if isinstance(s, ModelCallStep):
+            return cls(
+                kind="model_call",
+                status=s.status,
+                duration_ms=s.duration_ms,
+                step=s.step,
+                started_at=s.started_at,
+                first_token_ms=s.first_token_ms,
+                prompt=[
+                    TracePromptMessage(
+                        role=m.role,
+                        content=m.content,
+                        tool_call_id=m.tool_call_id,
+                        tool_calls=list(m.tool_calls),
+                    )
+                    for m in s.prompt
+                ],
+                response=s.response,
+                tool_calls=list(s.tool_calls),
+                input_tokens=s.input_tokens,
+                output_tokens=s.output_tokens,
+                finish_reason=s.finish_reason,
+                error=s.error,
+            )
+        return cls(
+            kind="tool_call",
+            status=s.status,
+            duration_ms=s.duration_ms,
+            tool_id=s.tool_id,
+            arguments=dict(s.arguments),
+            result=dict(s.result) if s.result is not None else None,
+            error=s.error,
+        )
+
+
+class Trace(BaseModel):
+    """One run as a trace: its latency, tokens and cost, and its steps in order."""
+
+    id: uuid.UUID
+    conversation_id: uuid.UUID | None
+    status: str
+    provider: str
+    model: str
+    timezone: str
+    started_at: datetime
+    finished_at: datetime | None
+    latency_ms: int | None
+    input_tokens: int
+    output_tokens: int
+    total_tokens: int
+    cost_usd: Usd | None
+    unpriced: bool
+    usage_estimated: bool
+    error: str | None
+    detailed: bool
+    steps: list[TraceStep]
+
+    @classmethod
+    def of(cls, t: RunTrace) -> Trace:
+        fields = {name: getattr(t, name) for name in cls.model_fields if name != "steps"}
+        return cls(**fields, steps=[TraceStep.of(s) for s in t.steps])
 
 
 class RunRequest(BaseModel):
@@ -322,6 +420,13 @@ async def chat(body: RunRequest, user: CurrentUser, services: ServicesDep) -> Ch
 @router.get("/runs/{run_id}", response_model=Run)
 def get_run(run_id: uuid.UUID, user: CurrentUser, services: ServicesDep) -> Run:
     return Run.of(services.runs.get(user, run_id))
+
+
+@router.get("/runs/{run_id}/trace", response_model=Trace)
+def get_run_trace(run_id: uuid.UUID, user: CurrentUser, services: ServicesDep) -> Trace:
+    """The run's steps in order (model calls with prompt and response, tool calls with
+    arguments and result), its latency, tokens and cost; 404 for another user's run."""
+    return Trace.of(services.traces.trace(user, run_id))
 
 
 @router.get("/runs/{run_id}/events", response_class=EventSourceResponse, responses=SSE_DOC)

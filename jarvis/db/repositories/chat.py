@@ -162,6 +162,16 @@ class MessageRepository:
         rows.reverse()
         return rows
 
+    def for_run(self, run_id: uuid.UUID) -> list[Message]:
+        """The run's messages (the user's and the answer), oldest first."""
+        return list(
+            self.session.scalars(
+                select(Message)
+                .where(Message.run_id == run_id)
+                .order_by(Message.created_at, Message.id)
+            )
+        )
+
 
 class ToolCallRepository:
     def __init__(self, session: Session) -> None:

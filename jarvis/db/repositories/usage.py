@@ -112,6 +112,17 @@ class RunRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class LatencyRecord:
+    """Latency of one model's completed runs (start to end), in milliseconds."""
+
+    provider: str
+    model: str
+    runs: int
+    p50_ms: float
+    p95_ms: float
+
+
+@dataclass(frozen=True, slots=True)
 class UserBudgetRecord:
     id: uuid.UUID
     email: str
@@ -364,6 +375,45 @@ class UsageRepository:
                 finished_at=r.finished_at,
             )
             for r in rows
+        ]
+
+    def latency(
+        self,
+        start: datetime,
+        end: datetime,
+        *,
+        user_id: uuid.UUID | None,
+        models: Sequence[str] = (),
+    ) -> list[LatencyRecord]:
+        """p50 / p95 of the latency (start to end) of the completed runs started in
+        ``[start, end)``, per provider and model, the most used first. Failed and stopped runs
+        are left out: how fast an error comes back says nothing of a model's speed."""
+        params: dict[str, object] = {"start": start, "end": end}
+        conds = [
+            "started_at >= :start",
+            "started_at < :end",
+            "status = 'completed'",
+            "finished_at IS NOT NULL",
+        ]
+        if user_id is not None:
+            conds.append("user_id = :user_id")
+            params["user_id"] = user_id
+        if models:
+            conds.append("model = ANY(:models)")
+            params["models"] = list(models)
+        ms = "extract(epoch FROM finished_at - started_at) * 1000"
+        rows = self.session.execute(
+            text(
+                "SELECT provider, model, count(*) AS runs, "
+                f"percentile_cont(0.5) WITHIN GROUP (ORDER BY {ms}) AS p50, "
+                f"percentile_cont(0.95) WITHIN GROUP (ORDER BY {ms}) AS p95 "
+                f"FROM agent_runs {_where(*conds)} "
+                "GROUP BY provider, model ORDER BY count(*) DESC, provider, model"
+            ),
+            params,
+        )
+        return [
+            LatencyRecord(r.provider, r.model, _n(r.runs), float(r.p50), float(r.p95)) for r in rows
         ]
 
     def timezone_of(self, user_id: uuid.UUID) -> str | None:

@@ -23,6 +23,7 @@ import threading
 import time
 import uuid
 from collections.abc import Generator, Iterable, Iterator
+from datetime import datetime
 from decimal import Decimal
 from typing import cast
 
@@ -55,6 +56,8 @@ MEMORY_HITS = 5
 MEMORY_MIN_SCORE = 0.15
 #: An answer longer than this is cut when stored (about 100 pages of text).
 MAX_ANSWER_CHARS = 400_000
+#: Each prompt message and response kept in a ``model_call`` event (the trace) is cut here.
+MAX_LOGGED_CHARS = 20_000
 #: While the database is away, closing a run is retried this often at most.
 CLOSE_RETRY_MAX_SECONDS = 5.0
 
@@ -229,6 +232,7 @@ class RunEngine:
         parts: list[str] = []
         calls: list[llm.ToolCallRequest] = []
         usage: llm.Usage | None = None
+        record = _CallRecord(state, messages, self._clock.now())
         stream = provider.stream(
             list(messages),
             definitions,
@@ -243,6 +247,7 @@ class RunEngine:
             items = _interruptible(items, stop)
         try:
             for item in items:
+                record.first_item()
                 self._check(state, stop, writer)
                 if isinstance(item, llm.TextDelta):
                     if item.text:
@@ -256,13 +261,16 @@ class RunEngine:
                 elif isinstance(item, llm.Finished):
                     state.finish_reason = item.stop_reason
             self._check(state, stop, writer)  # the read was abandoned by Stop
-        except BaseException:
+        except BaseException as exc:
             if usage is None:
                 # Stopped or failed before the provider reported usage: what was sent and
                 # streamed still costs something, so estimate it (and say so).
-                state.usage = state.usage + _estimate(messages, "".join(parts))
+                usage = _estimate(messages, "".join(parts))
+                state.usage = state.usage + usage
                 state.estimated = True
+            writer.emit(record.event("".join(parts), calls, usage, exc), defer=True)
             raise
+        writer.emit(record.event("".join(parts), calls, usage or llm.Usage(), None))
         return "".join(parts), calls, usage or llm.Usage()
 
     def _account(self, state: RunState) -> ev.UsageUpdate:
@@ -401,6 +409,78 @@ def _usage_event(state: RunState) -> ev.UsageUpdate:
         state.unpriced,
         state.estimated,
     )
+
+
+class _CallRecord:
+    """What the ``model_call`` event of one model call says: the prompt messages added since
+    the previous call, when it started, how long it took, what came back."""
+
+    def __init__(
+        self, state: RunState, messages: list[llm.ChatMessage], started_at: datetime
+    ) -> None:
+        self.state = state
+        self.offset = state.prompt_logged
+        self.prompt = [_logged_message(m) for m in messages[self.offset :]]
+        state.prompt_logged = len(messages)
+        self.started_at = started_at
+        self.t0 = time.monotonic()
+        self.first_ms: int | None = None
+
+    def first_item(self) -> None:
+        if self.first_ms is None:
+            self.first_ms = _ms_since(self.t0)
+
+    def event(
+        self,
+        text: str,
+        calls: list[llm.ToolCallRequest],
+        usage: llm.Usage,
+        failure: BaseException | None,
+    ) -> ev.ModelCall:
+        status, error = "ok", ""
+        if isinstance(failure, RunStop):
+            status, error = "stopped", failure.reason
+        elif isinstance(failure, JarvisError):
+            status, error = "error", str(failure)
+        elif failure is not None:
+            status, error = "error", f"Unexpected error ({type(failure).__name__})."
+        return ev.ModelCall(
+            self.state.run_id,
+            step=self.state.steps,
+            started_at=self.started_at,
+            duration_ms=_ms_since(self.t0),
+            prompt=self.prompt,
+            prompt_offset=self.offset,
+            response=storable_text(text, MAX_LOGGED_CHARS, multiline=True),
+            tool_calls=[{"id": c.id, "name": c.name, "arguments": c.arguments} for c in calls],
+            input_tokens=usage.input_tokens,
+            output_tokens=usage.output_tokens,
+            cache_read_tokens=usage.cache_read_tokens,
+            cache_write_tokens=usage.cache_write_tokens,
+            first_token_ms=self.first_ms,
+            status=status,
+            error=storable_text(error, 2000, multiline=True),
+            finish_reason="" if failure is not None else self.state.finish_reason,
+        )
+
+
+def _logged_message(message: llm.ChatMessage) -> dict[str, object]:
+    """One prompt message as the trace keeps it (content bounded)."""
+    logged: dict[str, object] = {
+        "role": message.role,
+        "content": storable_text(message.content, MAX_LOGGED_CHARS, multiline=True),
+    }
+    if message.tool_call_id:
+        logged["tool_call_id"] = message.tool_call_id
+    if message.tool_calls:
+        logged["tool_calls"] = [
+            {"id": c.id, "name": c.name, "arguments": c.arguments} for c in message.tool_calls
+        ]
+    return logged
+
+
+def _ms_since(t0: float) -> int:
+    return max(0, round((time.monotonic() - t0) * 1000))
 
 
 def _estimate_tokens(chars: int) -> int:

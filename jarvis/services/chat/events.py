@@ -3,9 +3,10 @@ HTTP API sends as SSE.
 
 Every event is a frozen dataclass with a ``type``, ``to_dict()`` / ``to_json()``, and
 :func:`from_dict` turns a logged payload back into the typed event. The stream of one run is:
-``run_started`` -> (``text_delta`` | ``tool_call_started`` -> ``tool_call_finished`` |
-``tool_call_denied`` | ``usage``)* -> exactly one of ``run_completed`` / ``run_failed`` /
-``run_cancelled``.
+``run_started`` -> (``text_delta`` | ``model_call`` | ``tool_call_started`` ->
+``tool_call_finished`` | ``tool_call_denied`` | ``usage``)* -> exactly one of ``run_completed`` /
+``run_failed`` / ``run_cancelled``. A ``model_call`` closes each model call (what was sent, what
+came back, its tokens and duration): the run's trace view is built from them.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import json
 import uuid
 from dataclasses import asdict, dataclass, field, fields
+from datetime import datetime
 from decimal import Decimal
 from typing import Any, ClassVar
 
@@ -88,6 +90,35 @@ class ToolCallDenied(RunEvent):
 
 
 @dataclass(frozen=True)
+class ModelCall(RunEvent):
+    """One model call, logged when it ends (also when it failed or was stopped).
+
+    ``prompt`` holds only the messages added since the previous call (``prompt_offset`` is the
+    index of the first one in the full prompt): the whole prompt of call *n* is the ``prompt``
+    of calls 1..n joined, so a long conversation is not stored once per step. Each message is
+    ``{"role", "content"}`` (+ ``tool_call_id`` / ``tool_calls``), its content bounded."""
+
+    type: ClassVar[str] = "model_call"
+    step: int
+    started_at: datetime
+    duration_ms: int
+    prompt: list[dict[str, Any]] = field(default_factory=list)
+    prompt_offset: int = 0
+    response: str = ""
+    tool_calls: list[dict[str, Any]] = field(default_factory=list)
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
+    #: Milliseconds until the first streamed item (None: nothing came).
+    first_token_ms: int | None = None
+    #: ``ok``, ``error`` (the provider failed) or ``stopped`` (Stop, a cap, the deadline).
+    status: str = "ok"
+    error: str = ""
+    finish_reason: str = ""
+
+
+@dataclass(frozen=True)
 class UsageUpdate(RunEvent):
     """Running totals of the run so far (after each model call)."""
 
@@ -138,6 +169,7 @@ Event = (
     | ToolCallStarted
     | ToolCallFinished
     | ToolCallDenied
+    | ModelCall
     | UsageUpdate
     | RunCompleted
     | RunFailed
@@ -156,6 +188,7 @@ _BY_TYPE: dict[str, type[RunEvent]] = {
         ToolCallStarted,
         ToolCallFinished,
         ToolCallDenied,
+        ModelCall,
         UsageUpdate,
         RunCompleted,
         RunFailed,
@@ -172,6 +205,8 @@ def _parse(annotation: object, value: Any) -> Any:
         return uuid.UUID(str(value))
     if hint.startswith("Decimal"):
         return Decimal(str(value))
+    if hint.startswith("datetime"):
+        return datetime.fromisoformat(str(value))
     return value
 
 

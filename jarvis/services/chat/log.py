@@ -67,8 +67,10 @@ class RunEventWriter:
         #: True once the log refused an append: the run was closed elsewhere (recovered).
         self.closed = False
 
-    def emit(self, event: ev.Event) -> None:
-        """Add an event; it is written now or within ``coalesce_seconds``."""
+    def emit(self, event: ev.Event, *, defer: bool = False) -> None:
+        """Add an event; it is written now or within ``coalesce_seconds``. ``defer``: only
+        queue it, for the run's close (or a later event) to write — a run that is ending
+        writes nothing more while its model's stream may still be winding down."""
         with self._lock:
             last = self._pending[-1] if self._pending else None
             if isinstance(event, ev.TextDelta) and last is not None and last.type == "text_delta":
@@ -78,6 +80,8 @@ class RunEventWriter:
                 self._seq += 1
                 self._pending.append(LoggedEvent(self._seq, event.type, _payload(event)))
             due = time.monotonic() - self._last_flush >= self._coalesce
+        if defer:
+            return
         if due:
             self.flush()
         elif self._flusher is not None:

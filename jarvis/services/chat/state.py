@@ -61,6 +61,8 @@ class RunState:
     finish_reason: str = "stop"
     #: The :mod:`jarvis.errors` class name that failed the run ("" when none or unexpected).
     error_type: str = ""
+    #: How many prompt messages earlier ``model_call`` events hold already.
+    prompt_logged: int = 0
 
     def next_stamp(self, now: datetime) -> datetime:
         """Strictly increasing timestamps within a run (row order survives a frozen clock)."""

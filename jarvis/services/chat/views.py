@@ -84,6 +84,102 @@ class RunView:
 
 
 @dataclass(frozen=True, slots=True)
+class PromptMessage:
+    """One message of what a model call was sent (``tool_calls`` as ``name({json})``)."""
+
+    role: str
+    content: str
+    tool_call_id: str | None = None
+    tool_calls: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class ModelCallStep:
+    """One model call of a run's trace: the whole prompt, the response, tokens, duration."""
+
+    step: int
+    started_at: datetime | None
+    duration_ms: int
+    first_token_ms: int | None
+    prompt: list[PromptMessage]
+    response: str
+    #: The tool calls the model asked for, as ``name({json arguments})``.
+    tool_calls: list[str]
+    input_tokens: int
+    output_tokens: int
+    cache_read_tokens: int
+    cache_write_tokens: int
+    status: str  # ok | error | stopped
+    error: str | None
+    finish_reason: str
+
+    @property
+    def total_tokens(self) -> int:
+        return (
+            self.input_tokens
+            + self.output_tokens
+            + self.cache_read_tokens
+            + self.cache_write_tokens
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCallStep:
+    """One tool call of a run's trace."""
+
+    call_id: str
+    tool_id: str
+    arguments: JSONObject
+    result: JSONObject | None
+    status: str  # ok | error | denied | running
+    duration_ms: int | None
+    error: str | None
+
+
+TraceStep = ModelCallStep | ToolCallStep
+
+
+@dataclass(frozen=True, slots=True)
+class RunTrace:
+    """One run as a trace: the header and its steps in order (see :mod:`.trace`)."""
+
+    id: uuid.UUID
+    conversation_id: uuid.UUID | None
+    status: str
+    provider: str
+    model: str
+    #: The user's time zone: ``started_at`` / ``finished_at`` and the steps' times are in it.
+    timezone: str
+    started_at: datetime
+    finished_at: datetime | None
+    #: From start to end (None while running).
+    latency_ms: int | None
+    input_tokens: int
+    output_tokens: int
+    cache_read_tokens: int
+    cache_write_tokens: int
+    total_tokens: int
+    cost_usd: Decimal | None
+    unpriced: bool
+    usage_estimated: bool
+    error: str | None
+    #: The user's message and the answer of the run.
+    question: str
+    answer: str
+    steps: list[TraceStep]
+    #: The log holds each model call (False for a run from before they were logged).
+    detailed: bool
+
+    @property
+    def model_calls(self) -> list[ModelCallStep]:
+        return [s for s in self.steps if isinstance(s, ModelCallStep)]
+
+    @property
+    def tool_calls(self) -> list[ToolCallStep]:
+        return [s for s in self.steps if isinstance(s, ToolCallStep)]
+
+
+@dataclass(frozen=True, slots=True)
 class RunOutcome:
     """How a run ended, for callers that wait for the answer (``POST /chat``)."""
 
@@ -125,9 +221,14 @@ __all__ = [
     "ConversationView",
     "JSONObject",
     "JSONValue",
+    "ModelCallStep",
+    "PromptMessage",
     "ProviderChoice",
     "RunOutcome",
+    "RunTrace",
     "RunView",
+    "ToolCallStep",
     "ToolCallView",
+    "TraceStep",
     "TurnView",
 ]

@@ -14,6 +14,7 @@ from jarvis.db.repositories.usage import UsageRepository, UsageTotals
 from jarvis.services.usage.rules import project_month
 from jarvis.services.usage.views import (
     DailyUsage,
+    ModelLatency,
     MonthUsage,
     RunRow,
     RunsPage,
@@ -124,6 +125,18 @@ def runs_page(
         page_size=query.page_size,
         has_more=len(records) > query.page_size,
     )
+
+
+def latency(
+    repo: UsageRepository, query: UsageQuery, target: uuid.UUID | None, tz: ZoneInfo
+) -> list[ModelLatency]:
+    """p50 / p95 latency per model of the completed runs started on the query's local days."""
+    start = datetime.combine(query.start, time(), tzinfo=tz)
+    end = datetime.combine(query.end + timedelta(days=1), time(), tzinfo=tz)
+    return [
+        ModelLatency(r.provider, r.model, r.runs, r.p50_ms, r.p95_ms)
+        for r in repo.latency(start, end, user_id=target, models=query.models)
+    ]
 
 
 def tools(repo: UsageRepository, query: UsageQuery, target: uuid.UUID | None) -> list[ToolUsage]:

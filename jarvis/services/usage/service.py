@@ -33,6 +33,7 @@ from jarvis.services.usage.views import (
     BudgetStatus,
     DailyUsage,
     Dashboard,
+    ModelLatency,
     MonthToDate,
     MonthUsage,
     RunsInRange,
@@ -208,7 +209,16 @@ class UsageService:
                 ranking=reads.ranking(uow.usage, query, 50) if everyone else [],
                 users=reads.user_options(uow.usage) if principal.is_admin else [],
                 budget=budget,
+                latency=reads.latency(uow.usage, query, target, tz),
+                models=per_model(daily),
             )
+
+    def latency(self, principal: Principal, query: UsageQuery) -> list[ModelLatency]:
+        """p50 / p95 latency per model of the completed runs started in the range."""
+        self._check(query)
+        target = self._target(principal, query)
+        with self._uow(principal) as uow:
+            return reads.latency(uow.usage, query, target, self._tz(uow, principal, target))
 
     # -- the HTTP API's reads: a range of local days, the last 30 by default -----------------
 

@@ -78,6 +78,17 @@ class ToolUsage:
 
 
 @dataclass(frozen=True, slots=True)
+class ModelLatency:
+    """How long one model's completed runs took over a range (start to end of each run)."""
+
+    provider: str
+    model: str
+    runs: int
+    p50_ms: float
+    p95_ms: float
+
+
+@dataclass(frozen=True, slots=True)
 class RunRow:
     id: uuid.UUID
     user_id: uuid.UUID
@@ -160,6 +171,10 @@ class Dashboard:
     ranking: list[UserRank] = field(default_factory=list)
     users: list[UserOption] = field(default_factory=list)
     budget: BudgetStatus | None = None
+    #: p50 / p95 latency per model over the range (completed runs).
+    latency: list[ModelLatency] = field(default_factory=list)
+    #: Totals per model over the range (the most expensive first).
+    models: list[ModelUsage] = field(default_factory=list)
 
     @property
     def is_empty(self) -> bool:
