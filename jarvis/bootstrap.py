@@ -24,6 +24,7 @@ from jarvis.db.uow import UnitOfWorkFactory
 from jarvis.identity import Principal
 from jarvis.llm.embedders import Embedder, EmbedderRegistry, default_embedder
 from jarvis.llm.factory import ProviderFactory
+from jarvis.llm.key_check import KeyChecker
 from jarvis.security.crypto import EnvelopeCipher, KeyRing
 from jarvis.security.outbound import OutboundPolicy
 from jarvis.security.passwords import PasswordHasher
@@ -143,6 +144,7 @@ def build_services(
     tools: ToolRegistry | None = None,
     embedder: Embedder | None = None,
     providers: ProviderSource | None = None,
+    key_checker: KeyChecker | None = None,
     login_policy: LoginPolicy | None = None,
     recover_runs: bool = True,
     run_beat_seconds: float = BEAT_SECONDS,
@@ -209,7 +211,7 @@ def build_services(
     cipher = cipher or EnvelopeCipher(KeyRing.from_settings(settings))
     # Where users' base URLs may point (JARVIS_OUTBOUND_ALLOWLIST opens private networks)
     outbound = OutboundPolicy(tuple(settings.outbound_allowlist))
-    secrets = SecretsService(uow, cipher, clock, outbound=outbound)
+    secrets = SecretsService(uow, cipher, clock, outbound=outbound, key_checker=key_checker)
     key_rotation = KeyRotation(uow, cipher.keyring)
     tools = tools or builtin_registry()
     permissions = PermissionsService(uow, tools, clock)

@@ -1,0 +1,82 @@
+"""Settings and account pages in a real browser (issue 15, items 9-13), as a user sees them:
+the Secrets page's "Test" button, account sessions, the admin audit log and budget overrides,
+memory search and sources, and the Home start page."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from jarvis.bootstrap import Services
+from tests import factories
+from tests.e2e.conftest import fill, sign_in, wait_for_app
+from tests.llm_wire_server import WireServer
+
+pytestmark = pytest.mark.e2e
+
+ADMIN = "ada@example.com"
+USER = "uma@example.com"
+
+
+@pytest.fixture
+def wire() -> Iterator[WireServer]:
+    with WireServer() as server:
+        yield server
+
+
+def _main_width(page: Any) -> float:
+    box = page.locator("[data-testid='stMainBlockContainer']").bounding_box()
+    assert box is not None
+    return float(box["width"])
+
+
+def test_secrets_test_button_says_whether_a_key_works(
+    live_app: str, live_services: Services, page: Any, wire: WireServer
+) -> None:
+    factories.admin_account(live_services, ADMIN, name="Ada")
+    wire.models([f"llama-{i}" for i in range(37)], key="local-key-1234")
+    port = wire.url.rsplit(":", 1)[1]
+    sign_in(page, live_app, ADMIN)
+    page.get_by_role("link", name="Secrets").click()
+    page.get_by_role("heading", name="Secrets", exact=True).wait_for()
+    wait_for_app(page)
+
+    # An OpenAI-compatible server (the wire server, allowed by the test allow-list).
+    page.get_by_label("Provider").click()
+    page.get_by_role("option", name="OpenAI-compatible (Ollama, vLLM, ...)").click()
+    fill(page, "Name", "local")
+    fill(page, "Secret value", "local-key-1234")
+    fill(page, "Base URL (OpenAI-compatible and custom only)", wire.url + "/v1")
+    page.get_by_role("button", name="Save secret").click()
+    page.get_by_text("Saved the OpenAI-compatible (Ollama, vLLM, ...) secret “local”").wait_for()
+    wait_for_app(page)
+
+    page.get_by_role("button", name="Test").click()
+    page.get_by_text("Works — 37 models available.").wait_for()
+    assert wire.requests[-1].headers["authorization"] == "Bearer local-key-1234"
+
+    # The server stops accepting that key: the same button says so, without the key.
+    wire.models(["llama-0"], key="another-key")
+    page.get_by_role("button", name="Test").click()
+    page.get_by_text(
+        f"Rejected by the OpenAI-compatible server at 127.0.0.1:{port}: "
+        "the key is not valid (401)."
+    ).wait_for()
+    assert page.get_by_text("Works — 37 models available.").count() == 0
+    assert "local-key-1234" not in page.content()
+
+    # The table of secrets fits the page (no column pushed out of sight).
+    table = page.locator("[data-testid='stDataFrame']").first.bounding_box()
+    assert table is not None and table["width"] <= _main_width(page) + 1
+
+    # Messages name providers with the right article.
+    page.get_by_label("Provider").click()
+    page.get_by_role("option", name="OpenAI", exact=True).click()
+    for _ in range(2):
+        fill(page, "Name", "work")
+        fill(page, "Secret value", "sk-proj-" + "Br0wserTestKey0123456789" + "Lm4X")
+        page.get_by_role("button", name="Save secret").click()
+        wait_for_app(page)
+    page.get_by_text('You already have an OpenAI secret named "work".').wait_for()
