@@ -91,7 +91,9 @@ class WireServer:
             return None
         ids, key = models
         if headers.get("authorization") != f"Bearer {key}" and headers.get("x-api-key") != key:
-            body = {"error": {"message": "Incorrect API key provided", "type": "invalid_request_error"}}
+            body = {
+                "error": {"message": "Incorrect API key provided", "type": "invalid_request_error"}
+            }
             return Reply(status=401, body=body)
         data = [
             {

@@ -144,7 +144,9 @@ _STATUS_WORDS: _StatusWords = {
     401: lambda who: f"Rejected by {who}: the key is not valid (401).",
     402: lambda who: f"Rejected by {who}: payment is required on that account (402).",
     403: lambda who: f"Rejected by {who}: the key may not list models (403).",
-    404: lambda who: f"{_capital(who)} has no model list at that address (404): check the base URL.",
+    404: lambda who: (
+        f"{_capital(who)} has no model list at that address (404): check the base URL."
+    ),
     429: lambda who: f"{_capital(who)} is rate-limiting this key (429): try again in a minute.",
 }
 

@@ -26,6 +26,12 @@ def wire() -> Iterator[WireServer]:
         yield server
 
 
+@pytest.fixture(autouse=True)
+def patient(page: Any) -> None:
+    """A first page load imports the SDKs and loads models: slow on a busy 2-core machine."""
+    page.context.set_default_timeout(60_000)
+
+
 def _main_width(page: Any) -> float:
     box = page.locator("[data-testid='stMainBlockContainer']").bounding_box()
     assert box is not None
@@ -61,8 +67,7 @@ def test_secrets_test_button_says_whether_a_key_works(
     wire.models(["llama-0"], key="another-key")
     page.get_by_role("button", name="Test").click()
     page.get_by_text(
-        f"Rejected by the OpenAI-compatible server at 127.0.0.1:{port}: "
-        "the key is not valid (401)."
+        f"Rejected by the OpenAI-compatible server at 127.0.0.1:{port}: the key is not valid (401)."
     ).wait_for()
     assert page.get_by_text("Works — 37 models available.").count() == 0
     assert "local-key-1234" not in page.content()
@@ -80,3 +85,45 @@ def test_secrets_test_button_says_whether_a_key_works(
         page.get_by_role("button", name="Save secret").click()
         wait_for_app(page)
     page.get_by_text('You already have an OpenAI secret named "work".').wait_for()
+
+
+def test_account_sessions_read_as_devices_and_sign_out_all_others(
+    live_app: str, live_services: Services, page: Any, browser: Any
+) -> None:
+    admin = factories.admin_account(live_services, ADMIN, name="Ada")
+    uma = factories.account(live_services, USER, name="Uma", actor=admin)
+    sign_in(page, live_app, USER)
+    other_context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    other_context.set_default_timeout(20_000)
+    try:
+        other = other_context.new_page()
+        sign_in(other, live_app, USER)
+        other.get_by_role("link", name="Account").click()
+        wait_for_app(other)
+        other.get_by_text("Chrome on Linux · just now · this device").wait_for()
+        # The first browser is listed too, as another Chrome on Linux, without "this device".
+        assert other.get_by_text("Chrome on Linux · just now", exact=True).count() == 1
+        other.get_by_role("button", name="Sign out all other sessions").click()
+        other.get_by_text("Signed out 1 other session.").wait_for()
+        wait_for_app(other)
+        assert other.get_by_text("Chrome on Linux · just now", exact=True).count() == 0
+        assert other.get_by_role("button", name="Sign out all other sessions").is_disabled()
+
+        # The first browser is signed out at its next load; the second stays signed in.
+        page.reload()
+        wait_for_app(page)
+        page.get_by_role("button", name="Sign in").wait_for()
+        other.reload()
+        wait_for_app(other)
+        other.get_by_text("Chrome on Linux · just now · this device").wait_for()
+    finally:
+        other_context.close()
+
+    # Each of the two sign-ins left exactly one audit row.
+    events = live_services.admin.audit_log(admin, user_id=uma.user_id, limit=50)
+    assert sorted(e.action for e in events) == [
+        "login.success",
+        "login.success",
+        "sessions.revoked_others",
+        "user.registered",
+    ]

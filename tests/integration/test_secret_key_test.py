@@ -50,7 +50,11 @@ def checked(
         base_urls={"openai": wire.url + "/v1", "anthropic": wire.url},
     )
     return build_services(
-        settings, uow=uow_factory, clock=clock, hasher=fast_hasher, key_checker=checker  # type: ignore[arg-type]
+        settings,
+        uow=uow_factory,
+        clock=clock,
+        hasher=fast_hasher,
+        key_checker=checker,  # type: ignore[arg-type]
     )
 
 
@@ -124,7 +128,9 @@ def test_an_openai_compatible_server_through_the_guarded_client(
     checked: Services, alice: Principal, wire: WireServer
 ) -> None:
     wire.models(["llama3.1"], key="ollama")
-    secret = checked.secrets.create(alice, "openai_compatible", "", "ollama", base_url=wire.url + "/v1")
+    secret = checked.secrets.create(
+        alice, "openai_compatible", "", "ollama", base_url=wire.url + "/v1"
+    )
     port = wire.url.rsplit(":", 1)[1]
     assert checked.secrets.test(alice, secret.id).message == "Works — 1 model available."
     wire.models(["llama3.1"], key="something-else")

@@ -24,10 +24,10 @@ from jarvis.services.secrets.validation import (
     MIN_CHARS_FOR_LAST4,
     PROVIDER_LABELS,
     PROVIDERS,
+    secret_label,
     validate_base_url,
     validate_name,
     validate_provider,
-    secret_label,
     validate_value,
     with_article,
 )
