@@ -186,9 +186,7 @@ def test_account_page_sign_out_all_other_sessions(
     assert at.button(key="account_sign_out_others").disabled
     assert [t.value for t in at.title] == ["Account"]  # this one stays signed in
     assert [v.current for v in get_services().sessions.list_active(user)] == [False]
-    assert phone.session_id not in {
-        v.session_id for v in get_services().sessions.list_active(user)
-    }
+    assert phone.session_id not in {v.session_id for v in get_services().sessions.list_active(user)}
 
 
 def test_account_page_change_password_sessions_and_sign_out_everywhere(
