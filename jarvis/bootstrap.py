@@ -48,6 +48,7 @@ from jarvis.services.chat.runs import RunService
 from jarvis.services.chat.tool_calls import ToolCallExecutor
 from jarvis.services.chat.workers import BEAT_SECONDS, RunWorkers
 from jarvis.services.health import HealthService
+from jarvis.services.home import HomeService
 from jarvis.services.key_rotation import KeyRotation
 from jarvis.services.knowledge_graph import KnowledgeGraphService
 from jarvis.services.memory import (
@@ -97,6 +98,7 @@ class Services:
     runs: RunService
     api_keys: ApiKeyService
     completions: CompletionService
+    home: HomeService
     notifier: Notifier | None = None
 
     def shutdown(self) -> None:
@@ -305,6 +307,7 @@ def build_services(
         runs=runs,
         api_keys=ApiKeyService(uow, clock),
         completions=CompletionService(runs=runs, conversations=conversations, providers=providers),
+        home=HomeService(conversations, usage, clock),
         notifier=notifier,
     )
 
