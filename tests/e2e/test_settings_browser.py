@@ -127,3 +127,81 @@ def test_account_sessions_read_as_devices_and_sign_out_all_others(
         "sessions.revoked_others",
         "user.registered",
     ]
+
+
+def test_admin_audit_reads_as_words_and_an_untouched_budget_override_blocks_nobody(
+    live_app: str, live_services: Services, page: Any
+) -> None:
+    factories.admin_account(live_services, ADMIN, name="Ada")
+    admin = live_services.sign_in.check_credentials(ADMIN, factories.PASSWORD)
+    uma = factories.account(live_services, USER, name="Uma", actor=admin)
+    sign_in(page, live_app, ADMIN)
+
+    page.get_by_role("link", name="Audit log").click()
+    page.get_by_role("heading", name="Audit log").wait_for()
+    wait_for_app(page)
+    table = page.locator("[data-testid='stTable']")
+    table.wait_for()
+    # One row for this browser sign-in, in words, with the browser named.
+    signed_in = table.locator("tr", has_text="Signed in")
+    assert signed_in.count() == 1
+    row = signed_in.first.inner_text()
+    assert "browser: Chrome on Linux" in row and ADMIN in row and "session " in row
+    assert "Account created" in table.inner_text()
+    assert "{" not in table.inner_text()  # no raw JSON
+    box = table.bounding_box()
+    assert box is not None and box["width"] <= _main_width(page) + 1
+
+    # Budgets: saving a user's override form as it comes keeps them on the default.
+    page.get_by_role("link", name="Prices & budgets").click()
+    wait_for_app(page)
+    page.get_by_role("tab", name="Budgets").click()
+    page.get_by_label("User", exact=True).click()
+    page.get_by_role("option", name=f"Uma <{USER}>").click()
+    wait_for_app(page)
+    field = page.get_by_label("Monthly budget override (USD)")
+    assert field.input_value() == ""
+    page.get_by_role("button", name="Save override").click()
+    page.get_by_text(f"{USER}: no override, uses the default").wait_for()
+    status = live_services.usage.budget_status(uma)
+    assert status.source != "user" and not status.exceeded and status.budget_usd > 0
+
+
+def test_home_and_memory_lead_to_the_conversation(
+    live_app: str, live_services: Services, page: Any
+) -> None:
+    admin = factories.admin_account(live_services, ADMIN, name="Ada")
+    uma = factories.account(live_services, USER, name="Uma", actor=admin)
+    chat = live_services.conversations.create_default(uma, title="Holiday plans")
+    live_services.runs.start(uma, chat.id, "remember that the ferry leaves at 7")
+    sign_in(page, live_app, USER)
+
+    # Home: this month's spend against the budget, quick links, recent conversations.
+    page.get_by_role("heading", name="This month").wait_for()
+    page.get_by_text("$0.00 of $").wait_for()
+    assert page.get_by_text("PostgreSQL").count() == 0  # the database details are admin-only
+    assert page.get_by_role("button", name="New chat").is_visible()
+    main = page.locator("[data-testid='stMain']")
+    for name in ("Usage", "Memory", "Knowledge graph"):
+        assert main.get_by_role("link", name=name).count() == 1
+    main.get_by_role("link", name="Holiday plans").click()
+    page.wait_for_url(f"**/chat?c={chat.id}")
+    wait_for_app(page)
+    page.get_by_text("ferry leaves at 7").first.wait_for()
+
+    # Memory: the memory names its conversation and links to it; unrelated searches list none.
+    page.get_by_role("link", name="Memory").first.click()
+    page.get_by_role("heading", name="Memory", exact=True).wait_for()
+    wait_for_app(page)
+    assert page.get_by_label("Source (run id)").count() == 0
+    fill(page, "Search your memories", "what is my sister called")
+    wait_for_app(page)
+    page.get_by_text("No memory matches.").wait_for()
+    fill(page, "Search your memories", "when does the boat depart")
+    wait_for_app(page)
+    page.get_by_text("similarity 0.").first.wait_for()
+    page.get_by_role("tab", name="Add").click()
+    assert page.get_by_text("run id", exact=False).count() == 0
+    page.get_by_role("tab", name="Search").click()
+    main.get_by_role("link", name="From: Holiday plans").first.click()
+    page.wait_for_url(f"**/chat?c={chat.id}")
