@@ -31,6 +31,17 @@ CHECKABLE_PROVIDERS: frozenset[str] = frozenset({OPENAI, ANTHROPIC, OPENAI_COMPA
 #: At most this many models are counted (Anthropic pages through its list).
 MAX_MODELS = 1000
 
+_TIMED_OUT: tuple[type[BaseException], ...] = (
+    openai.APITimeoutError,
+    anthropic.APITimeoutError,
+    *_TIMEOUTS,
+)
+_UNREACHABLE: tuple[type[BaseException], ...] = (
+    openai.APIConnectionError,
+    anthropic.APIConnectionError,
+    *_TRANSPORT,
+)
+
 
 @dataclass(frozen=True, slots=True)
 class KeyCheck:
@@ -100,9 +111,9 @@ class KeyChecker:
                 f"Could not reach {who}: this server may not connect to that address "
                 "(JARVIS_OUTBOUND_ALLOWLIST).",
             )
-        except (openai.APITimeoutError, anthropic.APITimeoutError, *_TIMEOUTS):
+        except _TIMED_OUT:
             return KeyCheck(False, f"Could not reach {who}: no answer within {self._timeout:g} s.")
-        except (openai.APIConnectionError, anthropic.APIConnectionError, *_TRANSPORT):
+        except _UNREACHABLE:
             return KeyCheck(False, f"Could not reach {who}: the connection failed.")
         except (openai.APIStatusError, anthropic.APIStatusError) as exc:
             return _refused(who, exc.status_code)

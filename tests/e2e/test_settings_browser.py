@@ -132,8 +132,7 @@ def test_account_sessions_read_as_devices_and_sign_out_all_others(
 def test_admin_audit_reads_as_words_and_an_untouched_budget_override_blocks_nobody(
     live_app: str, live_services: Services, page: Any
 ) -> None:
-    factories.admin_account(live_services, ADMIN, name="Ada")
-    admin = live_services.sign_in.check_credentials(ADMIN, factories.PASSWORD)
+    admin = factories.admin_account(live_services, ADMIN, name="Ada")
     uma = factories.account(live_services, USER, name="Uma", actor=admin)
     sign_in(page, live_app, ADMIN)
 
