@@ -294,6 +294,9 @@ def test_names_and_devices_chosen_by_others_render_as_plain_text(
 
     at.switch_page("app_pages/account.py")
     at = at.run()
+    # The session reads as a device; the raw user agent is only in the tooltip, escaped.
+    assert any("An unknown browser" in m.value for m in at.markdown)
     shown = [m.value for m in (*at.markdown, *at.caption) if "attacker" in m.value]
+    shown += [c.proto.help for c in at.caption if "attacker" in c.proto.help]
     assert shown
     assert not any(_IMAGE.search(s) or "](" in s for s in shown)
