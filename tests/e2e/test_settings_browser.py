@@ -158,7 +158,7 @@ def test_admin_audit_reads_as_words_and_an_untouched_budget_override_blocks_nobo
     page.get_by_label("User", exact=True).click()
     page.get_by_role("option", name=f"Uma <{USER}>").click()
     wait_for_app(page)
-    field = page.get_by_label("Monthly budget override (USD)")
+    field = page.get_by_role("textbox", name="Monthly budget override (USD)")
     assert field.input_value() == ""
     page.get_by_role("button", name="Save override").click()
     page.get_by_text(f"{USER}: no override, uses the default").wait_for()
