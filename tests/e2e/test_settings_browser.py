@@ -161,7 +161,8 @@ def test_admin_audit_reads_as_words_and_an_untouched_budget_override_blocks_nobo
     field = page.get_by_role("textbox", name="Monthly budget override (USD)")
     assert field.input_value() == ""
     page.get_by_role("button", name="Save override").click()
-    page.get_by_text(f"{USER}: no override, uses the default").wait_for()
+    wait_for_app(page)
+    page.get_by_text("no override, uses the default").wait_for()
     status = live_services.usage.budget_status(uma)
     assert status.source != "user" and not status.exceeded and status.budget_usd > 0
 
