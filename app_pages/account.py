@@ -52,14 +52,12 @@ with show_errors():
     sessions = services.sessions.list_active(principal, this_session)
 for view in sessions:
     with st.container(border=True):
-        left, right = st.columns([5, 1])
-        label = "This browser" if view.current else plain_markdown(view.user_agent[:120])
-        left.markdown(f"**{label}**")
-        if view.current:
-            left.caption(plain_markdown(view.user_agent[:160]))
+        left, right = st.columns([5, 1], vertical_alignment="center")
+        left.markdown(f"**{plain_markdown(view.summary)}**")
         left.caption(
             f"IP {view.ip or 'local or unknown'} · signed in {_when(view.started_at)} · "
-            f"last used {_when(view.last_used_at)} · expires {_when(view.expires_at)}"
+            f"expires {_when(view.expires_at)}",
+            help=plain_markdown(view.user_agent[:300]),
         )
         if not view.current and right.button(
             "Sign out", key=f"account_revoke_{view.session_id.hex}", icon=":material/logout:"
@@ -69,6 +67,17 @@ for view in sessions:
                 flash("That session was signed out.")
 if not sessions:
     st.info("No active sessions.")
+others = [v for v in sessions if not v.current]
+if this_session is not None and st.button(
+    "Sign out all other sessions",
+    key="account_sign_out_others",
+    icon=":material/devices_off:",
+    disabled=not others,
+    help="Every other browser and device is signed out at its next click; this one stays.",
+):
+    with show_errors():
+        ended = services.sessions.sign_out_others(principal, this_session)
+        flash(f"Signed out {ended} other session{'s' if ended != 1 else ''}.")
 
 st.subheader("API keys")
 st.caption(

@@ -93,7 +93,7 @@ with budgets_tab:
         budgets = services.usage.list_budgets(principal)
     st.caption(
         "Each user's monthly budget (their local calendar month): their override, else the "
-        "default. Chat warns at 80 % and refuses new runs once it is spent. 0 blocks all runs."
+        "default. Chat warns at 80 % and refuses new runs once it is spent."
     )
     with st.form("budgets_default"):
         new_default = st.number_input(
@@ -109,13 +109,19 @@ with budgets_tab:
                 st.success(f"Default budget is now ${saved:,.2f}.")
 
     st.subheader("Per-user overrides")
+    st.caption(
+        f"Empty means no override: the user has the default (${default:,.2f}). "
+        "An override of 0 blocks all of that user's runs."
+    )
     st.dataframe(
         pd.DataFrame(
             [
                 {
                     "user": b.display_name,
                     "email": b.email,
-                    "override (USD)": None if b.override_usd is None else float(b.override_usd),
+                    "monthly budget": f"default (${default:,.2f})"
+                    if b.override_usd is None
+                    else f"${b.override_usd:,.2f} (override)",
                 }
                 for b in budgets
             ]
@@ -125,25 +131,29 @@ with budgets_tab:
     )
     by_id = {str(b.user_id): b for b in budgets}
     if by_id:
-        with st.form("budgets_user"):
-            who = st.selectbox(
-                "User",
-                list(by_id),
-                key="budgets_user_id",
-                format_func=lambda k: f"{by_id[k].display_name} <{by_id[k].email}>",
-            )
-            amount = st.number_input(
-                "Monthly budget (USD)", min_value=0.0, step=5.0, key="budgets_user_usd"
-            )
-            clear = st.checkbox(
-                "Use the default instead (remove the override)", key="budgets_user_clear"
+        who = st.selectbox(
+            "User",
+            list(by_id),
+            key="budgets_user_id",
+            format_func=lambda k: f"{by_id[k].display_name} <{by_id[k].email}>",
+        )
+        chosen = by_id[who]
+        with st.form(f"budgets_user_{who}"):
+            amount = st.text_input(
+                "Monthly budget override (USD)",
+                value="" if chosen.override_usd is None else f"{chosen.override_usd:.2f}",
+                placeholder=f"empty: the default, ${default:,.2f}",
+                key=f"budgets_user_usd_{who}",
+                help="Leave empty to use the default budget. 0 blocks every run of this user.",
             )
             if st.form_submit_button("Save override"):
                 with show_errors():
-                    result = services.usage.set_user_budget(
-                        principal, by_id[who].user_id, None if clear else Decimal(str(amount))
-                    )
+                    result = services.usage.set_user_budget(principal, chosen.user_id, amount)
                     st.success(
-                        f"{by_id[who].email}: "
-                        + ("uses the default." if result is None else f"${result:,.2f} per month.")
+                        f"{chosen.email}: "
+                        + (
+                            f"no override, uses the default (${default:,.2f})."
+                            if result is None
+                            else f"${result:,.2f} per month."
+                        )
                     )

@@ -11,7 +11,13 @@ from datetime import UTC, datetime, time, timedelta
 
 import streamlit as st
 
-from jarvis.services.memory import SearchMode, model_label
+from jarvis.services.memory import (
+    EmbeddingInfo,
+    MemoryHit,
+    MemoryView,
+    SearchMode,
+    model_label,
+)
 from jarvis.ui.components import flash, show_errors, show_flash
 from jarvis.ui.guard import require_user
 from jarvis.ui.markdown import inert_markdown
@@ -21,7 +27,7 @@ memory = services.memory
 MODES: list[SearchMode] = ["semantic", "hybrid"]
 
 
-def header() -> None:
+def header() -> EmbeddingInfo:
     """The title and which embedding model this user's memories use."""
     st.title("Memory")
     show_flash()
@@ -41,6 +47,7 @@ def header() -> None:
             f"Some memories use another embedding model and are left out of searches ({others}). "
             "Run `jarvis embeddings reembed` to move them."
         )
+    return info
 
 
 def _delete_button(memory_id: uuid.UUID, key: str) -> None:
@@ -50,15 +57,31 @@ def _delete_button(memory_id: uuid.UUID, key: str) -> None:
             flash("Memory deleted.")
 
 
-def _meta_line(created: datetime, source: str | None, extra: str = "") -> str:
+def _meta(item: MemoryView | MemoryHit, extra: str = "") -> None:
+    """When the memory was made, where from (a link to its conversation) and ``extra``."""
     parts = [extra] if extra else []
-    parts.append(created.strftime("%Y-%m-%d %H:%M"))
-    if source:
-        parts.append(f"from run {source.removeprefix('run:')}")
-    return " · ".join(parts)
+    parts.append(item.created_at.strftime("%Y-%m-%d %H:%M"))
+    if item.conversation_id is None:
+        origin = item.metadata.get("origin")
+        parts.append(
+            "added on this page"
+            if origin == "memory page"
+            else "from a deleted conversation"
+            if item.source
+            else "added by hand"
+        )
+    left, right = st.columns([3, 2], vertical_alignment="center")
+    left.caption(" · ".join(parts))
+    if item.conversation_id is not None:
+        right.page_link(
+            "app_pages/chat.py",
+            label=f"From: {item.conversation_title or 'a conversation'}",
+            icon=":material/chat:",
+            query_params={"c": str(item.conversation_id)},
+        )
 
 
-def search_tab() -> None:
+def search_tab(info: EmbeddingInfo) -> None:
     """Top-k search, semantic or hybrid, each hit with its score and a delete button."""
     q_col, m_col, k_col = st.columns([4, 2, 1])
     query = q_col.text_input(
@@ -76,10 +99,12 @@ def search_tab() -> None:
         "Minimum similarity (semantic)",
         0.0,
         1.0,
-        0.0,
-        0.05,
+        info.min_similarity,
+        0.01,
         key="memory_min_score",
         disabled=mode != "semantic",
+        help="Memories less similar than this are not listed. The default suits your "
+        "embedding model: unrelated memories score about 0 with it.",
     )
     if not query.strip():
         return
@@ -103,33 +128,30 @@ def search_tab() -> None:
                 else f"fused score {hit.score:.4f} (vector #{hit.vector_rank or '–'}, "
                 f"text #{hit.text_rank or '–'})"
             )
-            st.caption(_meta_line(hit.created_at, hit.source, score))
+            _meta(hit, score)
             _delete_button(hit.id, f"memory_del_hit_{hit.id}")
 
 
 def browse_tab() -> None:
     """The user's memories, newest first, filtered by dates, text and source."""
     today = services.clock.now().date()
-    f1, f2, f3 = st.columns([2, 2, 2])
+    f1, f2 = st.columns([2, 3])
     period = f1.date_input(
         "Created between", value=(today - timedelta(days=30), today), key="memory_dates"
     )
     contains = f2.text_input("Text contains", key="memory_contains")
-    source = f3.text_input("Source (run id)", key="memory_source")
     since = until = None
     if isinstance(period, tuple | list) and len(period) == 2:
         since = datetime.combine(period[0], time.min, UTC)
         until = datetime.combine(period[1], time.min, UTC) + timedelta(days=1)
     rows = []
     with show_errors():
-        rows = memory.browse(
-            principal, since=since, until=until, contains=contains, source=source, limit=100
-        )
+        rows = memory.browse(principal, since=since, until=until, contains=contains, limit=100)
     st.caption(f"{len(rows)} memories (newest first, at most 100)")
     for row in rows:
         with st.container(border=True):
             st.markdown(inert_markdown(row.content))
-            st.caption(_meta_line(row.created_at, row.source, model_label(row.embedding_model)))
+            _meta(row, model_label(row.embedding_model))
             _delete_button(row.id, f"memory_del_row_{row.id}")
 
 
@@ -137,24 +159,18 @@ def add_tab() -> None:
     """A form that stores one memory."""
     with st.form("memory_add_form", clear_on_submit=True):
         content = st.text_area("Memory", key="memory_new_content", max_chars=8000)
-        src = st.text_input("Source (optional run id)", key="memory_new_source")
         if st.form_submit_button("Save memory"):
             with show_errors():
-                saved = memory.store(
-                    principal,
-                    content,
-                    source=src.strip() or None,
-                    metadata={"origin": "memory page"},
-                )
+                saved = memory.store(principal, content, metadata={"origin": "memory page"})
                 st.success(f"Saved ({model_label(saved.embedding_model)}).")
 
 
 # -- the page ----------------------------------------------------------------------------------
 
-header()
+embedding = header()
 search_pane, browse_pane, add_pane = st.tabs(["Search", "Browse", "Add"])
 with search_pane:
-    search_tab()
+    search_tab(embedding)
 with browse_pane:
     browse_tab()
 with add_pane:

@@ -11,9 +11,16 @@ from datetime import datetime
 
 import streamlit as st
 
-from jarvis.services.secrets import BASE_URL_ALLOWED, PROVIDER_LABELS, PROVIDERS, SecretView
+from jarvis.services.secrets import (
+    BASE_URL_ALLOWED,
+    PROVIDER_LABELS,
+    PROVIDERS,
+    KeyCheck,
+    SecretView,
+)
 from jarvis.ui.components import flash, show_errors, show_flash
 from jarvis.ui.guard import require_user
+from jarvis.ui.markdown import plain_markdown
 
 services, principal = require_user()
 
@@ -38,7 +45,8 @@ def _save_new() -> None:
                 base_url=state.get("secrets_base_url") or None,
             )
             flash(
-                f"Saved the {_label(created.provider)} secret “{created.name}” ({created.masked}).",
+                f"Saved the {_label(created.provider)} secret “{created.name}” ({created.masked}). "
+                "Use Test to check it with the provider.",
                 rerun=False,
             )
             state["secrets_name"] = ""
@@ -56,6 +64,7 @@ def _replace(secret_id: uuid.UUID) -> None:
                 principal, secret_id, state.get(value_key, ""), base_url=state.get(url_key) or None
             )
             flash(f"Replaced the value of “{updated.name}” ({updated.masked}).", rerun=False)
+            state.pop(f"secrets_test_result_{secret_id}", None)  # said of the old value
     finally:
         state[value_key] = ""
 
@@ -93,40 +102,67 @@ if not secrets:
     st.info("No secrets yet. Add an API key above to use that provider in chat.")
     st.stop()
 
+any_url = any(s.base_url for s in secrets)
 st.dataframe(
     [
         {
             "Provider": _label(s.provider),
             "Name": s.name,
             "Key": s.masked,
-            "Base URL": s.base_url or "",
-            "Created": _when(s.created_at),
-            "Updated": _when(s.updated_at),
+            **({"Base URL": s.base_url or ""} if any_url else {}),
+            "Added": _when(s.created_at),
             "Last used": _when(s.last_used_at),
         }
         for s in secrets
     ],
     hide_index=True,
     width="stretch",
+    column_config={
+        "Provider": st.column_config.TextColumn(width="medium"),
+        "Name": st.column_config.TextColumn(width="small"),
+        "Key": st.column_config.TextColumn(width="small"),
+        "Base URL": st.column_config.TextColumn(width="medium"),
+        "Added": st.column_config.TextColumn(width="small"),
+        "Last used": st.column_config.TextColumn(width="small"),
+    },
+    key="secrets_table",
 )
 
 for s in secrets:
-    with st.expander(f"{_label(s.provider)} · {s.name} · {s.masked}"):
-        with st.form(f"secrets_replace_form_{s.id}"):
-            st.text_input("New value", type="password", key=f"secrets_new_value_{s.id}")
-            if s.provider in BASE_URL_ALLOWED:
-                st.text_input(
-                    "Base URL",
-                    placeholder=s.base_url or "",
-                    key=f"secrets_new_base_url_{s.id}",
-                    help="Leave empty to keep the current one.",
+    with st.container(border=True):
+        head, action = st.columns([5, 1], vertical_alignment="center")
+        head.markdown(f"**{plain_markdown(f'{_label(s.provider)} · {s.name} · {s.masked}')}**")
+        result_key = f"secrets_test_result_{s.id}"
+        if services.secrets.testable(s.provider) and action.button(
+            "Test",
+            key=f"secrets_test_{s.id}",
+            icon=":material/network_check:",
+            help="Ask the provider for its model list with this key (nothing is sent to a model).",
+        ):
+            with show_errors(), st.spinner("Asking the provider…"):
+                st.session_state[result_key] = services.secrets.test(principal, s.id)
+        checked: KeyCheck | None = st.session_state.get(result_key)
+        if checked is not None:
+            if checked.ok:
+                st.success(checked.message, icon=":material/check_circle:")
+            else:
+                st.error(checked.message, icon=":material/error:")
+        with st.expander("Replace or delete"):
+            with st.form(f"secrets_replace_form_{s.id}"):
+                st.text_input("New value", type="password", key=f"secrets_new_value_{s.id}")
+                if s.provider in BASE_URL_ALLOWED:
+                    st.text_input(
+                        "Base URL",
+                        placeholder=s.base_url or "",
+                        key=f"secrets_new_base_url_{s.id}",
+                        help="Leave empty to keep the current one.",
+                    )
+                st.form_submit_button(
+                    "Replace value", key=f"secrets_replace_{s.id}", on_click=_replace, args=(s.id,)
                 )
-            st.form_submit_button(
-                "Replace value", key=f"secrets_replace_{s.id}", on_click=_replace, args=(s.id,)
-            )
-        confirm = st.checkbox("Yes, delete this secret", key=f"secrets_confirm_delete_{s.id}")
-        if st.button("Delete", key=f"secrets_delete_{s.id}", disabled=not confirm):
-            with show_errors():
-                services.secrets.delete(principal, s.id)
-                st.session_state.pop(f"secrets_confirm_delete_{s.id}", None)
-                flash(f"Deleted the {_label(s.provider)} secret “{s.name}”.")
+            confirm = st.checkbox("Yes, delete this secret", key=f"secrets_confirm_delete_{s.id}")
+            if st.button("Delete", key=f"secrets_delete_{s.id}", disabled=not confirm):
+                with show_errors():
+                    services.secrets.delete(principal, s.id)
+                    st.session_state.pop(f"secrets_confirm_delete_{s.id}", None)
+                    flash(f"Deleted the {_label(s.provider)} secret “{s.name}”.")

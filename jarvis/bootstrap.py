@@ -24,6 +24,7 @@ from jarvis.db.uow import UnitOfWorkFactory
 from jarvis.identity import Principal
 from jarvis.llm.embedders import Embedder, EmbedderRegistry, default_embedder
 from jarvis.llm.factory import ProviderFactory
+from jarvis.llm.key_check import KeyChecker
 from jarvis.security.crypto import EnvelopeCipher, KeyRing
 from jarvis.security.outbound import OutboundPolicy
 from jarvis.security.passwords import PasswordHasher
@@ -48,6 +49,7 @@ from jarvis.services.chat.tool_calls import ToolCallExecutor
 from jarvis.services.chat.trace import RunTraceService
 from jarvis.services.chat.workers import BEAT_SECONDS, RunWorkers
 from jarvis.services.health import HealthService
+from jarvis.services.home import HomeService
 from jarvis.services.key_rotation import KeyRotation
 from jarvis.services.knowledge_graph import KnowledgeGraphService
 from jarvis.services.memory import (
@@ -98,6 +100,7 @@ class Services:
     traces: RunTraceService
     api_keys: ApiKeyService
     completions: CompletionService
+    home: HomeService
     notifier: Notifier | None = None
 
     def shutdown(self) -> None:
@@ -145,6 +148,7 @@ def build_services(
     tools: ToolRegistry | None = None,
     embedder: Embedder | None = None,
     providers: ProviderSource | None = None,
+    key_checker: KeyChecker | None = None,
     login_policy: LoginPolicy | None = None,
     recover_runs: bool = True,
     run_beat_seconds: float = BEAT_SECONDS,
@@ -211,7 +215,7 @@ def build_services(
     cipher = cipher or EnvelopeCipher(KeyRing.from_settings(settings))
     # Where users' base URLs may point (JARVIS_OUTBOUND_ALLOWLIST opens private networks)
     outbound = OutboundPolicy(tuple(settings.outbound_allowlist))
-    secrets = SecretsService(uow, cipher, clock, outbound=outbound)
+    secrets = SecretsService(uow, cipher, clock, outbound=outbound, key_checker=key_checker)
     key_rotation = KeyRotation(uow, cipher.keyring)
     tools = tools or builtin_registry()
     permissions = PermissionsService(uow, tools, clock)
@@ -306,6 +310,7 @@ def build_services(
         traces=RunTraceService(uow),
         api_keys=ApiKeyService(uow, clock),
         completions=CompletionService(runs=runs, conversations=conversations, providers=providers),
+        home=HomeService(conversations, usage, clock),
         notifier=notifier,
     )
 

@@ -7,6 +7,10 @@ and the Anthropic Messages API, so the real SDKs can be tested without the netwo
 
 Each request takes the next scripted :class:`Reply` (the last one repeats once the script is
 used up); every request is recorded in ``server.requests`` (path, headers, JSON body).
+
+``server.models(["gpt-4o", ...], key="sk-...")`` makes ``GET .../models`` answer like both
+providers' model lists (OpenAI's and Anthropic's formats at once) for that key, and 401 for any
+other key (``Authorization: Bearer`` or ``x-api-key``), whatever the script says.
 """
 
 from __future__ import annotations
@@ -63,6 +67,7 @@ class WireServer:
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._models: tuple[list[str], str] | None = None
 
     @property
     def url(self) -> str:
@@ -73,6 +78,44 @@ class WireServer:
         with self._lock:
             self._script = list(replies)
             self.requests.clear()
+
+    def models(self, ids: list[str], *, key: str) -> None:
+        """Serve ``GET .../models`` with ``ids`` to callers presenting ``key``, 401 to others."""
+        with self._lock:
+            self._models = (list(ids), key)
+
+    def _model_list(self, headers: dict[str, str]) -> Reply | None:
+        with self._lock:
+            models = self._models
+        if models is None:
+            return None
+        ids, key = models
+        if headers.get("authorization") != f"Bearer {key}" and headers.get("x-api-key") != key:
+            body = {
+                "error": {"message": "Incorrect API key provided", "type": "invalid_request_error"}
+            }
+            return Reply(status=401, body=body)
+        data = [
+            {
+                "id": model,
+                "object": "model",
+                "created": 1_700_000_000,
+                "owned_by": "wire",
+                "type": "model",
+                "display_name": model,
+                "created_at": "2025-01-01T00:00:00Z",
+            }
+            for model in ids
+        ]
+        return Reply(
+            body={
+                "object": "list",
+                "data": data,
+                "has_more": False,
+                "first_id": ids[0] if ids else None,
+                "last_id": ids[-1] if ids else None,
+            }
+        )
 
     def _next(self) -> Reply:
         with self._lock:
@@ -97,6 +140,17 @@ class WireServer:
 
             def log_message(self, format: str, *args: Any) -> None:
                 pass
+
+            def do_GET(self) -> None:
+                headers = {k.lower(): v for k, v in self.headers.items()}
+                with server._lock:
+                    server.requests.append(RecordedRequest(self.path, headers, None))
+                listed = server._model_list(headers) if "/models" in self.path else None
+                reply = listed or server._next()
+                if reply.delay and server._stop.wait(reply.delay):
+                    return
+                with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                    self._send(reply)
 
             def do_POST(self) -> None:
                 length = int(self.headers.get("content-length") or 0)

@@ -14,6 +14,7 @@ from jarvis.db.uow import UnitOfWorkFactory
 from jarvis.errors import ConflictError, NotFoundError, PermissionDeniedError, ValidationError
 from jarvis.identity import Principal
 from jarvis.security.passwords import PasswordHasher, validate_password
+from jarvis.services.audit_text import action_label, details_text, target_text
 from jarvis.services.auth import SessionService
 from jarvis.validation import clamp_int, clean_line
 
@@ -45,6 +46,21 @@ class AuditEventView:
     target: str | None
     ip: str | None
     details: dict[str, object] = field(default_factory=dict)
+
+    @property
+    def action_label(self) -> str:
+        """The action in words ("Signed in" for ``login.success``)."""
+        return action_label(self.action)
+
+    @property
+    def target_text(self) -> str:
+        """The target in words ("session 9f1c2a3b")."""
+        return target_text(self.target)
+
+    @property
+    def details_text(self) -> str:
+        """The details as ``key: value`` text ("provider: openai · works: no")."""
+        return details_text(self.details)
 
 
 def _view(user: User) -> UserView:

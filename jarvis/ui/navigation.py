@@ -51,6 +51,14 @@ PAGES: tuple[PageSpec, ...] = (
         section="Admin",
         admin_only=True,
     ),
+    PageSpec(
+        "app_pages/admin_system.py",
+        "System",
+        ":material/dns:",
+        "admin-system",
+        section="Admin",
+        admin_only=True,
+    ),
 )
 
 

@@ -130,7 +130,7 @@ def test_invalid_input_is_refused_clearly_and_saves_nothing(
 
 def test_duplicate_name_per_provider_is_refused(services: Services, alice: Principal) -> None:
     services.secrets.create(alice, "openai", "work", OPENAI_KEY)
-    with pytest.raises(ValidationError, match='already have a OpenAI secret named "work"') as info:
+    with pytest.raises(ValidationError, match='already have an OpenAI secret named "work"') as info:
         services.secrets.create(alice, "openai", "work", "sk-" + "b" * 30)
     assert info.value.field == "name"
     # Same name, other provider: fine.

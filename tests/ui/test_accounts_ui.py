@@ -154,33 +154,60 @@ def test_admin_audit_page_filters(app_settings, new_app: Callable[[], AppTest]) 
     at.switch_page("app_pages/admin_audit.py")
     at = at.run()
     assert not at.exception
-    actions = set(at.dataframe[0].value["Action"])
-    assert {"user.registered", "login.success"} <= actions
+    actions = set(at.table[0].value["Action"])
+    assert {"Account created", "Signed in"} <= actions
     at.selectbox(key="admin_audit_action").select("login.success")
     at = at.run()
-    table = at.dataframe[0].value
-    assert set(table["Action"]) == {"login.success"}
-    assert set(table["User"]) == {"user@example.com"}
+    table = at.table[0].value
+    assert set(table["Action"]) == {"Signed in"}
+    assert set(table["Who"]) == {"user@example.com"}
+    assert all(t.startswith("session ") and len(t) == len("session ") + 8 for t in table["Target"])
+
+
+IPHONE = (
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 "
+    "(KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1"
+)
+
+
+def test_account_page_sign_out_all_other_sessions(
+    app_settings, new_app: Callable[[], AppTest]
+) -> None:  # type: ignore[no-untyped-def]
+    _admin, user = admin_and_user()
+    phone = get_services().sign_in.login("user@example.com", PW, user_agent=IPHONE)
+    at = sign_in_as(new_app(), user).run()
+    at.switch_page("app_pages/account.py")
+    at = at.run()
+    assert not at.button(key="account_sign_out_others").disabled
+    at.button(key="account_sign_out_others").click()
+    at = at.run()
+    assert not at.exception
+    assert any("Signed out 1 other session." in s.value for s in at.success)
+    assert at.button(key="account_sign_out_others").disabled
+    assert [t.value for t in at.title] == ["Account"]  # this one stays signed in
+    assert [v.current for v in get_services().sessions.list_active(user)] == [False]
+    assert phone.session_id not in {v.session_id for v in get_services().sessions.list_active(user)}
 
 
 def test_account_page_change_password_sessions_and_sign_out_everywhere(
     app_settings, new_app: Callable[[], AppTest]
 ) -> None:  # type: ignore[no-untyped-def]
     _admin, user = admin_and_user()
-    elsewhere = get_services().sign_in.login("user@example.com", PW, user_agent="Phone browser")
+    elsewhere = get_services().sign_in.login("user@example.com", PW, user_agent=IPHONE)
     at = sign_in_as(new_app(), user).run()
     at.switch_page("app_pages/account.py")
     at = at.run()
     assert not at.exception
     assert [t.value for t in at.title] == ["Account"]
     texts = " ".join(m.value for m in at.markdown)
-    assert "This browser" in texts and "Phone browser" in texts
+    assert "An unknown browser · just now · this device" in texts  # AppTest sends no agent
+    assert "Safari on iOS · just now" in texts
 
     # Sign the phone out from here.
     at.button(key=f"account_revoke_{elsewhere.session_id.hex}").click()
     at = at.run()
     assert any("signed out" in s.value for s in at.success)
-    assert "Phone browser" not in " ".join(m.value for m in at.markdown)
+    assert "Safari on iOS" not in " ".join(m.value for m in at.markdown)
 
     # Change password: wrong current password first.
     again = get_services().sign_in.login("user@example.com", PW, user_agent="Tablet")
@@ -267,6 +294,9 @@ def test_names_and_devices_chosen_by_others_render_as_plain_text(
 
     at.switch_page("app_pages/account.py")
     at = at.run()
+    # The session reads as a device; the raw user agent is only in the tooltip, escaped.
+    assert any("An unknown browser" in m.value for m in at.markdown)
     shown = [m.value for m in (*at.markdown, *at.caption) if "attacker" in m.value]
+    shown += [c.proto.help for c in at.caption if "attacker" in c.proto.help]
     assert shown
     assert not any(_IMAGE.search(s) or "](" in s for s in shown)

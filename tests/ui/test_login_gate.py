@@ -32,6 +32,12 @@ def test_first_visit_offers_to_create_the_admin_and_signs_in(app_settings, new_a
     at = create_admin(at)
     assert not at.exception
     assert any("Welcome, Ada Admin" in t.value for t in at.title)
+    # Home is a start page; the database details are on the admin page "System".
+    assert any(s.value == "Recent conversations" for s in at.subheader)
+    assert not any(m.label == "PostgreSQL" for m in at.metric)
+    at.switch_page("app_pages/admin_system.py")
+    at = at.run()
+    assert not at.exception
     assert any(m.label == "PostgreSQL" for m in at.metric)
     assert (
         get_services()

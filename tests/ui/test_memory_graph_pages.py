@@ -62,7 +62,7 @@ def test_memory_page_browse_filters(app_settings, new_app) -> None:  # type: ign
     principal = mem_user()
     at = open_page(new_app, "app_pages/memory.py", principal)
     services = get_services()
-    services.memory.store(principal, "Passport renewal", source="run-abc")
+    services.memory.store(principal, "Passport renewal")
     services.memory.store(principal, "Gym on Mondays")
     at = at.run()
     assert any(m.value == "Passport renewal" for m in at.markdown)
@@ -70,11 +70,31 @@ def test_memory_page_browse_filters(app_settings, new_app) -> None:  # type: ign
     assert not at.exception
     shown = [m.value for m in at.markdown]
     assert "Gym on Mondays" in shown and "Passport renewal" not in shown
-    at.text_input(key="memory_contains").input("").run()
-    at.text_input(key="memory_source").input("run-abc").run()
-    shown = [m.value for m in at.markdown]
-    assert "Passport renewal" in shown and "Gym on Mondays" not in shown
-    assert any("from run run-abc" in c.value for c in at.caption)
+    # No field asks the user for a run id.
+    labels = [t.label for t in at.text_input]
+    assert not any("run" in label.lower() for label in labels)
+
+
+def test_memory_sources_link_to_their_conversation(app_settings, new_app) -> None:  # type: ignore[no-untyped-def]
+    principal = mem_user()
+    services = get_services()
+    chat = services.conversations.create_default(principal, title="Holiday plans")
+    services.runs.start(principal, chat.id, "remember that the ferry leaves at 7")
+    at = open_page(new_app, "app_pages/memory.py", principal)
+    assert not at.exception, at.exception
+    [row] = services.memory.browse(principal)
+    assert row.conversation_id == chat.id and row.conversation_title == "Holiday plans"
+    links = [(link.label, link.proto.page) for link in at.get("page_link")]
+    assert any(label == "From: Holiday plans" for label, _page in links), links
+    assert not any("run" in c.value for c in at.caption)
+
+    # Default minimum similarity: an unrelated query lists nothing, a related one the memory.
+    assert at.slider(key="memory_min_score").value == 0.12
+    at.text_input(key="memory_query").input("what is my sister called").run()
+    assert any("No memory matches." in i.value for i in at.info)
+    at.text_input(key="memory_query").input("when does the boat depart").run()
+    assert not at.exception, at.exception
+    assert any("ferry leaves at 7" in m.value for m in at.markdown)
 
 
 def test_explorer_shows_neighbourhood_details_table_and_path(app_settings, new_app) -> None:  # type: ignore[no-untyped-def]

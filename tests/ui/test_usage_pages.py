@@ -172,11 +172,30 @@ def test_admin_prices_page_adds_a_version_and_sets_budgets(app_settings, new_app
     assert not at.exception, at.exception
     assert get_services().usage.budget_status(user).budget_usd == Decimal("42.00")
     at.selectbox(key="budgets_user_id").set_value(str(user.user_id))
-    at.number_input(key="budgets_user_usd").set_value(7.5)
-    at.button(key="FormSubmitter:budgets_user-Save override").click().run()
+    at = at.run()
+    save = f"FormSubmitter:budgets_user_{user.user_id}-Save override"
+    # Saving the form as it comes (empty: no override) keeps the default; it never blocks.
+    assert at.text_input(key=f"budgets_user_usd_{user.user_id}").value == ""
+    at.button(key=save).click().run()
+    assert not at.exception, at.exception
+    status = get_services().usage.budget_status(user)
+    assert (status.budget_usd, status.source, status.exceeded) == (
+        Decimal("42.00"),
+        "admin default",
+        False,
+    )
+    assert any("no override, uses the default ($42.00)" in s.value for s in at.success)
+    at.text_input(key=f"budgets_user_usd_{user.user_id}").input("$7.5")
+    at.button(key=save).click().run()
     assert not at.exception, at.exception
     status = get_services().usage.budget_status(user)
     assert (status.budget_usd, status.source) == (Decimal("7.50"), "user")
+    # Emptying the field removes the override again.
+    at = at.run()
+    assert at.text_input(key=f"budgets_user_usd_{user.user_id}").value == "7.50"
+    at.text_input(key=f"budgets_user_usd_{user.user_id}").input("")
+    at.button(key=save).click().run()
+    assert get_services().usage.budget_status(user).source == "admin default"
 
 
 def test_prices_page_is_for_admins_only(app_settings, new_app) -> None:  # type: ignore[no-untyped-def]

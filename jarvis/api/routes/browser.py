@@ -86,7 +86,9 @@ def start(
     body: TicketIn, request: Request, services: ServicesDep, ip: ClientIp, scheme: Scheme
 ) -> Response:
     """Spend a sign-in ticket: the answer sets the HttpOnly session cookie."""
-    cookie = services.sessions.redeem_browser_ticket(body.ticket, ip=ip)
+    cookie = services.sessions.redeem_browser_ticket(
+        body.ticket, ip=ip, replaces=request.cookies.get(SESSION_COOKIE)
+    )
     response = Response(status_code=status.HTTP_204_NO_CONTENT)
     max_age = int((cookie.expires_at - services.clock.now()).total_seconds())
     response.set_cookie(

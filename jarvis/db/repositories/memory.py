@@ -30,7 +30,7 @@ from sqlalchemy.dialects.postgresql import UUID
 from sqlalchemy.orm import Session
 
 from jarvis.db.repositories.memory_indexes import sql_literal
-from jarvis.db.tables import Memory, User
+from jarvis.db.tables import AgentRun, Conversation, Memory, User
 from jarvis.db.vector_params import HalfvecParam
 
 #: Weight of full-text relevance (0..1) next to cosine similarity in hybrid search.
@@ -257,6 +257,20 @@ class MemoryRepository:
 
     def __init__(self, session: Session) -> None:
         self.session = session
+
+    def conversations_of_runs(
+        self, run_ids: Sequence[uuid.UUID]
+    ) -> dict[uuid.UUID, tuple[uuid.UUID, str]]:
+        """``run id -> (conversation id, title)`` for the user's runs among ``run_ids`` whose
+        conversation still exists."""
+        if not run_ids:
+            return {}
+        rows = self.session.execute(
+            select(AgentRun.id, Conversation.id, Conversation.title)
+            .join(Conversation, Conversation.id == AgentRun.conversation_id)
+            .where(AgentRun.id.in_(list(set(run_ids))))
+        ).all()
+        return {row[0]: (row[1], row[2]) for row in rows}
 
     def add(
         self,

@@ -30,6 +30,7 @@ from jarvis.security.tokens import (
     hash_refresh_token,
     new_refresh_token,
 )
+from jarvis.services.auth.devices import ago, describe_user_agent
 from jarvis.services.auth.policy import clean_ip
 from jarvis.services.auth.views import (
     BrowserCookie,
@@ -74,9 +75,18 @@ class SessionService:
     # -- starting and refreshing ------------------------------------------------------------
 
     def open(
-        self, principal: Principal, *, ip: str | None = None, user_agent: str | None = None
+        self,
+        principal: Principal,
+        *,
+        ip: str | None = None,
+        user_agent: str | None = None,
+        audit_as: str = "session.started",
     ) -> IssuedSession:
-        """Start a new session (refresh-token family) for a user who just proved who they are."""
+        """Start a new session (refresh-token family) for a user who just proved who they are.
+
+        One audit row (``audit_as``, naming the session, IP and user agent): a password sign-in
+        is recorded once, as ``login.success``, here — not again when its browser collects its
+        cookie."""
         now = self._clock.now()
         family = uuid.uuid4()
         refresh = new_refresh_token()
@@ -99,8 +109,13 @@ class SessionService:
                     ip=clean_ip(ip),
                 )
             )
+            agent = storable_text(user_agent, 200)
             uow.audit.record(
-                "session.started", user_id=user.id, target=f"session:{family}", ip=clean_ip(ip)
+                audit_as,
+                user_id=user.id,
+                target=f"session:{family}",
+                ip=clean_ip(ip),
+                details={"user_agent": agent} if agent else None,
             )
             uow.commit()
         return self._issued(principal, family, refresh, expires)
@@ -216,10 +231,18 @@ class SessionService:
             uow.commit()
         return ticket
 
-    def redeem_browser_ticket(self, ticket: str, *, ip: str | None = None) -> BrowserCookie:
+    def redeem_browser_ticket(
+        self,
+        ticket: str,
+        *,
+        ip: str | None = None,  # noqa: ARG002 - the sign-in that issued the ticket audited it
+        replaces: str | None = None,
+    ) -> BrowserCookie:
         """Spend a ticket for the browser token of its session (the cookie's value, shown once;
         only its hash is stored). Tokens of that session issued for another role stop working.
-        An unknown, spent or expired ticket, or an ended session, raises :class:`TokenError`."""
+        ``replaces``: the cookie the browser held until now; the session it named (if another
+        one) ends, since the new cookie takes its place. An unknown, spent or expired ticket,
+        or an ended session, raises :class:`TokenError`."""
         ticket = check_refresh_token_shape(ticket)
         now = self._clock.now()
         ticket_hash = hash_refresh_token(ticket)
@@ -240,15 +263,34 @@ class SessionService:
                 uow.commit()
                 raise TokenError()
             creds.revoke_stale(cred.session_id, principal_of(found[1]).role, now)
-            uow.audit.record(
-                "session.browser_cookie",
-                user_id=owner,
-                target=f"session:{cred.session_id}",
-                ip=clean_ip(ip),
-            )
-            expires = cred.expires_at
+            # Not audited: the sign-in that issued the ticket was (one row per sign-in).
+            session_id, expires = cred.session_id, cred.expires_at
             uow.commit()
+        if replaces is not None:
+            self._end_replaced(replaces, keep=session_id, now=now)
         return BrowserCookie(token=token, expires_at=expires)
+
+    def _end_replaced(self, token: str, *, keep: uuid.UUID, now: datetime) -> None:
+        """The browser held another session's cookie, which its new cookie overwrites: nothing
+        can resume that session any more, so it ends now rather than idling in the Account
+        page's list for a week. (Part of the sign-in, which is audited.)"""
+        try:
+            token = check_refresh_token_shape(token)
+        except TokenError:
+            return
+        token_hash = hash_refresh_token(token)
+        with self._uow() as uow:
+            creds = uow.browser_credentials
+            owner = creds.token_owner(token_hash)
+            if owner is None:
+                return
+            uow.act_as(owner)
+            cred = creds.by_token(token_hash)
+            if cred is None or cred.session_id == keep:
+                return
+            creds.revoke_session(cred.session_id, now)
+            uow.tokens.revoke_family(cred.session_id, now, "replaced")
+            uow.commit()
 
     def resume_browser(self, token: str) -> ResumedSession:
         """The live session a browser token (its cookie) belongs to, with a fresh access token;
@@ -381,7 +423,8 @@ class SessionService:
     def list_active(
         self, principal: Principal, current_session_id: uuid.UUID | None = None
     ) -> list[SessionView]:
-        """The user's active sessions, most recently used first."""
+        """The user's live sessions (ended, revoked and expired ones are left out), this one
+        first, then the most recently used."""
         now = self._clock.now()
         with self._uow(principal) as uow:
             rows = uow.tokens.live_for_user(principal.user_id, now, self._idle)
@@ -391,17 +434,21 @@ class SessionService:
                 if row.family_id in seen:  # one row per session, whatever happens to the rows
                     continue
                 seen.add(row.family_id)
+                last_used = row.last_used_at or row.issued_at
                 views.append(
                     SessionView(
                         session_id=row.family_id,
                         user_agent=row.user_agent or "unknown device",
                         ip=str(row.ip) if row.ip else None,
                         started_at=uow.tokens.family_started(row.family_id) or row.issued_at,
-                        last_used_at=row.last_used_at or row.issued_at,
+                        last_used_at=last_used,
                         expires_at=row.expires_at,
                         current=row.family_id == current_session_id,
+                        device=describe_user_agent(row.user_agent),
+                        last_active=ago(last_used, now),
                     )
                 )
+        views.sort(key=lambda v: not v.current)  # stable: the rest stay most recent first
         return views
 
     def revoke(self, principal: Principal, session_id: uuid.UUID) -> None:
@@ -426,6 +473,29 @@ class SessionService:
             )
             uow.commit()
         return count
+
+    def sign_out_others(self, principal: Principal, current_session_id: uuid.UUID) -> int:
+        """End every session of ``principal`` except ``current_session_id`` (this browser
+        stays signed in; the others are signed out at their next request). Returns how many
+        sessions ended."""
+        now = self._clock.now()
+        with self._uow(principal) as uow:
+            families = {
+                row.family_id
+                for row in uow.tokens.live_for_user(principal.user_id, now, self._idle)
+                if row.family_id != current_session_id
+            }
+            uow.tokens.revoke_user(
+                principal.user_id, now, "signed_out_by_other", keep_family=current_session_id
+            )
+            uow.audit.record(
+                "sessions.revoked_others",
+                user_id=principal.user_id,
+                target=f"session:{current_session_id}",
+                details={"sessions": len(families)},
+            )
+            uow.commit()
+        return len(families)
 
     def revoke_all_for(self, actor: Principal, user_id: uuid.UUID, reason: str) -> int:
         """End every session of ``user_id`` (the user themself or an administrator)."""

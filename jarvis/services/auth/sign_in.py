@@ -65,19 +65,33 @@ class SignInService:
         self, email: str, password: str, *, ip: str | None = None, user_agent: str | None = None
     ) -> IssuedSession:
         """Sign in: :meth:`check_credentials`, then a new session for this browser or device."""
-        principal = self.check_credentials(email, password, ip=ip, user_agent=user_agent)
-        return self._sessions.open(principal, ip=ip, user_agent=user_agent)
+        principal = self._check(email, password, ip=ip, user_agent=user_agent, record=False)
+        # The one audit row of this sign-in, naming its session.
+        return self._sessions.open(
+            principal, ip=ip, user_agent=user_agent, audit_as="login.success"
+        )
 
     def check_credentials(
         self, email: str, password: str, *, ip: str | None = None, user_agent: str | None = None
     ) -> Principal:
         """The account whose password this is, with throttling per client IP and per account
-        (no session is opened).
+        (no session is opened; audited as ``login.success``).
 
         Raises :class:`InvalidCredentialsError` (unknown email or wrong password, alike),
         :class:`AccountLockedError` (says for how long), :class:`RateLimitError` (too many
         attempts from ``ip``) or :class:`AccountDisabledError`.
         """
+        return self._check(email, password, ip=ip, user_agent=user_agent, record=True)
+
+    def _check(
+        self,
+        email: str,
+        password: str,
+        *,
+        ip: str | None,
+        user_agent: str | None,
+        record: bool,
+    ) -> Principal:
         ip = clean_ip(ip)
         password = password or ""
         key = lockout_key(check_login_name(email))
@@ -127,12 +141,13 @@ class SignInService:
                     user.password_hash = self._hasher.hash(password)
             self._lockouts.clear(uow, key)
             uow.users.touch_login(user, now)
-            uow.audit.record(
-                "login.success",
-                user_id=user.id,
-                ip=ip,
-                details={"user_agent": storable_text(user_agent, 200)},
-            )
+            if record:
+                uow.audit.record(
+                    "login.success",
+                    user_id=user.id,
+                    ip=ip,
+                    details={"user_agent": storable_text(user_agent, 200)},
+                )
             principal = principal_of(user)
             uow.commit()
         return principal

@@ -53,6 +53,18 @@ class SessionView:
     last_used_at: datetime
     expires_at: datetime
     current: bool
+    #: "Chrome on Linux" (read from the User-Agent stored at sign-in).
+    device: str = ""
+    #: When it was last used, in words: "2 hours ago".
+    last_active: str = ""
+
+    @property
+    def summary(self) -> str:
+        """``"Chrome on Linux · 2 hours ago · this device"``."""
+        parts = [self.device or "An unknown browser", self.last_active]
+        if self.current:
+            parts.append("this device")
+        return " · ".join(p for p in parts if p)
 
 
 def principal_of(user: User) -> Principal:

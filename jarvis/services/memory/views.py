@@ -21,6 +21,9 @@ class MemoryView:
     metadata: dict[str, object]
     source: str | None
     created_at: datetime
+    #: The conversation the memory came from (its source run's), while it exists.
+    conversation_id: uuid.UUID | None = None
+    conversation_title: str | None = None
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -47,6 +50,9 @@ class MemoryHit:
     metadata: dict[str, object] = field(default_factory=dict)
     vector_rank: int | None = None
     text_rank: int | None = None
+    #: The conversation the memory came from (its source run's), while it exists.
+    conversation_id: uuid.UUID | None = None
+    conversation_title: str | None = None
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -66,6 +72,9 @@ class EmbeddingInfo:
     label: str
     lexical: bool
     counts: dict[str, int]
+    #: The search page's default minimum similarity for this model (see
+    #: :func:`jarvis.services.memory.service.default_min_similarity`).
+    min_similarity: float = 0.0
 
     @property
     def other_models(self) -> dict[str, int]:

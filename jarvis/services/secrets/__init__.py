@@ -12,6 +12,7 @@ out), ``service`` (the :class:`SecretsService`); master-key rotation is
 
 from __future__ import annotations
 
+from jarvis.llm.key_check import KeyCheck
 from jarvis.services.secrets.service import SecretsService, sealed_of
 from jarvis.services.secrets.validation import (
     BASE_URL_ALLOWED,
@@ -23,10 +24,12 @@ from jarvis.services.secrets.validation import (
     MIN_CHARS_FOR_LAST4,
     PROVIDER_LABELS,
     PROVIDERS,
+    secret_label,
     validate_base_url,
     validate_name,
     validate_provider,
     validate_value,
+    with_article,
 )
 from jarvis.services.secrets.views import RevealedSecret, SecretView
 
@@ -34,6 +37,7 @@ __all__ = [
     "BASE_URL_ALLOWED",
     "BASE_URL_REQUIRED",
     "DEFAULT_NAME",
+    "KeyCheck",
     "MAX_BASE_URL_CHARS",
     "MAX_NAME_CHARS",
     "MAX_VALUE_CHARS",
@@ -44,8 +48,10 @@ __all__ = [
     "SecretView",
     "SecretsService",
     "sealed_of",
+    "secret_label",
     "validate_base_url",
     "validate_name",
     "validate_provider",
     "validate_value",
+    "with_article",
 ]

@@ -14,6 +14,7 @@ from jarvis.db.tables import UserSecret
 from jarvis.db.uow import UnitOfWorkFactory
 from jarvis.errors import ConflictError, CryptoError, NotFoundError, ValidationError
 from jarvis.identity import Principal
+from jarvis.llm.key_check import CHECKABLE_PROVIDERS, KeyCheck, KeyChecker
 from jarvis.security.crypto import EnvelopeCipher, SealedSecret
 from jarvis.security.outbound import OutboundPolicy
 from jarvis.services.secrets.validation import (
@@ -21,6 +22,7 @@ from jarvis.services.secrets.validation import (
     DEFAULT_NAME,
     MIN_CHARS_FOR_LAST4,
     PROVIDER_LABELS,
+    secret_label,
     validate_base_url,
     validate_name,
     validate_provider,
@@ -76,12 +78,14 @@ class SecretsService:
         clock: Clock,
         *,
         outbound: OutboundPolicy | None = None,
+        key_checker: KeyChecker | None = None,
     ) -> None:
         self._uow = uow
         self._cipher = cipher
         self._clock = clock
         # Base URLs make this server connect somewhere: only public addresses, unless allowed.
         self._outbound = outbound or OutboundPolicy()
+        self._checker = key_checker or KeyChecker(outbound=self._outbound)
 
     @property
     def cipher(self) -> EnvelopeCipher:
@@ -285,6 +289,58 @@ class SecretsService:
             uow.commit()
         return RevealedSecret(value=value, base_url=base_url)
 
+    def test(self, principal: Principal, secret_id: uuid.UUID) -> KeyCheck:
+        """Check one of the user's keys against its provider: a model-list call with a short
+        timeout (:mod:`jarvis.llm.key_check`). The answer says how many models the key sees or
+        why it failed, in words that never contain the key. Audited as ``secret.tested``.
+        :class:`ValidationError` for a provider whose keys cannot be tested."""
+        with self._span("test", principal, item_id=secret_id), self._uow(principal) as uow:
+            row = uow.secrets.get(principal.user_id, secret_id)
+            if row is None:
+                raise NotFoundError("That secret does not exist.")
+            if row.provider not in CHECKABLE_PROVIDERS:
+                raise ValidationError(
+                    f"Jarvis cannot test {secret_label(row.provider)}: only OpenAI, Anthropic "
+                    "and OpenAI-compatible keys have a model list to ask for.",
+                    field="provider",
+                )
+            target = f"secret:{row.id}"
+            provider, name, base_url = row.provider, row.name, row.base_url
+            try:
+                value = self._cipher.open(
+                    sealed_of(row), user_id=principal.user_id, secret_id=row.id
+                )
+            except CryptoError:
+                uow.audit.record(
+                    "secret.decrypt_failed",
+                    user_id=principal.user_id,
+                    target=target,
+                    details={"provider": provider, "name": name},
+                )
+                uow.commit()
+                raise
+        # No transaction stays open while the provider answers.
+        result = self._checker.check(provider, value, base_url)
+        del value
+        with self._uow(principal) as uow:
+            uow.audit.record(
+                "secret.tested",
+                user_id=principal.user_id,
+                target=target,
+                details={
+                    "provider": provider,
+                    "name": name,
+                    "works": result.ok,
+                    **({"status": result.status} if result.status is not None else {}),
+                },
+            )
+            uow.commit()
+        return result
+
+    def testable(self, provider: str) -> bool:
+        """Whether keys of ``provider`` can be tested (:meth:`test`)."""
+        return provider in CHECKABLE_PROVIDERS
+
     def providers_available(self, principal: Principal) -> set[str]:
         """Providers the user has at least one secret for."""
         with self._uow(principal) as uow:
@@ -295,7 +351,7 @@ class SecretsService:
     @staticmethod
     def _duplicate(provider: str, name: str) -> ValidationError:
         return ValidationError(
-            f'You already have a {PROVIDER_LABELS.get(provider, provider)} secret named "{name}". '
+            f'You already have {secret_label(provider)} named "{name}". '
             "Choose another name, or replace that secret's value.",
             field="name",
         )

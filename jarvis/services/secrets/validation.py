@@ -25,6 +25,20 @@ PROVIDER_LABELS: dict[str, str] = {
     "composio": "Composio",
     "custom": "Custom",
 }
+
+
+def with_article(label: str) -> str:
+    """``"an OpenAI"``, ``"an Anthropic"``, ``"a Tavily (web search)"``: the article a
+    provider's label takes (by its sound: all labels here start with a letter read as a
+    vowel exactly when they start with one)."""
+    return ("an " if label[:1].lower() in "aeiou" else "a ") + label
+
+
+def secret_label(provider: str) -> str:
+    """``"an OpenAI secret"``: how messages name a secret of ``provider``."""
+    return with_article(PROVIDER_LABELS.get(provider, provider)) + " secret"
+
+
 #: Providers whose secret carries a base URL (required / optional).
 BASE_URL_REQUIRED = frozenset({"openai_compatible"})
 BASE_URL_ALLOWED = frozenset({"openai_compatible", "custom"})

@@ -106,7 +106,10 @@ def project_month(cost: Decimal, now_local: datetime) -> tuple[date, int, Decima
 
 
 def budget_value(amount: Decimal | float | str) -> Decimal:
-    """A budget amount entered by an admin: USD with cents, 0 to 1,000,000."""
+    """A budget amount entered by an admin: USD with cents, 0 to 1,000,000 (a typed ``$``
+    and surrounding spaces are allowed)."""
+    if isinstance(amount, str):
+        amount = amount.strip().removeprefix("$").strip()
     try:
         value = Decimal(str(amount)).quantize(Decimal("0.01"))
     except InvalidOperation as exc:

@@ -384,9 +384,13 @@ class UsageService:
     def set_user_budget(
         self, principal: Principal, user_id: uuid.UUID, amount: Decimal | float | str | None
     ) -> Decimal | None:
-        """Set (or with ``None`` clear) one user's monthly budget override (admins only)."""
+        """Set one user's monthly budget override (admins only). ``None`` or an empty text
+        clears it: the user then has the default budget. (0 is a real budget that blocks every
+        run, so "no override" is never spelled 0.)"""
         if not principal.is_admin:
             raise PermissionDeniedError()
+        if isinstance(amount, str):
+            amount = amount.strip()
         value = None if amount is None or amount == "" else budget_value(amount)
         with self._uow(principal) as uow:
             if not uow.usage.set_budget(user_id, value):
