@@ -365,13 +365,12 @@ def path_tab(options: dict[str, str], relation_types: list[str]) -> None:
     max_depth = p1.slider("At most this many relations", 1, 8, 6, key="graph_path_depth")
     directed = p2.checkbox("Follow relation direction", key="graph_path_directed")
     go_col, clear_col = st.columns([1, 4])
-    go = go_col.button("Find path", key="graph_path_go", type="primary")
+    if go_col.button("Find path", key="graph_path_go", type="primary"):
+        _find_path(options, max_depth, directed, relation_types)
     if st.session_state.get(PATH) is not None and clear_col.button(
         "Clear path", key="graph_path_clear"
     ):
         st.session_state[PATH] = None
-    if go:
-        _find_path(options, max_depth, directed, relation_types)
     path: PathResult | None = st.session_state.get(PATH)
     if path is not None:
         st.success(f"Shortest path: {path.length} relation(s), highlighted on the graph above.")
