@@ -236,7 +236,16 @@ def test_path_finder_highlights_the_path_on_the_graph(
 
     page.get_by_role("button", name="Clear path").click()
     wait_for_app(page)
-    assert not any("opacity" in d["itemStyle"] for d in feed.latest()["series"][0]["data"])
+    page.get_by_text("Path highlighted:").wait_for(state="detached")
+
+    def dimmed_any() -> bool:
+        return any("opacity" in d["itemStyle"] for d in feed.latest()["series"][0]["data"])
+
+    for _ in range(40):  # the redrawn chart's message may trail the status widget
+        if not dimmed_any():
+            break
+        page.wait_for_timeout(250)
+    assert not dimmed_any()
 
 
 def test_a_new_user_is_told_where_to_start(
