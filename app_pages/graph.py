@@ -1,8 +1,9 @@
-"""Knowledge-graph explorer: find an entity, see its neighbourhood, click to focus, find paths.
+"""Knowledge-graph explorer, in the manner of Neo4j Bloom: type a name and pick it (the graph
+centres there), click nodes to expand them in place, find a path and see it on the graph.
 
-The page body draws the header and the controls, asks for the focused entity's neighbourhood
-once, and hands it to one function per tab (graph, table, path finder, add & edit, import).
-Each of those reads its widgets, makes one service call and renders the answer.
+What is explored lives in session state and in the URL (``?entity=<centre>&open=<id>,<id>``),
+so a reload or a shared link shows the same picture. The picture itself is built by
+:mod:`jarvis.ui.graph_view` (pure); the data comes from one ``explore`` call per run.
 """
 
 from __future__ import annotations
@@ -11,31 +12,53 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 
-import pandas as pd
 import streamlit as st
 from streamlit_echarts import st_echarts
 
 from jarvis.errors import NotFoundError
 from jarvis.identity import Principal
 from jarvis.services.knowledge_graph import (
+    MAX_EXPANDED,
     Direction,
     EntityDetails,
     GraphStats,
     ImportFormat,
     ImportReport,
-    Neighbourhood,
     PathResult,
 )
-from jarvis.ui.components import show_errors
-from jarvis.ui.graph_view import CLICK_HANDLER, chart_event_value, echarts_options
+from jarvis.ui.components import flash, show_errors, show_flash
+from jarvis.ui.graph_view import (
+    CLICK_HANDLER,
+    ZOOM_HANDLER,
+    ExploredGraph,
+    cell,
+    chart_event_value,
+    echarts_options,
+    edge_rows,
+    merge_neighbourhoods,
+    node_rows,
+    parse_ids,
+    path_text,
+    relation_rows,
+    with_path,
+)
 from jarvis.ui.guard import require_user
 from jarvis.ui.markdown import inert_markdown
 
 services, principal = require_user()
 kg = services.knowledge_graph
-FOCUS = "graph_focus"
+ROOT = "graph_root"  # the centred entity (str id)
+EXPANDED = "graph_expanded"  # entities clicked, in click order (str ids)
+SELECTED = "graph_selected"  # the entity in the details panel (str id)
+PATH = "graph_path"  # the path finder's last found path (PathResult) or None
+LABELS = "graph_labels"  # "name · type" of entities met outside the first page of names
 LAST_CLICK = "graph_last_click"
+SEARCH = "graph_search"  # the one-step search box; its value is the centre
+SEARCH_SHOWN = "graph_search_shown"  # what the box was last set to (a change is a pick)
+CHART = "graph_chart"
 DIRECTIONS: list[Direction] = ["both", "out", "in"]
+#: How many entity names the search box holds; beyond them, typed text is searched.
+CHOICES = 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,26 +76,6 @@ def _at(d: date | None) -> datetime | None:
     return datetime.combine(d, time.min, UTC) if d else None
 
 
-def _entity_picker(label: str, key: str) -> uuid.UUID | None:
-    """A search box and a list of matching entities; returns the chosen entity id."""
-    query = st.text_input(label, key=f"{key}_q", placeholder="type a name (or a meaning)")
-    if not query.strip():
-        return None
-    hits = None
-    with show_errors():  # a search that is not clean text: a field error, not a crash
-        hits = kg.search_entities(principal, query, limit=15)
-    if hits is None:
-        return None
-    if not hits:
-        st.caption("No entity matches.")
-        return None
-    labels = {str(h.entity.id): f"{h.entity.name} ({h.entity.type})" for h in hits}
-    chosen = st.selectbox(
-        "Matches", list(labels), format_func=lambda i: labels[i], key=f"{key}_pick"
-    )
-    return uuid.UUID(chosen) if chosen else None
-
-
 @st.cache_data(ttl=20, show_spinner=False)
 def _stats(user_id: str, _principal: Principal) -> GraphStats:  # noqa: ARG001 - cache key
     """Counts and type lists: a full scan on big graphs, so kept 20 s per user (keyed by
@@ -80,11 +83,65 @@ def _stats(user_id: str, _principal: Principal) -> GraphStats:  # noqa: ARG001 -
     return kg.stats(_principal)
 
 
+def _choices() -> dict[str, str]:
+    """The first :data:`CHOICES` entities by name, as the search box's options (not cached:
+    facts the agent adds in a chat show at once; an index-ordered read of 1,000 rows)."""
+    return {str(e.id): f"{e.name} · {e.type}" for e in kg.list_entities(principal, limit=CHOICES)}
+
+
 def _changed() -> None:
     _stats.clear()
 
 
-# -- above the tabs ----------------------------------------------------------------------------
+def _labels() -> dict[str, str]:
+    labels: dict[str, str] = st.session_state.setdefault(LABELS, {})
+    return labels
+
+
+def _centre(entity_id: str) -> None:
+    """Start a new exploration around ``entity_id``."""
+    st.session_state[ROOT] = entity_id
+    st.session_state[SELECTED] = entity_id
+    st.session_state[EXPANDED] = []
+    st.session_state[PATH] = None
+    st.session_state.pop(LAST_CLICK, None)
+
+
+def _resolve(value: str | None, choices: dict[str, str]) -> str | None:
+    """A search box's value as an entity id: a picked option is one already; typed text is
+    searched (by name, then meaning) and the best match taken."""
+    if not value:
+        return None
+    if value in choices or value in _labels():
+        return value
+    with show_errors():
+        hits = kg.search_entities(principal, value, limit=1)
+        if not hits:
+            st.warning(f"No entity matches “{value}”.")
+            return None
+        hit = hits[0].entity
+        _labels()[str(hit.id)] = f"{hit.name} · {hit.type}"
+        return str(hit.id)
+    return None
+
+
+def _entity_box(label: str, key: str, options: dict[str, str], index: int | None = None) -> None:
+    """A searchable box of entity names: type to filter, pick with a click or Enter. Text
+    matching no listed name is searched when Enter is pressed."""
+    st.selectbox(
+        label,
+        list(options),
+        format_func=lambda i: options.get(i, i),
+        key=key,
+        accept_new_options=True,
+        filter_mode="contains",
+        placeholder="Type a name…",
+        help="Type part of a name and pick it; press Enter to search names and meanings.",
+        index=index,
+    )
+
+
+# -- above the graph ---------------------------------------------------------------------------
 
 
 def header() -> GraphStats:
@@ -99,23 +156,39 @@ def header() -> GraphStats:
     return stats
 
 
-def controls(stats: GraphStats) -> Controls:
-    """The entity picker (sets the focus) and the walk's controls."""
+def restore_from_url(choices: dict[str, str]) -> None:
+    """A new session (a reload, a shared link) starts from the URL, else the first entity."""
+    if st.session_state.get(ROOT):
+        return
+    from_url = parse_ids(st.query_params.get("entity"))[:1]
+    root = str(from_url[0]) if from_url else next(iter(choices), None)
+    if root is not None:
+        _centre(root)
+        st.session_state[EXPANDED] = [str(i) for i in parse_ids(st.query_params.get("open"))]
+
+
+def take_search(choices: dict[str, str]) -> None:
+    """The search box changed: centre on what was picked (or the best match of what was
+    typed). The box then shows the centre, whatever moved it (a pick, a new entity, Reset)."""
+    picked = st.session_state.get(SEARCH)
+    if picked and picked != st.session_state.get(SEARCH_SHOWN):
+        found = _resolve(picked, choices)
+        if found:
+            _centre(found)
+    st.session_state[SEARCH] = st.session_state[SEARCH_SHOWN] = st.session_state.get(ROOT)
+
+
+def controls(stats: GraphStats, options: dict[str, str]) -> Controls:
+    """The one-step search (sets the centre) and the walk's settings."""
     pick_col, ctl_col = st.columns([2, 3])
     with pick_col:
-        picked = _entity_picker("Find an entity", "graph_search")
-        if picked is not None and st.button("Explore", key="graph_explore", type="primary"):
-            st.session_state[FOCUS] = str(picked)
-            st.session_state.pop(LAST_CLICK, None)
-    if not st.session_state.get(FOCUS):
-        first = kg.list_entities(principal, limit=1)
-        if first:
-            st.session_state[FOCUS] = str(first[0].id)
+        _entity_box("Find an entity", SEARCH, options)
     with ctl_col:
         c1, c2, c3 = st.columns(3)
         depth = c1.select_slider("Depth", options=[1, 2, 3], value=1, key="graph_depth")
         direction = c2.radio("Direction", DIRECTIONS, horizontal=True, key="graph_direction")
         node_limit = c3.number_input("Node cap", 20, 2000, 300, step=50, key="graph_limit")
+    with st.expander("Filters: relation types, as of a date"):
         c4, c5 = st.columns([3, 2])
         rel_types = c4.multiselect(
             "Relation types (none = all)", stats["relation_types"], key="graph_types"
@@ -129,20 +202,36 @@ def controls(stats: GraphStats) -> Controls:
     )
 
 
-def focused_neighbourhood(ctl: Controls) -> Neighbourhood | None:
-    """The focused entity's neighbourhood (None when nothing is focused or it is gone)."""
-    focus_raw = st.session_state.get(FOCUS)
-    if not focus_raw:
-        st.info(
-            "Your knowledge graph is empty. Add an entity below, import a file, or let the agent "
-            "add facts while you chat."
-        )
+def on_chart_click() -> None:
+    """A node was clicked (a callback, before the run): select it and, unless it is the
+    centre or already expanded, expand it — its neighbours join the picture."""
+    clicked = chart_event_value(st.session_state.get(CHART))
+    if clicked is None or clicked == st.session_state.get(LAST_CLICK):
+        return
+    st.session_state[LAST_CLICK] = clicked
+    st.session_state[SELECTED] = clicked
+    expanded: list[str] = st.session_state.setdefault(EXPANDED, [])
+    if clicked != st.session_state.get(ROOT) and clicked not in expanded:
+        if len(expanded) >= MAX_EXPANDED:
+            flash(
+                f"At most {MAX_EXPANDED} entities can be expanded: Reset to start over.",
+                rerun=False,
+            )
+        else:
+            expanded.append(clicked)
+
+
+def explored(ctl: Controls) -> ExploredGraph | None:
+    """The centre's neighbourhood plus each expanded entity's, merged (None: nothing to show)."""
+    root = st.session_state.get(ROOT)
+    if not root:
         return None
     with show_errors():
         try:
-            return kg.neighbourhood(
+            hoods = kg.explore(
                 principal,
-                uuid.UUID(focus_raw),
+                uuid.UUID(root),
+                parse_ids(st.session_state.get(EXPANDED, [])),
                 depth=ctl.depth,
                 direction=ctl.direction,
                 relation_types=ctl.relation_types,
@@ -150,162 +239,193 @@ def focused_neighbourhood(ctl: Controls) -> Neighbourhood | None:
                 node_limit=ctl.node_limit,
             )
         except NotFoundError:
-            st.session_state.pop(FOCUS, None)
+            for key in (ROOT, EXPANDED, SELECTED, PATH):
+                st.session_state.pop(key, None)
             st.warning("That entity no longer exists.")
+            return None
+        graph = merge_neighbourhoods(hoods[0], hoods[1:])
+        st.session_state[EXPANDED] = [str(i) for i in graph.expanded]
+        _labels().update({str(n.id): f"{n.name} · {n.type}" for n in graph.nodes})
+        return graph
     return None
 
 
-# -- the tabs ----------------------------------------------------------------------------------
+def sync_url() -> None:
+    """Keep the URL saying what is explored (a reload or a shared link shows the same)."""
+    root = st.session_state.get(ROOT)
+    opened = ",".join(st.session_state.get(EXPANDED, []))
+    if root and st.query_params.get("entity") != root:
+        st.query_params["entity"] = root
+    if opened and st.query_params.get("open") != opened:
+        st.query_params["open"] = opened
+    elif not opened and "open" in st.query_params:
+        del st.query_params["open"]
 
 
-def graph_tab(hood: Neighbourhood) -> None:
-    """The picture (click a node to focus it) and the focused entity's details."""
-    if hood.truncated:
+def empty_state() -> None:
+    st.info(
+        "Your knowledge graph is empty. Add your first entity in the **Add & edit** tab below, "
+        "or upload a CSV or JSON file of entities and relations in the **Import** tab. "
+        "With an OpenAI or Anthropic key, the agent in **Chat** also adds facts you tell it "
+        "(“remember that Ada works at Acme”).",
+        icon=":material/hub:",
+    )
+
+
+# -- the graph and its details panel -----------------------------------------------------------
+
+
+def graph_pane(graph: ExploredGraph) -> None:
+    """The picture (click a node to expand it) and the selected entity's details."""
+    if graph.truncated:
         st.warning(
-            f"Showing the {len(hood.nodes)} nearest entities only: more are reachable within "
-            f"depth {hood.depth} than the cap of {hood.node_limit}. Filter by relation type, "
-            "lower the depth or raise the cap."
+            f"Some entities have more neighbours than the node cap ({st.session_state.get('graph_limit')}):"
+            " the nearest are shown. Filter by relation type, lower the depth or raise the cap."
         )
-    if hood.edges_truncated:
-        st.caption("Some relations among these entities are not drawn (too many).")
+    selected = st.session_state.get(SELECTED) or st.session_state.get(ROOT)
     chart_col, detail_col = st.columns([3, 2])
     with chart_col:
-        result = st_echarts(
-            echarts_options(hood, hood.root_id),
-            events={"click": CLICK_HANDLER},
-            height="560px",
-            key="graph_chart",
+        st_echarts(
+            echarts_options(graph, uuid.UUID(selected) if selected else None),
+            events={"click": CLICK_HANDLER, "graphroam": ZOOM_HANDLER},
+            height="600px",
+            key=CHART,
+            on_change=on_chart_click,
         )
-        clicked = chart_event_value(result)
-        if clicked is None:  # the click value is gone after its rerun: the next one counts
-            st.session_state.pop(LAST_CLICK, None)
-        elif clicked != st.session_state.get(LAST_CLICK):
-            st.session_state[LAST_CLICK] = clicked
-            if clicked != st.session_state.get(FOCUS):
-                st.session_state[FOCUS] = clicked
-                st.rerun()
-        st.caption("Click an entity to focus it. Drag to pan, scroll to zoom.")
+        b1, b2 = st.columns([4, 1])
+        b1.caption(
+            f"{len(graph.nodes)} entities · {len(graph.edges)} relations · "
+            f"{len(graph.expanded)} expanded. Click an entity to show its neighbours and its "
+            "details. Drag to pan, scroll to zoom: the farthest names appear as you zoom in."
+        )
+        if b2.button("Reset", key="graph_reset", icon=":material/restart_alt:"):
+            _centre(str(graph.root_id))
+            st.rerun()
+        path: PathResult | None = st.session_state.get(PATH)
+        if path is not None and graph.path_node_ids:
+            st.caption(f"Path highlighted: {path_text(path)}")
     with detail_col:
-        _entity_details(hood.root_id)
+        if selected:
+            _entity_details(uuid.UUID(selected))
 
 
 def _entity_details(entity_id: uuid.UUID) -> None:
     details: EntityDetails | None = None
     with show_errors():
-        details = kg.get_entity(principal, entity_id)
+        try:
+            details = kg.get_entity(principal, entity_id)
+        except NotFoundError:
+            st.session_state[SELECTED] = st.session_state.get(ROOT)
+            st.caption("That entity no longer exists.")
     if details is None:
         return
     e = details.entity
     st.subheader(e.name)
-    st.caption(f"{e.type} · {details.out_degree} outgoing · {details.in_degree} incoming")
+    st.caption(
+        f"{e.type} · {details.out_degree} outgoing · {details.in_degree} incoming · "
+        f"added {cell(e.created_at)}"
+    )
     if e.description:
         st.markdown(inert_markdown(e.description))
     if e.properties:
         st.json(e.properties, expanded=False)
-    rows = [
-        {
-            "direction": "→" if r.source_id == e.id else "←",
-            "relation": r.type,
-            "entity": r.target_name if r.source_id == e.id else r.source_name,
-            "weight": r.weight,
-            "valid from": r.valid_from.date() if r.valid_from else None,
-            "valid to": r.valid_to.date() if r.valid_to else None,
-        }
-        for r in details.relations
-    ]
-    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch", key="graph_details_table")
+    if details.relations:
+        st.dataframe(
+            relation_rows(details), hide_index=True, width="stretch", key="graph_details_table"
+        )
+    else:
+        st.caption("No relations yet.")
     if len(details.relations) < details.out_degree + details.in_degree:
         st.caption(f"First {len(details.relations)} relations shown.")
 
 
-def table_tab(hood: Neighbourhood) -> None:
-    """The neighbourhood as two tables: entities and the relations among them."""
-    st.markdown(f"**{len(hood.nodes)} entities** within depth {hood.depth}")
-    nodes = [
-        {"name": n.name, "type": n.type, "depth": n.depth, "description": n.description}
-        for n in hood.nodes
-    ]
-    st.dataframe(pd.DataFrame(nodes), hide_index=True, width="stretch", key="graph_nodes_table")
-    st.markdown(f"**{len(hood.edges)} relations** among them")
-    edges = [
-        {
-            "source": r.source_name,
-            "relation": r.type,
-            "target": r.target_name,
-            "weight": r.weight,
-            "valid from": r.valid_from,
-            "valid to": r.valid_to,
-        }
-        for r in hood.edges
-    ]
-    st.dataframe(pd.DataFrame(edges), hide_index=True, width="stretch", key="graph_edges_table")
+# -- the tabs ----------------------------------------------------------------------------------
 
 
-def path_tab(relation_types: list[str]) -> None:
-    """The shortest path between two entities picked by name."""
+def table_tab(graph: ExploredGraph) -> None:
+    """What the graph shows, as two tables: entities and the relations among them."""
+    st.markdown(f"**{len(graph.nodes)} entities** shown")
+    st.dataframe(node_rows(graph), hide_index=True, width="stretch", key="graph_nodes_table")
+    st.markdown(f"**{len(graph.edges)} relations** among them")
+    st.dataframe(edge_rows(graph.edges), hide_index=True, width="stretch", key="graph_edges_table")
+
+
+def path_tab(options: dict[str, str], relation_types: list[str]) -> None:
+    """The shortest path between two entities, highlighted on the graph above."""
+    root = st.session_state.get(ROOT)
+    ids = list(options)
     a_col, b_col = st.columns(2)
     with a_col:
-        path_from = _entity_picker("From", "graph_path_from")
+        _entity_box(
+            "From", "graph_path_from", options, index=ids.index(root) if root in ids else None
+        )
     with b_col:
-        path_to = _entity_picker("To", "graph_path_to")
+        _entity_box("To", "graph_path_to", options)
     p1, p2 = st.columns(2)
     max_depth = p1.slider("At most this many relations", 1, 8, 6, key="graph_path_depth")
     directed = p2.checkbox("Follow relation direction", key="graph_path_directed")
-    go = st.button("Find path", key="graph_path_go", disabled=not (path_from and path_to))
-    if not go or path_from is None or path_to is None:
+    go_col, clear_col = st.columns([1, 4])
+    if go_col.button("Find path", key="graph_path_go", type="primary"):
+        _find_path(options, max_depth, directed, relation_types)
+    if st.session_state.get(PATH) is not None and clear_col.button(
+        "Clear path", key="graph_path_clear"
+    ):
+        st.session_state[PATH] = None
+    path: PathResult | None = st.session_state.get(PATH)
+    if path is not None:
+        st.success(f"Shortest path: {path.length} relation(s), highlighted on the graph above.")
+        st.text(path_text(path))
+        st.dataframe(edge_rows(path.edges), hide_index=True, key="graph_path_table")
+
+
+def _find_path(
+    options: dict[str, str], max_depth: int, directed: bool, relation_types: list[str]
+) -> None:
+    path_from = _resolve(st.session_state.get("graph_path_from"), options)
+    path_to = _resolve(st.session_state.get("graph_path_to"), options)
+    if path_from is None or path_to is None:
+        st.error("Choose both entities first.", icon="✏️")
         return
     path: PathResult | None = None
     with show_errors():
         path = kg.shortest_path(
             principal,
-            path_from,
-            path_to,
+            uuid.UUID(path_from),
+            uuid.UUID(path_to),
             max_depth=max_depth,
             directed=directed,
             relation_types=relation_types,
         )
     if path is None:
         return
-    if path.found:
-        _show_path(path)
-    elif path.gave_up:
+    st.session_state[PATH] = path if path.found else None
+    if path.gave_up:
         st.info("The search stopped: too many entities to visit. Try a smaller depth.")
-    else:
+    elif not path.found:
         st.info(f"No path within {max_depth} relation(s).")
 
 
-def _show_path(path: PathResult) -> None:
-    st.success(f"Shortest path: {path.length} relation(s).")
-    steps = [path.nodes[0].name]
-    for edge, node in zip(path.edges, path.nodes[1:], strict=True):
-        steps.append(f"—{edge.type}→" if edge.target_id == node.id else f"←{edge.type}—")
-        steps.append(node.name)
-    st.text("  ".join(steps))
-    rows = [
-        {"source": r.source_name, "relation": r.type, "target": r.target_name} for r in path.edges
-    ]
-    st.dataframe(pd.DataFrame(rows), hide_index=True, key="graph_path_table")
-
-
-def edit_tab(hood: Neighbourhood | None) -> None:
-    """New entities, new relations from the focused entity, editing and deleting it."""
+def edit_tab(graph: ExploredGraph | None, options: dict[str, str]) -> None:
+    """New entities, new relations from the selected entity, editing and deleting it."""
+    selected = st.session_state.get(SELECTED)
+    node = graph.node(uuid.UUID(selected)) if graph is not None and selected else None
     new_col, rel_col = st.columns(2)
     with new_col:
         _new_entity_form()
     with rel_col:
-        st.markdown("**New relation from the focused entity**")
-        if hood is None:
-            st.caption("Focus an entity first.")
+        st.markdown("**New relation from the selected entity**")
+        if node is None:
+            st.caption("Select an entity on the graph first.")
         else:
-            _new_relation_form(hood.root_id)
-    if hood is not None:
+            _new_relation_form(node.id, options)
+    if graph is not None and node is not None:
         st.divider()
-        _edit_entity_form(hood)
+        _edit_entity_form(node.id, node.name, node.type, node.description)
         d1, d2 = st.columns(2)
         with d1:
-            _edit_relation(hood)
+            _edit_relation(graph, node.id)
         with d2:
-            _delete_entity(hood.root_id)
+            _delete_entity(node.id)
 
 
 def _new_entity_form() -> None:
@@ -318,12 +438,12 @@ def _new_entity_form() -> None:
             with show_errors():
                 created = kg.create_entity(principal, name, etype, desc)
                 _changed()
-                st.session_state[FOCUS] = str(created.id)
-                st.success(f"Added {created.name}.")
+                _centre(str(created.id))
+                flash(f"Added {created.name}.")
 
 
-def _new_relation_form(source_id: uuid.UUID) -> None:
-    target = _entity_picker("To entity", "graph_rel_target")
+def _new_relation_form(source_id: uuid.UUID, options: dict[str, str]) -> None:
+    _entity_box("To entity", "graph_rel_target", options)
     with st.form("graph_new_relation", clear_on_submit=True):
         rtype = st.text_input("Relation type", key="graph_rel_type", placeholder="works_at")
         weight = st.number_input("Weight", value=1.0, key="graph_rel_weight")
@@ -332,6 +452,7 @@ def _new_relation_form(source_id: uuid.UUID) -> None:
         vto = v2.date_input("Valid to", value=None, key="graph_rel_to")
         if not st.form_submit_button("Add relation"):
             return
+        target = _resolve(st.session_state.get("graph_rel_target"), options)
         if target is None:
             st.error("Choose the target entity above.")
             return
@@ -339,7 +460,7 @@ def _new_relation_form(source_id: uuid.UUID) -> None:
             rel = kg.create_relation(
                 principal,
                 source_id,
-                target,
+                uuid.UUID(target),
                 rtype,
                 weight=weight,
                 valid_from=_at(vfrom),
@@ -349,37 +470,32 @@ def _new_relation_form(source_id: uuid.UUID) -> None:
             st.success(f"Added {rel.source_name} —{rel.type}→ {rel.target_name}.")
 
 
-def _edit_entity_form(hood: Neighbourhood) -> None:
-    root = hood.node(hood.root_id)
-    st.markdown(f"**Edit or delete the focused entity** ({root.name if root else ''})")
+def _edit_entity_form(entity_id: uuid.UUID, name: str, type_: str, description: str) -> None:
+    st.markdown(f"**Edit or delete the selected entity** ({name})")
     with st.form("graph_edit_entity"):
-        ename = st.text_input("Name", value=root.name if root else "", key="graph_edit_name")
-        etype = st.text_input("Type", value=root.type if root else "", key="graph_edit_type")
-        edesc = st.text_area(
-            "Description", value=root.description if root else "", key="graph_edit_desc"
-        )
+        ename = st.text_input("Name", value=name, key="graph_edit_name")
+        etype = st.text_input("Type", value=type_, key="graph_edit_type")
+        edesc = st.text_area("Description", value=description, key="graph_edit_desc")
         if st.form_submit_button("Save changes"):
             with show_errors():
-                kg.update_entity(
-                    principal, hood.root_id, name=ename, type_=etype, description=edesc
-                )
+                kg.update_entity(principal, entity_id, name=ename, type_=etype, description=edesc)
                 _changed()
                 st.success("Saved.")
 
 
-def _edit_relation(hood: Neighbourhood) -> None:
-    """Pick one of the focused entity's relations: change it or delete it."""
+def _edit_relation(graph: ExploredGraph, entity_id: uuid.UUID) -> None:
+    """Pick one of the selected entity's relations: change it or delete it."""
     options = {
         str(r.id): f"{r.source_name} —{r.type}→ {r.target_name}"
-        for r in hood.edges
-        if hood.root_id in (r.source_id, r.target_id)
+        for r in graph.edges
+        if entity_id in (r.source_id, r.target_id)
     }
     if not options:
         return
     rel_id = st.selectbox(
         "Relation", list(options), format_func=lambda i: options[i], key="graph_del_rel_pick"
     )
-    current = next(r for r in hood.edges if str(r.id) == rel_id)
+    current = next(r for r in graph.edges if str(r.id) == rel_id)
     with st.form("graph_edit_relation"):
         new_type = st.text_input("Relation type", value=current.type, key="graph_edit_rel_type")
         new_weight = st.number_input(
@@ -413,8 +529,7 @@ def _edit_relation(hood: Neighbourhood) -> None:
         with show_errors():
             kg.delete_relation(principal, current.id)
             _changed()
-            st.success("Relation deleted.")
-            st.rerun()
+            flash("Relation deleted.")
 
 
 def _delete_entity(entity_id: uuid.UUID) -> None:
@@ -423,8 +538,11 @@ def _delete_entity(entity_id: uuid.UUID) -> None:
         with show_errors():
             kg.delete_entity(principal, entity_id)
             _changed()
-            st.session_state.pop(FOCUS, None)
-            st.rerun()
+            if str(entity_id) == st.session_state.get(ROOT):
+                for key in (ROOT, EXPANDED, PATH):
+                    st.session_state.pop(key, None)
+            st.session_state[SELECTED] = st.session_state.get(ROOT)
+            flash("Entity deleted.")
 
 
 def import_tab() -> None:
@@ -450,26 +568,36 @@ def import_tab() -> None:
     else:
         st.error(report.summary)
         rows = [{"row": r.row, "kind": r.kind, "reason": r.reason} for r in report.rejected]
-        st.dataframe(pd.DataFrame(rows), hide_index=True, key="graph_import_rejected")
+        st.dataframe(rows, hide_index=True, key="graph_import_rejected")
 
 
 # -- the page ----------------------------------------------------------------------------------
 
 stats = header()
-ctl = controls(stats)
-hood = focused_neighbourhood(ctl)
-graph_pane, table_pane, path_pane, edit_pane, import_pane = st.tabs(
-    ["Graph", "Table", "Path finder", "Add & edit", "Import"]
+show_flash()
+choices = _choices()
+restore_from_url(choices)
+take_search(choices)
+ctl = controls(stats, {**choices, **_labels()}) if choices else None
+graph = explored(ctl) if ctl is not None else None
+if graph is None and not st.session_state.get(ROOT):
+    empty_state()
+graph_area = st.container()
+options = {**choices, **_labels()}
+path_pane, table_pane, edit_pane, import_pane = st.tabs(
+    ["Path finder", "Table", "Add & edit", "Import"]
 )
-with graph_pane:
-    if hood is not None:
-        graph_tab(hood)
-with table_pane:
-    if hood is not None:
-        table_tab(hood)
 with path_pane:
-    path_tab(ctl.relation_types)
+    if graph is not None:
+        path_tab(options, ctl.relation_types if ctl else [])
+with table_pane:
+    if graph is not None:
+        table_tab(graph)
 with edit_pane:
-    edit_tab(hood)
+    edit_tab(graph, options)
 with import_pane:
     import_tab()
+if graph is not None:
+    with graph_area:
+        graph_pane(with_path(graph, st.session_state.get(PATH)))
+    sync_url()

@@ -97,10 +97,24 @@ def test_memory_sources_link_to_their_conversation(app_settings, new_app) -> Non
     assert any("ferry leaves at 7" in m.value for m in at.markdown)
 
 
+def enter_text(at: AppTest, key: str, text: str) -> AppTest:
+    """Type ``text`` into a search box that accepts new options and press Enter: the browser
+    sends the text itself as the value (AppTest only picks listed options, so list it)."""
+    box = at.selectbox(key=key)
+    box.options.append(text)
+    return box.set_value(text).run()
+
+
+def entity_id(name: str, principal: Principal) -> str:
+    [hit] = get_services().knowledge_graph.search_entities(principal, name, limit=1, mode="name")
+    return str(hit.entity.id)
+
+
 def test_explorer_shows_neighbourhood_details_table_and_path(app_settings, new_app) -> None:  # type: ignore[no-untyped-def]
     principal = mem_user()
     at = open_page(new_app, "app_pages/graph.py", principal)
-    assert any("empty" in i.value for i in at.info)
+    [empty] = [i.value for i in at.info]
+    assert "empty" in empty and "**Add & edit**" in empty and "**Import**" in empty
     kg = get_services().knowledge_graph
     kg.import_data(
         principal,
@@ -126,14 +140,23 @@ def test_explorer_shows_neighbourhood_details_table_and_path(app_settings, new_a
         ),
         "json",
     )
-    at.text_input(key="graph_search_q").input("ada").run()
+    at = at.run()  # the first entity by name is centred: Ada
     assert not at.exception, at.exception
-    at.button(key="graph_explore").click().run()
+    # one step: pick a name in the search box and the graph centres there
+    at.selectbox(key="graph_search").set_value(entity_id("Charles Babbage", principal)).run()
     assert not at.exception, at.exception
+    assert any(h.value == "Charles Babbage" for h in at.subheader)
+    at.selectbox(key="graph_search").set_value(entity_id("Ada Lovelace", principal)).run()
     assert any(h.value == "Ada Lovelace" for h in at.subheader)
     assert any(m.value == "Wrote the first program" for m in at.markdown)
+    assert at.query_params["entity"] in (
+        entity_id("Ada Lovelace", principal),
+        [entity_id("Ada Lovelace", principal)],
+    )
     nodes = frame(at, "depth")
     assert set(nodes["name"]) == {"Ada Lovelace", "Charles Babbage"}
+    details = frame(at, "direction")
+    assert "None" not in details.to_string()
     at.select_slider(key="graph_depth").set_value(3).run()
     assert not at.exception, at.exception
     nodes = frame(at, "depth")
@@ -145,13 +168,38 @@ def test_explorer_shows_neighbourhood_details_table_and_path(app_settings, new_a
     }
     edges = frame(at, "source")
     assert len(edges) == 3
+    assert "None" not in edges.to_string()  # no validity dates: a dash, not "None"
 
-    at.text_input(key="graph_path_from_q").input("Ada").run()
-    at.text_input(key="graph_path_to_q").input("Punched").run()
+    at.selectbox(key="graph_path_to").set_value(entity_id("Punched cards", principal)).run()
     at.button(key="graph_path_go").click().run()
     assert not at.exception, at.exception
-    assert any(s.value == "Shortest path: 3 relation(s)." for s in at.success)
-    assert any("Ada Lovelace" in t.value and "Punched cards" in t.value for t in at.text)
+    assert any(s.value.startswith("Shortest path: 3 relation(s)") for s in at.success)
+    assert any(
+        t.value == "Ada Lovelace —worked_with→ Charles Babbage —designed→ Analytical Engine "
+        "—reads→ Punched cards"
+        for t in at.text
+    )
+    assert any(c.value.startswith("Path highlighted: Ada Lovelace") for c in at.caption)
+
+
+def test_typed_text_is_searched_and_centred(app_settings, new_app) -> None:  # type: ignore[no-untyped-def]
+    """Text that is not one of the listed names (Enter in the box): the best match is centred."""
+    principal = mem_user()
+    get_services().knowledge_graph.import_data(
+        principal,
+        json.dumps(
+            {"relations": [{"source": "Grace Hopper", "target": "COBOL", "type": "designed"}]}
+        ),
+        "json",
+    )
+    at = open_page(new_app, "app_pages/graph.py", principal)
+    at = enter_text(at, "graph_search", "hopper")
+    assert not at.exception, at.exception
+    assert any(h.value == "Grace Hopper" for h in at.subheader)
+    assert at.selectbox(key="graph_search").value == entity_id("Grace Hopper", principal)
+    at = enter_text(at, "graph_search", "cobol")
+    assert not at.exception, at.exception
+    assert any(h.value == "COBOL" for h in at.subheader)
 
 
 def test_explorer_caps_a_hub_and_says_so(app_settings, new_app) -> None:  # type: ignore[no-untyped-def]
@@ -169,11 +217,11 @@ def test_explorer_caps_a_hub_and_says_so(app_settings, new_app) -> None:  # type
         ),
         "json",
     )
-    at.text_input(key="graph_search_q").input("Big Hub").run()
-    at.button(key="graph_explore").click().run()
+    at = at.run()
+    at.selectbox(key="graph_search").set_value(entity_id("Big Hub", principal)).run()
     at.number_input(key="graph_limit").set_value(50).run()
     assert not at.exception, at.exception
-    assert any("nearest entities only" in w.value for w in at.warning)
+    assert any("the nearest are shown" in w.value for w in at.warning)
     assert len(frame(at, "depth")) == 50
 
 
@@ -185,9 +233,10 @@ def test_explorer_forms_create_entities_relations_and_import_report(app_settings
     at.button(key="FormSubmitter:graph_new_entity-Add entity").click().run()
     assert not at.exception, at.exception
     assert any("Added Kyoto" in s.value for s in at.success)
+    assert any(h.value == "Kyoto" for h in at.subheader)  # the new entity is centred
     get_services().knowledge_graph.create_entity(principal, "Japan", "country")
     at = at.run()
-    at.text_input(key="graph_rel_target_q").input("Japan").run()
+    at.selectbox(key="graph_rel_target").set_value(entity_id("Japan", principal))
     at.text_input(key="graph_rel_type").input("located in")
     at.button(key="FormSubmitter:graph_new_relation-Add relation").click().run()
     assert not at.exception, at.exception
@@ -216,13 +265,14 @@ def test_bad_text_in_forms_is_a_field_error_not_a_crash(app_settings, new_app) -
     assert "The search contains an escape character." in [e.value for e in at.error]
     assert get_services().memory.browse(principal) == []
 
+    get_services().knowledge_graph.create_entity(principal, "Bob", "person")
     at.switch_page("app_pages/graph.py").run()
     assert not at.exception, at.exception
-    at.text_input(key="graph_search_q").input("Ada\x00").run()
+    at = enter_text(at, "graph_search", "Ada\x00")
     assert not at.exception, at.exception
     assert "The search contains a NUL character." in [e.value for e in at.error]
     at.text_input(key="graph_new_name").input("Ada\x07")
     at.button(key="FormSubmitter:graph_new_entity-Add entity").click().run()
     assert not at.exception, at.exception
     assert "The name contains a bell character." in [e.value for e in at.error]
-    assert get_services().knowledge_graph.stats(principal)["entities"] == 0
+    assert get_services().knowledge_graph.stats(principal)["entities"] == 1

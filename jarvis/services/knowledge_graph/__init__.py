@@ -16,6 +16,7 @@ from jarvis.services.knowledge_graph.paths import PATH_VISIT_LIMIT
 from jarvis.services.knowledge_graph.queries import (
     DEFAULT_NODE_LIMIT,
     MAX_DEPTH,
+    MAX_EXPANDED,
     MAX_NODE_LIMIT,
     MAX_PATH_DEPTH,
     KnowledgeGraphQueries,
@@ -43,6 +44,7 @@ from jarvis.services.knowledge_graph.views import (
 __all__ = [
     "DEFAULT_NODE_LIMIT",
     "MAX_DEPTH",
+    "MAX_EXPANDED",
     "MAX_IMPORT_ROWS",
     "MAX_NAME",
     "MAX_NODE_LIMIT",

@@ -43,6 +43,8 @@ MAX_DEPTH = 3
 MAX_NODE_LIMIT = 2000
 DEFAULT_NODE_LIMIT = 300
 MAX_PATH_DEPTH = 8
+#: Entities the explorer expands at most besides its centre (one walk each).
+MAX_EXPANDED = 30
 #: Relations ``kg_lookup`` returns per entity.
 LOOKUP_FACTS = 20
 
@@ -230,6 +232,62 @@ class KnowledgeGraphQueries:
             depth=depth,
             edges_truncated=rows.edges_truncated,
         )
+
+    def explore(
+        self,
+        principal: Principal,
+        root_id: uuid.UUID,
+        expanded: Sequence[uuid.UUID] = (),
+        *,
+        depth: int = 1,
+        direction: Direction = "both",
+        relation_types: Sequence[str] = (),
+        as_of: datetime | None = None,
+        node_limit: int = DEFAULT_NODE_LIMIT,
+    ) -> list[Neighbourhood]:
+        """What the explorer shows, in one transaction: the root's neighbourhood within
+        ``depth``, then the direct neighbours (depth 1) of each expanded entity, in the order
+        given, each capped at ``node_limit``. Expanded entities that no longer exist (or are
+        listed twice) are skipped; a missing root raises :class:`NotFoundError`. At most
+        :data:`MAX_EXPANDED` expansions are read."""
+        if not 1 <= depth <= MAX_DEPTH:
+            raise ValidationError(f"Depth must be between 1 and {MAX_DEPTH}.", field="depth")
+        if direction not in ("out", "in", "both"):
+            raise ValidationError("Direction must be out, in or both.", field="direction")
+        node_limit = clamp_int(node_limit, 1, MAX_NODE_LIMIT, field="node_limit")
+        types = _relation_types(relation_types)
+        walks = [(root_id, depth)]
+        for entity_id in dict.fromkeys(expanded):
+            if entity_id != root_id and len(walks) <= MAX_EXPANDED:
+                walks.append((entity_id, 1))
+        hoods: list[Neighbourhood] = []
+        with self._uow(principal) as uow:
+            for entity_id, walk_depth in walks:
+                rows = uow.graph.neighbourhood(
+                    entity_id,
+                    depth=walk_depth,
+                    direction=direction,
+                    types=types,
+                    as_of=as_of,
+                    node_limit=node_limit,
+                    edge_limit=node_limit * 5,
+                )
+                if not rows.nodes:
+                    if entity_id == root_id:
+                        raise NotFoundError("That entity does not exist.")
+                    continue
+                hoods.append(
+                    Neighbourhood(
+                        root_id=entity_id,
+                        nodes=[_graph_node(n) for n in rows.nodes],
+                        edges=[_edge_view(e) for e in rows.edges],
+                        truncated=rows.seen > node_limit,
+                        node_limit=node_limit,
+                        depth=walk_depth,
+                        edges_truncated=rows.edges_truncated,
+                    )
+                )
+        return hoods
 
     def stream_neighbourhood(
         self,
