@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import shlex
 
-import pandas as pd
 import streamlit as st
 
 from jarvis.services.mcp import McpServerInput, McpServerView, form_input
@@ -124,13 +123,9 @@ def show_server(server: McpServerView) -> None:
         if server.discovery_error:
             st.error(f"Discovery failed: {server.discovery_error}")
         if server.tools:
-            st.dataframe(
-                pd.DataFrame(
-                    [{"tool": t.tool_id, "description": t.description} for t in server.tools]
-                ),
-                hide_index=True,
-                key=f"mcp_tools_{server.id}",
-            )
+            st.markdown("**Tools**")
+            for tool in server.tools:
+                st.text(f"{tool.tool_id} — {tool.description or '(no description)'}")
         b = st.columns([1, 1, 1, 3])
         with show_errors():
             if b[0].button("Refresh", key=f"mcp_refresh_{server.id}"):

@@ -225,7 +225,7 @@ def build_services(
         secrets=secrets,
         stale_seconds=settings.mcp_stale_seconds,
     )
-    tools.attach(McpCatalog(mcp, clock, ttl_seconds=settings.mcp_catalog_seconds))
+    tools.attach(McpCatalog(mcp, ttl_seconds=settings.mcp_catalog_seconds))
     permissions = PermissionsService(uow, tools, clock)
     # The instance default embedder (JARVIS_EMBEDDER, wordllama: meaning, offline). A user who
     # was moved to another model (`jarvis embeddings reembed`) keeps it (OpenAI: their own

@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from sqlalchemy import text
 
 from jarvis.bootstrap import Services
@@ -31,6 +32,7 @@ from jarvis.identity import Principal
 from jarvis.llm.openai_provider import OpenAIProvider
 from jarvis.services.chat import events as ev
 from jarvis.services.mcp import DATA_NOTE, CredentialSlot, McpServerInput, McpServerView
+from jarvis.tracing import configure_tracing, reset_tracing
 from tests.integration.chat_helpers import StaticProviders, make_chat, make_user, rows
 from tests.llm_wire_server import (
     Reply,
@@ -101,6 +103,14 @@ def chat(services: Services, wire: WireServer) -> Services:
     built = make_chat(services, provider, outbound_allowlist=["127.0.0.1"])
     assert isinstance(built.providers, StaticProviders)
     return built
+
+
+@pytest.fixture
+def spans() -> Iterator[InMemorySpanExporter]:
+    exporter = InMemorySpanExporter()
+    configure_tracing(exporter=exporter, synchronous=True, install_global=False)
+    yield exporter
+    reset_tracing()
 
 
 @pytest.fixture
@@ -258,6 +268,7 @@ def test_a_server_that_errors_or_echoes_the_key_never_shows_the_key(
     admin: Principal,
     http_server: str,
     caplog: pytest.LogCaptureFixture,
+    spans: InMemorySpanExporter,
 ) -> None:
     caplog.set_level(logging.DEBUG)
     register(chat, admin, http_input(http_server))
@@ -278,6 +289,14 @@ def test_a_server_that_errors_or_echoes_the_key_never_shows_the_key(
         assert ALICE_TOKEN not in shown
     _, _, calls = rows(chat, alice, events[0].run_id)
     assert ALICE_TOKEN not in json.dumps([c.result for c in calls])
+    tool_spans = [s for s in spans.get_finished_spans() if s.name == "agent.tool_call"]
+    assert {dict(s.attributes or {})["tool.id"] for s in tool_spans} == {
+        "webmcp.broken",
+        "webmcp.leak",
+    }
+    traced = repr([(dict(s.attributes or {}), s.events, s.status) for s in tool_spans])
+    assert ALICE_TOKEN not in repr([s.to_json() for s in spans.get_finished_spans()])
+    assert ALICE_TOKEN not in traced
     leaks = [r for r in caplog.records if ALICE_TOKEN in str(r.__dict__)]
     assert not leaks, [(r.name, str(r.__dict__)[:600]) for r in leaks[:3]]
 

@@ -40,7 +40,7 @@ def test_admin_registers_a_stdio_server_and_a_user_allows_its_tool(  # type: ign
     at = _run(at, SLOW_RUN)
     assert any("Registered testmcp" in s.value and "tool(s)" in s.value for s in at.success)
     assert any(e.label.startswith("testmcp · stdio · enabled") for e in at.expander)
-    shown = "\n".join(str(df.value) for df in at.dataframe)
+    shown = "\n".join(t.value for t in at.text)
     assert "testmcp.echo" in shown and "fingerprint" in shown
 
     # A bad registration names its problem and saves nothing.

@@ -415,13 +415,13 @@ class McpCatalog:
     at most every ``ttl_seconds`` (and at once after a change in this process), so every
     process sees what the admin registered."""
 
-    def __init__(self, service: McpService, clock: Clock, *, ttl_seconds: float = 5.0) -> None:
+    def __init__(self, service: McpService, *, ttl_seconds: float = 5.0) -> None:
         self._service = service
         self._ttl = ttl_seconds
         self._lock = threading.Lock()
         self._entries: dict[str, _Entry] = {}
+        #: ``time.monotonic()`` of the last read (freshness is not wall-clock time).
         self._loaded_at: float | None = None
-        del clock  # the monotonic clock decides freshness, not the wall clock
         service.attach(self)
 
     def invalidate(self) -> None:
