@@ -11,13 +11,20 @@ from jarvis.ui.guard import require_user
 
 services, principal = require_user()
 
-STATE_LABELS = {"default": "Allowed (default)", "allowed": "Allowed", "denied": "Denied"}
+STATE_LABELS = {"default": "Default", "allowed": "Allowed", "denied": "Denied"}
+
+
+def _state_text(view: ToolPermissionView) -> str:
+    if view.state == "default":
+        return f"{'Allowed' if view.tool.default_allowed else 'Denied'} (default)"
+    return STATE_LABELS[view.state]
 
 
 def _matches(view: ToolPermissionView, text: str, state: str) -> bool:
     if state != "all" and view.state != state:
         return False
-    haystack = f"{view.tool.id} {view.tool.name} {view.tool.description}".lower()
+    haystack = f"{view.tool.id} {view.tool.name} {view.tool.description} {view.tool.group or ''}"
+    haystack = haystack.lower()
     return text.strip().lower() in haystack
 
 
@@ -30,8 +37,11 @@ def _secret_text(view: ToolPermissionView) -> str:
 
 st.title("Tools")
 st.caption(
-    "Choose which tools the assistant may use for you. Tools are allowed by default; "
-    "a tool that needs a key is only offered once you have saved that key on the Secrets page."
+    "Choose which tools the assistant may use for you. Built-in tools are allowed by default; "
+    "tools from MCP servers (named `server.tool`, grouped by server below) are denied until "
+    "you allow them, unless your administrator chose otherwise. A tool that needs a key is "
+    "only offered once you have saved that key on the Secrets page, and it always runs with "
+    "your own key."
 )
 show_flash()
 
@@ -62,40 +72,48 @@ with show_errors():
         flash(f"Denied {services.permissions.bulk(principal, shown_ids, False)} tool(s).")
     if b3.button("Reset to defaults", key="tools_reset_all", disabled=not shown):
         services.permissions.reset(principal, shown_ids)
-        flash(f"Reset {len(shown_ids)} tool(s) to the default (allowed).")
+        flash(f"Reset {len(shown_ids)} tool(s) to their default.")
 
 if not shown:
     st.info("No tool matches the filter.")
     st.stop()
 
 widths = [2, 5, 2, 2, 1, 1]
-header = st.columns(widths)
-for col, title in zip(
-    header, ["Tool", "Description", "Needs secret", "State", "Allowed", ""], strict=True
-):
-    col.markdown(f"**{title}**" if title else "")
-
+groups: dict[str | None, list[ToolPermissionView]] = {}
 for view in shown:
-    tool = view.tool
-    cols = st.columns(widths, vertical_alignment="center")
-    cols[0].markdown(f"**{tool.name}**  \n`{tool.id}`")
-    cols[1].text(tool.description)
-    cols[2].text(_secret_text(view))
-    cols[3].text(STATE_LABELS[view.state])
-    # The key carries the state: after a bulk change the toggle starts from the stored state.
-    allowed = cols[4].toggle(
-        f"Allow {tool.name}",
-        value=view.allowed,
-        key=f"tools_toggle_{tool.id}_{view.state}",
-        label_visibility="collapsed",
-    )
-    reset = view.state != "default" and cols[5].button(
-        "Reset", key=f"tools_reset_{tool.id}", help="Back to the default (allowed)"
-    )
-    with show_errors():
-        if allowed != view.allowed:
-            services.permissions.set(principal, tool.id, allowed)
-            flash(f"{'Allowed' if allowed else 'Denied'} {tool.name}.")
-        if reset:
-            services.permissions.reset(principal, tool.id)
-            flash(f"Reset {tool.name} to the default (allowed).")
+    groups.setdefault(view.tool.group, []).append(view)
+
+for group, members in groups.items():
+    if group is not None:
+        st.subheader(f"MCP server: {group}")
+    elif len(groups) > 1:
+        st.subheader("Built-in tools")
+    header = st.columns(widths)
+    for col, title in zip(
+        header, ["Tool", "Description", "Needs secret", "State", "Allowed", ""], strict=True
+    ):
+        col.markdown(f"**{title}**" if title else "")
+    for view in members:
+        tool = view.tool
+        cols = st.columns(widths, vertical_alignment="center")
+        cols[0].markdown(f"**{tool.name}**  \n`{tool.id}`")
+        cols[1].text(tool.description)
+        cols[2].text(_secret_text(view))
+        cols[3].text(_state_text(view))
+        # The key carries the state: after a bulk change the toggle starts from the stored state.
+        allowed = cols[4].toggle(
+            f"Allow {tool.name}",
+            value=view.allowed,
+            key=f"tools_toggle_{tool.id}_{view.state}",
+            label_visibility="collapsed",
+        )
+        reset = view.state != "default" and cols[5].button(
+            "Reset", key=f"tools_reset_{tool.id}", help="Back to the tool's default"
+        )
+        with show_errors():
+            if allowed != view.allowed:
+                services.permissions.set(principal, tool.id, allowed)
+                flash(f"{'Allowed' if allowed else 'Denied'} {tool.name}.")
+            if reset:
+                services.permissions.reset(principal, tool.id)
+                flash(f"Reset {tool.name} to its default.")

@@ -52,6 +52,7 @@ from jarvis.services.health import HealthService
 from jarvis.services.home import HomeService
 from jarvis.services.key_rotation import KeyRotation
 from jarvis.services.knowledge_graph import KnowledgeGraphService
+from jarvis.services.mcp import McpCatalog, McpService
 from jarvis.services.memory import (
     EmbeddingMaintenance,
     MemoryIndexes,
@@ -65,6 +66,7 @@ from jarvis.services.rate_limits import RateLimiter
 from jarvis.services.secrets import SecretsService
 from jarvis.services.usage import RunRecorder, UsageMaintenance, UsageService
 from jarvis.tools.builtin import BuiltinToolServices, bind_builtin_handlers
+from jarvis.tools.mcp_client import McpClient
 from jarvis.tools.registry import ToolRegistry
 from jarvis.tools.specs import builtin_registry
 from jarvis.tracing import configure_tracing, instrument_engine
@@ -88,6 +90,7 @@ class Services:
     key_rotation: KeyRotation
     tools: ToolRegistry
     permissions: PermissionsService
+    mcp: McpService
     pricing: PricingService
     usage: UsageService
     run_recorder: RunRecorder
@@ -218,6 +221,17 @@ def build_services(
     secrets = SecretsService(uow, cipher, clock, outbound=outbound, key_checker=key_checker)
     key_rotation = KeyRotation(uow, cipher.keyring)
     tools = tools or builtin_registry()
+    # Admin-registered MCP servers: their tools join the registry (`server.tool`), run as the
+    # calling user with that user's own secrets
+    mcp = McpService(
+        uow,
+        clock,
+        client=McpClient(outbound),
+        outbound=outbound,
+        secrets=secrets,
+        stale_seconds=settings.mcp_stale_seconds,
+    )
+    tools.attach(McpCatalog(mcp, ttl_seconds=settings.mcp_catalog_seconds))
     permissions = PermissionsService(uow, tools, clock)
     # The instance default embedder (JARVIS_EMBEDDER, wordllama: meaning, offline). A user who
     # was moved to another model (`jarvis embeddings reembed`) keeps it (OpenAI: their own
@@ -301,6 +315,7 @@ def build_services(
         secrets=secrets,
         tools=tools,
         permissions=permissions,
+        mcp=mcp,
         embedder=embedder,
         memory=memory,
         knowledge_graph=knowledge_graph,

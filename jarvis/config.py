@@ -162,6 +162,20 @@ class Settings(BaseSettings):
         default_factory=list,
         validation_alias=AliasChoices("JARVIS_OUTBOUND_ALLOWLIST", "outbound_allowlist"),
     )
+    # MCP servers (admin-registered tools): how often a process re-reads the registered
+    # servers' tools from the database, and after how long an admin's view re-discovers them.
+    mcp_catalog_seconds: float = Field(
+        5.0,
+        validation_alias=AliasChoices("JARVIS_MCP_CATALOG_SECONDS", "mcp_catalog_seconds"),
+        ge=0,
+        le=3600,
+    )
+    mcp_stale_seconds: int = Field(
+        86400,
+        validation_alias=AliasChoices("JARVIS_MCP_STALE_SECONDS", "mcp_stale_seconds"),
+        ge=60,
+        le=30 * 86400,
+    )
 
     # HTTP API (/api/v1, /v1): request limits and browser origins allowed to call it.
     api_requests_per_minute: int = Field(

@@ -20,6 +20,7 @@ from jarvis.api.routes import (
     chat,
     graph,
     health,
+    mcp_servers,
     memory,
     openai_compat,
     secrets,
@@ -69,6 +70,7 @@ def create_api(settings: Settings) -> FastAPI:
         memory.router,
         graph.router,
         admin.router,
+        mcp_servers.router,
         openai_compat.router,
     ):
         app.include_router(router)

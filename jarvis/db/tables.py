@@ -647,3 +647,67 @@ class BrowserCredential(Base):
     redeemed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class McpServer(Base):
+    """An MCP server an administrator registered (0019): instance-wide, read by every session,
+    written by verified admins only. ``headers`` (http) / ``env`` (stdio) name which provider's
+    secret *of the calling user* fills each header or variable; no secret value lives here."""
+
+    __tablename__ = "mcp_servers"
+    __table_args__ = (
+        UniqueConstraint("name", name="uq_mcp_servers_name"),
+        CheckConstraint("name ~ '^[a-z][a-z0-9_-]{0,31}$'", name="ck_mcp_servers_name"),
+        CheckConstraint(
+            "(transport = 'stdio' AND command IS NOT NULL AND url IS NULL)"
+            " OR (transport = 'http' AND url IS NOT NULL AND command IS NULL)",
+            name="ck_mcp_servers_transport",
+        ),
+        CheckConstraint("timeout_seconds BETWEEN 1 AND 300", name="ck_mcp_servers_timeout_seconds"),
+        CheckConstraint(
+            "max_result_bytes BETWEEN 256 AND 1000000", name="ck_mcp_servers_max_result_bytes"
+        ),
+    )
+
+    id: Mapped[uuid.UUID] = _pk()
+    name: Mapped[str] = mapped_column(String(32), nullable=False)
+    transport: Mapped[str] = mapped_column(String(8), nullable=False)
+    command: Mapped[str | None] = mapped_column(Text)
+    args: Mapped[list[str]] = mapped_column(
+        JSONB, nullable=False, server_default=text("'[]'::jsonb")
+    )
+    url: Mapped[str | None] = mapped_column(Text)
+    #: ``[{"name": "Authorization", "prefix": "Bearer ", "secret_provider": "composio"}]``
+    headers: Mapped[list[dict[str, str]]] = mapped_column(
+        JSONB, nullable=False, server_default=text("'[]'::jsonb")
+    )
+    #: ``[{"name": "COMPOSIO_API_KEY", "prefix": "", "secret_provider": "composio"}]``
+    env: Mapped[list[dict[str, str]]] = mapped_column(
+        JSONB, nullable=False, server_default=text("'[]'::jsonb")
+    )
+    enabled: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default=text("true"))
+    default_allowed: Mapped[bool] = mapped_column(
+        Boolean, nullable=False, server_default=text("false")
+    )
+    timeout_seconds: Mapped[int] = mapped_column(Integer, nullable=False, server_default="20")
+    max_result_bytes: Mapped[int] = mapped_column(Integer, nullable=False, server_default="16384")
+    discovery_error: Mapped[str | None] = mapped_column(Text)
+    refreshed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = _now()
+    updated_at: Mapped[datetime] = _now()
+
+
+class McpTool(Base):
+    """One tool a server listed at its last discovery (0019)."""
+
+    __tablename__ = "mcp_tools"
+
+    server_id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True),
+        ForeignKey("mcp_servers.id", ondelete="CASCADE"),
+        primary_key=True,
+    )
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    description: Mapped[str] = mapped_column(Text, nullable=False, server_default="")
+    input_schema: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False)
+    refreshed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)

@@ -40,6 +40,7 @@ from jarvis.db.repositories.chat import (
 )
 from jarvis.db.repositories.demo import DemoDataRepository
 from jarvis.db.repositories.knowledge_graph import KnowledgeGraphRepository
+from jarvis.db.repositories.mcp import McpServerRepository
 from jarvis.db.repositories.memory import MemoryRepository
 from jarvis.db.repositories.permissions import ToolPermissionRepository
 from jarvis.db.repositories.pricing import PricingRepository
@@ -81,6 +82,7 @@ _REPOSITORIES = (
     "run_log",
     "api_keys",
     "browser_credentials",
+    "mcp_servers",
 )
 
 
@@ -258,6 +260,11 @@ class UnitOfWork:
     def browser_credentials(self) -> BrowserCredentialRepository:
         """Browser session tickets and cookie tokens (hashed)."""
         return BrowserCredentialRepository(self.session)
+
+    @cached_property
+    def mcp_servers(self) -> McpServerRepository:
+        """Admin-registered MCP servers and their discovered tools (instance-wide)."""
+        return McpServerRepository(self.session)
 
 
 class UnitOfWorkFactory:

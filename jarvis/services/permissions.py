@@ -1,6 +1,7 @@
 """Which tools the agent may use for a user.
 
-No row means the default: **allowed**. A row records an explicit grant (``granted = true``) or
+No row means the tool's default: **allowed** for the built-ins, the server's ``default_allowed``
+for an MCP server's tools (denied unless the admin chose otherwise). A row records an explicit grant (``granted = true``) or
 deny (``false``); "reset" deletes rows. Everything runs in the user's unit of work (row-level
 security) and each change is an audit event. :meth:`PermissionsService.tools_for` is what the
 orchestrator offers the model: permitted tools whose required secret the user has.
@@ -23,7 +24,6 @@ from jarvis.tools.registry import ToolRegistry, ToolSpec
 log = logging.getLogger(__name__)
 
 State = Literal["default", "allowed", "denied"]
-DEFAULT_ALLOWED = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,7 +38,9 @@ class ToolPermissionView:
 
     @property
     def allowed(self) -> bool:
-        return self.state != "denied"
+        if self.state == "default":
+            return self.tool.default_allowed
+        return self.state == "allowed"
 
     @property
     def usable(self) -> bool:
@@ -47,7 +49,7 @@ class ToolPermissionView:
 
 
 class PermissionsService:
-    """Per-user allow / deny of tools (default: allowed)."""
+    """Per-user allow / deny of tools (default: the tool's own, see :class:`ToolSpec`)."""
 
     def __init__(self, uow: UnitOfWorkFactory, registry: ToolRegistry, clock: Clock) -> None:
         self._uow = uow
@@ -82,11 +84,12 @@ class PermissionsService:
 
     def is_allowed(self, principal: Principal, tool_id: str) -> bool:
         """Check one tool (unknown tools are never allowed). Ignores the secret: see tools_for."""
-        if tool_id not in self._registry:
+        spec = self._registry.get(tool_id)
+        if spec is None:
             return False
         with self._uow(principal) as uow:
-            row = uow.permissions.get(principal.user_id, tool_id)
-            return DEFAULT_ALLOWED if row is None else bool(row.granted)
+            row = uow.permissions.get(principal.user_id, spec.id)
+            return spec.default_allowed if row is None else bool(row.granted)
 
     def authorize_call(
         self, principal: Principal, tool_id: str, *, channel: str, ip: str | None = None
@@ -95,10 +98,12 @@ class PermissionsService:
         the user: the same per-user permission as the agent's applies, and the call is
         audited (``tool.called`` / ``tool.denied``). :class:`PermissionDeniedError` when the
         user denied the tool (or it is unknown)."""
-        known = tool_id in self._registry
+        spec = self._registry.get(tool_id)
         with self._uow(principal) as uow:
-            row = uow.permissions.get(principal.user_id, tool_id) if known else None
-            allowed = known and (DEFAULT_ALLOWED if row is None else bool(row.granted))
+            row = uow.permissions.get(principal.user_id, tool_id) if spec is not None else None
+            allowed = spec is not None and (
+                spec.default_allowed if row is None else bool(row.granted)
+            )
             uow.audit.record(
                 "tool.called" if allowed else "tool.denied",
                 user_id=principal.user_id,
@@ -125,7 +130,7 @@ class PermissionsService:
         return [
             spec
             for spec in self._registry.all()
-            if states.get(spec.id, DEFAULT_ALLOWED)
+            if states.get(spec.id, spec.default_allowed)
             and (spec.required_secret is None or spec.required_secret in secret_providers)
         ]
 

@@ -59,6 +59,14 @@ PAGES: tuple[PageSpec, ...] = (
         section="Admin",
         admin_only=True,
     ),
+    PageSpec(
+        "app_pages/admin_mcp.py",
+        "MCP servers",
+        ":material/extension:",
+        "admin-mcp",
+        section="Admin",
+        admin_only=True,
+    ),
 )
 
 

@@ -1,7 +1,9 @@
 """Which tools the agent may use for the caller (the seed's ``/tool-permissions``).
 
-Every tool is **allowed by default** (no choice stored: ``source = "default"``); an explicit
-choice allows or denies it (``source = "user"``) until it is reset. A tool that needs a secret
+A built-in tool is **allowed by default** (no choice stored: ``source = "default"``); the tools of
+an admin-registered MCP server (``server.tool``, ``group`` = the server) take the server's
+default, **denied** unless the admin chose otherwise (``default_allowed``). An explicit choice
+allows or denies a tool (``source = "user"``) until it is reset. A tool that needs a secret
 (web search: a Tavily key) is offered to the model only once that secret is saved (``usable``).
 Request bodies take ``tool_id`` (or the seed's ``toolId``) and ``allowed`` (or ``granted``).
 An unknown tool id is a 404 in a path and a 422 naming the field in a body.
@@ -31,7 +33,12 @@ class ToolPermission(BaseModel):
     allowed: bool = Field(description="Whether the agent may call it.")
     state: Literal["default", "allowed", "denied"]
     source: Literal["default", "user"] = Field(
-        description="default: nothing chosen (allowed); user: your explicit allow or deny."
+        description="default: nothing chosen (see default_allowed); user: your explicit "
+        "allow or deny."
+    )
+    default_allowed: bool = Field(description="Whether the tool is allowed with no choice.")
+    group: str | None = Field(
+        default=None, description="The MCP server the tool comes from (null: built-in)."
     )
     required_secret: str | None = Field(description="Provider whose key the tool needs, if any.")
     secret_available: bool
@@ -47,6 +54,8 @@ class ToolPermission(BaseModel):
             allowed=v.allowed,
             state=v.state,
             source="default" if v.state == "default" else "user",
+            default_allowed=v.tool.default_allowed,
+            group=v.tool.group,
             required_secret=v.tool.required_secret,
             secret_available=v.secret_available,
             usable=v.usable,
@@ -119,5 +128,5 @@ def set_permissions(body: BulkChoices, user: CurrentUser, services: ServicesDep)
 
 @router.delete("/{tool_id}", response_model=ToolPermission)
 def reset_permission(tool_id: str, user: CurrentUser, services: ServicesDep) -> ToolPermission:
-    """Forget your choice for this tool: back to the default (allowed)."""
+    """Forget your choice for this tool: back to its default."""
     return ToolPermission.of(services.permissions.reset_one(user, tool_id))

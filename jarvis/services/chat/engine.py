@@ -146,7 +146,7 @@ class RunEngine:
             for spec in self._permissions.usable_tools(state.permissions, state.secret_providers)
         }
         definitions = [
-            llm.ToolDefinition(spec.id, spec.description, spec.parameters)
+            llm.ToolDefinition(spec.wire_name, spec.description, spec.parameters)
             for spec in offered.values()
         ]
         messages = self._context(state)

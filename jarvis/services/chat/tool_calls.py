@@ -92,11 +92,13 @@ class ToolCallExecutor:
     ) -> Generator[ev.Event, None, ToolCallOutcome]:
         """Check, run and record one call: yields ``tool_call_started`` when it runs; returns
         the closing event and the tool message content for the model."""
+        # The model names a tool by its wire name (``server__tool`` for ``server.tool``).
         spec = self._tools.get(call.name)
+        tool_id = spec.id if spec is not None else call.name
         with tracing.get_tracer().start_as_current_span(
             "agent.tool_call",
             context=state.trace_context,
-            attributes=tracing.safe_attributes({"run.id": str(state.run_id), "tool.id": call.name}),
+            attributes=tracing.safe_attributes({"run.id": str(state.run_id), "tool.id": tool_id}),
             record_exception=False,
             set_status_on_exception=False,
         ) as span:
@@ -111,7 +113,7 @@ class ToolCallExecutor:
                 status, result = "error", {"error": f"There is no tool called {call.name[:100]!r}."}
             elif (bad_arguments := _argument_problem(call)) is not None:
                 status, result = "error", {"error": bad_arguments}
-            elif call.name not in offered:
+            elif spec.id not in offered:
                 status, result = (
                     "error",
                     {
@@ -120,20 +122,21 @@ class ToolCallExecutor:
                     },
                 )
             else:
-                yield ev.ToolCallStarted(state.run_id, call.id, call.name, dict(call.arguments))
+                yield ev.ToolCallStarted(state.run_id, call.id, tool_id, dict(call.arguments))
                 started = time.perf_counter()
                 status, result = self._execute(state, spec, call)
             latency_ms = int((time.perf_counter() - started) * 1000)
-            result = bound_result(result)
+            limit = spec.result_limit if spec is not None else None
+            result = bound_result(result, limit or MAX_RESULT_BYTES)
             tracing.set_attributes(span, {"tool.status": status, "tool.latency_ms": latency_ms})
             if status != "ok":
                 span.set_status(Status(StatusCode.ERROR, status))
-            self._record(state, call, status, result, latency_ms)
+            self._record(state, call, tool_id, status, result, latency_ms)
         content = json.dumps({"status": status, **result}, ensure_ascii=False)
         if denied_reason is not None:
-            return ev.ToolCallDenied(state.run_id, call.id, call.name, denied_reason), content
+            return ev.ToolCallDenied(state.run_id, call.id, tool_id, denied_reason), content
         return (
-            ev.ToolCallFinished(state.run_id, call.id, call.name, status, result, latency_ms),
+            ev.ToolCallFinished(state.run_id, call.id, tool_id, status, result, latency_ms),
             content,
         )
 
@@ -173,6 +176,7 @@ class ToolCallExecutor:
         self,
         state: RunState,
         call: llm.ToolCallRequest,
+        tool_id: str,
         status: str,
         result: dict[str, Any],
         latency_ms: int,
@@ -187,7 +191,7 @@ class ToolCallExecutor:
                     id=uuid.uuid4(),
                     run_id=state.run_id,
                     user_id=state.principal.user_id,
-                    tool_id=call.name[:100],
+                    tool_id=tool_id[:100],
                     arguments=bound_result(arguments),
                     result=result,
                     status=status,
