@@ -39,6 +39,7 @@ from jarvis.db.repositories.chat import (
     ToolCallRepository,
 )
 from jarvis.db.repositories.demo import DemoDataRepository
+from jarvis.db.repositories.jobs import JobRepository
 from jarvis.db.repositories.knowledge_graph import KnowledgeGraphRepository
 from jarvis.db.repositories.memory import MemoryRepository
 from jarvis.db.repositories.permissions import ToolPermissionRepository
@@ -81,6 +82,7 @@ _REPOSITORIES = (
     "run_log",
     "api_keys",
     "browser_credentials",
+    "jobs",
 )
 
 
@@ -258,6 +260,11 @@ class UnitOfWork:
     def browser_credentials(self) -> BrowserCredentialRepository:
         """Browser session tickets and cookie tokens (hashed)."""
         return BrowserCredentialRepository(self.session)
+
+    @cached_property
+    def jobs(self) -> JobRepository:
+        """Background jobs' progress rows (the user's own)."""
+        return JobRepository(self.session)
 
 
 class UnitOfWorkFactory:
