@@ -676,7 +676,7 @@ class Job(Base):
     payload: Mapped[bytes | None] = mapped_column(LargeBinary)
     summary: Mapped[str | None] = mapped_column(Text)
     error: Mapped[str | None] = mapped_column(Text)
-    result: Mapped[Any] = mapped_column(JSONB)
+    result: Mapped[Any] = mapped_column(JSONB, nullable=True)
     created_at: Mapped[datetime] = _now()
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -67,8 +67,11 @@ def upgrade() -> None:
     op.execute(f"CREATE SCHEMA {QUEUE_SCHEMA}")
     previous = bind.execute(sa.text("select current_setting('search_path')")).scalar_one()
     bind.execute(sa.text("select set_config('search_path', :p, true)"), {"p": QUEUE_SCHEMA})
-    # psycopg sends a parameterless statement as is: several statements, $$ bodies, no binds
-    bind.exec_driver_sql(SCHEMA_SQL.read_text(encoding="utf-8"))
+    # Straight to psycopg, with no parameters: it sends the script as is (several statements,
+    # $$ bodies, % signs), in this migration's transaction.
+    driver = bind.connection.driver_connection
+    assert driver is not None
+    driver.execute(SCHEMA_SQL.read_text(encoding="utf-8"))
     bind.execute(sa.text("select set_config('search_path', :p, true)"), {"p": previous})
     op.execute(f'GRANT USAGE ON SCHEMA {QUEUE_SCHEMA} TO "{role}"')
     op.execute(
