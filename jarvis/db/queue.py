@@ -69,7 +69,7 @@ class JobQueue:
             conninfo=self._conninfo,
             min_size=1,
             max_size=max_size,
-            kwargs={"options": f"-c search_path={QUEUE_SCHEMA}", "autocommit": True},
+            kwargs={"options": f"-c search_path={QUEUE_SCHEMA}"},
         )
         app = procrastinate.App(connector=connector)
         run_job, purge = self._run_job, self._purge
