@@ -21,8 +21,8 @@ from jarvis.errors import JarvisError
 if TYPE_CHECKING:
     from jarvis.bootstrap import Services
     from jarvis.identity import Principal
-    from jarvis.services.knowledge_graph import ImportFormat
     from jarvis.services.jobs import JobView
+    from jarvis.services.knowledge_graph import ImportFormat
 
 #: How long a job may sit queued before the command says a worker is needed.
 WORKER_HINT_AFTER_SECONDS = 5.0
