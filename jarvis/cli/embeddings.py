@@ -34,12 +34,20 @@ def _print_progress(done: int, total: int) -> None:
 
 def cmd_embeddings_reembed(args: argparse.Namespace) -> int:
     from jarvis.cli import _services
-    from jarvis.cli.jobs import start
+    from jarvis.cli.jobs import print_progress, start
 
     services: Services = _services(args)
     principal = services.accounts.principal_for_email(args.user)
     model = canonical_model(args.model)
-    job = services.jobs.reembed(principal, model, batch_size=args.batch_size, here=args.inline)
+    job = services.jobs.reembed(
+        principal,
+        model,
+        batch_size=args.batch_size,
+        here=args.inline,
+        watch=print_progress if args.inline else None,
+    )
+    if args.inline:
+        print()
     return start(args, services, principal, job)
 
 

@@ -66,6 +66,12 @@ def start(args: argparse.Namespace, services: Services, principal: Principal, jo
     return follow(services, principal, job)
 
 
+def print_progress(done: int, total: int) -> None:
+    """A job's progress on one terminal line (a job this command runs itself)."""
+    pct = 100 * done / total if total else 100.0
+    print(f"\r  {done:,} of {total:,} ({pct:.0f} %)".ljust(60), end="", flush=True)
+
+
 def add_job_options(parser: argparse.ArgumentParser) -> None:
     """``--inline`` / ``--no-wait`` for a command that queues a job."""
     how = parser.add_mutually_exclusive_group()
@@ -101,7 +107,10 @@ def cmd_graph_import(args: argparse.Namespace) -> int:
     services = _services(args)
     principal = services.accounts.principal_for_email(args.user)
     fmt: ImportFormat = "json" if path.suffix.lower() == ".json" else "csv"
-    job = services.jobs.import_graph(principal, data, fmt, here=args.inline)
+    watch = print_progress if args.inline else None
+    job = services.jobs.import_graph(principal, data, fmt, here=args.inline, watch=watch)
+    if args.inline:
+        print()
     return start(args, services, principal, job)
 
 

@@ -162,8 +162,10 @@ class JobService:
         payload: bytes | None = None,
         *,
         here: bool = False,
+        watch: Progress | None = None,
     ) -> JobView:
-        """Record a job for ``principal`` and queue it (``here``: run it now, in this thread)."""
+        """Record a job for ``principal`` and queue it (``here``: run it now, in this thread,
+        telling ``watch`` its progress as well)."""
         if kind not in self._runners:
             raise ValidationError(f"Unknown kind of job: {kind}.", field="kind")
         with self._uow(principal) as w:
@@ -179,7 +181,7 @@ class JobService:
             job_id = job.id
             w.commit()
         if here or self._inline or self._queue is None:
-            self.execute(job_id, principal.user_id)
+            self.execute(job_id, principal.user_id, watch=watch)
         else:
             try:
                 self._queue.defer(job_id, principal.user_id)
@@ -189,21 +191,39 @@ class JobService:
         return self.status(principal, job_id)
 
     def import_graph(
-        self, principal: Principal, data: bytes, fmt: ImportFormat, *, here: bool = False
+        self,
+        principal: Principal,
+        data: bytes,
+        fmt: ImportFormat,
+        *,
+        here: bool = False,
+        watch: Progress | None = None,
     ) -> JobView:
         """Queue an import of a CSV or JSON file into the user's knowledge graph."""
         if len(data) > MAX_IMPORT_BYTES:
             raise ValidationError(
                 f"The file is larger than {MAX_IMPORT_BYTES // (1024 * 1024)} MB.", field="file"
             )
-        return self.enqueue(principal, "graph_import", {"format": fmt}, data, here=here)
+        return self.enqueue(
+            principal, "graph_import", {"format": fmt}, data, here=here, watch=watch
+        )
 
     def reembed(
-        self, principal: Principal, model: str, *, batch_size: int = 200, here: bool = False
+        self,
+        principal: Principal,
+        model: str,
+        *,
+        batch_size: int = 200,
+        here: bool = False,
+        watch: Progress | None = None,
     ) -> JobView:
         """Queue the move of the user's memories and graph entities to another embedder."""
         return self.enqueue(
-            principal, "reembed", {"model": model, "batch_size": batch_size}, here=here
+            principal,
+            "reembed",
+            {"model": model, "batch_size": batch_size},
+            here=here,
+            watch=watch,
         )
 
     # -- reading ----------------------------------------------------------------------------
@@ -225,8 +245,11 @@ class JobService:
 
     # -- running (the worker) ---------------------------------------------------------------
 
-    def execute(self, job_id: uuid.UUID, user_id: uuid.UUID) -> None:
-        """Run one queued job as its user; a job already started (or gone) is left alone."""
+    def execute(
+        self, job_id: uuid.UUID, user_id: uuid.UUID, *, watch: Progress | None = None
+    ) -> None:
+        """Run one queued job as its user; a job already started (or gone) is left alone.
+        ``watch`` hears every progress step (a command running the job itself)."""
         principal = self._principal(user_id)
         if principal is None:
             return  # the account was deleted, and its jobs with it
@@ -242,7 +265,7 @@ class JobService:
             if runner is None:
                 raise ValidationError(f"Unknown kind of job: {kind}.")
             outcome = runner(
-                JobInput(principal, params, payload), self._reporter(principal, job_id)
+                JobInput(principal, params, payload), self._reporter(principal, job_id, watch)
             )
         except JarvisError as exc:
             self._finish(principal, job_id, "failed", error=str(exc))
@@ -272,10 +295,14 @@ class JobService:
                 display_name=user.display_name or "",
             )
 
-    def _reporter(self, principal: Principal, job_id: uuid.UUID) -> Progress:
+    def _reporter(
+        self, principal: Principal, job_id: uuid.UUID, watch: Progress | None
+    ) -> Progress:
         last = [0.0]
 
         def progress(done: int, total: int) -> None:
+            if watch is not None:
+                watch(done, total)
             now = time.monotonic()
             if done < total and now - last[0] < PROGRESS_EVERY_SECONDS:
                 return
