@@ -19,11 +19,14 @@ from sqlalchemy import Engine, text
 
 from jarvis.bootstrap import Services, build_services
 from jarvis.config import Settings
+from jarvis.db.engine import create_owner_engine
 from jarvis.db.queue import PURGE_CRON, PURGE_SIGN_IN_STATE, RUN_JOB, JobQueue
+from jarvis.db.uow import UnitOfWorkFactory
 from jarvis.errors import NotFoundError
 from jarvis.identity import Principal
 from jarvis.security.passwords import PasswordHasher
 from jarvis.services.jobs import JobView
+from tests import factories
 from tests.conftest import TEST_APP_PASSWORD, TEST_JWT_SECRET, TEST_MASTER_KEY
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -147,27 +150,35 @@ def test_the_queue_holds_only_ids(
 
 
 @pytest.fixture
-def queue_only_services(settings: Settings, fast_hasher: PasswordHasher) -> Iterator[Services]:
-    """This process queues jobs but runs none (JARVIS_JOB_WORKER=off)."""
-    services = build_services(settings, hasher=fast_hasher, job_worker=False)
-    yield services
-    services.shutdown()
-    services.engine.dispose()
+def queue_only(
+    fresh_database: Callable[[], Settings], fast_hasher: PasswordHasher
+) -> Iterator[tuple[Services, Principal]]:
+    """A database of its own (no other test's worker can reach it) and services that queue
+    jobs but run none (JARVIS_JOB_WORKER=off), with a user."""
+    s = fresh_database()
+    services = build_services(s, hasher=fast_hasher, job_worker=False)
+    owner = create_owner_engine(s)
+    try:
+        yield services, factories.user(UnitOfWorkFactory(owner), "jobs-remote")
+    finally:
+        services.shutdown()
+        services.engine.dispose()
+        owner.dispose()
 
 
+@pytest.mark.slow
 def test_a_worker_in_another_process_picks_the_job_up(
-    settings: Settings,
-    queue_only_services: Services,
-    committed_user: Callable[[str], Principal],
+    queue_only: tuple[Services, Principal],
 ) -> None:
-    who = committed_user("jobs-remote")
-    job = queue_only_services.jobs.import_graph(who, entities_csv(40), "csv")
+    services, who = queue_only
+    s = services.settings
+    job = services.jobs.import_graph(who, entities_csv(40), "csv")
     time.sleep(1.0)
-    assert queue_only_services.jobs.status(who, job.id).state == "queued"  # nobody works here
+    assert services.jobs.status(who, job.id).state == "queued"  # nobody works here
     env = dict(os.environ)
     env.update(
-        DATABASE_URL=settings.owner_url(),
-        JARVIS_DATA_DIR=str(settings.data_dir),
+        DATABASE_URL=s.owner_url(),
+        JARVIS_DATA_DIR=str(s.data_dir),
         JARVIS_MASTER_KEY=TEST_MASTER_KEY,
         JARVIS_JWT_SECRET=TEST_JWT_SECRET,
         JARVIS_DB_APP_PASSWORD=TEST_APP_PASSWORD,
@@ -182,9 +193,10 @@ def test_a_worker_in_another_process_picks_the_job_up(
         text=True,
     )
     try:
-        done, _ = wait_until_finished(queue_only_services, who, job, timeout=90)
+        # the worker process imports Jarvis and loads the embedder first: minutes on a busy CI
+        done, _ = wait_until_finished(services, who, job, timeout=240)
         assert done.state == "succeeded", done.error
-        assert queue_only_services.knowledge_graph.stats(who)["entities"] == 40
+        assert services.knowledge_graph.stats(who)["entities"] == 40
     finally:
         worker.send_signal(signal.SIGTERM)  # stops after the jobs in hand
         try:
@@ -192,6 +204,7 @@ def test_a_worker_in_another_process_picks_the_job_up(
         except subprocess.TimeoutExpired:
             worker.kill()
             out, _ = worker.communicate()
+        print(out)
     assert worker.returncode == 0, out
     assert "Job worker stopped." in out
 
