@@ -23,7 +23,6 @@ from jarvis.services.knowledge_graph import (
     EntityDetails,
     GraphStats,
     ImportFormat,
-    ImportReport,
     PathResult,
 )
 from jarvis.ui.components import flash, show_errors, show_flash
@@ -43,6 +42,7 @@ from jarvis.ui.graph_view import (
     with_path,
 )
 from jarvis.ui.guard import require_user
+from jarvis.ui.jobs import follow_job, remember_job
 from jarvis.ui.markdown import inert_markdown
 
 services, principal = require_user()
@@ -56,6 +56,7 @@ LAST_CLICK = "graph_last_click"
 SEARCH = "graph_search"  # the one-step search box; its value is the centre
 SEARCH_SHOWN = "graph_search_shown"  # what the box was last set to (a change is a pick)
 CHART = "graph_chart"
+IMPORT_JOB = "graph_import_job"
 DIRECTIONS: list[Direction] = ["both", "out", "in"]
 #: How many entity names the search box holds; beyond them, typed text is searched.
 CHOICES = 1000
@@ -546,29 +547,29 @@ def _delete_entity(entity_id: uuid.UUID) -> None:
 
 
 def import_tab() -> None:
-    """Upload a CSV or JSON file: imported whole, or a table of the rejected rows."""
+    """Upload a CSV or JSON file: imported whole by a background job (a progress bar, then
+    the summary), or a table of the rejected rows."""
     st.markdown(
         "Import **CSV** (header `name,type,description` for entities, or "
         "`source,target,type,source_type,target_type,weight,valid_from,valid_to` for relations) "
         'or **JSON** (`{"entities": [...], "relations": [...]}`). Every row is checked first: '
-        "if any row is rejected, nothing is imported."
+        "if any row is rejected, nothing is imported. The import runs in the background: you "
+        "may leave this page."
     )
     upload = st.file_uploader("File", type=["csv", "json"], key="graph_import_file")
-    if not st.button("Import", key="graph_import_go", disabled=upload is None) or upload is None:
+    if st.button("Import", key="graph_import_go", disabled=upload is None) and upload:
+        fmt: ImportFormat = "json" if upload.name.lower().endswith(".json") else "csv"
+        with show_errors():
+            remember_job(IMPORT_JOB, services.jobs.import_graph(principal, upload.getvalue(), fmt))
+    job = follow_job(services.jobs, principal, IMPORT_JOB, on_finish=_changed)
+    if job is None:
         return
-    fmt: ImportFormat = "json" if upload.name.lower().endswith(".json") else "csv"
-    report: ImportReport | None = None
-    with show_errors():
-        report = kg.import_data(principal, upload.getvalue(), fmt)
-    if report is None:
+    if job.state == "succeeded":
+        st.success(job.summary or "Imported.")
         return
-    if report.imported:
-        _changed()
-        st.success(report.summary)
-    else:
-        st.error(report.summary)
-        rows = [{"row": r.row, "kind": r.kind, "reason": r.reason} for r in report.rejected]
-        st.dataframe(rows, hide_index=True, key="graph_import_rejected")
+    st.error(job.error or "The import failed.")
+    if isinstance(job.result, list) and job.result:
+        st.dataframe(job.result, hide_index=True, key="graph_import_rejected")
 
 
 # -- the page ----------------------------------------------------------------------------------

@@ -20,11 +20,13 @@ from jarvis.services.memory import (
 )
 from jarvis.ui.components import flash, show_errors, show_flash
 from jarvis.ui.guard import require_user
+from jarvis.ui.jobs import follow_job, remember_job
 from jarvis.ui.markdown import inert_markdown
 
 services, principal = require_user()
 memory = services.memory
 MODES: list[SearchMode] = ["semantic", "hybrid"]
+REEMBED_JOB = "memory_reembed_job"
 
 
 def header() -> EmbeddingInfo:
@@ -35,8 +37,8 @@ def header() -> EmbeddingInfo:
     if info.lexical:
         st.info(
             f"Embeddings: **{info.label}**. This offline embedder is *lexical*: it matches shared "
-            "words and word parts, not meaning. For search by meaning, have an administrator "
-            "run `jarvis embeddings reembed --model wordllama` (offline) for your account.",
+            "words and word parts, not meaning. For search by meaning, move your memories to "
+            "wordllama (offline) under *Embedding model* below.",
             icon=":material/text_fields:",
         )
     else:
@@ -45,9 +47,34 @@ def header() -> EmbeddingInfo:
         others = ", ".join(f"{n} with {model_label(m)}" for m, n in info.other_models.items())
         st.warning(
             f"Some memories use another embedding model and are left out of searches ({others}). "
-            "Run `jarvis embeddings reembed` to move them."
+            "Re-embed them under *Embedding model* below."
         )
+    embedder_switch(info.model_name, bool(info.other_models or info.lexical))
     return info
+
+
+def embedder_switch(current: str, open_: bool) -> None:
+    """Move this user's memories and graph entities to another embedding model: a background
+    job with a progress bar, then its summary."""
+    following = st.session_state.get(REEMBED_JOB) is not None
+    with st.expander("Embedding model", expanded=open_ or following):
+        choices = dict(memory.embedder_choices())
+        names = list(choices)
+        model = st.selectbox(
+            "Model",
+            names,
+            index=names.index(current) if current in names else 0,
+            format_func=lambda name: choices.get(name, name),
+            key="memory_embedder",
+        )
+        if st.button("Re-embed my memories", key="memory_reembed_go", icon=":material/sync:"):
+            with show_errors():
+                remember_job(REEMBED_JOB, services.jobs.reembed(principal, model))
+        job = follow_job(services.jobs, principal, REEMBED_JOB)
+        if job is not None and job.state == "succeeded":
+            st.success(job.summary or "Done.")
+        elif job is not None:
+            st.error(job.error or "Re-embedding failed.")
 
 
 def _delete_button(memory_id: uuid.UUID, key: str) -> None:

@@ -18,6 +18,7 @@ from jarvis.config import Settings, get_settings
 from jarvis.db.engine import create_app_engine, create_owner_engine, libpq_url
 from jarvis.db.migrate import head_revision
 from jarvis.db.notify import Notifier
+from jarvis.db.queue import JobQueue
 from jarvis.db.repositories.health import ServerProbe
 from jarvis.db.repositories.memory_indexes import MemoryIndexRepository
 from jarvis.db.uow import UnitOfWorkFactory
@@ -50,6 +51,7 @@ from jarvis.services.chat.trace import RunTraceService
 from jarvis.services.chat.workers import BEAT_SECONDS, RunWorkers
 from jarvis.services.health import HealthService
 from jarvis.services.home import HomeService
+from jarvis.services.jobs import JobService, graph_import_runner, reembed_runner
 from jarvis.services.key_rotation import KeyRotation
 from jarvis.services.knowledge_graph import KnowledgeGraphService
 from jarvis.services.mcp import McpCatalog, McpService
@@ -104,12 +106,16 @@ class Services:
     api_keys: ApiKeyService
     completions: CompletionService
     home: HomeService
+    jobs: JobService
     notifier: Notifier | None = None
+    queue: JobQueue | None = None
 
     def shutdown(self) -> None:
-        """Stop this process's run workers (runs in progress end with a reason) and the
-        event listener (the engine stays: it may be shared)."""
+        """Stop this process's run workers (runs in progress end with a reason), its job
+        worker and the event listener (the engine stays: it may be shared)."""
         self.runs.shutdown()
+        if self.queue is not None:
+            self.queue.stop()
         if self.notifier is not None:
             self.notifier.stop()
 
@@ -156,6 +162,7 @@ def build_services(
     recover_runs: bool = True,
     run_beat_seconds: float = BEAT_SECONDS,
     background: bool = True,
+    job_worker: bool | None = None,
 ) -> Services:
     """Wire engine, repositories, providers and services with production defaults.
 
@@ -168,6 +175,9 @@ def build_services(
     ``run_beat_seconds``: how often this process beats and sweeps dead processes' runs.
     ``background=False`` (commands, scripts preparing data): no listener, no supervisor; a
     run started there executes inline.
+    ``job_worker``: run a background-job worker in this process (default: with
+    ``background`` and ``JARVIS_JOB_WORKER=in-process``); jobs run inline on a shared
+    connection.
     """
     settings = ensure_database_url(settings or get_settings())
     engine = engine or create_app_engine(settings)
@@ -296,6 +306,27 @@ def build_services(
         workers.start()
     if recover_runs:
         runs.recover_stale_runs_safely()
+    # Background jobs (imports, re-embedding) on procrastinate's queue; the daily purge of
+    # ended sign-in state is its periodic task. Inline on a test's shared connection.
+    job_service: list[JobService] = []
+    queue = (
+        None
+        if uow.shares_one_connection
+        else JobQueue(
+            settings.app_url(),
+            run_job=lambda job_id, user_id: job_service[0].execute(job_id, user_id),
+            purge=sign_in.purge_expired_state,
+            concurrency=settings.job_concurrency,
+        )
+    )
+    jobs = JobService(uow, clock, queue=queue, inline=uow.shares_one_connection)
+    jobs.register("graph_import", graph_import_runner(knowledge_graph))
+    jobs.register("reembed", reembed_runner(memory))
+    job_service.append(jobs)
+    if job_worker is None:
+        job_worker = background and settings.job_worker == "in-process"
+    if queue is not None and job_worker:
+        queue.start()
 
     return Services(
         settings=settings,
@@ -326,7 +357,9 @@ def build_services(
         api_keys=ApiKeyService(uow, clock),
         completions=CompletionService(runs=runs, conversations=conversations, providers=providers),
         home=HomeService(conversations, usage, clock),
+        jobs=jobs,
         notifier=notifier,
+        queue=queue,
     )
 
 

@@ -258,6 +258,18 @@ class Settings(BaseSettings):
         le=256,
         description="threads per app process that execute chat runs",
     )
+    job_worker: Literal["in-process", "off"] = Field(
+        "in-process",
+        validation_alias=AliasChoices("JARVIS_JOB_WORKER", "job_worker"),
+        description="run a background-job worker inside each app process (off: only `jarvis worker`)",
+    )
+    job_concurrency: int = Field(
+        2,
+        validation_alias=AliasChoices("JARVIS_JOB_CONCURRENCY", "job_concurrency"),
+        ge=1,
+        le=64,
+        description="background jobs one worker runs at once",
+    )
     run_deadline_seconds: float = Field(
         300.0,
         validation_alias=AliasChoices("JARVIS_RUN_DEADLINE_SECONDS", "run_deadline_seconds"),

@@ -1,7 +1,7 @@
 """The ``jarvis`` command.
 
 ``up``, ``db`` and ``users`` live here; the other command groups in this package's modules
-(``secrets``, ``usage`` + ``demo``, ``embeddings``, ``api-keys``). Commands do their work through services
+(``secrets``, ``usage`` + ``demo``, ``embeddings``, ``api-keys``, ``worker`` + ``graph``). Commands do their work through services
 (``build_services``), never with the database directly.
 
 Every error is one clear line on stderr and a non-zero exit: a Jarvis error's own message, for
@@ -90,8 +90,8 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
 
 def cmd_db_purge(args: argparse.Namespace) -> int:
     services = _services(args)
-    removed = services.sign_in.purge_throttles()
-    print(f"Removed {removed} expired throttling row(s).")
+    removed = services.sign_in.purge_expired_state()
+    print(f"Removed {removed} expired sign-in row(s) (throttling, ended sessions' tokens).")
     return 0
 
 
@@ -220,7 +220,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     db_up.set_defaults(handler=cmd_db_upgrade)
     db.add_parser(
-        "purge", help="delete expired sign-in throttling state (run daily, e.g. from cron)"
+        "purge", help="delete expired sign-in state now (the job worker also does it daily)"
     ).set_defaults(handler=cmd_db_purge)
 
     users = sub.add_parser("users", help="accounts").add_subparsers(
@@ -236,6 +236,7 @@ def build_parser() -> argparse.ArgumentParser:
     # Command groups of other capabilities live in their own modules of this package.
     from jarvis.cli.api_keys import add_api_keys_commands
     from jarvis.cli.embeddings import add_embeddings_commands
+    from jarvis.cli.jobs import add_job_commands
     from jarvis.cli.secrets import add_secrets_commands
     from jarvis.cli.usage import add_demo_commands, add_usage_commands
 
@@ -244,6 +245,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_demo_commands(sub)
     add_embeddings_commands(sub)
     add_api_keys_commands(sub)
+    add_job_commands(sub)
     return parser
 
 

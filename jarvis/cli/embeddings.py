@@ -1,7 +1,8 @@
 """``jarvis embeddings reembed | catch-up`` and ``jarvis memory index`` (memory capability).
 
-``reembed`` runs as the user (row-level security applies): the user's OpenAI key is used for
-the OpenAI model. ``catch-up`` (also run by ``jarvis db upgrade`` and ``jarvis up``) moves the
+``reembed`` queues a background job that runs as the user (row-level security applies: the
+user's OpenAI key is used for the OpenAI model) and follows its progress (``--inline`` runs it
+here). ``catch-up`` (also run by ``jarvis db upgrade`` and ``jarvis up``) moves the
 users who follow the instance default but still have rows of another model (after the default
 changed, e.g. from lexical hashing to wordllama); ``memory index`` builds heavy users' own HNSW
 indexes. Progress is printed batch by batch; every batch is its own transaction, so an
@@ -33,20 +34,21 @@ def _print_progress(done: int, total: int) -> None:
 
 def cmd_embeddings_reembed(args: argparse.Namespace) -> int:
     from jarvis.cli import _services
+    from jarvis.cli.jobs import print_progress, start
 
     services: Services = _services(args)
     principal = services.accounts.principal_for_email(args.user)
     model = canonical_model(args.model)
-    report = services.memory.reembed(
-        principal, model, progress=_print_progress, batch_size=args.batch_size
+    job = services.jobs.reembed(
+        principal,
+        model,
+        batch_size=args.batch_size,
+        here=args.inline,
+        watch=print_progress if args.inline else None,
     )
-    print()
-    print(
-        f"Re-embedded {report.moved:,} of {report.total:,} memories and graph entities of "
-        f"{principal.email} ({report.memories:,} memories, {report.entities:,} entities) "
-        f"with {report.model_name}."
-    )
-    return 0
+    if args.inline:
+        print()
+    return start(args, services, principal, job)
 
 
 def catch_up(settings: Settings) -> None:
@@ -98,6 +100,7 @@ def cmd_memory_index(args: argparse.Namespace) -> int:
 
 
 def add_embeddings_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from jarvis.cli.jobs import add_job_options
     from jarvis.services.memory import ANN_MIN_ROWS
 
     emb = sub.add_parser("embeddings", help="embedding maintenance").add_subparsers(
@@ -113,6 +116,7 @@ def add_embeddings_commands(sub: argparse._SubParsersAction[argparse.ArgumentPar
         help=" | ".join(MODEL_ALIASES) + " (or a full model name, e.g. " + WORDLLAMA_MODEL + ")",
     )
     re.add_argument("--batch-size", type=int, default=200)
+    add_job_options(re)
     re.set_defaults(handler=cmd_embeddings_reembed)
     emb.add_parser(
         "catch-up",

@@ -56,6 +56,7 @@ USER_OWNED_TABLES: tuple[str, ...] = (
     "api_keys",
     "usage_user_daily",
     "browser_credentials",
+    "jobs",
 )
 
 
@@ -711,3 +712,36 @@ class McpTool(Base):
     description: Mapped[str] = mapped_column(Text, nullable=False, server_default="")
     input_schema: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False)
     refreshed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+
+
+class Job(Base):
+    """A user's background job as they see it (0021): what it is, how far it got, how it ended.
+
+    The queue itself is procrastinate's (schema ``procrastinate``); its job carries only this
+    row's id and its user's. ``payload`` is the job's input (an uploaded file), cleared at the
+    end; ``result`` is what the page shows besides the summary (an import's rejected rows)."""
+
+    __tablename__ = "jobs"
+    __table_args__ = (
+        Index("ix_jobs_user_id_created_at", "user_id", "created_at"),
+        CheckConstraint(
+            "state IN ('queued', 'running', 'succeeded', 'failed')", name="ck_jobs_state"
+        ),
+        CheckConstraint("done >= 0 AND total >= 0", name="ck_jobs_progress"),
+    )
+
+    id: Mapped[uuid.UUID] = _pk()
+    user_id: Mapped[uuid.UUID] = _owner()
+    kind: Mapped[str] = mapped_column(String(32), nullable=False)
+    state: Mapped[str] = mapped_column(String(16), nullable=False, server_default="queued")
+    done: Mapped[int] = mapped_column(BigInteger, nullable=False, server_default="0")
+    total: Mapped[int] = mapped_column(BigInteger, nullable=False, server_default="0")
+    params: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False, server_default="{}")
+    payload: Mapped[bytes | None] = mapped_column(LargeBinary)
+    summary: Mapped[str | None] = mapped_column(Text)
+    error: Mapped[str | None] = mapped_column(Text)
+    result: Mapped[Any] = mapped_column(JSONB, nullable=True)
+    created_at: Mapped[datetime] = _now()
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

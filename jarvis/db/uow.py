@@ -39,6 +39,7 @@ from jarvis.db.repositories.chat import (
     ToolCallRepository,
 )
 from jarvis.db.repositories.demo import DemoDataRepository
+from jarvis.db.repositories.jobs import JobRepository
 from jarvis.db.repositories.knowledge_graph import KnowledgeGraphRepository
 from jarvis.db.repositories.mcp import McpServerRepository
 from jarvis.db.repositories.memory import MemoryRepository
@@ -83,6 +84,7 @@ _REPOSITORIES = (
     "api_keys",
     "browser_credentials",
     "mcp_servers",
+    "jobs",
 )
 
 
@@ -265,6 +267,11 @@ class UnitOfWork:
     def mcp_servers(self) -> McpServerRepository:
         """Admin-registered MCP servers and their discovered tools (instance-wide)."""
         return McpServerRepository(self.session)
+
+    @cached_property
+    def jobs(self) -> JobRepository:
+        """Background jobs' progress rows (the user's own)."""
+        return JobRepository(self.session)
 
 
 class UnitOfWorkFactory:

@@ -55,16 +55,27 @@ def test_reembed_moves_rows_and_reports_progress(
                 "lexical",
                 "--batch-size",
                 "2",
+                "--inline",
             ]
         )
         out = capsys.readouterr()
         assert code == 0, out.err
-        assert "4/5 memories" in out.out and "Re-embedded 5 of 5 memories" in out.out
+        assert "4 of 5 (80 %)" in out.out and "Re-embedded 5 of 5 memories" in out.out
         with services.uow(who) as w:
             assert w.memories.count_by_model(who.user_id) == {LEXICAL_MODEL: 5}
         # OpenAI without the user's key: one clear line, non-zero exit
         assert (
-            main(["embeddings", "reembed", "--user", "cli-mem@example.com", "--model", "openai"])
+            main(
+                [
+                    "embeddings",
+                    "reembed",
+                    "--user",
+                    "cli-mem@example.com",
+                    "--model",
+                    "openai",
+                    "--inline",
+                ]
+            )
             == 1
         )
         assert "OpenAI key" in capsys.readouterr().err

@@ -19,6 +19,7 @@ from jarvis.db.tables import (
     AuditEvent,
     BrowserCredential,
     Conversation,
+    Job,
     KgEntity,
     KgRelation,
     Memory,
@@ -107,6 +108,7 @@ def seed_user(session: Session, tag: str) -> uuid.UUID:
                 token_hash=uuid.uuid4().hex * 2,
                 expires_at=datetime(2099, 1, 1, tzinfo=UTC),
             ),
+            Job(user_id=uid, kind="graph_import", params={"format": "csv"}, payload=b"name\nx\n"),
         ]
     )
     session.flush()

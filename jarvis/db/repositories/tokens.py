@@ -169,3 +169,9 @@ class RefreshTokenRepository:
             return n
 
         return sorted(rows, key=lambda r: (r.issued_at, depth(r)))
+
+    def purge_ended(self, now: datetime) -> int:
+        """Delete refresh tokens past their expiry and browser credentials of ended sessions
+        (the owner's narrow function ``jarvis_sign_in_purge``, 0021); how many rows went."""
+        value = self.session.scalar(text("select jarvis_sign_in_purge(:now)"), {"now": now})
+        return int(value or 0)

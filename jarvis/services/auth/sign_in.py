@@ -163,6 +163,17 @@ class SignInService:
             uow.commit()
         return removed
 
+    def purge_expired_state(self) -> int:
+        """The daily purge (a periodic job, and ``jarvis db purge``): the throttling state of
+        :meth:`purge_throttles`, refresh tokens past their expiry, and browser credentials
+        that are expired, revoked, never redeemed, or whose session ended. Live sessions are
+        untouched. Returns how many rows went."""
+        removed = self.purge_throttles()
+        with self._uow() as uow:
+            removed += uow.tokens.purge_ended(self._clock.now())
+            uow.commit()
+        return removed
+
     # -- helpers ----------------------------------------------------------------------------
 
     def _throttle_ip(self, ip: str) -> None:

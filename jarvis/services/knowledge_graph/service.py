@@ -46,6 +46,8 @@ from jarvis.services.knowledge_graph.views import (
 from jarvis.services.memory.embeddings import entity_text, vectors_or_none
 
 T = TypeVar("T")
+#: Entities embedded per call during an import (one progress step each).
+IMPORT_EMBED_BATCH = 256
 
 
 def _invalid(exc: ValueError, field: str, prefix: str = "The") -> ValidationError:
@@ -292,7 +294,12 @@ class KnowledgeGraphService(KnowledgeGraphQueries):
     # -- import ---------------------------------------------------------------------------
 
     def import_data(
-        self, principal: Principal, data: str | bytes, fmt: ImportFormat
+        self,
+        principal: Principal,
+        data: str | bytes,
+        fmt: ImportFormat,
+        *,
+        progress: Callable[[int, int], None] | None = None,
     ) -> ImportReport:
         """Import entities and relations from CSV or JSON: all rows or none.
 
@@ -300,12 +307,16 @@ class KnowledgeGraphService(KnowledgeGraphQueries):
         import's own, the user's existing ones (case-insensitive), or new ones created with
         the given (or ``thing``) type. Every name is resolved in one query; new entities and
         all relations are each written in one batched insert, in one transaction.
+        ``progress(done, total)`` counts entities embedded (batch by batch) and then the rows
+        written (a background job's progress bar).
         """
         plan = plan_import(data, fmt)
         if not plan.ok:
             return ImportReport(False, 0, 0, 0, plan.rejected)
         with self._uow(principal) as uow:
-            created = self._write_import(principal, uow.graph, plan, self._embedder(principal, uow))
+            created = self._write_import(
+                principal, uow.graph, plan, self._embedder(principal, uow), progress
+            )
             uow.commit()
         return ImportReport(True, created, len(plan.entities) - created, len(plan.relations), [])
 
@@ -315,11 +326,18 @@ class KnowledgeGraphService(KnowledgeGraphQueries):
         repo: KnowledgeGraphRepository,
         plan: ImportPlan,
         embedder: Embedder,
+        progress: Callable[[int, int], None] | None = None,
     ) -> int:
         """Write a valid plan; returns how many entities were created."""
         ids = repo.ids_by_names(principal.user_id, [e.name for e in plan.entities])
         new = [e for e in plan.entities if e.key not in ids]
-        vectors = self._embed_entities(embedder, [(e.name, e.description) for e in new])
+        total = len(new) + len(plan.relations)
+        vectors: list[list[float] | None] = []
+        for start in range(0, len(new), IMPORT_EMBED_BATCH):
+            batch = new[start : start + IMPORT_EMBED_BATCH]
+            vectors += self._embed_entities(embedder, [(e.name, e.description) for e in batch])
+            if progress:
+                progress(len(vectors), total)
         now = self._clock.now()
         model = embedder.model_name
         rows = [
@@ -343,4 +361,6 @@ class KnowledgeGraphService(KnowledgeGraphQueries):
                 for rel in plan.relations
             ]
         )
+        if progress:
+            progress(total, total)
         return len(rows)

@@ -162,8 +162,8 @@ class ImportReport:
         if not self.imported:
             return f"Nothing imported: {len(self.rejected)} row(s) rejected. Fix them and retry."
         return (
-            f"Imported {self.entities_created} new entities ({self.entities_existing} already "
-            f"existed) and {self.relations_created} relations."
+            f"Imported {self.entities_created:,} new entities ({self.entities_existing:,} already "
+            f"existed) and {self.relations_created:,} relations."
         )
 
 

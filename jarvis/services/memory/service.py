@@ -21,7 +21,13 @@ from jarvis.db.repositories.memory import MemoryRow
 from jarvis.db.uow import UnitOfWork, UnitOfWorkFactory
 from jarvis.errors import NotFoundError, ValidationError
 from jarvis.identity import Principal
-from jarvis.llm.embedders import Embedder, describe_model, is_lexical, is_zero
+from jarvis.llm.embedders import (
+    MODEL_ALIASES,
+    Embedder,
+    describe_model,
+    is_lexical,
+    is_zero,
+)
 from jarvis.services.memory.embeddings import UserEmbedders, move_user
 from jarvis.services.memory.views import (
     EmbeddingInfo,
@@ -128,6 +134,12 @@ class MemoryService:
     def embedder_named(self, principal: Principal, model_name: str) -> Embedder:
         """The embedder for a stored model name, acting as ``principal`` (their OpenAI key)."""
         return self._embedders.named(principal, model_name)
+
+    @staticmethod
+    def embedder_choices() -> list[tuple[str, str]]:
+        """The models a user can move to, as ``(model name, label)`` (the Memory page's
+        picker; ``local`` needs the optional extra, ``openai`` the user's key)."""
+        return [(name, describe_model(name)) for name in MODEL_ALIASES.values()]
 
     def embedding_info(self, principal: Principal) -> EmbeddingInfo:
         """The model this user's memories use, and how many rows each model holds."""
