@@ -26,11 +26,11 @@ $(UV): | $(BIN)/python
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check "uv>=0.5"
 
 $(VENV)/.installed: pyproject.toml uv.lock | $(UV)
-	$(UV) sync --frozen --inexact --quiet
+	$(UV) sync --frozen --inexact --quiet --compile-bytecode
 	@touch $@
 
 $(VENV)/.installed-dev: pyproject.toml uv.lock | $(UV)
-	$(UV) sync --frozen --inexact --quiet --extra dev
+	$(UV) sync --frozen --inexact --quiet --compile-bytecode --extra dev
 	@touch $@ $(VENV)/.installed
 
 run: $(VENV)/.installed
