@@ -45,7 +45,7 @@ else:
                 visibility="hidden" if spec.hidden else "visible",
             )
         )
-    page = st.navigation(sections)
+    page = st.navigation(sections, expanded=True)  # every page listed, no "View more"
     with st.sidebar:
         st.caption(
             f"Signed in as **{principal.display_name or principal.email}** ({principal.role})"

@@ -9,10 +9,30 @@ import pandas as pd
 import streamlit as st
 
 from jarvis.services.pricing import PROVIDERS, PriceInput
-from jarvis.ui.components import show_errors
+from jarvis.services.usage import UserBudget
+from jarvis.ui.components import flash, show_errors, show_flash
 from jarvis.ui.guard import require_admin
 
 services, principal = require_admin()
+
+
+def _save_override(chosen: UserBudget, key: str, default: Decimal) -> None:
+    """Save the override typed in the form; the field then shows the amount as saved."""
+    with show_errors(in_callback=True):
+        result = services.usage.set_user_budget(
+            principal, chosen.user_id, st.session_state.get(key, "")
+        )
+        st.session_state[key] = "" if result is None else f"{result:.2f}"
+        flash(
+            f"{chosen.email}: "
+            + (
+                f"no override, uses the default (${default:,.2f})."
+                if result is None
+                else f"${result:,.2f} per month."
+            ),
+            rerun=False,
+        )
+
 
 st.title("Prices and budgets")
 prices_tab, budgets_tab = st.tabs(["Prices", "Budgets"])
@@ -138,22 +158,16 @@ with budgets_tab:
             format_func=lambda k: f"{by_id[k].display_name} <{by_id[k].email}>",
         )
         chosen = by_id[who]
+        key = f"budgets_user_usd_{who}"
         with st.form(f"budgets_user_{who}"):
-            amount = st.text_input(
+            st.text_input(
                 "Monthly budget override (USD)",
                 value="" if chosen.override_usd is None else f"{chosen.override_usd:.2f}",
                 placeholder=f"empty: the default, ${default:,.2f}",
-                key=f"budgets_user_usd_{who}",
+                key=key,
                 help="Leave empty to use the default budget. 0 blocks every run of this user.",
             )
-            if st.form_submit_button("Save override"):
-                with show_errors():
-                    result = services.usage.set_user_budget(principal, chosen.user_id, amount)
-                    st.success(
-                        f"{chosen.email}: "
-                        + (
-                            f"no override, uses the default (${default:,.2f})."
-                            if result is None
-                            else f"${result:,.2f} per month."
-                        )
-                    )
+            st.form_submit_button(
+                "Save override", on_click=_save_override, args=(chosen, key, default)
+            )
+        show_flash()

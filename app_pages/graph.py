@@ -585,8 +585,9 @@ if graph is None and not st.session_state.get(ROOT):
     empty_state()
 graph_area = st.container()
 options = {**choices, **_labels()}
+# Keyed: the open tab stays open when the graph above appears or changes (after an import).
 path_pane, table_pane, edit_pane, import_pane = st.tabs(
-    ["Path finder", "Table", "Add & edit", "Import"]
+    ["Path finder", "Table", "Add & edit", "Import"], key="graph_tabs"
 )
 with path_pane:
     if graph is not None:

@@ -61,6 +61,8 @@ def _custom_range() -> None:
 
 if RANGE_KEY not in st.session_state:
     st.session_state.setdefault(PRESET_KEY, DEFAULT_PRESET)
+if st.session_state.get(PRESET_KEY) or RANGE_KEY not in st.session_state:
+    # A preset follows "today" on every run: past midnight, or after the time zone changed.
     st.session_state[RANGE_KEY] = preset_range(
         st.session_state.get(PRESET_KEY) or DEFAULT_PRESET, today
     )

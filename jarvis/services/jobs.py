@@ -32,6 +32,7 @@ from jarvis.services.knowledge_graph import KnowledgeGraphService
 from jarvis.services.knowledge_graph.importer import MAX_IMPORT_BYTES
 from jarvis.services.knowledge_graph.views import ImportFormat
 from jarvis.services.memory import MemoryService
+from jarvis.services.memory.service import MAX_BATCH
 from jarvis.validation import JsonValue
 
 log = logging.getLogger(__name__)
@@ -217,7 +218,12 @@ class JobService:
         here: bool = False,
         watch: Progress | None = None,
     ) -> JobView:
-        """Queue the move of the user's memories and graph entities to another embedder."""
+        """Queue the move of the user's memories and graph entities to another embedder (a bad
+        batch size is refused here, not by a job that fails later)."""
+        if not 1 <= batch_size <= MAX_BATCH:
+            raise ValidationError(
+                f"The batch size must be between 1 and {MAX_BATCH:,}.", field="batch_size"
+            )
         return self.enqueue(
             principal,
             "reembed",

@@ -223,3 +223,8 @@ def sign_in(page: Any, url: str, email: str, password: str = factories.PASSWORD)
     fill(page, "Password", password)
     page.get_by_role("button", name="Sign in").click()
     page.get_by_text("Welcome,").wait_for()
+
+
+def go_to(page: Any, title: str) -> None:
+    """Open a page from the sidebar menu (the home page links to some pages too)."""
+    page.get_by_test_id("stSidebarNav").get_by_role("link", name=title, exact=True).click()

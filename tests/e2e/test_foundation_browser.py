@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.e2e.conftest import fill, wait_for_app
+from tests.e2e.conftest import fill, go_to, wait_for_app
 
 pytestmark = pytest.mark.e2e
 
@@ -26,7 +26,14 @@ def test_first_run_deep_link_admin_creation_reload_and_logout(live_app: str, pag
     fill(page, "Repeat password", PASSWORD)
     page.get_by_role("button", name="Create admin account").click()
     page.get_by_text("Welcome, Grace").wait_for()
+    page.get_by_text("No conversations yet. Start one with").wait_for()  # the start page
+    # The database's details are on the admin's System page.
+    go_to(page, "System")
     page.get_by_text("Connected as").wait_for()
+    wait_for_app(page)
+    go_to(page, "Home")
+    page.get_by_text("Welcome, Grace").wait_for()
+    wait_for_app(page)
 
     # A reload keeps the session.
     page.reload()

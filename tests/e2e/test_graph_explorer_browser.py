@@ -9,6 +9,7 @@ the websocket, decoded with Streamlit's own protobuf classes): the canvas has no
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import pytest
@@ -17,7 +18,7 @@ from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 from jarvis.bootstrap import Services
 from jarvis.ui.graph_view import DIM_OPACITY, PATH_COLOUR, type_colour
 from tests import factories
-from tests.e2e.conftest import sign_in, wait_for_app
+from tests.e2e.conftest import go_to, sign_in, wait_for_app
 
 pytestmark = pytest.mark.e2e
 
@@ -138,7 +139,7 @@ def open_graph(page: Any, live_app: str, services: Services) -> ChartFeed:
     assert services.knowledge_graph.import_data(admin, json.dumps(GRAPH), "json").imported
     feed = ChartFeed(page)
     sign_in(page, live_app, EMAIL)
-    page.get_by_role("link", name="Knowledge graph").click()
+    go_to(page, "Knowledge graph")
     page.get_by_role("heading", name="Knowledge graph").wait_for()
     wait_for_app(page)
     return feed
@@ -183,7 +184,9 @@ def test_search_centres_and_a_click_expands_in_place(
     assert set(nodes(feed.latest())) == set(after) | {"Punched cards"}
     assert "None" not in details_text(page)
 
-    # A reload (a new session) shows the same exploration, from the URL.
+    # The URL names both expanded entities; a reload (a new session) shows the same
+    # exploration, from the URL.
+    page.wait_for_url(re.compile(r"open=[^&]+(%2C|,)[^&]+"))
     page.reload()
     wait_for_app(page)
     page.get_by_text("2 expanded").wait_for()
@@ -253,7 +256,7 @@ def test_a_new_user_is_told_where_to_start(
 ) -> None:
     factories.admin_account(live_services, EMAIL, name="Newcomer")
     sign_in(page, live_app, EMAIL)
-    page.get_by_role("link", name="Knowledge graph").click()
+    go_to(page, "Knowledge graph")
     page.get_by_role("heading", name="Knowledge graph").wait_for()
     wait_for_app(page)
     page.get_by_text("Your knowledge graph is empty.").wait_for()

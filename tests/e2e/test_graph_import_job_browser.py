@@ -10,7 +10,7 @@ import pytest
 
 from jarvis.bootstrap import Services
 from tests import factories
-from tests.e2e.conftest import sign_in, wait_for_app
+from tests.e2e.conftest import go_to, sign_in, wait_for_app
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -29,7 +29,7 @@ def test_a_graph_import_shows_progress_then_its_summary(
     )
 
     sign_in(page, live_app, EMAIL)
-    page.get_by_role("link", name="Knowledge graph").click()
+    go_to(page, "Knowledge graph")
     page.get_by_role("heading", name="Knowledge graph").wait_for()
     wait_for_app(page)
     page.get_by_role("tab", name="Import").click()

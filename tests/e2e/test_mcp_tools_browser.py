@@ -10,7 +10,7 @@ import pytest
 
 from jarvis.bootstrap import Services
 from tests import factories
-from tests.e2e.conftest import fill, sign_in, wait_for_app
+from tests.e2e.conftest import fill, go_to, sign_in, wait_for_app
 
 pytestmark = pytest.mark.e2e
 
@@ -27,7 +27,7 @@ def test_admin_registers_an_mcp_server_and_a_user_allows_its_tool(  # type: igno
     admin = factories.admin_account(live_services, ADMIN, name="Ada")
     factories.account(live_services, USER, name="Uma", actor=admin)
     sign_in(page, live_app, ADMIN)
-    page.get_by_role("link", name="MCP servers").click()
+    go_to(page, "MCP servers")
     page.get_by_role("heading", name="MCP servers", exact=True).wait_for()
     wait_for_app(page)
     page.get_by_text("No MCP server is registered yet.").wait_for()

@@ -14,7 +14,7 @@ from argon2 import PasswordHasher
 
 from jarvis.bootstrap import build_services
 from jarvis.config import Settings
-from tests.e2e.conftest import fill, wait_for_app
+from tests.e2e.conftest import fill, go_to, wait_for_app
 from tests.e2e.test_chat_stop_browser import SlowModel
 
 pytestmark = pytest.mark.e2e
@@ -78,7 +78,7 @@ def test_an_answer_outlives_navigation_reloads_and_is_stopped_from_another_tab(
     box.fill("tell me a long story")
     box.press("Enter")
     wait_for_word(page, 2)
-    page.get_by_role("link", name="Usage").click()
+    go_to(page, "Usage")
     page.get_by_text("Usage", exact=True).first.wait_for()
     page.wait_for_timeout(2_000)
     page.get_by_role("link", name="Chat").click()

@@ -11,7 +11,7 @@ import pytest
 
 from jarvis.bootstrap import Services
 from tests import factories
-from tests.e2e.conftest import fill, sign_in, wait_for_app
+from tests.e2e.conftest import fill, go_to, sign_in, wait_for_app
 from tests.llm_wire_server import WireServer
 
 pytestmark = pytest.mark.e2e
@@ -153,7 +153,7 @@ def test_admin_audit_reads_as_words_and_an_untouched_budget_override_blocks_nobo
 
     # Budgets: a user without an override reads "default", with the amount, and an empty
     # override field (saving it as it comes keeps the default: tests/ui/test_usage_pages.py).
-    page.get_by_role("link", name="Prices & budgets").click()
+    go_to(page, "Prices & budgets")
     wait_for_app(page)
     page.get_by_role("tab", name="Budgets").click()
     page.get_by_text("Empty means no override: the user has the default").wait_for()

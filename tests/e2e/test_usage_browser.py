@@ -9,7 +9,7 @@ import pytest
 
 from jarvis.bootstrap import Services
 from tests import factories
-from tests.e2e.conftest import sign_in, wait_for_app
+from tests.e2e.conftest import go_to, sign_in, wait_for_app
 
 pytestmark = pytest.mark.e2e
 
@@ -47,7 +47,7 @@ def test_usage_page_shows_charts_for_recorded_runs(
     sign_in(page, live_app, EMAIL)
     page.get_by_text("Welcome, Meter").wait_for()
 
-    page.get_by_role("link", name="Usage").click()
+    go_to(page, "Usage")
     page.get_by_role("heading", name="Usage and cost").wait_for()
     wait_for_app(page)
     page.get_by_text("Daily cost by model").wait_for()
