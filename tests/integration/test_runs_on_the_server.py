@@ -104,6 +104,28 @@ def test_start_returns_at_once_and_every_follower_sees_the_same_log(
         list(chat.runs.follow(other, started.run_id))  # row-level security
 
 
+def test_a_follower_past_the_end_of_the_log_is_let_go_when_the_run_ends(
+    chat_factory, owner_engine
+) -> None:  # type: ignore[no-untyped-def]
+    """A client resuming with a ``Last-Event-ID`` beyond anything logged (its own bug, a
+    stale counter) still sees its stream end once the run is over, instead of waiting for
+    ever on a channel that will not speak again."""
+    chat = chat_factory(fake(words(20, 0.02)))
+    user = committed_user(owner_engine)
+    conv = chat.conversations.create(user, provider="offline", model="m")
+    started = chat.runs.start(user, conv.id, "count slowly")
+    got: list[object] = []
+    follower = threading.Thread(
+        target=lambda: got.extend(chat.runs.follow(user, started.run_id, after=1_000_000)),
+        daemon=True,
+    )
+    follower.start()
+    follower.join(timeout=15)
+    assert not follower.is_alive(), "the follower was never let go"
+    assert got == []
+    assert chat.runs.status(user, started.run_id) == "completed"
+
+
 def test_stop_from_another_instance_stops_within_a_second_and_keeps_the_partial_answer(
     chat_factory, owner_engine
 ) -> None:  # type: ignore[no-untyped-def]

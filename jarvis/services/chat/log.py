@@ -38,6 +38,10 @@ POLL_SECONDS = 0.25
 FIRST_FLUSH_SECONDS = 0.01
 #: ... and this often while notifications arrive (they wake it sooner).
 POLL_SECONDS_LISTENING = 1.0
+#: While listening, a follower with nothing new still asks how the run stands this often: a
+#: cursor past the run's last event (a client's ``Last-Event-ID`` from the future) would
+#: otherwise wait for an event that never comes.
+RECHECK_SECONDS = 5.0
 
 
 class RunEventWriter:
@@ -200,7 +204,7 @@ def follow(
     watch_cm: AbstractContextManager[Watch | None] = (
         watcher.watch(RUN_EVENTS_CHANNEL, str(run_id)) if watcher is not None else nullcontext()
     )
-    checked = False
+    checked: float | None = None
     with watch_cm as watch:
         while True:
             if watch is not None:
@@ -214,9 +218,15 @@ def follow(
                     return
             if batch:
                 continue
-            if not checked or watch is None or not watcher or not watcher.listening:
+            if (
+                checked is None
+                or watch is None
+                or not watcher
+                or not watcher.listening
+                or time.monotonic() - checked >= RECHECK_SECONDS
+            ):
                 running = _still_running(uow, user_id, run_id)
-                checked = True
+                checked = time.monotonic()
                 if not running:
                     with uow.statements() as u:
                         tail = u.run_log.read(user_id, run_id, after)
@@ -250,7 +260,7 @@ async def follow_async(
     watch_cm: AbstractContextManager[Watch | None] = (
         watcher.watch(RUN_EVENTS_CHANNEL, str(run_id)) if watcher is not None else nullcontext()
     )
-    checked = False
+    checked: float | None = None
     with watch_cm as watch:
         while True:
             if watch is not None:
@@ -263,9 +273,15 @@ async def follow_async(
                     return
             if batch:
                 continue
-            if not checked or watch is None or not watcher or not watcher.listening:
+            if (
+                checked is None
+                or watch is None
+                or not watcher
+                or not watcher.listening
+                or time.monotonic() - checked >= RECHECK_SECONDS
+            ):
                 running = await anyio.to_thread.run_sync(_still_running, uow, user_id, run_id)
-                checked = True
+                checked = time.monotonic()
                 if not running:
                     for event in await anyio.to_thread.run_sync(read, after):
                         yield event
