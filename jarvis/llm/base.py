@@ -167,7 +167,9 @@ StreamEvent = TextDelta | ToolCallsReady | UsageReport | Finished
 @runtime_checkable
 class LLMProvider(Protocol):
     """Port of every chat model. ``name`` is the provider id (``openai``, ``anthropic``,
-    ``openai_compatible``, ``offline``, ``fake``)."""
+    ``openai_compatible``, ``offline``, ``fake``). A provider computed in this process that
+    never blocks may say ``in_process = True``: runs then read its stream without a helper
+    thread (that thread exists so Stop can interrupt a blocking network read)."""
 
     name: str
 

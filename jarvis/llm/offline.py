@@ -81,6 +81,8 @@ class OfflineProvider:
 
     name = OFFLINE
     label = OFFLINE_LABEL
+    #: Computed here, never waiting on a network: the run reads it without a helper thread.
+    in_process = True
 
     def stream(
         self,

@@ -145,6 +145,13 @@ _FINISH = text(
 )
 _READ = text("SELECT seq, type, payload FROM jarvis_read_run_events(:user_id, :run_id, :after, :n)")
 _STATUS = text("SELECT jarvis_run_status(:user_id, :run_id)")
+# A follower's poll: the events after its cursor and the run's status, one round trip, one
+# snapshot (both functions are STABLE: they see the calling statement's snapshot), so "no new
+# event and the run is over" is a consistent answer. The status row has no sequence number.
+_READ_WITH_STATUS = text(
+    "SELECT seq, type, payload FROM jarvis_read_run_events(:user_id, :run_id, :after, :n)"
+    " UNION ALL SELECT NULL, jarvis_run_status(:user_id, :run_id), NULL"
+)
 _CANCELLED = text("SELECT jarvis_cancel_requested(:ids)").bindparams(
     bindparam("ids", type_=ARRAY(UUID(as_uuid=True)))
 )
@@ -246,6 +253,22 @@ class RunLogRepository:
             _READ, {"user_id": user_id, "run_id": run_id, "after": after, "n": limit}
         )
         return [LoggedEvent(int(r.seq), str(r.type), dict(r.payload)) for r in rows]
+
+    def read_with_status(
+        self, user_id: uuid.UUID, run_id: uuid.UUID, after: int = 0, limit: int = 1000
+    ) -> tuple[list[LoggedEvent], str | None]:
+        """:meth:`read` and :meth:`status` in one statement (a follower's poll)."""
+        events: list[LoggedEvent] = []
+        status: str | None = None
+        for r in self.session.execute(
+            _READ_WITH_STATUS, {"user_id": user_id, "run_id": run_id, "after": after, "n": limit}
+        ):
+            if r.seq is None:
+                status = None if r.type is None else str(r.type)
+            else:
+                events.append(LoggedEvent(int(r.seq), str(r.type), dict(r.payload)))
+        events.sort(key=lambda e: e.seq)
+        return events, status
 
     def status(self, user_id: uuid.UUID, run_id: uuid.UUID) -> str | None:
         """The run's status (None when it is not the user's): one statement."""

@@ -240,10 +240,12 @@ class RunEngine:
             max_tokens=self._max_tokens(state, messages, cap),
         )
         items = _within(stream, state.trace_context)
-        if not self._uow.shares_one_connection:
+        if not self._uow.shares_one_connection and not getattr(provider, "in_process", False):
             # Read on a helper thread, so Stop ends even a model that has gone quiet mid-answer
             # within a poll (a blocking read cannot be interrupted from here). Not on a test's
-            # one shared connection: no other thread may use it, and a fake model may.
+            # one shared connection: no other thread may use it, and a fake model may. Not for
+            # a model computed in this process (``in_process``: the offline model), which never
+            # waits on anything: Stop is checked between its items, as for every model.
             items = _interruptible(items, stop)
         try:
             for item in items:

@@ -29,6 +29,11 @@ def _default(value: Any) -> Any:
     return str(value)
 
 
+#: Field values that come back from a JSON round trip unchanged (a UUID as its text).
+_FLAT = frozenset({str, int, float, bool, type(None), uuid.UUID})
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+
+
 @dataclass(frozen=True)
 class RunEvent:
     """Base of every run event."""
@@ -37,6 +42,13 @@ class RunEvent:
     run_id: uuid.UUID
 
     def to_dict(self) -> dict[str, Any]:
+        names = _FIELD_NAMES.get(type(self))
+        if names is None:
+            names = _FIELD_NAMES[type(self)] = tuple(f.name for f in fields(self))
+        values = [getattr(self, name) for name in names]
+        if all(type(v) in _FLAT for v in values):  # most events: what JSON would give back
+            flat = (str(v) if type(v) is uuid.UUID else v for v in values)
+            return {"type": self.type, **dict(zip(names, flat, strict=True))}
         data = asdict(self)
         return {"type": self.type, **json.loads(json.dumps(data, default=_default))}
 

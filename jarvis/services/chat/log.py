@@ -38,10 +38,6 @@ POLL_SECONDS = 0.25
 FIRST_FLUSH_SECONDS = 0.01
 #: ... and this often while notifications arrive (they wake it sooner).
 POLL_SECONDS_LISTENING = 1.0
-#: While listening, a follower with nothing new still asks how the run stands this often: a
-#: cursor past the run's last event (a client's ``Last-Event-ID`` from the future) would
-#: otherwise wait for an event that never comes.
-RECHECK_SECONDS = 5.0
 
 
 class RunEventWriter:
@@ -64,6 +60,9 @@ class RunEventWriter:
         self._lock = threading.Lock()
         self._seq = 0
         self._pending: list[LoggedEvent] = []
+        # The text of the trailing pending text_delta, in parts: a streamed answer's words are
+        # joined once when it is written, not copied into a new payload per word.
+        self._parts: list[str] | None = None
         # The first event (run_started) is due after FIRST_FLUSH_SECONDS: followers (the page,
         # an SSE client) see a run begin within a flusher tick or two, while a quick run (the
         # offline model) is still logged by its closing statement alone.
@@ -76,11 +75,14 @@ class RunEventWriter:
         queue it, for the run's close (or a later event) to write — a run that is ending
         writes nothing more while its model's stream may still be winding down."""
         with self._lock:
-            last = self._pending[-1] if self._pending else None
-            if isinstance(event, ev.TextDelta) and last is not None and last.type == "text_delta":
-                text = str(last.payload.get("text", "")) + _storable(event.text)
-                self._pending[-1] = LoggedEvent(last.seq, last.type, dict(last.payload, text=text))
+            if isinstance(event, ev.TextDelta):
+                if self._parts is None:
+                    self._seq += 1
+                    self._pending.append(LoggedEvent(self._seq, event.type, _delta(event)))
+                    self._parts = []
+                self._parts.append(_storable(event.text))
             else:
+                self._join_parts()
                 self._seq += 1
                 self._pending.append(LoggedEvent(self._seq, event.type, _payload(event)))
             due = time.monotonic() - self._last_flush >= self._coalesce
@@ -90,6 +92,16 @@ class RunEventWriter:
             self.flush()
         elif self._flusher is not None:
             self._flusher.schedule(self)
+
+    def _join_parts(self) -> None:
+        """Put the trailing text_delta's parts into its payload (under the lock)."""
+        if self._parts is None:
+            return
+        last = self._pending[-1]
+        self._pending[-1] = LoggedEvent(
+            last.seq, last.type, dict(last.payload, text="".join(self._parts))
+        )
+        self._parts = None
 
     def due(self) -> bool:
         with self._lock:
@@ -105,6 +117,7 @@ class RunEventWriter:
         with self._lock:
             if not self._pending or self.closed:
                 return
+            self._join_parts()
             batch, self._pending = self._pending, []
             try:
                 with self._uow.statements() as uow:
@@ -124,6 +137,7 @@ class RunEventWriter:
         elsewhere. Raises :class:`DatabaseError` when the database cannot be reached (the
         caller retries: nothing is written until it succeeds)."""
         with self._lock:
+            self._join_parts()
             events = list(self._pending)
             seq = self._seq
             for event in final:
@@ -143,6 +157,12 @@ def _storable(text: str) -> str:
     if "\x00" in text or not is_valid_unicode(text):
         return text.replace("\x00", "\ufffd").encode("utf-8", "replace").decode("utf-8")
     return text
+
+
+def _delta(event: ev.TextDelta) -> JsonObject:
+    """``_payload`` of a text delta, without its text (the parts are joined later), built
+    directly: a delta is the most frequent event."""
+    return {"type": event.type, "run_id": str(event.run_id), "text": ""}
 
 
 def _payload(event: ev.Event) -> JsonObject:
@@ -199,18 +219,18 @@ def follow(
 ) -> Iterator[LoggedEvent]:
     """The run's events after ``after``, then each new one as it is logged, until the
     terminal event (or the monotonic deadline ``until``). :class:`NotFoundError` when the run
-    is not the user's. A run that ended without a logged terminal event (one from before the
-    log existed) ends the iteration when its log is exhausted."""
+    is not the user's. Each poll reads the new events and the run's status in one statement,
+    so a run that is over ends the iteration when its log is exhausted: one from before the
+    log existed, or a cursor already past its last event (a ``Last-Event-ID`` from the
+    future)."""
     watch_cm: AbstractContextManager[Watch | None] = (
         watcher.watch(RUN_EVENTS_CHANNEL, str(run_id)) if watcher is not None else nullcontext()
     )
-    checked: float | None = None
     with watch_cm as watch:
         while True:
             if watch is not None:
                 watch.clear()
-            with uow.statements() as u:
-                batch = u.run_log.read(user_id, run_id, after)
+            batch, status = _poll(uow, user_id, run_id, after)
             for event in batch:
                 after = event.seq
                 yield event
@@ -218,20 +238,8 @@ def follow(
                     return
             if batch:
                 continue
-            if (
-                checked is None
-                or watch is None
-                or not watcher
-                or not watcher.listening
-                or time.monotonic() - checked >= RECHECK_SECONDS
-            ):
-                running = _still_running(uow, user_id, run_id)
-                checked = time.monotonic()
-                if not running:
-                    with uow.statements() as u:
-                        tail = u.run_log.read(user_id, run_id, after)
-                    yield from tail
-                    return
+            if status != "running":
+                return
             if until is not None and time.monotonic() >= until:
                 return
             wait = POLL_SECONDS_LISTENING if watcher and watcher.listening else POLL_SECONDS
@@ -252,20 +260,14 @@ async def follow_async(
 ) -> AsyncIterator[LoggedEvent]:
     """:func:`follow` for coroutines (the SSE endpoint): the database is read on worker
     threads (short calls); the waits between events hold no thread."""
-
-    def read(since: int) -> list[LoggedEvent]:
-        with uow.statements() as u:
-            return u.run_log.read(user_id, run_id, since)
-
     watch_cm: AbstractContextManager[Watch | None] = (
         watcher.watch(RUN_EVENTS_CHANNEL, str(run_id)) if watcher is not None else nullcontext()
     )
-    checked: float | None = None
     with watch_cm as watch:
         while True:
             if watch is not None:
                 watch.clear()
-            batch = await anyio.to_thread.run_sync(read, after)
+            batch, status = await anyio.to_thread.run_sync(_poll, uow, user_id, run_id, after)
             for event in batch:
                 after = event.seq
                 yield event
@@ -273,19 +275,8 @@ async def follow_async(
                     return
             if batch:
                 continue
-            if (
-                checked is None
-                or watch is None
-                or not watcher
-                or not watcher.listening
-                or time.monotonic() - checked >= RECHECK_SECONDS
-            ):
-                running = await anyio.to_thread.run_sync(_still_running, uow, user_id, run_id)
-                checked = time.monotonic()
-                if not running:
-                    for event in await anyio.to_thread.run_sync(read, after):
-                        yield event
-                    return
+            if status != "running":
+                return
             if until is not None and time.monotonic() >= until:
                 return
             wait = POLL_SECONDS_LISTENING if watcher and watcher.listening else POLL_SECONDS
@@ -295,9 +286,13 @@ async def follow_async(
                 await anyio.sleep(wait)
 
 
-def _still_running(uow: UnitOfWorkFactory, user_id: uuid.UUID, run_id: uuid.UUID) -> bool:
+def _poll(
+    uow: UnitOfWorkFactory, user_id: uuid.UUID, run_id: uuid.UUID, after: int
+) -> tuple[list[LoggedEvent], str]:
+    """The events after ``after`` and the run's status (:class:`NotFoundError` when the run
+    is not the user's)."""
     with uow.statements() as u:
-        status = u.run_log.status(user_id, run_id)
+        batch, status = u.run_log.read_with_status(user_id, run_id, after)
     if status is None:
         raise NotFoundError("That run does not exist.")
-    return status == "running"
+    return batch, status
