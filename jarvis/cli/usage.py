@@ -65,19 +65,23 @@ def cmd_usage_reprice(args: argparse.Namespace) -> int:
     if since > datetime.now(UTC):
         raise ValidationError("--since is in the future.")
     services, admin = _acting_admin(args)
-    if admin is None:
-        with usage_maintenance(services.settings) as maintenance:
-            count = maintenance.reprice(since, progress=print_progress)
-        print()
-        print(reprice_summary(count, args.since))
+    try:
+        if admin is None:
+            with usage_maintenance(services.settings) as maintenance:
+                count = maintenance.reprice(since, progress=print_progress)
+            print()
+            print(reprice_summary(count, args.since))
+            return 0
+        job = services.jobs.reprice(
+            admin, args.since, here=args.inline, watch=print_progress if args.inline else None
+        )
+        if args.inline:
+            print()
+        finish(args, services, admin, job)
         return 0
-    job = services.jobs.reprice(
-        admin, args.since, here=args.inline, watch=print_progress if args.inline else None
-    )
-    if args.inline:
-        print()
-    finish(args, services, admin, job)
-    return 0
+    finally:
+        services.shutdown()
+        services.engine.dispose()
 
 
 def cmd_usage_rebuild(args: argparse.Namespace) -> int:
@@ -120,22 +124,26 @@ def cmd_demo_seed(args: argparse.Namespace) -> int:
         "knowledge": not args.no_knowledge,
     }
     services, admin = _acting_admin(args)
-    if admin is None:
-        with usage_maintenance(services.settings) as maintenance:
-            result = maintenance.seed_demo(**options, steps=print_progress)
-        print()
-        print(demo_summary(result))
-        _print_demo_login(demo_result(result))
+    try:
+        if admin is None:
+            with usage_maintenance(services.settings) as maintenance:
+                result = maintenance.seed_demo(**options, steps=print_progress)
+            print()
+            print(demo_summary(result))
+            _print_demo_login(demo_result(result))
+            return 0
+        job = services.jobs.seed_demo(
+            admin, **options, here=args.inline, watch=print_progress if args.inline else None
+        )
+        if args.inline:
+            print()
+        done = finish(args, services, admin, job)
+        if done is not None:
+            _print_demo_login(done.result)
         return 0
-    job = services.jobs.seed_demo(
-        admin, **options, here=args.inline, watch=print_progress if args.inline else None
-    )
-    if args.inline:
-        print()
-    done = finish(args, services, admin, job)
-    if done is not None:
-        _print_demo_login(done.result)
-    return 0
+    finally:
+        services.shutdown()
+        services.engine.dispose()
 
 
 def add_usage_commands(sub: Any) -> None:
