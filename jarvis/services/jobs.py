@@ -474,7 +474,8 @@ def _int(params: Mapping[str, JsonValue], name: str, default: int) -> int:
 
 def reprice_summary(count: int, since: date) -> str:
     """What a re-pricing did, in one sentence (the job's summary and the command's output)."""
-    return f"Repriced {count:,} runs started since {since.isoformat()} (UTC); rollups rebuilt."
+    runs = "run" if count == 1 else "runs"
+    return f"Repriced {count:,} {runs} started since {since.isoformat()} (UTC); rollups rebuilt."
 
 
 def reprice_runner(maintenance: MaintenanceFactory) -> Runner:
