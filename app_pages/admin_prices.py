@@ -1,8 +1,10 @@
-"""Admin: model prices (versioned: a change is a new version, history stays) and budgets
-(instance default and per-user overrides)."""
+"""Admin: model prices (versioned: a change is a new version, history stays), recomputing past
+runs' costs after a change (a background job), and budgets (instance default and per-user
+overrides)."""
 
 from __future__ import annotations
 
+from datetime import date
 from decimal import Decimal
 
 import pandas as pd
@@ -12,6 +14,10 @@ from jarvis.services.pricing import PROVIDERS, PriceInput
 from jarvis.services.usage import UserBudget
 from jarvis.ui.components import flash, show_errors, show_flash
 from jarvis.ui.guard import require_admin
+from jarvis.ui.jobs import follow_job, remember_job
+
+REPRICE_JOB = "prices_reprice_job"
+REPRICE_SINCE = "prices_reprice_since"
 
 services, principal = require_admin()
 
@@ -32,6 +38,31 @@ def _save_override(chosen: UserBudget, key: str, default: Decimal) -> None:
             ),
             rerun=False,
         )
+
+
+def reprice_section(today: date, last_change: date) -> None:
+    """Recompute the costs of runs since a day with the prices now recorded: a background job
+    with a progress bar, then its summary."""
+    st.subheader("Recompute costs")
+    st.caption(
+        "A run keeps the cost it was given when it ended. After adding or correcting a price, "
+        "recompute the runs started since a day (UTC) with the prices now recorded, for every "
+        "user; the usage figures follow. It runs in the background: you may leave this page."
+    )
+    st.session_state.setdefault(REPRICE_SINCE, last_change)
+    since = st.date_input("First day (UTC)", max_value=today, key=REPRICE_SINCE)
+    if isinstance(since, date) and st.button(
+        f"Recompute costs since {since.isoformat()}",
+        key="prices_reprice_go",
+        icon=":material/calculate:",
+    ):
+        with show_errors():
+            remember_job(REPRICE_JOB, services.jobs.reprice(principal, since))
+    job = follow_job(services.jobs, principal, REPRICE_JOB)
+    if job is not None and job.state == "succeeded":
+        st.success(job.summary or "Costs recomputed.")
+    elif job is not None:
+        st.error(job.error or "Recomputing the costs failed.")
 
 
 st.title("Prices and budgets")
@@ -103,9 +134,15 @@ with prices_tab:
             )
             st.success(
                 f"Added version {added.id} for {added.provider} / {added.model} from "
-                f"{added.effective_from}. New runs use it from that day; to re-price past runs "
-                f"run `jarvis usage reprice --since {added.effective_from}`."
+                f"{added.effective_from}. New runs use it from that day; to re-price past runs, "
+                "use *Recompute costs* below (or run "
+                f"`jarvis usage reprice --since {added.effective_from}`)."
             )
+            if added.effective_from <= today:
+                st.session_state[REPRICE_SINCE] = added.effective_from
+    reprice_section(
+        today, max((p.effective_from for p in versions if p.effective_from <= today), default=today)
+    )
 
 with budgets_tab:
     with show_errors(stop=True):

@@ -176,7 +176,7 @@ cards[2].metric(
     "Unpriced runs",
     count(s.unpriced_runs),
     help="Runs on models without a price: their cost is unknown, not zero. "
-    "An admin can add the price (Admin → Prices & budgets) and reprice.",
+    "An admin can add the price and recompute costs (Admin → Prices & budgets).",
 )
 cards[3].metric("Projected this month", usd(m.projected_cost), help="At the pace so far.")
 if s.unpriced_runs:

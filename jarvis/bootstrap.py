@@ -8,7 +8,7 @@ through the cached result (``jarvis.ui.services.get_services``).
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 
 from sqlalchemy import Engine
@@ -51,7 +51,14 @@ from jarvis.services.chat.trace import RunTraceService
 from jarvis.services.chat.workers import BEAT_SECONDS, RunWorkers
 from jarvis.services.health import HealthService
 from jarvis.services.home import HomeService
-from jarvis.services.jobs import JobService, graph_import_runner, reembed_runner
+from jarvis.services.jobs import (
+    JobService,
+    MaintenanceFactory,
+    demo_seed_runner,
+    graph_import_runner,
+    reembed_runner,
+    reprice_runner,
+)
 from jarvis.services.key_rotation import KeyRotation
 from jarvis.services.knowledge_graph import KnowledgeGraphService
 from jarvis.services.mcp import McpCatalog, McpService
@@ -163,6 +170,7 @@ def build_services(
     run_beat_seconds: float = BEAT_SECONDS,
     background: bool = True,
     job_worker: bool | None = None,
+    maintenance: MaintenanceFactory | None = None,
 ) -> Services:
     """Wire engine, repositories, providers and services with production defaults.
 
@@ -178,6 +186,8 @@ def build_services(
     ``job_worker``: run a background-job worker in this process (default: with
     ``background`` and ``JARVIS_JOB_WORKER=in-process``); jobs run inline on a shared
     connection.
+    ``maintenance``: opens the usage maintenance service the re-pricing and demo seed jobs
+    use (default: :func:`usage_maintenance` on the owner connection of ``settings``).
     """
     settings = ensure_database_url(settings or get_settings())
     engine = engine or create_app_engine(settings)
@@ -306,8 +316,9 @@ def build_services(
         workers.start()
     if recover_runs:
         runs.recover_stale_runs_safely()
-    # Background jobs (imports, re-embedding) on procrastinate's queue; the daily purge of
-    # ended sign-in state is its periodic task. Inline on a test's shared connection.
+    # Background jobs (imports, re-embedding, re-pricing, the demo seed) on procrastinate's
+    # queue; the daily purge of ended sign-in state is its periodic task. Inline on a test's
+    # shared connection.
     job_service: list[JobService] = []
     queue = (
         None
@@ -322,6 +333,14 @@ def build_services(
     jobs = JobService(uow, clock, queue=queue, inline=uow.shares_one_connection)
     jobs.register("graph_import", graph_import_runner(knowledge_graph))
     jobs.register("reembed", reembed_runner(memory))
+    # Re-pricing and the demo seed write every user's rows: the owner connection, per job.
+    owner_settings = settings
+
+    def _maintenance() -> AbstractContextManager[UsageMaintenance]:
+        return usage_maintenance(owner_settings, clock=clock, hasher=hasher)
+
+    jobs.register("reprice", reprice_runner(maintenance or _maintenance))
+    jobs.register("demo_seed", demo_seed_runner(maintenance or _maintenance))
     job_service.append(jobs)
     if job_worker is None:
         job_worker = background and settings.job_worker == "in-process"

@@ -1,9 +1,9 @@
 """``jarvis worker`` and ``jarvis graph import``, and following a background job's progress.
 
-A command that starts long work (``graph import``, ``embeddings reembed``) queues a job and
-follows its progress line by line until it ends (Ctrl-C stops following, not the job);
-``--inline`` runs it in the command's own process instead (no worker needed), ``--no-wait``
-only queues it. ``jarvis worker`` runs a worker in the foreground, for another machine (or
+A command that starts long work (``graph import``, ``embeddings reembed``, ``usage reprice``,
+``demo seed``) queues a job and follows its progress line by line until it ends (Ctrl-C stops
+following, not the job); ``--inline`` runs it in the command's own process instead (no worker
+needed), ``--no-wait`` only queues it. ``jarvis worker`` runs a worker in the foreground, for another machine (or
 when the app runs with ``JARVIS_JOB_WORKER=off``); SIGINT / SIGTERM stop it after the jobs in
 hand finish.
 """
@@ -28,9 +28,9 @@ if TYPE_CHECKING:
 WORKER_HINT_AFTER_SECONDS = 5.0
 
 
-def follow(services: Services, principal: Principal, job: JobView, *, poll: float = 0.5) -> int:
+def follow(services: Services, principal: Principal, job: JobView, *, poll: float = 0.5) -> JobView:
     """Print the job's progress until it ends; its summary on stdout, or its error as the
-    command's error (exit 1)."""
+    command's error (exit 1). The finished job."""
     started = time.monotonic()
     hinted = False
     last = ""
@@ -55,15 +55,23 @@ def follow(services: Services, principal: Principal, job: JobView, *, poll: floa
     if job.state == "failed":
         raise JarvisError(job.error or "The job failed.")
     print(job.summary or "Done.")
-    return 0
+    return job
+
+
+def finish(
+    args: argparse.Namespace, services: Services, principal: Principal, job: JobView
+) -> JobView | None:
+    """``--no-wait``: say which job was queued (None); otherwise follow it to its end."""
+    if getattr(args, "no_wait", False) and not job.finished:
+        print(f"Queued job {job.id}.")
+        return None
+    return follow(services, principal, job)
 
 
 def start(args: argparse.Namespace, services: Services, principal: Principal, job: JobView) -> int:
     """``--no-wait``: say which job was queued; otherwise follow it."""
-    if getattr(args, "no_wait", False) and not job.finished:
-        print(f"Queued job {job.id}.")
-        return 0
-    return follow(services, principal, job)
+    finish(args, services, principal, job)
+    return 0
 
 
 def print_progress(done: int, total: int) -> None:
@@ -116,7 +124,9 @@ def cmd_graph_import(args: argparse.Namespace) -> int:
 
 def add_job_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     sub.add_parser(
-        "worker", help="run a background-job worker in the foreground (imports, re-embedding)"
+        "worker",
+        help="run a background-job worker in the foreground (imports, re-embedding, re-pricing, "
+        "the demo seed)",
     ).set_defaults(handler=cmd_worker)
     graph = sub.add_parser("graph", help="knowledge graph").add_subparsers(
         dest="graph_command", required=True

@@ -1,9 +1,13 @@
 """``jarvis usage ...`` and ``jarvis demo seed`` (usage capability).
 
-Both go through the usage maintenance service on the owner connection
+All go through the usage maintenance service on the owner connection
 (``jarvis.bootstrap.usage_maintenance``): repricing and the demo seed write every user's rows,
 so the owner must see them all (a superuser or a BYPASSRLS role; the embedded server's owner is
-one).
+one). ``usage reprice`` and ``demo seed`` are background jobs like the page's "Recompute costs"
+(``jarvis.cli.jobs``: followed with progress, ``--inline`` runs them here, ``--no-wait`` only
+queues them), owned by the administrator the command line acts as (the oldest active one).
+Before any administrator exists (a fresh install, which the demo seed gives its first admin)
+there is nobody to own a job, so the work runs in the command itself.
 """
 
 from __future__ import annotations
@@ -17,7 +21,10 @@ from typing import TYPE_CHECKING, Any
 from jarvis.errors import ValidationError
 
 if TYPE_CHECKING:
+    from jarvis.bootstrap import Services
+    from jarvis.identity import Principal
     from jarvis.services.usage import UsageMaintenance
+    from jarvis.validation import JsonValue
 
 
 @contextmanager
@@ -37,14 +44,44 @@ def _day(value: str) -> date:
         raise argparse.ArgumentTypeError("expected a date like 2026-01-31") from exc
 
 
+def _acting_admin(args: argparse.Namespace) -> tuple[Services, Principal | None]:
+    """The services, and the administrator whose job the work becomes (None before the first
+    one exists: then the command does the work itself)."""
+    from jarvis.cli import _services
+
+    services = _services(args)
+    admin = services.accounts.operator()
+    if admin is None:
+        print("No administrator account yet: this runs here, not as a background job.")
+    return services, admin
+
+
 def cmd_usage_reprice(args: argparse.Namespace) -> int:
+    from jarvis.bootstrap import usage_maintenance
+    from jarvis.cli.jobs import finish, print_progress
+    from jarvis.services.jobs import reprice_summary
+
     since = datetime.combine(args.since, datetime.min.time(), tzinfo=UTC)
     if since > datetime.now(UTC):
         raise ValidationError("--since is in the future.")
-    with _maintenance(args) as maintenance:
-        count = maintenance.reprice(since)
-    print(f"Repriced {count:,} runs started since {args.since.isoformat()} (UTC); rollups rebuilt.")
-    return 0
+    services, admin = _acting_admin(args)
+    try:
+        if admin is None:
+            with usage_maintenance(services.settings) as maintenance:
+                count = maintenance.reprice(since, progress=print_progress)
+            print()
+            print(reprice_summary(count, args.since))
+            return 0
+        job = services.jobs.reprice(
+            admin, args.since, here=args.inline, watch=print_progress if args.inline else None
+        )
+        if args.inline:
+            print()
+        finish(args, services, admin, job)
+        return 0
+    finally:
+        services.shutdown()
+        services.engine.dispose()
 
 
 def cmd_usage_rebuild(args: argparse.Namespace) -> int:
@@ -61,36 +98,63 @@ def cmd_usage_seed_prices(args: argparse.Namespace) -> int:
     return 0
 
 
+def _print_demo_login(result: JsonValue) -> None:
+    """The demo login under the summary (the password is the demo's fixed one, never stored
+    with the job)."""
+    from jarvis.demo.runs import DEMO_PASSWORD
+
+    if not isinstance(result, dict) or not isinstance(result.get("login_email"), str):
+        return
+    role = "an admin" if result.get("admin_created") is True else "a user"
+    print(f"Demo login ({role}): {result['login_email']} / {DEMO_PASSWORD}")
+
+
 def cmd_demo_seed(args: argparse.Namespace) -> int:
-    with _maintenance(args) as maintenance:
-        result = maintenance.seed_demo(
-            users=args.users,
-            days=args.days,
-            runs=args.runs,
-            seed=args.seed,
-            prefix=args.prefix,
-            messages=not args.no_messages,
-            knowledge=not args.no_knowledge,
-            progress=lambda msg: print(f"  {msg}", flush=True),
+    from jarvis.bootstrap import usage_maintenance
+    from jarvis.cli.jobs import finish, print_progress
+    from jarvis.services.jobs import demo_result, demo_summary
+
+    options: dict[str, Any] = {
+        "users": args.users,
+        "days": args.days,
+        "runs": args.runs,
+        "seed": args.seed,
+        "prefix": args.prefix,
+        "messages": not args.no_messages,
+        "knowledge": not args.no_knowledge,
+    }
+    services, admin = _acting_admin(args)
+    try:
+        if admin is None:
+            with usage_maintenance(services.settings) as maintenance:
+                result = maintenance.seed_demo(**options, steps=print_progress)
+            print()
+            print(demo_summary(result))
+            _print_demo_login(demo_result(result))
+            return 0
+        job = services.jobs.seed_demo(
+            admin, **options, here=args.inline, watch=print_progress if args.inline else None
         )
-    print(
-        f"Seeded {result.users:,} users, {result.conversations:,} conversations, "
-        f"{result.runs:,} runs, {result.messages:,} messages, {result.tool_calls:,} tool calls "
-        f"in {result.seconds:.1f} s."
-    )
-    if result.knowledge:
-        print(f"Knowledge: {result.knowledge}")
-    role = "an admin" if result.admin_created else "a user"
-    print(f"Demo login ({role}): {result.login_email} / {result.password}")
-    return 0
+        if args.inline:
+            print()
+        done = finish(args, services, admin, job)
+        if done is not None:
+            _print_demo_login(done.result)
+        return 0
+    finally:
+        services.shutdown()
+        services.engine.dispose()
 
 
 def add_usage_commands(sub: Any) -> None:
+    from jarvis.cli.jobs import add_job_options
+
     usage = sub.add_parser("usage", help="usage and cost").add_subparsers(
         dest="usage_command", required=True
     )
     rep = usage.add_parser("reprice", help="recompute run costs after a price change")
     rep.add_argument("--since", type=_day, required=True, help="first day (UTC), e.g. 2026-01-01")
+    add_job_options(rep)
     rep.set_defaults(handler=cmd_usage_reprice)
     reb = usage.add_parser("rebuild-rollups", help="recompute the daily usage rollups")
     reb.add_argument("--since", type=_day, default=None, help="first local day (default: all)")
@@ -101,6 +165,8 @@ def add_usage_commands(sub: Any) -> None:
 
 
 def add_demo_commands(sub: Any) -> None:
+    from jarvis.cli.jobs import add_job_options
+
     demo = sub.add_parser("demo", help="demo data").add_subparsers(
         dest="demo_command", required=True
     )
@@ -114,4 +180,5 @@ def add_demo_commands(sub: Any) -> None:
     seed.add_argument(
         "--no-knowledge", action="store_true", help="skip the knowledge graph and memories"
     )
+    add_job_options(seed)
     seed.set_defaults(handler=cmd_demo_seed)

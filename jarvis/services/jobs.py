@@ -1,5 +1,6 @@
-"""Background jobs: long work (a graph import, re-embedding a user's memories) runs on a worker,
-never in the click, and reports progress the page and the CLI follow.
+"""Background jobs: long work (a graph import, re-embedding a user's memories, re-pricing runs
+after a price change, the demo seed) runs on a worker, never in the click, and reports progress
+the page and the CLI follow.
 
 A job is a row of ``jobs`` (the user's own under row-level security: kind, state, done /
 total, summary or error) plus a queue entry that carries only its id and its user's id (the
@@ -11,6 +12,11 @@ else a generic sentence, with the traceback in the log only).
 
 On a test's single rolled-back connection (and when a command asks to run ``here``) the job
 executes in the caller before :meth:`JobService.enqueue` returns.
+
+Re-pricing and the demo seed write every user's rows: their runners work through the usage
+maintenance service on the owner connection (``jarvis.bootstrap.usage_maintenance``), while the
+job row, like any other, belongs to the administrator who started it. Only administrators may
+start them, and the runner checks the role again when the job runs.
 """
 
 from __future__ import annotations
@@ -19,32 +25,43 @@ import logging
 import time
 import uuid
 from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, date, datetime
 from typing import Literal, Protocol, cast
 
 from jarvis.clock import Clock
 from jarvis.db.tables import Job
 from jarvis.db.uow import UnitOfWorkFactory
-from jarvis.errors import JarvisError, NotFoundError, ValidationError
+from jarvis.errors import JarvisError, NotFoundError, PermissionDeniedError, ValidationError
 from jarvis.identity import Principal, Role
 from jarvis.services.knowledge_graph import KnowledgeGraphService
 from jarvis.services.knowledge_graph.importer import MAX_IMPORT_BYTES
 from jarvis.services.knowledge_graph.views import ImportFormat
 from jarvis.services.memory import MemoryService
 from jarvis.services.memory.service import MAX_BATCH
+from jarvis.services.usage.maintenance import (
+    REPRICE_BATCH_RUNS,
+    UsageMaintenance,
+    check_demo_request,
+)
+from jarvis.services.usage.views import SeedResult
 from jarvis.validation import JsonValue
 
 log = logging.getLogger(__name__)
 
-JobKind = Literal["graph_import", "reembed"]
+JobKind = Literal["graph_import", "reembed", "reprice", "demo_seed"]
 JobState = Literal["queued", "running", "succeeded", "failed"]
-KINDS: tuple[JobKind, ...] = ("graph_import", "reembed")
+KINDS: tuple[JobKind, ...] = ("graph_import", "reembed", "reprice", "demo_seed")
 UNEXPECTED = "The job failed unexpectedly. An administrator can find the details in the log."
 #: Progress is written at most this often (the last step always is).
 PROGRESS_EVERY_SECONDS = 0.25
 
 Progress = Callable[[int, int], None]
+#: The usage maintenance service on the owner connection, opened for one job and closed after.
+MaintenanceFactory = Callable[[], AbstractContextManager[UsageMaintenance]]
+#: The most runs one re-pricing statement may cover (a slice of whole days).
+MAX_REPRICE_BATCH = 100_000
 
 
 class JobDeferrer(Protocol):
@@ -232,6 +249,69 @@ class JobService:
             watch=watch,
         )
 
+    def reprice(
+        self,
+        principal: Principal,
+        since: date,
+        *,
+        batch_runs: int = REPRICE_BATCH_RUNS,
+        here: bool = False,
+        watch: Progress | None = None,
+    ) -> JobView:
+        """Queue the recomputation of every user's run costs (runs started on UTC day
+        ``since`` or later) with the prices now recorded, and of the usage rollups
+        (administrators only; a day in the future is refused here)."""
+        require_admin(principal, "recompute costs")
+        if since > self._clock.now().astimezone(UTC).date():
+            raise ValidationError("The first day to recompute is in the future.", field="since")
+        if not 1 <= batch_runs <= MAX_REPRICE_BATCH:
+            raise ValidationError(
+                f"The batch size must be between 1 and {MAX_REPRICE_BATCH:,} runs.",
+                field="batch_runs",
+            )
+        return self.enqueue(
+            principal,
+            "reprice",
+            {"since": since.isoformat(), "batch_runs": batch_runs},
+            here=here,
+            watch=watch,
+        )
+
+    def seed_demo(
+        self,
+        principal: Principal,
+        *,
+        users: int = 20,
+        days: int = 90,
+        runs: int = 20_000,
+        seed: int = 42,
+        prefix: str = "demo",
+        messages: bool = True,
+        knowledge: bool = True,
+        here: bool = False,
+        watch: Progress | None = None,
+    ) -> JobView:
+        """Queue the demo seed (:meth:`UsageMaintenance.seed_demo`): demo users with runs,
+        messages, tool calls, rollups and, if asked, knowledge graphs and memories
+        (administrators only; a seed too big or a bad prefix is refused here)."""
+        require_admin(principal, "seed demo data")
+        prefix = check_demo_request(users=users, days=days, runs=runs, prefix=prefix)
+        return self.enqueue(
+            principal,
+            "demo_seed",
+            {
+                "users": users,
+                "days": days,
+                "runs": runs,
+                "seed": seed,
+                "prefix": prefix,
+                "messages": messages,
+                "knowledge": knowledge,
+            },
+            here=here,
+            watch=watch,
+        )
+
     # -- reading ----------------------------------------------------------------------------
 
     def status(self, principal: Principal, job_id: uuid.UUID) -> JobView:
@@ -377,5 +457,103 @@ def reembed_runner(memory: MemoryService) -> Runner:
             f"({report.memories:,} memories, {report.entities:,} entities) with "
             f"{report.model_name}."
         )
+
+    return run
+
+
+def require_admin(principal: Principal, what: str) -> None:
+    """Refuse ``what`` to anyone but an administrator."""
+    if not principal.is_admin:
+        raise PermissionDeniedError(f"Only administrators can {what}.")
+
+
+def _int(params: Mapping[str, JsonValue], name: str, default: int) -> int:
+    value = params.get(name)
+    return value if isinstance(value, int) and not isinstance(value, bool) else default
+
+
+def reprice_summary(count: int, since: date) -> str:
+    """What a re-pricing did, in one sentence (the job's summary and the command's output)."""
+    runs = "run" if count == 1 else "runs"
+    return f"Repriced {count:,} {runs} started since {since.isoformat()} (UTC); rollups rebuilt."
+
+
+def reprice_runner(maintenance: MaintenanceFactory) -> Runner:
+    """Recompute every user's run costs since the job's day, on the owner connection;
+    progress is the runs repriced of the runs to reprice."""
+
+    def run(job: JobInput, progress: Progress) -> JobOutcome:
+        require_admin(job.principal, "recompute costs")  # still one when the job runs
+        try:
+            since = date.fromisoformat(str(job.params.get("since")))
+        except ValueError as exc:
+            raise ValidationError("The job names no valid first day.", field="since") from exc
+        start = datetime.combine(since, datetime.min.time(), tzinfo=UTC)
+        with maintenance() as upkeep:
+            count = upkeep.reprice(
+                start,
+                progress=progress,
+                batch_runs=_int(job.params, "batch_runs", REPRICE_BATCH_RUNS),
+            )
+        return JobOutcome(
+            reprice_summary(count, since), result={"runs": count, "since": since.isoformat()}
+        )
+
+    return run
+
+
+def demo_summary(result: SeedResult) -> str:
+    """What the demo seed wrote, in one sentence (no password: the command prints the login)."""
+    line = (
+        f"Seeded {result.users:,} demo users with {result.runs:,} runs "
+        f"({result.conversations:,} conversations, {result.messages:,} messages, "
+        f"{result.tool_calls:,} tool calls) in {result.seconds:.1f} s."
+    )
+    if result.knowledge:
+        k = result.knowledge
+        line += (
+            f" Knowledge graphs and memories: {k.get('entities', 0):,} entities, "
+            f"{k.get('relations', 0):,} relations, {k.get('memories', 0):,} memories."
+        )
+    return line
+
+
+def demo_result(result: SeedResult) -> dict[str, JsonValue]:
+    """The demo seed's counts and login email (never its password) as a job's result."""
+    knowledge: JsonValue = (
+        {name: count for name, count in result.knowledge.items()} if result.knowledge else None
+    )
+    return {
+        "users": result.users,
+        "runs": result.runs,
+        "conversations": result.conversations,
+        "messages": result.messages,
+        "tool_calls": result.tool_calls,
+        "seconds": round(result.seconds, 3),
+        "login_email": result.login_email,
+        "admin_created": result.admin_created,
+        "knowledge": knowledge,
+    }
+
+
+def demo_seed_runner(maintenance: MaintenanceFactory) -> Runner:
+    """Seed the demo users and their data on the owner connection; progress is one step per
+    day of runs, then one per user given a knowledge graph."""
+
+    def run(job: JobInput, progress: Progress) -> JobOutcome:
+        require_admin(job.principal, "seed demo data")
+        p = job.params
+        with maintenance() as upkeep:
+            result = upkeep.seed_demo(
+                users=_int(p, "users", 20),
+                days=_int(p, "days", 90),
+                runs=_int(p, "runs", 20_000),
+                seed=_int(p, "seed", 42),
+                prefix=str(p.get("prefix") or "demo"),
+                messages=p.get("messages") is not False,
+                knowledge=p.get("knowledge") is not False,
+                steps=progress,
+            )
+        return JobOutcome(demo_summary(result), result=demo_result(result))
 
     return run

@@ -251,7 +251,15 @@ def test_cli_reprice_and_demo_seed_on_a_database(fresh_database, monkeypatch, ca
         out = capsys.readouterr().out
         assert "40 runs" in out and "Demo login (an admin):" in out and DEMO_PASSWORD in out
         assert (
-            main(["usage", "reprice", "--since", (date.today() - timedelta(days=5)).isoformat()])
+            main(
+                [
+                    "usage",
+                    "reprice",
+                    "--since",
+                    (date.today() - timedelta(days=5)).isoformat(),
+                    "--inline",
+                ]
+            )
             == 0
         )
         assert "Repriced 40 runs" in capsys.readouterr().out

@@ -73,7 +73,7 @@ def test_cli_reprice_refuses_an_owner_that_cannot_see_every_users_runs(
     monkeypatch.setenv("JARVIS_DB_APP_PASSWORD", "test-app-role-password")
     get_settings.cache_clear()
     try:
-        assert main(["usage", "reprice", "--since", "2026-01-01"]) == 1
+        assert main(["usage", "reprice", "--since", "2026-01-01", "--inline"]) == 1
         assert "BYPASSRLS" in capsys.readouterr().err
         assert main(["usage", "rebuild-rollups"]) == 1
         assert "BYPASSRLS" in capsys.readouterr().err

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 from decimal import Decimal
 
@@ -205,3 +206,51 @@ def test_prices_page_is_for_admins_only(app_settings, new_app) -> None:  # type:
     at = sign_in_as(new_app(), user).run()
     with pytest.raises(ValueError, match="Could not find a navigation page"):
         at.switch_page("app_pages/admin_prices.py")
+
+
+def test_admin_recomputes_past_costs_after_adding_a_price(app_settings, new_app) -> None:  # type: ignore[no-untyped-def]
+    """A run on a model without a price is unpriced; the admin adds the price from yesterday
+    on and clicks "Recompute costs since …": a background job re-prices the run, the page
+    shows its summary, and the user's usage page has the cost."""
+    admin, user = people()
+    services = get_services()
+    factories.finished_run(
+        services,
+        user,
+        "openai_compatible",
+        "llama3.1:8b",
+        services.clock.now() - timedelta(minutes=5),
+        input_tokens=1_000_000,
+    )
+    at = open_page(new_app, "app_pages/usage.py", user)
+    assert metric(at, "Unpriced runs") == "1"
+
+    yesterday = services.clock.now().date() - timedelta(days=1)
+    at = open_page(new_app, "app_pages/admin_prices.py", admin)
+    at.selectbox(key="prices_provider").set_value("openai_compatible")
+    at.text_input(key="prices_model").input("llama3.1:*")
+    at.number_input(key="prices_input").set_value(0.2)
+    at.date_input(key="prices_effective").set_value(yesterday)
+    at.button(key="FormSubmitter:prices_add-Add version").click().run()
+    assert not at.exception, at.exception
+    assert any("use *Recompute costs* below" in s.value for s in at.success)
+    # The first day follows the price just added.
+    assert at.date_input(key="prices_reprice_since").value == yesterday
+    assert at.button(key="prices_reprice_go").label == f"Recompute costs since {yesterday}"
+    at.button(key="prices_reprice_go").click().run()
+    assert not at.exception, at.exception
+    deadline = time.monotonic() + 60
+    while not any("Repriced" in s.value for s in at.success):
+        assert time.monotonic() < deadline, [s.value for s in at.success]
+        time.sleep(0.2)
+        at = at.run()
+        assert not at.exception, at.exception
+    assert f"Repriced 1 run started since {yesterday} (UTC); rollups rebuilt." in [
+        s.value for s in at.success
+    ]
+    [job] = services.jobs.recent(admin, "reprice")  # the admin's job
+    assert job.state == "succeeded"
+
+    at = open_page(new_app, "app_pages/usage.py", user)
+    assert metric(at, "Unpriced runs") == "0"
+    assert metric(at, "Cost, the last 30 days") == "$0.20"

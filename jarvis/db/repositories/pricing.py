@@ -59,11 +59,17 @@ _COST = sql_round_cost(
     " + r.cache_write_tokens * c.cache_write_per_mtok) / 1000000"
 )
 
+#: The runs a reprice covers: finished, started in ``[since, until)`` (``until`` NULL: no end).
+_REPRICED = (
+    "r.started_at >= :since AND (CAST(:until AS timestamptz) IS NULL OR r.started_at < :until)"
+    " AND r.status <> 'running'"
+)
+
 _REPRICE_SQL = f"""
 WITH keys AS (
     SELECT DISTINCT r.provider, r.model, {_RUN_DAY_UTC} AS day
     FROM agent_runs r
-    WHERE r.started_at >= :since AND r.status <> 'running'
+    WHERE {_REPRICED}
 ), chosen AS (
     SELECT k.provider, k.model, k.day, p.id AS price_version, p.input_per_mtok,
            p.output_per_mtok, p.cache_read_per_mtok, p.cache_write_per_mtok
@@ -74,7 +80,7 @@ UPDATE agent_runs r SET
     unpriced = c.price_version IS NULL,
     total_cost = CASE WHEN c.price_version IS NULL THEN NULL ELSE {_COST} END
 FROM chosen c
-WHERE r.started_at >= :since AND r.status <> 'running'
+WHERE {_REPRICED}
   AND r.provider = c.provider AND r.model = c.model AND {_RUN_DAY_UTC} = c.day
 """
 
@@ -153,10 +159,25 @@ class PricingRepository:
         )
         return len(builtins.list(self.session.execute(stmt)))
 
-    def reprice_runs(self, since: datetime) -> int:
+    def runs_to_reprice_by_day(self, since: datetime) -> builtins.list[tuple[date, int]]:
+        """How many finished runs started on each UTC day from ``since`` on (days with none
+        left out), oldest first: what a reprice will cover, for batching and progress."""
+        day = "(r.started_at AT TIME ZONE 'UTC')::date"
+        rows = self.session.execute(
+            text(
+                f"SELECT {day} AS day, count(*) FROM agent_runs r"
+                f" WHERE {_REPRICED} GROUP BY 1 ORDER BY 1"
+            ),
+            {"since": since, "until": None},
+        )
+        return [(d, int(n)) for d, n in rows]
+
+    def reprice_runs(self, since: datetime, until: datetime | None = None) -> int:
         """Recompute cost, price version and the unpriced flag of every finished run started at
-        or after ``since`` with the prices in force on the day each run ended (UTC). Only the
-        runs this transaction sees are repriced (the owner of ``jarvis usage reprice`` sees
-        them all). Returns the runs updated."""
-        result = self.session.execute(text(_REPRICE_SQL), {"since": since})
+        or after ``since`` (and before ``until``, if given) with the prices in force on the day
+        each run ended (UTC). A run's new cost depends on that run and the prices only, so
+        repricing a range in slices gives the same costs as at once. Only the runs this
+        transaction sees are repriced (the owner of ``jarvis usage reprice`` sees them all).
+        Returns the runs updated."""
+        result = self.session.execute(text(_REPRICE_SQL), {"since": since, "until": until})
         return int(getattr(result, "rowcount", 0) or 0)
