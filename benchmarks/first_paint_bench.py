@@ -27,10 +27,12 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from benchmarks._db import benchmark_database, p50
-from jarvis.bootstrap import build_services
-from jarvis.config import Settings
-from jarvis.ui.navigation import PAGES
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks._db import benchmark_database, p50  # noqa: E402
+from jarvis.bootstrap import build_services  # noqa: E402
+from jarvis.config import Settings  # noqa: E402
+from jarvis.ui.navigation import PAGES  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = os.environ.get("JARVIS_TEST_CHROMIUM", "/usr/bin/chromium")
