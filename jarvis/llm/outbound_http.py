@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+import anyio
 import httpcore2
 import httpx2
 import openai
@@ -59,6 +60,58 @@ class GuardedBackend(httpcore2.NetworkBackend):
 
     def sleep(self, seconds: float) -> None:
         self._inner.sleep(seconds)
+
+
+class AsyncGuardedBackend(httpcore2.AsyncNetworkBackend):
+    """:class:`GuardedBackend` for async clients (the MCP client's streamable HTTP): the name
+    is resolved and checked on a worker thread, the socket opened to a checked address."""
+
+    def __init__(self, policy: OutboundPolicy) -> None:
+        self._policy = policy
+        self._inner = httpcore2.AnyIOBackend()
+
+    async def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[httpcore2.SOCKET_OPTION] | None = None,
+    ) -> httpcore2.AsyncNetworkStream:
+        try:
+            addresses = await anyio.to_thread.run_sync(self._policy.connect_addresses, host, port)
+        except OSError as exc:
+            raise httpcore2.ConnectError("could not resolve the host") from exc
+        failure: httpcore2.ConnectError | None = None
+        for address in addresses:
+            try:
+                return await self._inner.connect_tcp(
+                    address,
+                    port,
+                    timeout,
+                    local_address=local_address,
+                    socket_options=socket_options,
+                )
+            except httpcore2.ConnectError as exc:
+                failure = exc
+        assert failure is not None  # connect_addresses never returns an empty list
+        raise failure
+
+    async def sleep(self, seconds: float) -> None:
+        await self._inner.sleep(seconds)
+
+
+def guarded_async_transport(policy: OutboundPolicy) -> httpx2.AsyncHTTPTransport:
+    """:func:`guarded_transport` for async clients."""
+    transport = httpx2.AsyncHTTPTransport(trust_env=False)
+    transport._pool = httpcore2.AsyncConnectionPool(
+        ssl_context=httpx2.create_ssl_context(),
+        max_connections=100,
+        max_keepalive_connections=20,
+        keepalive_expiry=5.0,
+        network_backend=AsyncGuardedBackend(policy),
+    )
+    return transport
 
 
 def guarded_transport(policy: OutboundPolicy) -> httpx2.HTTPTransport:

@@ -29,6 +29,7 @@ from mcp_types import CallToolResult, PaginatedRequestParams, TextContent
 from pydantic import ValidationError as PydanticValidationError
 
 from jarvis.errors import OutboundRefusedError, ToolError
+from jarvis.llm.outbound_http import guarded_async_transport
 from jarvis.security.outbound import OutboundPolicy
 
 T = TypeVar("T")
@@ -163,6 +164,9 @@ class McpClient:
                 headers=dict(endpoint.headers),
                 timeout=endpoint.timeout_seconds,
                 follow_redirects=False,
+                # every connection re-checks where the name points now (DNS rebinding)
+                transport=guarded_async_transport(self._outbound),
+                trust_env=False,
             ) as http,
             streamable_http_client(endpoint.url, http_client=http) as (read, write),
             ClientSession(read, write) as session,
@@ -199,6 +203,8 @@ def _describe(endpoint: McpEndpoint, exc: BaseException) -> str:
     for leaf in leaves:
         if isinstance(leaf, ToolError):
             return str(leaf)
+        if isinstance(leaf, OutboundRefusedError):  # where the name points now is not allowed
+            return f"{server} is refused: {leaf}"
         if isinstance(leaf, MCPError):
             return f"{server} answered with an error: {str(leaf)[:300]}"
         if isinstance(leaf, PydanticValidationError | ValueError | KeyError | TypeError):

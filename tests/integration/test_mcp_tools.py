@@ -14,6 +14,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -26,12 +27,15 @@ from jarvis.errors import (
     JarvisError,
     OutboundRefusedError,
     PermissionDeniedError,
+    ToolError,
     ValidationError,
 )
 from jarvis.identity import Principal
 from jarvis.llm.openai_provider import OpenAIProvider
+from jarvis.security.outbound import OutboundPolicy
 from jarvis.services.chat import events as ev
 from jarvis.services.mcp import DATA_NOTE, CredentialSlot, McpServerInput, McpServerView
+from jarvis.tools.mcp_client import McpClient, McpEndpoint
 from jarvis.tracing import configure_tracing, reset_tracing
 from tests.integration.chat_helpers import StaticProviders, make_chat, make_user, rows
 from tests.llm_wire_server import (
@@ -400,6 +404,26 @@ def test_loopback_is_refused_unless_allow_listed(
         outbound_allowlist=["127.0.0.1"],
     )
     assert opened.mcp.create(admin, http_input(http_server)).discovery_error is None
+
+
+def test_a_name_that_points_inside_by_the_time_of_the_call_is_refused(http_server: str) -> None:
+    """DNS rebinding: the server's name resolved to a public address when it was checked and
+    to loopback when the client connects. The connection is checked where it is opened, so
+    nothing reaches the local server; allow-listed, the same name connects (to the address
+    that was checked, with the name still in the Host header)."""
+    where = urlsplit(http_server)
+    url = f"http://rebind.example:{where.port}{where.path}"
+    answers = [["93.184.216.34"]]  # the check before the call sees a public address ...
+    rebinding = OutboundPolicy(
+        resolver=lambda host, port: answers.pop() if answers else ["127.0.0.1"]
+    )
+    endpoint = McpEndpoint(server="rebind", transport="http", url=url, timeout_seconds=10)
+    with pytest.raises(ToolError) as refused:
+        McpClient(rebinding).list_tools(endpoint)  # ... the connection would go to loopback
+    assert "rebind is refused" in str(refused.value) and "loopback" in str(refused.value)
+
+    allowed = OutboundPolicy(allowlist=["127.0.0.1"], resolver=lambda host, port: ["127.0.0.1"])
+    assert [t.name for t in McpClient(allowed).list_tools(endpoint)]
 
 
 def test_only_admins_register_servers_and_the_database_agrees(
