@@ -10,6 +10,7 @@ import secrets
 from typing import Any
 
 import pytest
+from playwright.sync_api import Error as PlaywrightError
 
 from jarvis.bootstrap import Services
 from tests import factories
@@ -74,9 +75,15 @@ def test_the_cookie_is_httponly_and_survives_reloads_tabs_back_and_a_restored_br
         signed_in(page)
     assert session_cookie(page.context)["value"] == cookie["value"]  # type: ignore[index]
 
-    # Quick reloads in a row cannot race (nothing is rotated).
-    page.reload(wait_until="commit")
-    page.reload(wait_until="commit")
+    # Quick reloads in a row cannot race (nothing is rotated). Chromium may drop a reload
+    # that overtakes the previous one's navigation ("Not attached to an active page"): that
+    # is the browser, as when a person presses F5 twice; what the app does next is checked.
+    for _ in range(2):
+        try:
+            page.reload(wait_until="commit")
+        except PlaywrightError as exc:
+            if "Not attached to an active page" not in str(exc):
+                raise
     page.goto(live.url)
     signed_in(page)
 
