@@ -14,7 +14,7 @@ from jarvis.services.pricing import PROVIDERS, PriceInput
 from jarvis.services.usage import UserBudget
 from jarvis.ui.components import flash, show_errors, show_flash
 from jarvis.ui.guard import require_admin
-from jarvis.ui.jobs import follow_job, remember_job
+from jarvis.ui.jobs import follow_job, remember_job, show_job_outcome
 
 REPRICE_JOB = "prices_reprice_job"
 REPRICE_SINCE = "prices_reprice_since"
@@ -58,11 +58,11 @@ def reprice_section(today: date, last_change: date) -> None:
     ):
         with show_errors():
             remember_job(REPRICE_JOB, services.jobs.reprice(principal, since))
-    job = follow_job(services.jobs, principal, REPRICE_JOB)
-    if job is not None and job.state == "succeeded":
-        st.success(job.summary or "Costs recomputed.")
-    elif job is not None:
-        st.error(job.error or "Recomputing the costs failed.")
+    show_job_outcome(
+        follow_job(services.jobs, principal, REPRICE_JOB),
+        done="Costs recomputed.",
+        failed="Recomputing the costs failed.",
+    )
 
 
 st.title("Prices and budgets")

@@ -20,7 +20,7 @@ from jarvis.services.memory import (
 )
 from jarvis.ui.components import flash, show_errors, show_flash
 from jarvis.ui.guard import require_user
-from jarvis.ui.jobs import follow_job, remember_job
+from jarvis.ui.jobs import follow_job, remember_job, show_job_outcome
 from jarvis.ui.markdown import inert_markdown
 
 services, principal = require_user()
@@ -70,11 +70,11 @@ def embedder_switch(current: str, open_: bool) -> None:
         if st.button("Re-embed my memories", key="memory_reembed_go", icon=":material/sync:"):
             with show_errors():
                 remember_job(REEMBED_JOB, services.jobs.reembed(principal, model))
-        job = follow_job(services.jobs, principal, REEMBED_JOB)
-        if job is not None and job.state == "succeeded":
-            st.success(job.summary or "Done.")
-        elif job is not None:
-            st.error(job.error or "Re-embedding failed.")
+        show_job_outcome(
+            follow_job(services.jobs, principal, REEMBED_JOB),
+            done="Done.",
+            failed="Re-embedding failed.",
+        )
 
 
 def _delete_button(memory_id: uuid.UUID, key: str) -> None:

@@ -264,10 +264,12 @@ else:
         key="usage_models_table",
         column_config={
             "p50 latency": st.column_config.TextColumn(
-                help="Half of the completed runs took less (start to end of the run)."
+                help="Half of the completed runs took less (start to end of the run). "
+                "Measured on the range's latest 2,000 completed runs."
             ),
             "p95 latency": st.column_config.TextColumn(
-                help="95 % of the completed runs took less."
+                help="95 % of the completed runs took less. "
+                "Measured on the range's latest 2,000 completed runs."
             ),
         },
     )

@@ -46,6 +46,21 @@ TEST_OUTBOUND_ALLOWLIST = "127.0.0.0/8,::1,localhost"
 TEST_JWT_SECRET = "test-jwt-secret-" + "x" * 40
 TEST_APP_PASSWORD = "test-app-role-password"  # noqa: S105
 
+
+def app_environment(s: Settings, **extra: str) -> dict[str, str]:
+    """The environment that points a Jarvis process (a command, ``jarvis up``, a worker) at
+    the test database ``s``, plus ``extra``."""
+    return {
+        "DATABASE_URL": s.owner_url(),
+        "JARVIS_DATA_DIR": str(s.data_dir),
+        "JARVIS_MASTER_KEY": TEST_MASTER_KEY,
+        "JARVIS_JWT_SECRET": TEST_JWT_SECRET,
+        "JARVIS_DB_APP_PASSWORD": TEST_APP_PASSWORD,
+        "JARVIS_ENV": "test",
+        **extra,
+    }
+
+
 _db_counter = itertools.count(1)
 
 

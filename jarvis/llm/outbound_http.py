@@ -14,6 +14,7 @@ proxy the guard would see only the proxy's address.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 import anyio
 import httpcore2
@@ -105,11 +106,7 @@ def guarded_async_transport(policy: OutboundPolicy) -> httpx2.AsyncHTTPTransport
     """:func:`guarded_transport` for async clients."""
     transport = httpx2.AsyncHTTPTransport(trust_env=False)
     transport._pool = httpcore2.AsyncConnectionPool(
-        ssl_context=httpx2.create_ssl_context(),
-        max_connections=100,
-        max_keepalive_connections=20,
-        keepalive_expiry=5.0,
-        network_backend=AsyncGuardedBackend(policy),
+        network_backend=AsyncGuardedBackend(policy), **_pool_options()
     )
     return transport
 
@@ -120,13 +117,19 @@ def guarded_transport(policy: OutboundPolicy) -> httpx2.HTTPTransport:
     # httpx2 builds its pool without a way to pass a network backend: replace the pool with
     # the same one, guarded (same TLS defaults: certifi / SSL_CERT_FILE).
     transport._pool = httpcore2.ConnectionPool(
-        ssl_context=httpx2.create_ssl_context(),
-        max_connections=100,
-        max_keepalive_connections=20,
-        keepalive_expiry=5.0,
-        network_backend=GuardedBackend(policy),
+        network_backend=GuardedBackend(policy), **_pool_options()
     )
     return transport
+
+
+def _pool_options() -> dict[str, Any]:
+    """httpx2's own pool settings (same TLS defaults: certifi / SSL_CERT_FILE)."""
+    return {
+        "ssl_context": httpx2.create_ssl_context(),
+        "max_connections": 100,
+        "max_keepalive_connections": 20,
+        "keepalive_expiry": 5.0,
+    }
 
 
 def guarded_openai_client(policy: OutboundPolicy) -> httpx2.Client:

@@ -58,6 +58,14 @@ def follow_job(
     return job
 
 
+def show_job_outcome(job: JobView | None, *, done: str, failed: str) -> None:
+    """A finished job's summary (``done`` when it has none) or error (``failed``)."""
+    if job is not None and job.state == "succeeded":
+        st.success(job.summary or done)
+    elif job is not None:
+        st.error(job.error or failed)
+
+
 @st.fragment(run_every=1)
 def _progress(
     jobs: JobService, principal: Principal, key: str, on_finish: Callable[[], None] | None

@@ -32,10 +32,8 @@ from jarvis.config import Settings
 from jarvis.security.passwords import PasswordHasher
 from tests import factories
 from tests.conftest import (
-    TEST_APP_PASSWORD,
-    TEST_JWT_SECRET,
-    TEST_MASTER_KEY,
     TEST_OUTBOUND_ALLOWLIST,
+    app_environment,
 )
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -73,16 +71,11 @@ def start_app(s: Settings, log_path: Path, extra_env: dict[str, str] | None = No
     port = _free_port()
     env = dict(os.environ)
     env.update(
-        {
-            "DATABASE_URL": s.owner_url(),
-            "JARVIS_DATA_DIR": str(s.data_dir),
-            "JARVIS_MASTER_KEY": TEST_MASTER_KEY,
-            "JARVIS_JWT_SECRET": TEST_JWT_SECRET,
-            "JARVIS_DB_APP_PASSWORD": TEST_APP_PASSWORD,
-            "JARVIS_ENV": "test",
-            "JARVIS_OUTBOUND_ALLOWLIST": TEST_OUTBOUND_ALLOWLIST,
-            "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false",
-        }
+        app_environment(
+            s,
+            JARVIS_OUTBOUND_ALLOWLIST=TEST_OUTBOUND_ALLOWLIST,
+            STREAMLIT_BROWSER_GATHER_USAGE_STATS="false",
+        )
     )
     env.update(extra_env or {})
     # The command `jarvis up` runs (jarvis/cli): the UI and the API in one process.

@@ -11,7 +11,7 @@ from collections.abc import Callable
 import pytest
 
 from jarvis.config import Settings
-from tests.conftest import TEST_APP_PASSWORD, TEST_JWT_SECRET, TEST_MASTER_KEY
+from tests.conftest import TEST_APP_PASSWORD, TEST_JWT_SECRET, TEST_MASTER_KEY, app_environment
 
 pytestmark = pytest.mark.slow  # every `jarvis` call is a new Python process (seconds each)
 
@@ -22,15 +22,7 @@ def run_cli(
 ) -> Callable[..., subprocess.CompletedProcess[str]]:
     s = fresh_database()
     env = dict(os.environ)
-    env.update(
-        DATABASE_URL=s.owner_url(),
-        JARVIS_DATA_DIR=str(s.data_dir),
-        JARVIS_MASTER_KEY=TEST_MASTER_KEY,
-        JARVIS_JWT_SECRET=TEST_JWT_SECRET,
-        JARVIS_DB_APP_PASSWORD=TEST_APP_PASSWORD,
-        JARVIS_ENV="test",
-        LOG_LEVEL="WARNING",
-    )
+    env.update(app_environment(s, LOG_LEVEL="WARNING"))
 
     def run(*args: str | bytes, stdin: str = "") -> subprocess.CompletedProcess[str]:
         return subprocess.run(
@@ -103,14 +95,7 @@ def test_bad_arguments_are_one_clear_line_each(
     from jarvis.config import get_settings
 
     s = fresh_database()
-    for var, value in {
-        "DATABASE_URL": s.owner_url(),
-        "JARVIS_DATA_DIR": str(s.data_dir),
-        "JARVIS_MASTER_KEY": TEST_MASTER_KEY,
-        "JARVIS_JWT_SECRET": TEST_JWT_SECRET,
-        "JARVIS_DB_APP_PASSWORD": TEST_APP_PASSWORD,
-        "JARVIS_ENV": "test",
-    }.items():
+    for var, value in app_environment(s).items():
         monkeypatch.setenv(var, value)
     get_settings.cache_clear()
     password = "long-enough-1\n"
@@ -211,14 +196,7 @@ def test_up_serves_the_app_and_sigterm_stops_it_cleanly(fresh_database) -> None:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     env = dict(os.environ)
-    env.update(
-        DATABASE_URL=s.owner_url(),
-        JARVIS_DATA_DIR=str(s.data_dir),
-        JARVIS_MASTER_KEY=TEST_MASTER_KEY,
-        JARVIS_JWT_SECRET=TEST_JWT_SECRET,
-        JARVIS_DB_APP_PASSWORD=TEST_APP_PASSWORD,
-        JARVIS_ENV="test",
-    )
+    env.update(app_environment(s))
     proc = subprocess.Popen(
         [sys.executable, "-m", "jarvis.cli", "up", "--port", str(port)],
         env=env,

@@ -13,7 +13,7 @@ from jarvis.config import Settings, get_settings
 from jarvis.errors import TokenError
 from jarvis.security.passwords import PasswordHasher
 from tests import factories
-from tests.conftest import TEST_APP_PASSWORD, TEST_JWT_SECRET, TEST_MASTER_KEY
+from tests.conftest import app_environment
 
 EMAIL = "keys-cli@example.com"
 
@@ -26,15 +26,7 @@ def cli_services(
 ) -> Iterator[Services]:
     s = fresh_database()
     services = build_services(s, hasher=fast_hasher, background=False)
-    for var, value in dict(
-        DATABASE_URL=s.owner_url(),
-        JARVIS_DATA_DIR=str(s.data_dir),
-        JARVIS_MASTER_KEY=TEST_MASTER_KEY,
-        JARVIS_JWT_SECRET=TEST_JWT_SECRET,
-        JARVIS_DB_APP_PASSWORD=TEST_APP_PASSWORD,
-        JARVIS_ENV="test",
-        LOG_LEVEL="WARNING",
-    ).items():
+    for var, value in app_environment(s, LOG_LEVEL="WARNING").items():
         monkeypatch.setenv(var, value)
     get_settings.cache_clear()
     try:

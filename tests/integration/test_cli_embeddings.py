@@ -12,7 +12,7 @@ from jarvis.config import Settings, get_settings
 from jarvis.llm.embedders import LEXICAL_MODEL, MODEL_DIMS, OPENAI_MODEL
 from jarvis.security.passwords import PasswordHasher
 from tests import factories
-from tests.conftest import TEST_APP_PASSWORD, TEST_JWT_SECRET, TEST_MASTER_KEY
+from tests.conftest import app_environment
 
 
 def test_reembed_moves_rows_and_reports_progress(
@@ -34,15 +34,7 @@ def test_reembed_moves_rows_and_reports_progress(
                     embedding_model=OPENAI_MODEL,
                 )
             w.commit()
-        for var, value in dict(
-            DATABASE_URL=s.owner_url(),
-            JARVIS_DATA_DIR=str(s.data_dir),
-            JARVIS_MASTER_KEY=TEST_MASTER_KEY,
-            JARVIS_JWT_SECRET=TEST_JWT_SECRET,
-            JARVIS_DB_APP_PASSWORD=TEST_APP_PASSWORD,
-            JARVIS_ENV="test",
-            LOG_LEVEL="WARNING",
-        ).items():
+        for var, value in app_environment(s, LOG_LEVEL="WARNING").items():
             monkeypatch.setenv(var, value)
         get_settings.cache_clear()
         code = main(

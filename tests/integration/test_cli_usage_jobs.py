@@ -21,7 +21,7 @@ from jarvis.db.uow import UnitOfWorkFactory
 from jarvis.identity import Principal
 from jarvis.security.passwords import PasswordHasher
 from tests import factories
-from tests.conftest import TEST_APP_PASSWORD, TEST_JWT_SECRET, TEST_MASTER_KEY
+from tests.conftest import app_environment
 
 
 @pytest.fixture
@@ -39,14 +39,7 @@ def with_worker(
         admin = factories.user(
             UnitOfWorkFactory(owner), "root", email="root@example.com", role="admin"
         )
-        for var, value in dict(
-            DATABASE_URL=s.owner_url(),
-            JARVIS_DATA_DIR=str(s.data_dir),
-            JARVIS_MASTER_KEY=TEST_MASTER_KEY,
-            JARVIS_JWT_SECRET=TEST_JWT_SECRET,
-            JARVIS_DB_APP_PASSWORD=TEST_APP_PASSWORD,
-            JARVIS_ENV="test",
-        ).items():
+        for var, value in app_environment(s).items():
             monkeypatch.setenv(var, value)
         get_settings.cache_clear()
         yield services, admin

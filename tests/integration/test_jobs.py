@@ -27,7 +27,7 @@ from jarvis.identity import Principal
 from jarvis.security.passwords import PasswordHasher
 from jarvis.services.jobs import JobView
 from tests import factories
-from tests.conftest import TEST_APP_PASSWORD, TEST_JWT_SECRET, TEST_MASTER_KEY
+from tests.conftest import app_environment
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -176,14 +176,7 @@ def test_a_worker_in_another_process_picks_the_job_up(
     time.sleep(1.0)
     assert services.jobs.status(who, job.id).state == "queued"  # nobody works here
     env = dict(os.environ)
-    env.update(
-        DATABASE_URL=s.owner_url(),
-        JARVIS_DATA_DIR=str(s.data_dir),
-        JARVIS_MASTER_KEY=TEST_MASTER_KEY,
-        JARVIS_JWT_SECRET=TEST_JWT_SECRET,
-        JARVIS_DB_APP_PASSWORD=TEST_APP_PASSWORD,
-        JARVIS_ENV="test",
-    )
+    env.update(app_environment(s))
     worker = subprocess.Popen(
         [sys.executable, "-m", "jarvis.cli", "worker"],
         cwd=ROOT,

@@ -22,7 +22,7 @@ from jarvis.security.crypto import EnvelopeCipher, KeyRing
 from jarvis.security.passwords import PasswordHasher
 from jarvis.services.key_rotation import KeyRotation, parse_master_key
 from tests import factories
-from tests.conftest import TEST_APP_PASSWORD, TEST_JWT_SECRET, TEST_MASTER_KEY
+from tests.conftest import TEST_MASTER_KEY, app_environment
 
 K1 = bytes.fromhex(TEST_MASTER_KEY)
 K2 = bytes.fromhex("22" * 32)
@@ -189,15 +189,7 @@ def _cli(
 ) -> subprocess.CompletedProcess[str]:
     env = dict(os.environ)
     env.pop("JARVIS_NEW_MASTER_KEY", None)
-    env.update(
-        DATABASE_URL=settings.owner_url(),
-        JARVIS_DATA_DIR=str(settings.data_dir),
-        JARVIS_MASTER_KEY=TEST_MASTER_KEY,
-        JARVIS_JWT_SECRET=TEST_JWT_SECRET,
-        JARVIS_DB_APP_PASSWORD=TEST_APP_PASSWORD,
-        JARVIS_ENV="test",
-        LOG_LEVEL="WARNING",
-    )
+    env.update(app_environment(settings, LOG_LEVEL="WARNING"))
     env.update(env_extra)
     return subprocess.run(
         [sys.executable, "-m", "jarvis.cli", *args],

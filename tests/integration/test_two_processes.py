@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from jarvis.config import Settings
 from jarvis.db.tables import Conversation, User
-from tests.conftest import TEST_APP_PASSWORD, TEST_JWT_SECRET, TEST_MASTER_KEY
+from tests.conftest import app_environment
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -29,16 +29,7 @@ class AppProcess:
 
     def __init__(self, settings: Settings, **env: str) -> None:
         full = dict(os.environ)
-        full.update(
-            DATABASE_URL=settings.owner_url(),
-            JARVIS_DATA_DIR=str(settings.data_dir),
-            JARVIS_MASTER_KEY=TEST_MASTER_KEY,
-            JARVIS_JWT_SECRET=TEST_JWT_SECRET,
-            JARVIS_DB_APP_PASSWORD=TEST_APP_PASSWORD,
-            JARVIS_ENV="test",
-            JARVIS_MAX_CONCURRENT_RUNS="1",
-            **env,
-        )
+        full.update(app_environment(settings, JARVIS_MAX_CONCURRENT_RUNS="1", **env))
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "tests.app_process"],
             cwd=ROOT,

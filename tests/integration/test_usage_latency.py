@@ -82,3 +82,26 @@ def test_latency_percentiles_per_model_match_python(services) -> None:  # type: 
     # The dashboard shows the same figures, the most used model first.
     dash = services.usage.dashboard(user, query)
     assert [r.model for r in dash.latency] == ["gpt-4o", "claude-3-5-haiku-latest"]
+
+
+def test_a_long_range_is_measured_on_its_latest_runs(services) -> None:  # type: ignore[no-untyped-def]
+    """Latency is read from the range's latest completed runs (a bounded sample, read
+    backwards from the index), not from every run of a month of all users."""
+    user = make_user(services)
+    now = services.clock.now().replace(microsecond=0)
+    with services.uow(user) as w:
+        for i, seconds in enumerate([100, 100, 100, 1, 2, 3]):  # oldest first
+            start = now - timedelta(hours=10 - i)
+            factories.add_run(
+                w,
+                user,
+                model="gpt-4o",
+                status="completed",
+                started_at=start,
+                finished_at=start + timedelta(seconds=seconds),
+            )
+        w.commit()
+        latest = w.usage.latency(now - timedelta(days=1), now, user_id=user.user_id, sample=3)
+        every = w.usage.latency(now - timedelta(days=1), now, user_id=user.user_id)
+    assert [(r.runs, r.p50_ms) for r in latest] == [(3, 2000.0)]  # the three latest: 1, 2, 3 s
+    assert [(r.runs, r.p50_ms) for r in every] == [(6, 51500.0)]

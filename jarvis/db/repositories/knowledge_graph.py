@@ -174,8 +174,13 @@ def _json_text(key: str, fields: Sequence[tuple[str, str]]) -> str:
     """SQL for ``{"<key>": {<fields>}}`` as text, concatenated from each value's JSON text.
     ``json_build_object`` looks up how to print each argument's type on every row: an
     export's 300k lines cost 2-3x as much through it (``jsonb_build_object``: 5x)."""
+    return f"""'{{"{key}": ' || {_flat_json(fields)} || '}}'"""
+
+
+def _flat_json(fields: Sequence[tuple[str, str]]) -> str:
+    """SQL for one JSON object ``{<fields>}`` as text (see :func:`_json_text`)."""
     body = " || ', ' || ".join(f"'\"{name}\": ' || {value}" for name, value in fields)
-    return f"""'{{"{key}": {{' || {body} || '}}}}'"""
+    return f"""'{{' || {body} || '}}'"""
 
 
 def _uuid(expr: str) -> str:
@@ -199,64 +204,36 @@ def _number(expr: str) -> str:  # a float: NaN and infinities are strings in JSO
     return f"CASE WHEN {expr} IN ('NaN', 'Infinity', '-Infinity') THEN to_json({expr})::text ELSE {expr}::text END"
 
 
-_NODE_JSON = _json_text(
-    "node",
-    [
-        ("id", _uuid("e.id")),
-        ("name", _string("e.name")),
-        ("type", _string("e.type")),
-        ("description", _string("e.description")),
-        ("depth", "h.depth::text"),
-        ("properties", "e.properties::text"),
-    ],
-)
-_RELATION_JSON = _json_text(
-    "relation",
-    [
-        ("id", _uuid("r.id")),
-        ("source_id", _uuid("r.source_id")),
-        ("source", _string("s.name")),
-        ("type", _string("r.type")),
-        ("target_id", _uuid("r.target_id")),
-        ("target", _string("t.name")),
-        ("weight", _number("r.weight")),
-        ("valid_from", _nullable("r.valid_from")),
-        ("valid_to", _nullable("r.valid_to")),
-        ("properties", "r.properties::text"),
-    ],
-)
-
-
-def _flat_json(fields: Sequence[tuple[str, str]]) -> str:
-    """SQL for one JSON object as text (as :func:`_json_text`, without the wrapping key)."""
-    body = " || ', ' || ".join(f"'\"{name}\": ' || {value}" for name, value in fields)
-    return f"""'{{' || {body} || '}}'"""
-
-
-_HOOD_NODE_FLAT = _flat_json(
-    [
-        ("id", _uuid("n.id")),
-        ("name", _string("n.name")),
-        ("type", _string("n.type")),
-        ("description", _string("n.description")),
-        ("depth", "n.depth::text"),
-        ("properties", "n.properties::text"),
+def _node_fields(n: str, depth: str) -> list[tuple[str, str]]:
+    """A node's JSON fields: entity alias ``n``, its depth ``depth``."""
+    return [
+        ("id", _uuid(f"{n}.id")),
+        ("name", _string(f"{n}.name")),
+        ("type", _string(f"{n}.type")),
+        ("description", _string(f"{n}.description")),
+        ("depth", f"{depth}::text"),
+        ("properties", f"{n}.properties::text"),
     ]
-)
-_HOOD_EDGE_FLAT = _flat_json(
-    [
-        ("id", _uuid("r.id")),
-        ("source_id", _uuid("r.source_id")),
-        ("source", _string("s.name")),
-        ("type", _string("r.type")),
-        ("target_id", _uuid("r.target_id")),
-        ("target", _string("t.name")),
-        ("weight", _number("r.weight")),
-        ("valid_from", _nullable("r.valid_from")),
-        ("valid_to", _nullable("r.valid_to")),
-        ("properties", "r.properties::text"),
-    ]
-)
+
+
+#: A relation's JSON fields: relation ``r`` between the named nodes ``s`` and ``t``.
+_RELATION_FIELDS = [
+    ("id", _uuid("r.id")),
+    ("source_id", _uuid("r.source_id")),
+    ("source", _string("s.name")),
+    ("type", _string("r.type")),
+    ("target_id", _uuid("r.target_id")),
+    ("target", _string("t.name")),
+    ("weight", _number("r.weight")),
+    ("valid_from", _nullable("r.valid_from")),
+    ("valid_to", _nullable("r.valid_to")),
+    ("properties", "r.properties::text"),
+]
+_NODE_JSON = _json_text("node", _node_fields("e", "h.depth"))
+_RELATION_JSON = _json_text("relation", _RELATION_FIELDS)
+# The capped neighbourhood's arrays: the same objects without the wrapping key.
+_HOOD_NODE_FLAT = _flat_json(_node_fields("n", "n.depth"))
+_HOOD_EDGE_FLAT = _flat_json(_RELATION_FIELDS)
 _NEIGHBOURHOOD = _neighbourhood_sql()
 
 _HOOD_JSON = text(

@@ -27,6 +27,9 @@ from sqlalchemy.orm import Session
 
 from jarvis.db.tables import AgentRun
 
+#: The usage page's latency per model is measured on this many of the range's latest runs.
+LATENCY_SAMPLE = 2000
+
 _SUMS = """
     coalesce(sum(runs), 0) AS runs,
     coalesce(sum(failed_runs), 0) AS failed_runs,
@@ -384,11 +387,15 @@ class UsageRepository:
         *,
         user_id: uuid.UUID | None,
         models: Sequence[str] = (),
+        sample: int = LATENCY_SAMPLE,
     ) -> list[LatencyRecord]:
-        """p50 / p95 of the latency (start to end) of the completed runs started in
-        ``[start, end)``, per provider and model, the most used first. Failed and stopped runs
-        are left out: how fast an error comes back says nothing of a model's speed."""
-        params: dict[str, object] = {"start": start, "end": end}
+        """p50 / p95 of the latency (start to end) of the latest ``sample`` completed runs
+        started in ``[start, end)``, per provider and model, the most measured first (``runs``:
+        how many were measured). Failed and stopped runs are left out: how fast an error comes
+        back says nothing of a model's speed. A range with more runs is measured on its latest
+        ones, read backwards from the ``started_at`` indexes: every run of 30 days for all
+        users (430k) cost 650 ms to sort, for a figure the latest thousands tell as well."""
+        params: dict[str, object] = {"start": start, "end": end, "sample": sample}
         conds = [
             "started_at >= :start",
             "started_at < :end",
@@ -407,7 +414,8 @@ class UsageRepository:
                 "SELECT provider, model, count(*) AS runs, "
                 f"percentile_cont(0.5) WITHIN GROUP (ORDER BY {ms}) AS p50, "
                 f"percentile_cont(0.95) WITHIN GROUP (ORDER BY {ms}) AS p95 "
-                f"FROM agent_runs {_where(*conds)} "
+                "FROM (SELECT provider, model, started_at, finished_at "
+                f"FROM agent_runs {_where(*conds)} ORDER BY started_at DESC LIMIT :sample) s "
                 "GROUP BY provider, model ORDER BY count(*) DESC, provider, model"
             ),
             params,
