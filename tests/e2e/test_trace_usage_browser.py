@@ -59,8 +59,9 @@ def chat_and_open_the_trace(live_app: str, page) -> str:  # type: ignore[no-unty
     page.get_by_role("heading", name="Trace").wait_for()
     page.get_by_text("Model call", exact=False).first.wait_for()
     page.get_by_text("Tool call · calculator").wait_for()
-    page.get_by_text("2*(3+4)", exact=False).first.wait_for()  # its arguments
-    page.get_by_text("14", exact=True).first.wait_for()  # its result
+    # its arguments and its result (the prompt sent to the model holds them too, folded away)
+    page.get_by_text("2*(3+4)", exact=False).filter(visible=True).first.wait_for()
+    page.get_by_text("14", exact=True).filter(visible=True).first.wait_for()
     for label in ("Latency", "Tokens", "Cost"):
         page.get_by_test_id("stMetricLabel").filter(has_text=label).first.wait_for()
     tokens = page.get_by_test_id("stMetric").filter(has_text="Tokens").inner_text()
