@@ -445,12 +445,8 @@ def reembed_runner(memory: MemoryService) -> Runner:
 
     def run(job: JobInput, progress: Progress) -> JobOutcome:
         model = str(job.params.get("model") or "")
-        batch = job.params.get("batch_size")
         report = memory.reembed(
-            job.principal,
-            model,
-            progress=progress,
-            batch_size=batch if isinstance(batch, int) else 200,
+            job.principal, model, progress=progress, batch_size=_int(job.params, "batch_size", 200)
         )
         return JobOutcome(
             f"Re-embedded {report.moved:,} of {report.total:,} memories and graph entities "
