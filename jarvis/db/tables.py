@@ -21,6 +21,7 @@ from sqlalchemy import (
     Computed,
     Date,
     DateTime,
+    FetchedValue,
     Float,
     ForeignKey,
     Index,
@@ -387,20 +388,24 @@ class KgEntity(Base):
 class KgRelation(Base):
     __tablename__ = "kg_relations"
     __table_args__ = (
-        # [memory] (source_id, target_id): the explorer's "edges among these nodes" query filters
-        # both ends inside the index, instead of fetching every edge of every hub from the heap.
-        # [graph] Both include what the walk reads (the row-level-security user, type, validity,
-        # the id): a level is an index-only scan, no heap visit per relation.
+        # [graph] Each end's relations with the far end's name before its id (0022): a node's
+        # neighbours come out in name order, so a capped walk reads a level's first names and
+        # not the whole level; a pair is probed by (source, target name, target). Both include
+        # what the walk reads (the row-level-security user, type, validity, the id): a level is
+        # an index-only scan, no heap visit per relation.
         Index(
-            "ix_kg_relations_source_id_target_id",
+            "ix_kg_relations_source_id_target_name",
             "source_id",
+            "target_name",
             "target_id",
             postgresql_include=["id", "user_id", "type", "valid_from", "valid_to"],
         ),
         Index(
-            "ix_kg_relations_target_id",
+            "ix_kg_relations_target_id_source_name",
             "target_id",
-            postgresql_include=["source_id", "id", "user_id", "type", "valid_from", "valid_to"],
+            "source_name",
+            "source_id",
+            postgresql_include=["id", "user_id", "type", "valid_from", "valid_to"],
         ),
         Index("ix_kg_relations_user_id_created_at", "user_id", "created_at"),
     )
@@ -412,6 +417,13 @@ class KgRelation(Base):
     )
     target_id: Mapped[uuid.UUID] = mapped_column(
         UUID(as_uuid=True), ForeignKey("kg_entities.id", ondelete="CASCADE"), nullable=False
+    )
+    # The ends' names, written by the database (a trigger on insert, and on every rename).
+    source_name: Mapped[str] = mapped_column(
+        String(300), nullable=False, server_default=FetchedValue()
+    )
+    target_name: Mapped[str] = mapped_column(
+        String(300), nullable=False, server_default=FetchedValue()
     )
     type: Mapped[str] = mapped_column(String(100), nullable=False)
     properties: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False, server_default="{}")

@@ -30,7 +30,6 @@ from pgvector.sqlalchemy import HALFVEC
 from sqlalchemy import (
     Boolean,
     DateTime,
-    Float,
     Integer,
     Row,
     String,
@@ -64,17 +63,14 @@ _REL_FILTER = """
 """
 
 
-#: Choose the name-ordered scan for the boundary level when ``room x entities`` is below this
-#: many times ``size^2`` (a sequential index entry is roughly this much cheaper than a lookup).
-SCAN_FACTOR = 10
-
-# The walk itself (migration 0017): ``jarvis_kg_walk`` returns the kept nodes with their
-# depth, and ``seen``, how many nodes were reached before it stopped (on every row).
+# The walk itself (migrations 0017, 0022): ``jarvis_kg_walk`` returns the kept nodes with
+# their depth, and ``seen`` (on every row): how many nodes were reached, or ``cap + 1`` when the
+# cap cut a level (it then reads only that level's first names).
 _WALK = """
     walk AS MATERIALIZED (
         SELECT node, depth, seen FROM jarvis_kg_walk(
             :root, :depth, :follow_out, :follow_in, :types, CAST(:as_of AS timestamptz),
-            :node_limit, :scan_factor)
+            :node_limit)
     )"""
 
 
@@ -90,6 +86,7 @@ def _neighbourhood_sql() -> Any:
     named = """
     SELECT e.id, e.name, e.type, e.description, e.properties, k.depth FROM walk k
     CROSS JOIN LATERAL (SELECT * FROM kg_entities e WHERE e.id = k.node OFFSET 0) e"""
+    ends = "named WHERE depth = 1 OR (NOT :follow_out AND depth > 0)"
     edges = f"""
     pairs AS MATERIALIZED (SELECT id FROM (
         SELECT x.id FROM named s
@@ -99,17 +96,24 @@ def _neighbourhood_sql() -> Any:
         JOIN named t ON t.id = x.target_id
         WHERE s.id <> :root
         UNION ALL
-        -- the root is often a hub: probe (root, node) for each kept node instead of
-        -- reading all of the root's relations
-        SELECT x.id FROM named t
-        CROSS JOIN LATERAL (
-            SELECT r.id FROM kg_relations r
-            WHERE r.source_id = :root AND r.target_id = t.id AND {_REL_FILTER}
+        -- when the walk follows them, the root's relations go to depth 1 (or to itself).
+        -- The root is often a hub whose kept neighbours are its first names (the level was
+        -- cut): its relations within their names' range are the first of its index, read in
+        -- order, not probed one by one
+        SELECT x.id FROM (
+            SELECT r.id, r.target_id FROM kg_relations r
+            WHERE r.source_id = :root
+              AND r.target_name BETWEEN (SELECT min(name) FROM {ends}) AND (SELECT max(name) FROM {ends})
+              AND {_REL_FILTER}
             OFFSET 0) x
+        JOIN named t ON t.id = x.target_id
+        UNION ALL
+        SELECT r.id FROM named t JOIN kg_relations r
+          ON r.source_id = t.id AND r.target_name = t.name AND r.target_id = t.id
+        WHERE t.id = :root AND {_REL_FILTER}
     ) u LIMIT :edge_limit)"""
     edge_rows = """pairs p
-     CROSS JOIN LATERAL (SELECT * FROM kg_relations r WHERE r.id = p.id OFFSET 0) r
-     JOIN named s ON s.id = r.source_id JOIN named t ON t.id = r.target_id"""
+     CROSS JOIN LATERAL (SELECT * FROM kg_relations r WHERE r.id = p.id OFFSET 0) r"""
     sql = f"""WITH {_WALK},
     named AS MATERIALIZED ({named}
     ),{edges}
@@ -128,7 +132,6 @@ def _neighbourhood_sql() -> Any:
         bindparam("as_of", type_=DateTime(timezone=True)),
         bindparam("node_limit", type_=Integer()),
         bindparam("edge_limit", type_=Integer()),
-        bindparam("scan_factor", type_=Float()),
     )
 
 
@@ -148,7 +151,7 @@ _HOOD_START = (
         INSERT INTO jarvis_hood_walk (node, depth)
         SELECT node, depth FROM jarvis_kg_walk(
             :root, :depth, :follow_out, :follow_in, :types, CAST(:as_of AS timestamptz),
-            NULL, 0)
+            NULL)
         """
     ).bindparams(
         bindparam("root", type_=UUID(as_uuid=True)),
@@ -160,13 +163,10 @@ _HOOD_START = (
     ),
     text("ANALYZE jarvis_hood_walk"),
 )
-# Relations among the nodes: only (id, name) of each end is hashed, not whole entity rows.
-_HOOD_NAMES = """
-    WITH named AS MATERIALIZED (
-        SELECT e.id, e.name FROM jarvis_hood_walk h JOIN kg_entities e ON e.id = h.node
-    )"""
+# Relations among the nodes (each relation carries its ends' names).
 _HOOD_AMONG = f"""
-     FROM kg_relations r JOIN named s ON s.id = r.source_id JOIN named t ON t.id = r.target_id
+     FROM kg_relations r
+     JOIN jarvis_hood_walk s ON s.node = r.source_id JOIN jarvis_hood_walk t ON t.node = r.target_id
      WHERE {_REL_FILTER}"""
 
 
@@ -220,10 +220,10 @@ def _node_fields(n: str, depth: str) -> list[tuple[str, str]]:
 _RELATION_FIELDS = [
     ("id", _uuid("r.id")),
     ("source_id", _uuid("r.source_id")),
-    ("source", _string("s.name")),
+    ("source", _string("r.source_name")),
     ("type", _string("r.type")),
     ("target_id", _uuid("r.target_id")),
-    ("target", _string("t.name")),
+    ("target", _string("r.target_name")),
     ("weight", _number("r.weight")),
     ("valid_from", _nullable("r.valid_from")),
     ("valid_to", _nullable("r.valid_to")),
@@ -237,7 +237,7 @@ _HOOD_EDGE_FLAT = _flat_json(_RELATION_FIELDS)
 _NEIGHBOURHOOD = _neighbourhood_sql()
 
 _HOOD_JSON = text(
-    f"""{_HOOD_NAMES}
+    f"""
     (SELECT {_NODE_JSON}
      FROM jarvis_hood_walk h JOIN kg_entities e ON e.id = h.node ORDER BY h.depth, e.name, e.id)
     UNION ALL
@@ -249,14 +249,14 @@ _HOOD_JSON = text(
     bindparam("as_of", type_=DateTime(timezone=True)),
 )
 _HOOD_ROWS = text(
-    f"""{_HOOD_NAMES}
+    f"""
     (SELECT 'n' AS kind, e.id, e.name AS a, e.type AS b, e.description AS c, h.depth,
             e.properties AS props, NULL::uuid AS source_id, NULL::uuid AS target_id,
             NULL::float8 AS weight, NULL::timestamptz AS valid_from,
             NULL::timestamptz AS valid_to
      FROM jarvis_hood_walk h JOIN kg_entities e ON e.id = h.node ORDER BY h.depth, e.name, e.id)
     UNION ALL
-    (SELECT 'e', r.id, s.name, t.name, r.type, NULL, r.properties, r.source_id, r.target_id,
+    (SELECT 'e', r.id, r.source_name, r.target_name, r.type, NULL, r.properties, r.source_id, r.target_id,
             r.weight, r.valid_from, r.valid_to
      {_HOOD_AMONG})
     """
@@ -335,7 +335,7 @@ class NewRelation:
     id: uuid.UUID = field(default_factory=uuid.uuid4)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: a frozen dataclass takes 5x as long to build
 class NodeRow:
     """A neighbourhood node: an entity and its distance (in relations) from the root."""
 
@@ -347,7 +347,7 @@ class NodeRow:
     properties: dict[str, object]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: a frozen dataclass takes 5x as long to build
 class EdgeRow:
     """A relation among the neighbourhood's nodes (no end names: the service adds them)."""
 
@@ -681,12 +681,16 @@ class KnowledgeGraphRepository:
         return bool(getattr(result, "rowcount", 0))
 
     def find_relation(
-        self, source_id: uuid.UUID, target_id: uuid.UUID, type_: str
+        self, source_id: uuid.UUID, target_id: uuid.UUID, target_name: str, type_: str
     ) -> KgRelation | None:
+        """The current ``source -[type]-> target`` relation, if any. The target's name (which
+        each relation carries) makes it one probe of ``(source, target name, target)``, not a
+        read of all the source's relations (a hub has thousands)."""
         return self.session.scalar(
             select(KgRelation)
             .where(
                 KgRelation.source_id == source_id,
+                KgRelation.target_name == target_name,
                 KgRelation.target_id == target_id,
                 KgRelation.type == type_,
                 KgRelation.valid_to.is_(None),
@@ -763,12 +767,10 @@ class KnowledgeGraphRepository:
         as_of: datetime | None,
         node_limit: int,
         edge_limit: int,
-        scan_factor: float = SCAN_FACTOR,
     ) -> NeighbourhoodRows:
         """The nearest ``node_limit`` nodes within ``depth`` hops of ``root`` (by depth, then
         name) and the relations among them (at most ``edge_limit``), in one round trip.
-        ``seen > node_limit`` means the cap cut the walk. ``scan_factor``: 0 always looks the
-        boundary level's names up, a huge value always walks the name index (tests)."""
+        ``seen > node_limit`` means the cap cut the walk."""
         rows = self.session.execute(
             _NEIGHBOURHOOD,
             {
@@ -776,7 +778,6 @@ class KnowledgeGraphRepository:
                 "depth": depth,
                 "node_limit": node_limit,
                 "edge_limit": edge_limit + 1,
-                "scan_factor": scan_factor,
             },
         )
         row = rows.one()

@@ -271,7 +271,7 @@ class KnowledgeGraphService(KnowledgeGraphQueries):
                         self._new_entity(principal, row, vector, embedder.model_name, now)
                     )
             s, o = ends[subject_name.lower()], ends[object_name.lower()]
-            r = repo.find_relation(s.id, o.id, rel_type)
+            r = repo.find_relation(s.id, o.id, o.name, rel_type)
             created = r is None
             if r is None:
                 r = repo.add_relation(
