@@ -189,6 +189,8 @@ def test_a_renamed_entity_takes_its_new_place_among_the_nearest(services: Servic
     def kept() -> list[str]:
         return [n.name for n in kg.neighbourhood(owner, hub.id, depth=1, node_limit=4).nodes]
 
+    # a loop on the root, whose name sorts among its neighbours': one relation, counted once
+    kg.create_relation(owner, source_id=hub.id, target_id=hub.id, type_="self")
     assert kept() == ["hub", "leaf 00", "leaf 01", "leaf 02"]
     kg.update_entity(owner, leaves[11].id, name="a leaf")  # last by name -> first
     kg.update_entity(owner, leaves[0].id, name="z leaf")  # first -> last
@@ -198,7 +200,7 @@ def test_a_renamed_entity_takes_its_new_place_among_the_nearest(services: Servic
     assert kept() == ["hub", "a leaf", "aa leaf", "leaf 01"]
     hood = kg.neighbourhood(owner, hub.id, depth=1, node_limit=50)
     names = {n.id: n.name for n in hood.nodes}
-    assert len(hood.edges) == 13
+    assert len(hood.edges) == 14
     assert all(
         (e.source_name, e.target_name) == (names[e.source_id], names[e.target_id])
         for e in hood.edges

@@ -87,6 +87,8 @@ def _neighbourhood_sql() -> Any:
     SELECT e.id, e.name, e.type, e.description, e.properties, k.depth FROM walk k
     CROSS JOIN LATERAL (SELECT * FROM kg_entities e WHERE e.id = k.node OFFSET 0) e"""
     ends = "named WHERE depth = 1 OR (NOT :follow_out AND depth > 0)"
+    # The other kept nodes' relations among the kept nodes (index only; the few that are
+    # get fetched by key), and the root's relation to itself.
     edges = f"""
     pairs AS MATERIALIZED (SELECT id FROM (
         SELECT x.id FROM named s
@@ -96,27 +98,31 @@ def _neighbourhood_sql() -> Any:
         JOIN named t ON t.id = x.target_id
         WHERE s.id <> :root
         UNION ALL
-        -- when the walk follows them, the root's relations go to depth 1 (or to itself).
-        -- The root is often a hub whose kept neighbours are its first names (the level was
-        -- cut): its relations within their names' range are the first of its index, read in
-        -- order, not probed one by one
-        SELECT x.id FROM (
-            SELECT r.id, r.target_id FROM kg_relations r
-            WHERE r.source_id = :root
-              AND r.target_name BETWEEN (SELECT min(name) FROM {ends}) AND (SELECT max(name) FROM {ends})
-              AND {_REL_FILTER}
-            OFFSET 0) x
-        JOIN named t ON t.id = x.target_id
-        UNION ALL
         SELECT r.id FROM named t JOIN kg_relations r
           ON r.source_id = t.id AND r.target_name = t.name AND r.target_id = t.id
         WHERE t.id = :root AND {_REL_FILTER}
     ) u LIMIT :edge_limit)"""
-    edge_rows = """pairs p
-     CROSS JOIN LATERAL (SELECT * FROM kg_relations r WHERE r.id = p.id OFFSET 0) r"""
+    # When the walk follows them, the root's relations go to depth 1 (or to itself). The
+    # root is often a hub whose kept neighbours are its first names (the level was cut): its
+    # relations within their names' range are the first of its index, read in order and
+    # fetched as they come, not probed one by one and fetched again by key.
+    root_rows = f"""
+    root_rows AS MATERIALIZED (
+        SELECT r.* FROM kg_relations r
+        WHERE r.source_id = :root
+          AND r.target_name BETWEEN (SELECT min(name) FROM {ends}) AND (SELECT max(name) FROM {ends})
+          AND {_REL_FILTER} AND r.target_id <> :root AND r.target_id IN (SELECT id FROM named)
+        LIMIT :edge_limit),
+    edge_rows AS (
+        SELECT * FROM root_rows
+        UNION ALL
+        SELECT r.* FROM pairs p
+        CROSS JOIN LATERAL (SELECT * FROM kg_relations r WHERE r.id = p.id OFFSET 0) r
+        LIMIT :edge_limit)"""
+    edge_rows = "edge_rows r"
     sql = f"""WITH {_WALK},
     named AS MATERIALIZED ({named}
-    ),{edges}
+    ),{edges},{root_rows}
     SELECT coalesce((SELECT max(seen) FROM walk), 0) AS seen,
            (SELECT '[' || coalesce(string_agg({_HOOD_NODE_FLAT}, ',' ORDER BY n.depth, n.name, n.id), '')
                    || ']' FROM named n) AS nodes,
