@@ -176,34 +176,43 @@ _HOOD_AMONG = f"""
      WHERE {_REL_FILTER}"""
 
 
+class _Quoted(str):
+    """A field's SQL whose text goes between quotes as it is (a uuid: nothing to escape)."""
+
+
 def _json_text(key: str, fields: Sequence[tuple[str, str]]) -> str:
-    """SQL for ``{"<key>": {<fields>}}`` as text, concatenated from each value's JSON text.
-    ``json_build_object`` looks up how to print each argument's type on every row: an
-    export's 300k lines cost 2-3x as much through it (``jsonb_build_object``: 5x)."""
-    return f"""'{{"{key}": ' || {_flat_json(fields)} || '}}'"""
+    """SQL for ``{"<key>": {<fields>}}`` as text (see :func:`_flat_json`)."""
+    return _format("{" + f'"{key}": ' + "{%s}}", fields)
 
 
 def _flat_json(fields: Sequence[tuple[str, str]]) -> str:
-    """SQL for one JSON object ``{<fields>}`` as text (see :func:`_json_text`)."""
-    body = " || ', ' || ".join(f"'\"{name}\": ' || {value}" for name, value in fields)
-    return f"""'{{' || {body} || '}}'"""
+    """SQL for one JSON object ``{<fields>}`` as text: one ``format()`` call, its template
+    the keys and its arguments each value's JSON text. ``json_build_object`` looks up how to
+    print each argument's type on every row (an export's 300k lines cost 2-3x as much through
+    it; ``jsonb_build_object`` 5x), and ``'...' || ... ||`` copies the growing text once per
+    piece (20% slower than ``format``)."""
+    return _format("{%s}", fields)
+
+
+def _format(outer: str, fields: Sequence[tuple[str, str]]) -> str:
+    body = ", ".join(
+        f'"{name}": ' + ('"%s"' if isinstance(value, _Quoted) else "%s") for name, value in fields
+    )
+    template = outer.replace("%s", body, 1)
+    return f"format('{template}', {', '.join(value for _, value in fields)})"
 
 
 def _uuid(expr: str) -> str:
-    return f"""('"' || {expr} || '"')"""
+    return _Quoted(expr)
 
 
 def _string(expr: str) -> str:
-    """Quoted; escaped by ``to_json`` only when it has a quote, a backslash or a control
-    character (a regular expression test costs a fraction of a ``to_json`` call)."""
-    return (
-        f"""CASE WHEN {expr} ~ '[[:cntrl:]"\\\\]' THEN to_json({expr}::text)::text """
-        f"""ELSE '"' || {expr} || '"' END"""
-    )
+    """Quoted and escaped (a regular expression test to skip ``to_json`` cost more than it)."""
+    return f"to_json({expr})"
 
 
 def _nullable(expr: str) -> str:  # a timestamp
-    return f"CASE WHEN {expr} IS NULL THEN 'null' ELSE to_json({expr})::text END"
+    return f"coalesce(to_json({expr})::text, 'null')"
 
 
 def _number(expr: str) -> str:  # a float: NaN and infinities are strings in JSON
@@ -217,8 +226,8 @@ def _node_fields(n: str, depth: str) -> list[tuple[str, str]]:
         ("name", _string(f"{n}.name")),
         ("type", _string(f"{n}.type")),
         ("description", _string(f"{n}.description")),
-        ("depth", f"{depth}::text"),
-        ("properties", f"{n}.properties::text"),
+        ("depth", depth),
+        ("properties", f"{n}.properties"),
     ]
 
 
@@ -233,7 +242,7 @@ _RELATION_FIELDS = [
     ("weight", _number("r.weight")),
     ("valid_from", _nullable("r.valid_from")),
     ("valid_to", _nullable("r.valid_to")),
-    ("properties", "r.properties::text"),
+    ("properties", "r.properties"),
 ]
 _NODE_JSON = _json_text("node", _node_fields("e", "h.depth"))
 _RELATION_JSON = _json_text("relation", _RELATION_FIELDS)
