@@ -107,3 +107,55 @@ def test_upgrade_and_downgrade_round_trip(fresh_database) -> None:  # type: igno
             assert conn.scalar(text("select count(*) from users")) == 0
     finally:
         engine.dispose()
+
+
+def test_relations_written_before_0022_get_their_ends_names(fresh_database) -> None:  # type: ignore[no-untyped-def]
+    """0022 copies each relation's ends' names into it (the walk reads a level by name from
+    the relation indexes): relations that exist when it runs are filled in, and from then on
+    the triggers keep them, as the app role too."""
+    s: Settings = fresh_database()
+    engine = create_engine(s.owner_url())
+    try:
+        downgrade(s, "0021")
+        with engine.begin() as conn:
+            uid = conn.scalar(
+                text("insert into users (email, password_hash) values ('m@x.io', 'x') returning id")
+            )
+            ids = conn.scalars(
+                text(
+                    "insert into kg_entities (user_id, name, type) "
+                    "select :u, n, 'thing' from unnest(array['Ada', 'Bob', 'Cy']) n returning id"
+                ),
+                {"u": uid},
+            ).all()
+            conn.execute(
+                text(
+                    "insert into kg_relations (user_id, source_id, target_id, type) "
+                    "values (:u, :a, :b, 'knows'), (:u, :b, :c, 'knows'), (:u, :c, :c, 'is')"
+                ),
+                {"u": uid, "a": ids[0], "b": ids[1], "c": ids[2]},
+            )
+        upgrade(s)
+        names = "select source_name || '>' || target_name from kg_relations order by 1"
+        with engine.connect() as conn:
+            assert conn.scalars(text(names)).all() == ["Ada>Bob", "Bob>Cy", "Cy>Cy"]
+        app = create_engine(s.app_url())
+        try:
+            with app.begin() as conn:
+                conn.execute(text("select set_config('app.user_id', :u, true)"), {"u": str(uid)})
+                conn.execute(
+                    text("update kg_entities set name = 'Cyd' where id = :c"), {"c": ids[2]}
+                )
+                conn.execute(
+                    text(
+                        "insert into kg_relations (user_id, source_id, target_id, type) "
+                        "values (:u, :c, :a, 'knows')"
+                    ),
+                    {"u": uid, "a": ids[0], "c": ids[2]},
+                )
+        finally:
+            app.dispose()
+        with engine.connect() as conn:
+            assert conn.scalars(text(names)).all() == ["Ada>Bob", "Bob>Cyd", "Cyd>Ada", "Cyd>Cyd"]
+    finally:
+        engine.dispose()
