@@ -11,7 +11,9 @@ no wider scope: the few lookups made before a user is known (sign-in by email, r
 hash, registration) call narrow ``SECURITY DEFINER`` functions (migration 0013), and
 ``app.user_role = 'admin'`` only counts when the acting user is an active admin in the database.
 Work is
-rolled back unless :meth:`UnitOfWork.commit` is called. A driver error raised inside the block
+rolled back unless :meth:`UnitOfWork.commit` is called; a unit of work that only reads
+(:meth:`UnitOfWorkFactory.reads`) runs a READ ONLY transaction and ends it with COMMIT, so its
+statements stay prepared. A driver error raised inside the block
 leaves it as a :mod:`jarvis.errors` type (:func:`jarvis.db.errors.translate`): services never
 see SQLAlchemy or psycopg.
 """
