@@ -364,7 +364,7 @@ class NodeRow:
 
 @dataclass(slots=True)  # not frozen: a frozen dataclass takes 5x as long to build
 class EdgeRow:
-    """A relation among the neighbourhood's nodes (no end names: the service adds them)."""
+    """A relation among the neighbourhood's nodes, with its ends' names."""
 
     id: uuid.UUID
     source_id: uuid.UUID
