@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import threading
+import uuid
+
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import Engine, create_engine, text
 
 from jarvis.config import Settings
+from jarvis.db.engine import create_app_engine
 from jarvis.db.migrate import downgrade, upgrade
 from jarvis.db.tables import USER_OWNED_TABLES, Base
+from jarvis.db.uow import UnitOfWorkFactory
+from tests import factories
 
 
 def test_models_and_migrations_agree(owner_engine: Engine) -> None:
@@ -157,5 +164,55 @@ def test_relations_written_before_0022_get_their_ends_names(fresh_database) -> N
             app.dispose()
         with engine.connect() as conn:
             assert conn.scalars(text(names)).all() == ["Ada>Bob", "Bob>Cyd", "Cyd>Ada", "Cyd>Cyd"]
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.parametrize("first", ["relation", "rename"])
+def test_a_rename_and_a_new_relation_at_the_same_time_agree(settings: Settings, first: str) -> None:
+    """The relation trigger share-locks the ends it reads, so whichever of the two commits
+    last, the relation ends up with the entity's new name."""
+    engine = create_app_engine(settings)
+    try:
+        uow = UnitOfWorkFactory(engine)
+        who = factories.user(uow, f"namer-{uuid.uuid4().hex[:8]}")
+        as_user = text("select set_config('app.user_id', :u, true)")
+        with engine.begin() as conn:
+            conn.execute(as_user, {"u": str(who.user_id)})
+            a, b = conn.scalars(
+                text(
+                    "insert into kg_entities (user_id, name, type) "
+                    "select :u, n, 'thing' from unnest(array['A', 'B']) n returning id"
+                ),
+                {"u": who.user_id},
+            ).all()
+        relate = text(
+            "insert into kg_relations (user_id, source_id, target_id, type) values (:u, :a, :b, 'r')"
+        )
+        rename = text("update kg_entities set name = 'B2' where id = :b")
+
+        def second() -> None:
+            with engine.begin() as conn:
+                conn.execute(as_user, {"u": str(who.user_id)})
+                if first == "relation":
+                    conn.execute(rename, {"b": b})
+                else:
+                    conn.execute(relate, {"u": who.user_id, "a": a, "b": b})
+
+        with engine.connect() as conn, conn.begin():
+            conn.execute(as_user, {"u": str(who.user_id)})
+            if first == "relation":
+                conn.execute(relate, {"u": who.user_id, "a": a, "b": b})
+            else:
+                conn.execute(rename, {"b": b})
+            other = threading.Thread(target=second)
+            other.start()
+            other.join(0.5)
+            assert other.is_alive()  # it waits for this transaction
+        other.join(10)
+        assert not other.is_alive()
+        with engine.begin() as conn:
+            conn.execute(as_user, {"u": str(who.user_id)})
+            assert conn.scalars(text("select target_name from kg_relations")).all() == ["B2"]
     finally:
         engine.dispose()
