@@ -20,9 +20,7 @@ and recall@10 against the exact answer:
 * (not timed) a shared HNSW over everyone's rows: fast and wrong, shown by
                  ``tests/integration/test_memory_scale.py``.
 
-Every statement runs as the app runs a search: in a reading unit of work (``uow.reads``: a READ
-ONLY transaction ended by COMMIT, so the statement is prepared once per connection, not parsed
-and planned on every search). Wall times are p50 over the queries; next to the exact figures the server's own CPU time per
+Wall times are p50 over the queries; next to the exact figures the server's own CPU time per
 search (``/proc/<backend>/schedstat``) is printed too: on a machine shared with other work the
 wall clock mostly measures the others, the server's CPU time much less.
 
@@ -54,7 +52,6 @@ from jarvis.db.engine import create_app_engine  # noqa: E402
 from jarvis.db.repositories.memory import NAIVE_SQL, MemoryRepository  # noqa: E402
 from jarvis.db.repositories.memory_indexes import MemoryIndexRepository  # noqa: E402
 from jarvis.db.uow import UnitOfWorkFactory  # noqa: E402
-from jarvis.identity import Principal  # noqa: E402
 from jarvis.llm.embedders import WORDLLAMA_MODEL, WordLlamaEmbedder  # noqa: E402
 from jarvis.services.memory import MemoryIndexes  # noqa: E402
 
@@ -255,7 +252,7 @@ def main() -> None:
                 model: str = model,
                 cpu: list[float] | None = None,
             ) -> tuple[float, list[uuid.UUID]]:
-                with uow.reads(Principal(uid, "bench")) as w:
+                with uow.for_user_id(uid) as w:
                     # begin + RLS user outside the timing
                     pid = w.session.execute(text("SELECT pg_backend_pid()")).scalar_one()
                     repo = MemoryRepository(w.session)
@@ -269,7 +266,7 @@ def main() -> None:
                     return ms, [r.id for r in rows]
 
             def before(q: list[float], uid: uuid.UUID = uid, model: str = model) -> float:
-                with uow.reads(Principal(uid, "bench")) as w:
+                with uow.for_user_id(uid) as w:
                     w.session.execute(text("SELECT 1"))
                     q384 = q + [0.0] * (384 - len(q))
                     t0 = time.perf_counter()
@@ -286,7 +283,7 @@ def main() -> None:
                 model: str = model,
                 cpu: list[float] | None = None,
             ) -> tuple[float, list[uuid.UUID]]:
-                with uow.reads(Principal(uid, "bench")) as w:
+                with uow.for_user_id(uid) as w:
                     pid = w.session.execute(text("SELECT pg_backend_pid()")).scalar_one()
                     params = {"query": q, "user_id": uid, "model": model, "k": K}
                     if sql is PREVIOUS_EXACT_SQL:

@@ -11,9 +11,7 @@ no wider scope: the few lookups made before a user is known (sign-in by email, r
 hash, registration) call narrow ``SECURITY DEFINER`` functions (migration 0013), and
 ``app.user_role = 'admin'`` only counts when the acting user is an active admin in the database.
 Work is
-rolled back unless :meth:`UnitOfWork.commit` is called; a unit of work that only reads
-(:meth:`UnitOfWorkFactory.reads`) runs a READ ONLY transaction and ends it with COMMIT, so its
-statements stay prepared. A driver error raised inside the block
+rolled back unless :meth:`UnitOfWork.commit` is called. A driver error raised inside the block
 leaves it as a :mod:`jarvis.errors` type (:func:`jarvis.db.errors.translate`): services never
 see SQLAlchemy or psycopg.
 """
@@ -59,11 +57,6 @@ from jarvis.identity import Principal
 _SET_CONTEXT = text(
     "select set_config('app.user_id', :user_id, true), set_config('app.user_role', :role, true)"
 )
-# The same, and the transaction read only: PostgreSQL refuses any write in it.
-_SET_READ_CONTEXT = text(
-    "select set_config('app.user_id', :user_id, true), set_config('app.user_role', :role, true),"
-    " set_config('transaction_read_only', 'on', true)"
-)
 
 #: The repositories a unit of work carries (attribute name -> built lazily on first use).
 _REPOSITORIES = (
@@ -105,11 +98,9 @@ class UnitOfWork:
         user_id: uuid.UUID | None = None,
         role: str | None = None,
         set_context: bool = True,
-        read_only: bool = False,
     ) -> None:
         self._session_factory = session_factory
         self._set_context_on_begin = set_context
-        self._read_only = read_only
         self._session: Session | None = None
         self.user_id = user_id
         self.role = role
@@ -134,12 +125,7 @@ class UnitOfWork:
         if session is None:
             return
         try:
-            if self._read_only and exc is None:
-                # nothing to undo (PostgreSQL refused any write), and psycopg answers a
-                # ROLLBACK by dropping every prepared statement of the connection
-                session.commit()
-            else:
-                session.rollback()
+            session.rollback()
         except SQLAlchemyError:
             if exc is None:
                 raise DatabaseUnavailableError() from None
@@ -153,7 +139,7 @@ class UnitOfWork:
 
     def _set_context(self, _session: Session, _transaction: Any, connection: Any) -> None:
         connection.execute(
-            _SET_READ_CONTEXT if self._read_only else _SET_CONTEXT,
+            _SET_CONTEXT,
             {"user_id": str(self.user_id) if self.user_id else "", "role": self.role or ""},
         )
 
@@ -331,21 +317,6 @@ class UnitOfWorkFactory:
             self._session_factory,
             user_id=principal.user_id if principal else None,
             role=principal.role if principal else None,
-        )
-
-    def reads(self, principal: Principal) -> UnitOfWork:
-        """A unit of work that only reads: its transaction is READ ONLY (a write fails) and ends
-        with COMMIT. psycopg drops all of a connection's prepared statements at every ROLLBACK
-        (and forgets how often each ran), so a statement read on every request is otherwise
-        parsed and planned every time; after a COMMIT it is prepared on its fifth run on a
-        connection. For reads made again and again with a costly plan (the graph explorer).
-        On a test's shared connection, an ordinary unit of work (read only would last for the
-        rest of the test's transaction)."""
-        return UnitOfWork(
-            self._session_factory,
-            user_id=principal.user_id,
-            role=principal.role,
-            read_only=not self.shares_one_connection,
         )
 
     def for_user_id(self, user_id: uuid.UUID, role: str = "user") -> UnitOfWork:

@@ -211,7 +211,7 @@ class KnowledgeGraphQueries:
             raise ValidationError("Direction must be out, in or both.", field="direction")
         node_limit = clamp_int(node_limit, 1, MAX_NODE_LIMIT, field="node_limit")
         types = _relation_types(relation_types)
-        with self._uow.reads(principal) as uow:  # read on every click: keep its plan
+        with self._uow(principal) as uow:
             rows = uow.graph.neighbourhood(
                 entity_id,
                 depth=depth,
@@ -261,7 +261,7 @@ class KnowledgeGraphQueries:
             if entity_id != root_id and len(walks) <= MAX_EXPANDED:
                 walks.append((entity_id, 1))
         hoods: list[Neighbourhood] = []
-        with self._uow.reads(principal) as uow:  # read on every click: keep its plan
+        with self._uow(principal) as uow:
             for entity_id, walk_depth in walks:
                 rows = uow.graph.neighbourhood(
                     entity_id,

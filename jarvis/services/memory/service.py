@@ -237,9 +237,7 @@ class MemoryService:
         k = clamp_int(k, 1, MAX_K, field="k", label="number of results")
         min_score = None if min_score is None else finite_float(min_score, field="min_score")
         default = self._embedders.default.model_name
-        # a reading unit of work: the search statement stays prepared from one search to the
-        # next (parse and plan were ~10 % of an exact search over 10,000 memories)
-        with self._uow.reads(principal) as uow:
+        with self._uow(principal) as uow:
             plan = uow.memories.search_plan(principal.user_id, default)
             embedder = self._embedders.resolve(principal, plan.chosen_model)
             vector: list[float] | None = embedder.embed([query])[0]
@@ -261,9 +259,8 @@ class MemoryService:
                     min_score=-1.0 if min_score is None else min_score,
                     ann_dims=embedder.dim if ann else None,
                 )
-            # Read-only on purpose (and enforced: the transaction is READ ONLY): updating
-            # last_accessed_at here would clear the visibility map of the user's pages and turn
-            # the index-only scan back into heap reads.
+            # Read-only on purpose: updating last_accessed_at here would clear the visibility map
+            # of the user's pages and turn the index-only scan back into heap reads.
             return _with_conversations(uow, _hits(rows))
 
     def browse(
