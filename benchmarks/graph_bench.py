@@ -3,7 +3,7 @@
 Hubs: 10 entities with ~7,700 out-edges each; the other relations have skewed sources (some
 busy nodes, many quiet ones) and uniform targets. Both directions. Compared:
 
-* statement   the capped neighbourhood's one statement alone, in an open transaction (the
+* statement   the capped neighbourhood's one statement alone, planned as on every request (the
               walk function reads each level's first names from the relation indexes, which
               hold the far end's name, and stops at the first level over the cap), as the app
               role with row-level security;
@@ -42,6 +42,7 @@ from jarvis.db.engine import create_app_engine  # noqa: E402
 from jarvis.db.repositories.knowledge_graph import (  # noqa: E402
     _NEIGHBOURHOOD,
     KnowledgeGraphRepository,
+    _walk_params,
 )
 from jarvis.db.uow import UnitOfWorkFactory  # noqa: E402
 from jarvis.identity import Principal  # noqa: E402
@@ -333,11 +334,7 @@ def main() -> None:
             settles on a generic plan, up to 6x slower for other parameters): what the
             issue's "in SQL" figures measure."""
             params = {
-                "root": root,
-                "follow_out": True,
-                "follow_in": True,
-                "types": [],
-                "as_of": None,
+                **_walk_params(root, "both", [], None),
                 "depth": depth,
                 "node_limit": cap,
                 "edge_limit": cap * 5 + 1,
