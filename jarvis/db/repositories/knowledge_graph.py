@@ -12,7 +12,8 @@ nodes' rows and the relations among them. A recursive CTE cannot see what it alr
 SQL-standard ``CYCLE`` clause tracks paths, not visited nodes, and explodes on hubs.
 
 Uncapped (:meth:`KnowledgeGraphRepository.stream_neighbourhood`), the same walk fills a
-temporary table level by level and streams through a server-side cursor.
+temporary table level by level and streams through a server-side cursor; the export's JSON
+lines (:meth:`KnowledgeGraphRepository.stream_neighbourhood_json`) are copied out (``COPY``).
 
 Row-level security scopes every statement to the acting user.
 """
@@ -263,6 +264,10 @@ _HOOD_JSON = text(
     bindparam("types", type_=ARRAY(String())),
     bindparam("as_of", type_=DateTime(timezone=True)),
 )
+# The export's JSON lines, copied out verbatim: COPY's CSV with a delimiter and a quote byte
+# that JSON text made by PostgreSQL never holds (it escapes every control character), so no
+# row is ever quoted and each row is its line.
+_JSON_LINES_COPY = "COPY ({query}) TO STDOUT (FORMAT csv, DELIMITER E'\\x01', QUOTE E'\\x02')"
 _HOOD_ROWS = text(
     f"""
     (SELECT 'n' AS kind, e.id, e.name AS a, e.type AS b, e.description AS c, h.depth,
@@ -863,17 +868,30 @@ class KnowledgeGraphRepository:
         direction: Direction,
         types: Sequence[str],
         as_of: datetime | None,
-        batch_size: int = 5000,
+        chunk_bytes: int = 1 << 16,
     ) -> Iterator[str]:
-        """:meth:`stream_neighbourhood` as JSON text made by PostgreSQL, one object a row
-        (``{"node": {...}}`` then ``{"relation": {...}}``): an export never builds a Python
-        object per row."""
+        """:meth:`stream_neighbourhood` as JSON lines made by PostgreSQL (``{"node": {...}}``
+        then ``{"relation": {...}}``, each ending in a newline), in chunks of whole lines of
+        about ``chunk_bytes``. The lines are copied out of the server (``COPY``): an export
+        never builds a Python object per row, and a streaming response writes one chunk at a
+        time, not one line (a hub's 330k lines)."""
         params = self._walk_into_hood(root, depth, direction, types, as_of)
-        result = self.session.execute(
-            _HOOD_JSON, params, execution_options={"stream_results": True, "yield_per": batch_size}
-        )
-        for (line,) in result:
-            yield str(line)
+        query = _HOOD_JSON.compile(dialect=self.session.get_bind().dialect)
+        driver: Any = self.session.connection().connection.driver_connection
+        with driver.cursor().copy(
+            _JSON_LINES_COPY.format(query=query), query.construct_params(params)
+        ) as copy:
+            chunk: list[bytes | memoryview] = []
+            size = 0
+            for line in copy:  # one row, newline included
+                chunk.append(line)
+                size += len(line)
+                if size >= chunk_bytes:
+                    yield b"".join(chunk).decode()
+                    chunk.clear()
+                    size = 0
+            if chunk:
+                yield b"".join(chunk).decode()
 
     def _walk_into_hood(
         self,

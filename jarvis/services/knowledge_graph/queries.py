@@ -344,7 +344,8 @@ class KnowledgeGraphQueries:
         as_of: datetime | None = None,
     ) -> Iterator[str]:
         """The whole neighbourhood as JSON lines (``{"node": ...}`` then ``{"relation": ...}``),
-        made by PostgreSQL and streamed: for a streaming HTTP response or a file. Raises
+        made by PostgreSQL and streamed in chunks of whole lines (about 64 KB each): for a
+        streaming HTTP response or a file. Raises
         NotFoundError (before yielding anything) when the entity does not exist."""
         if not 1 <= depth <= MAX_DEPTH:
             raise ValidationError(f"Depth must be between 1 and {MAX_DEPTH}.", field="depth")
@@ -366,14 +367,13 @@ class KnowledgeGraphQueries:
         as_of: datetime | None,
     ) -> Iterator[str]:
         with self._uow(principal) as uow:
-            for line in uow.graph.stream_neighbourhood_json(
+            yield from uow.graph.stream_neighbourhood_json(
                 entity_id,
                 depth=depth,
                 direction=direction,
                 types=list(relation_types),
                 as_of=as_of,
-            ):
-                yield line + "\n"
+            )
 
     def shortest_path(
         self,
