@@ -52,6 +52,9 @@ WARM_MODULES = (
     "jarvis.ui.graph_view",
     "jarvis.ui.run_view",
     "jarvis.ui.composer",
+    # the provider SDKs (seconds), imported by the first run otherwise
+    "jarvis.llm.openai_provider",
+    "jarvis.llm.anthropic_provider",
 )
 
 

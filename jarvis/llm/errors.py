@@ -5,18 +5,21 @@ The SDKs share a hierarchy (``APIError`` -> ``APIStatusError`` (4xx/5xx) /
 ``APIConnectionError`` -> ``APITimeoutError``); the status code decides for status errors, so
 a new SDK subclass of a known status is still mapped right. Messages are our own wording plus
 the provider's short explanation for bad requests, redacted, never the API key.
+
+The SDKs are not imported here: an exception can only come from an SDK that is loaded, so the
+classes are looked up among the loaded ones. Together the SDKs take seconds to import, and a
+command that never calls a provider (``jarvis users add``) should not wait for them.
 """
 
 from __future__ import annotations
 
 import random
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
-import anthropic
 import httpx
-import openai
 
 from jarvis.errors import (
     OutboundRefusedError,
@@ -102,6 +105,17 @@ def _retry_after(exc: BaseException) -> float | None:
         return None
 
 
+#: The SDK packages whose exceptions :func:`translate_error` maps.
+_SDKS = ("openai", "anthropic")
+
+
+def _sdk(*names: str) -> tuple[type[BaseException], ...]:
+    """The exception classes called ``names`` in the SDKs imported so far (an exception can
+    only come from a loaded SDK; importing one here would cost seconds)."""
+    loaded = [m for m in (sys.modules.get(sdk) for sdk in _SDKS) if m is not None]
+    return tuple(cls for m in loaded for name in names if (cls := getattr(m, name, None)))
+
+
 def translate_error(
     exc: BaseException, provider: str, *, secret: str | None = None
 ) -> ProviderError:
@@ -115,36 +129,30 @@ def translate_error(
         return exc
     if isinstance(exc, OutboundRefusedError):  # the guarded transport refused the address
         return ProviderBadRequestError(f"{who} cannot be used: {exc}", provider=provider)
-    if isinstance(
-        exc,
-        (openai.APITimeoutError, anthropic.APITimeoutError, *_TIMEOUTS),
-    ):
+    if isinstance(exc, (*_sdk("APITimeoutError"), *_TIMEOUTS)):
         err = ProviderTimeoutError(f"{who} did not answer in time.", provider=provider)
-    elif isinstance(
-        exc,
-        (openai.APIConnectionError, anthropic.APIConnectionError, *_TRANSPORT),
-    ):
+    elif isinstance(exc, (*_sdk("APIConnectionError"), *_TRANSPORT)):
         err = ProviderServerError(f"{who} could not be reached.", provider=provider)
-    elif isinstance(exc, openai.APIStatusError | anthropic.APIStatusError):
-        err = _from_status(exc.status_code, exc, provider, secret)
-    elif isinstance(exc, openai.APIResponseValidationError | anthropic.APIResponseValidationError):
+    elif isinstance(exc, _sdk("APIStatusError")):
+        err = _from_status(int(getattr(exc, "status_code", 500)), exc, provider, secret)
+    elif isinstance(exc, _sdk("APIResponseValidationError")):
         err = ProviderServerError(
             f"{who} sent a response Jarvis could not read.", provider=provider
         )
-    elif isinstance(exc, openai.APIError | anthropic.APIError):
+    elif isinstance(exc, _sdk("APIError")):
         # An error event inside an otherwise successful stream (overloaded, internal error).
         detail = _scrub(_detail(exc), secret)
         err = ProviderServerError(
             f"{who} reported an error while answering" + (f": {detail}" if detail else "."),
             provider=provider,
         )
-    elif isinstance(exc, anthropic.CredentialsError) or type(exc).__name__ in _CREDENTIAL_ERRORS:
+    elif isinstance(exc, _sdk("CredentialsError")) or type(exc).__name__ in _CREDENTIAL_ERRORS:
         err = ProviderAuthError(f"{who} credentials could not be loaded.", provider=provider)
-    elif isinstance(exc, openai.LengthFinishReasonError | openai.ContentFilterFinishReasonError):
+    elif isinstance(exc, _sdk("LengthFinishReasonError", "ContentFilterFinishReasonError")):
         err = ProviderBadRequestError(
             f"{who} stopped the answer: {_scrub(str(exc), secret)}", provider=provider
         )
-    elif isinstance(exc, openai.OpenAIError | anthropic.AnthropicError):
+    elif isinstance(exc, _sdk("OpenAIError", "AnthropicError")):
         # Raised by the SDK before sending (client set-up, bad arguments): not transient.
         err = ProviderBadRequestError(
             f"{who}: the request could not be made ({type(exc).__name__}).", provider=provider

@@ -19,7 +19,6 @@ from jarvis.errors import (
     ValidationError,
 )
 from jarvis.identity import Principal
-from jarvis.llm.anthropic_provider import AnthropicProvider
 from jarvis.llm.base import LLMProvider
 from jarvis.llm.errors import RetryPolicy
 from jarvis.llm.models import (
@@ -31,8 +30,6 @@ from jarvis.llm.models import (
     provider_label,
 )
 from jarvis.llm.offline import OFFLINE, OfflineProvider
-from jarvis.llm.openai_provider import OpenAIProvider
-from jarvis.llm.outbound_http import guarded_openai_client
 from jarvis.security.outbound import OutboundPolicy
 
 DEFAULT_TIMEOUT_S = 60.0
@@ -82,22 +79,42 @@ class ProviderFactory:
         # A user's base URL is checked before each run and at each connection (SSRF guard).
         self._outbound = outbound or OutboundPolicy()
         self._builders: dict[str, Builder] = {
-            OPENAI: lambda key, url, retry, timeout: OpenAIProvider(
-                key, name=OPENAI, base_url=url, timeout=timeout, retry=retry
-            ),
-            OPENAI_COMPATIBLE: lambda key, url, retry, timeout: OpenAIProvider(
-                key,
-                name=OPENAI_COMPATIBLE,
-                base_url=url,
-                timeout=timeout,
-                retry=retry,
-                http_client=guarded_openai_client(self._outbound),
-            ),
-            ANTHROPIC: lambda key, url, retry, timeout: AnthropicProvider(
-                key, base_url=url, timeout=timeout, retry=retry
-            ),
+            OPENAI: self._openai,
+            OPENAI_COMPATIBLE: self._openai_compatible,
+            ANTHROPIC: self._anthropic,
             **(builders or {}),
         }
+
+    # Each adapter's module imports its SDK (seconds): only when a run first needs it.
+
+    def _openai(
+        self, key: str | None, url: str | None, retry: RetryPolicy, timeout: float
+    ) -> LLMProvider:
+        from jarvis.llm.openai_provider import OpenAIProvider
+
+        return OpenAIProvider(key, name=OPENAI, base_url=url, timeout=timeout, retry=retry)
+
+    def _openai_compatible(
+        self, key: str | None, url: str | None, retry: RetryPolicy, timeout: float
+    ) -> LLMProvider:
+        from jarvis.llm.openai_provider import OpenAIProvider
+        from jarvis.llm.outbound_http import guarded_openai_client
+
+        return OpenAIProvider(
+            key,
+            name=OPENAI_COMPATIBLE,
+            base_url=url,
+            timeout=timeout,
+            retry=retry,
+            http_client=guarded_openai_client(self._outbound),
+        )
+
+    def _anthropic(
+        self, key: str | None, url: str | None, retry: RetryPolicy, timeout: float
+    ) -> LLMProvider:
+        from jarvis.llm.anthropic_provider import AnthropicProvider
+
+        return AnthropicProvider(key, base_url=url, timeout=timeout, retry=retry)
 
     def for_user(
         self,

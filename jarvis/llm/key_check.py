@@ -14,13 +14,9 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-import anthropic
-import openai
-
 from jarvis.errors import OutboundRefusedError, ValidationError
 from jarvis.llm.errors import _TIMEOUTS, _TRANSPORT
 from jarvis.llm.models import ANTHROPIC, OPENAI, OPENAI_COMPATIBLE
-from jarvis.llm.openai_provider import OPENAI_BASE_URL, PLACEHOLDER_KEY
 from jarvis.llm.outbound_http import guarded_openai_client
 from jarvis.security.outbound import OutboundPolicy
 
@@ -30,17 +26,6 @@ DEFAULT_CHECK_TIMEOUT_S = 8.0
 CHECKABLE_PROVIDERS: frozenset[str] = frozenset({OPENAI, ANTHROPIC, OPENAI_COMPATIBLE})
 #: At most this many models are counted (Anthropic pages through its list).
 MAX_MODELS = 1000
-
-_TIMED_OUT: tuple[type[BaseException], ...] = (
-    openai.APITimeoutError,
-    anthropic.APITimeoutError,
-    *_TIMEOUTS,
-)
-_UNREACHABLE: tuple[type[BaseException], ...] = (
-    openai.APIConnectionError,
-    anthropic.APIConnectionError,
-    *_TRANSPORT,
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +85,20 @@ class KeyChecker:
         provider answers (only :class:`ValidationError` for a provider without a model list)."""
         if provider not in CHECKABLE_PROVIDERS:
             raise ValidationError("Keys of this provider cannot be tested.", field="provider")
+        # The SDKs take seconds to import: only when a key is tested, not with this module.
+        import anthropic
+        import openai
+
+        timed_out: tuple[type[BaseException], ...] = (
+            openai.APITimeoutError,
+            anthropic.APITimeoutError,
+            *_TIMEOUTS,
+        )
+        unreachable: tuple[type[BaseException], ...] = (
+            openai.APIConnectionError,
+            anthropic.APIConnectionError,
+            *_TRANSPORT,
+        )
         who = _who(provider, base_url)
         try:
             if provider == OPENAI_COMPATIBLE and base_url:
@@ -111,9 +110,9 @@ class KeyChecker:
                 f"Could not reach {who}: this server may not connect to that address "
                 "(JARVIS_OUTBOUND_ALLOWLIST).",
             )
-        except _TIMED_OUT:
+        except timed_out:
             return KeyCheck(False, f"Could not reach {who}: no answer within {self._timeout:g} s.")
-        except _UNREACHABLE:
+        except unreachable:
             return KeyCheck(False, f"Could not reach {who}: the connection failed.")
         except (openai.APIStatusError, anthropic.APIStatusError) as exc:
             return _refused(who, exc.status_code)
@@ -131,6 +130,11 @@ class KeyChecker:
         return counted
 
     def _models(self, provider: str, api_key: str, base_url: str | None) -> Any:
+        import anthropic
+        import openai
+
+        from jarvis.llm.openai_provider import OPENAI_BASE_URL, PLACEHOLDER_KEY
+
         if provider == ANTHROPIC:
             client: Any = anthropic.Anthropic(
                 api_key=api_key,

@@ -19,7 +19,6 @@ from typing import Any
 import anyio
 import httpcore2
 import httpx2
-import openai
 
 from jarvis.security.outbound import OutboundPolicy
 
@@ -134,4 +133,6 @@ def _pool_options() -> dict[str, Any]:
 
 def guarded_openai_client(policy: OutboundPolicy) -> httpx2.Client:
     """The HTTP client an OpenAI-compatible adapter uses for a user's base URL."""
+    import openai  # imported by the adapter that asks for this client anyway (seconds)
+
     return openai.DefaultHttpxClient(transport=guarded_transport(policy), trust_env=False)

@@ -17,20 +17,20 @@ import os
 import re
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import anyio
 import httpx2
-from mcp import ClientSession
-from mcp.client.stdio import StdioServerParameters, stdio_client
-from mcp.client.streamable_http import streamable_http_client
-from mcp.shared.exceptions import MCPError
-from mcp_types import CallToolResult, PaginatedRequestParams, TextContent
 from pydantic import ValidationError as PydanticValidationError
 
 from jarvis.errors import OutboundRefusedError, ToolError
 from jarvis.llm.outbound_http import guarded_async_transport
 from jarvis.security.outbound import OutboundPolicy
+
+# The mcp SDK is imported when a server is first contacted, not with this module (it takes
+# over a second, and most processes never use it: the CLI, a server with no MCP tools).
+if TYPE_CHECKING:
+    from mcp import ClientSession
 
 T = TypeVar("T")
 
@@ -88,6 +88,8 @@ class McpClient:
     def list_tools(self, endpoint: McpEndpoint) -> list[DiscoveredTool]:
         """The server's tools (every page of ``tools/list``). :class:`ToolError` on failure."""
 
+        from mcp_types import PaginatedRequestParams
+
         async def work(session: ClientSession) -> list[DiscoveredTool]:
             found: list[DiscoveredTool] = []
             cursor: str | None = None
@@ -107,6 +109,8 @@ class McpClient:
     ) -> McpCallResult:
         """Call ``name`` with ``arguments``. :class:`ToolError` when the server cannot be
         reached, is too slow, answers with a protocol error or with something malformed."""
+
+        from mcp_types import CallToolResult
 
         async def work(session: ClientSession) -> McpCallResult:
             result = await session.call_tool(name, arguments)
@@ -145,6 +149,10 @@ class McpClient:
     async def _session(
         self, endpoint: McpEndpoint, work: Callable[[ClientSession], Awaitable[T]]
     ) -> T:
+        from mcp import ClientSession
+        from mcp.client.stdio import StdioServerParameters, stdio_client
+        from mcp.client.streamable_http import streamable_http_client
+
         if endpoint.transport == "stdio":
             if not endpoint.command:
                 raise ToolError(f"The MCP server {endpoint.server} has no command.")
@@ -196,6 +204,8 @@ def _leaves(exc: BaseException) -> list[BaseException]:
 
 def _describe(endpoint: McpEndpoint, exc: BaseException) -> str:
     """A safe, clear message for a failed exchange (no header, env or secret value)."""
+    from mcp.shared.exceptions import MCPError
+
     server = f"The MCP server {endpoint.server}"
     leaves = _leaves(exc)
     if any(isinstance(e, TimeoutError | concurrent.futures.TimeoutError) for e in leaves):
@@ -230,6 +240,8 @@ def _discovered(tool: Any) -> DiscoveredTool:
 
 
 def _joined_text(blocks: Sequence[Any]) -> str:
+    from mcp_types import TextContent
+
     parts: list[str] = []
     for block in blocks:
         if isinstance(block, TextContent):

@@ -83,6 +83,31 @@ def test_errors_are_one_clear_line_and_a_nonzero_exit(run_cli) -> None:  # type:
     assert "already exists" in dup.stderr and "Traceback" not in dup.stderr
 
 
+_SDKS_LOADED = """
+import sys
+from jarvis.bootstrap import build_services
+from jarvis.config import get_settings
+services = build_services(get_settings(), background=False)
+services.engine.dispose()
+print(" ".join(m for m in ("openai", "anthropic", "mcp") if m in sys.modules) or "none")
+"""
+
+
+def test_a_command_does_not_wait_for_the_provider_sdks(run_cli) -> None:  # type: ignore[no-untyped-def]
+    """The openai, anthropic and mcp SDKs took ~5 s of every command's start here (4 s of the
+    7 s `jarvis users add` took). Services are built without them; a run imports its
+    provider's SDK when it first needs it (and a server warms them up in the background)."""
+    done = subprocess.run(
+        [sys.executable, "-c", _SDKS_LOADED],
+        env=run_cli.env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "none"
+
+
 def test_bad_arguments_are_one_clear_line_each(
     fresh_database: Callable[[], Settings],
     monkeypatch: pytest.MonkeyPatch,
