@@ -399,3 +399,16 @@ def test_export_lines_are_json_with_every_field(services: Services) -> None:
             "properties": {"how": 'said "hi"'},
         }
     }
+
+    def export(**filters: object) -> list[str]:
+        chunks = kg.export_neighbourhood(p, a.id, depth=1, **filters)
+        rows = [json.loads(line) for line in "".join(chunks).split("\n")[:-1]]
+        return [r["node"]["name"] if "node" in r else r["relation"]["type"] for r in rows]
+
+    # The filters reach COPY as quoted literals (it takes no server-side parameters): a type
+    # written to break out of its quotes is only a type nobody has, and an as-of date before
+    # the relation began hides it.
+    assert export(relation_types=["knows' OR '1'='1", "knows\\"]) == [a.name]
+    assert export(relation_types=["knows"]) == [a.name, "Bob", "knows"]
+    assert export(as_of=datetime(2025, 1, 1, tzinfo=UTC)) == [a.name]
+    assert export(as_of=since) == [a.name, "Bob", "knows"]
