@@ -4,6 +4,7 @@ Chromium (``/usr/bin/chromium``; ``.ci/run`` installs it).
 
 Fixtures:
 * ``live_app``  base URL of a running app on a new empty migrated database (per test)
+* ``shared_live`` / ``shared_services`` one such app for a whole module, and services on it
 * ``page``      a Playwright page in a fresh browser context
 * ``live_settings`` the settings of that database
 * ``live_services`` services on that database, to prepare data with ``tests/factories.py``
@@ -146,6 +147,26 @@ def live_app_factory(
 def live(live_app_factory: Callable[..., LiveApp]) -> LiveApp:
     """The running app (URL, settings, log)."""
     return live_app_factory()
+
+
+@pytest.fixture(scope="module")
+def shared_live(
+    fresh_database: Callable[[], Settings], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LiveApp]:
+    """One running app for a whole module (7-10 s saved a test): for a module whose tests
+    share its people, each test in a new browser context, and leave nothing another relies on
+    (a module overrides ``live`` with it)."""
+    app = start_app(fresh_database(), tmp_path_factory.mktemp("app") / "app.log")
+    yield app
+    stop_app(app)
+
+
+@pytest.fixture(scope="module")
+def shared_services(shared_live: LiveApp, fast_hasher: PasswordHasher) -> Iterator[Services]:
+    """Services on the shared app's database, for module-wide data."""
+    services = build_services(shared_live.settings, hasher=fast_hasher, background=False)
+    yield services
+    services.engine.dispose()
 
 
 @pytest.fixture

@@ -22,11 +22,17 @@ PW = factories.PASSWORD
 COOKIE = "jarvis_session"
 
 
-@pytest.fixture(autouse=True)
-def people(live_services: Services) -> None:
+@pytest.fixture(scope="module")
+def live(shared_live: LiveApp) -> LiveApp:
+    """One app for these tests: each signs in afresh in a new browser context."""
+    return shared_live
+
+
+@pytest.fixture(scope="module", autouse=True)
+def people(shared_services: Services) -> None:
     """Ada the administrator and Uma, a user (both sign in with ``PW``)."""
-    admin = factories.admin_account(live_services, "admin@example.com", name="Ada")
-    factories.account(live_services, "user@example.com", name="Uma", actor=admin)
+    admin = factories.admin_account(shared_services, "admin@example.com", name="Ada")
+    factories.account(shared_services, "user@example.com", name="Uma", actor=admin)
 
 
 def session_cookie(context: Any) -> dict[str, Any] | None:
