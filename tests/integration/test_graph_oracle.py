@@ -200,6 +200,13 @@ def test_a_large_export_arrives_in_chunks_of_whole_lines(services: Services) -> 
     ]
     assert sorted(uuid.UUID(r["relation"]["target_id"]) for r in rows[2001:]) == sorted(leaves)
     assert len(chunks) <= len(rows) // 100
+    # A client that hangs up after the first chunk: the copy is cancelled with the transaction
+    # and the connection serves the next export whole.
+    partial = services.knowledge_graph.export_neighbourhood(owner, hub, depth=1)
+    assert next(partial).endswith("\n")
+    del partial  # what a streaming response does when its client goes away
+    again = "".join(services.knowledge_graph.export_neighbourhood(owner, hub, depth=1))
+    assert again.count("\n") == len(rows)
 
 
 def test_a_renamed_entity_takes_its_new_place_among_the_nearest(services: Services) -> None:
