@@ -46,8 +46,13 @@ imports: $(VENV)/.installed-dev
 typecheck: $(VENV)/.installed-dev
 	$(BIN)/mypy
 
+# Two workers (pytest-xdist), each with its own embedded PostgreSQL: the suite waits on browsers
+# and servers as much as it computes (one worker kept ~1.2 of the 2 cores busy; three were no
+# faster and made browser tests time out). worksteal, not loadfile: schemathesis gives all its
+# cases one test id, and the by-file schedulers key their queue by id (82 cases would run as 1).
+PYTEST_WORKERS ?= 2
 pytest: $(VENV)/.installed-dev
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist worksteal
 
 test: lint imports typecheck pytest
 

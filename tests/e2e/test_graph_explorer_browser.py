@@ -13,6 +13,7 @@ import re
 from typing import Any
 
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 
 from jarvis.bootstrap import Services
@@ -92,9 +93,20 @@ def nodes(options: dict[str, Any]) -> dict[str, dict[str, Any]]:
 def pick(page: Any, key: str, typed: str, option: str) -> None:
     """Type into the search box with widget key ``key`` and pick ``option`` from its list."""
     box = page.locator(f".st-key-{key} input")
-    box.click()
-    box.fill(typed)
-    page.get_by_role("option", name=option).click()
+    wanted = page.get_by_role("option", name=option)
+    for attempt in range(3):
+        # A rerun that lands while typing redraws the box and drops what was typed (seen on a
+        # loaded machine): type again until the option is offered.
+        wait_for_app(page)
+        box.click()
+        box.fill(typed)
+        try:
+            wanted.wait_for(timeout=8000)
+            break
+        except PlaywrightTimeoutError:
+            if attempt == 2:
+                raise
+    wanted.click()
     wait_for_app(page)
 
 
