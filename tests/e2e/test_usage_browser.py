@@ -54,8 +54,11 @@ def test_usage_page_shows_charts_for_recorded_runs(
     page.get_by_text("Tokens by type").wait_for()
     page.get_by_text("Top tools").wait_for()
     # Three plotly charts, really drawn (an SVG with bars), with the models in the legend.
+    # (each drawn plot holds several .main-svg layers: wait for three charts that each have one)
     page.wait_for_function(
-        "() => document.querySelectorAll('.js-plotly-plot .main-svg').length >= 3", timeout=30_000
+        "() => [...document.querySelectorAll(\"[data-testid='stPlotlyChart']\")]"
+        ".filter(c => c.querySelector('.js-plotly-plot .main-svg')).length >= 3",
+        timeout=30_000,
     )
     assert page.locator("[data-testid='stPlotlyChart']").count() == 3
     assert page.locator(".js-plotly-plot .legendtext", has_text="gpt-4o").count() >= 1
