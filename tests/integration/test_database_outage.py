@@ -105,6 +105,7 @@ def test_services_say_unavailable_then_recover_by_themselves_losing_nothing(
         assert services.sign_in.login("outage-admin@example.com", PW).principal == admin
         assert services.health.database_status().ok
     finally:
+        services.shutdown()  # its listener, job worker and run supervisor (else they outlive it)
         services.engine.dispose()
 
 

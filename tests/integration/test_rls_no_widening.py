@@ -297,4 +297,5 @@ def test_sign_in_works_when_the_owner_is_not_a_superuser(
         assert services.key_rotation.key_versions_in_use() == {}
         assert services.sign_in.purge_throttles(idle_days=-1) >= 1
     finally:
+        services.shutdown()  # else its threads outlive the database (dropped after the test)
         services.engine.dispose()
