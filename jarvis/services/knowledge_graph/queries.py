@@ -75,7 +75,8 @@ def with_ends(rows: Sequence[RelationWithEnds]) -> list[RelationView]:
 
 
 def _graph_node(n: NodeRow) -> GraphNode:
-    return GraphNode(n.id, n.name, n.type, n.description, n.depth, dict(n.properties))
+    # the row's properties are its own (parsed for it): the view takes them as they are
+    return GraphNode(n.id, n.name, n.type, n.description, n.depth, n.properties)
 
 
 def _edge_view(e: EdgeRow) -> RelationView:
@@ -87,7 +88,7 @@ def _edge_view(e: EdgeRow) -> RelationView:
         e.weight,
         e.valid_from,
         e.valid_to,
-        dict(e.properties),
+        e.properties,
         e.source_name,
         e.target_name,
     )
