@@ -9,6 +9,7 @@ from collections.abc import Callable
 import pytest
 from fastapi.testclient import TestClient
 
+from jarvis.api.routes.graph import NeighbourhoodOut, Node, Relation
 from tests.api_b.conftest import Account, problem
 
 
@@ -131,6 +132,50 @@ def test_neighbourhood_and_path(client: TestClient, ada: Account) -> None:
     assert backwards["found"] is False and backwards["nodes"] == []
     short = client.get("/graph/path", params={"from": a, "to": d, "max_depth": 2}, headers=h)
     assert short.json()["found"] is False
+
+
+def test_a_neighbourhood_is_the_json_its_schema_describes(client: TestClient, ada: Account) -> None:
+    """The route writes the neighbourhood's JSON itself (no model per node): byte for byte
+    what its documented model writes, with every field (timestamps, weights, nested
+    properties, names with quotes and non-ASCII letters)."""
+    h = ada.headers
+    root = entity(client, ada, 'Zoë "Z" Ünal', properties={"tags": ["a", 1, None], "n": 1.5})
+    other = entity(client, ada, "Ørsted", description="line\nbreak")
+    made = client.post(
+        "/graph/relations",
+        json={
+            "source_id": root,
+            "target_id": other,
+            "type": "knows",
+            "weight": 0.25,
+            "valid_from": "2024-03-31T01:30:00+02:00",
+            "valid_to": "2031-01-01T00:00:00Z",
+            "properties": {"since": {"year": 2024}},
+        },
+        headers=h,
+    )
+    assert made.status_code == 201, made.text
+    relate(client, ada, other, root, "cites")
+
+    response = client.get(f"/graph/entities/{root}/neighbourhood", headers=h)
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"] == "application/json"
+    model = NeighbourhoodOut.model_validate_json(response.content)
+    assert model.model_dump_json().encode() == response.content
+    body = response.json()
+    assert set(body) == set(NeighbourhoodOut.model_fields)
+    assert [set(n) for n in body["nodes"]] == [set(Node.model_fields)] * 2
+    assert [set(e) for e in body["edges"]] == [set(Relation.model_fields)] * 2
+    assert body["root_id"] == root and body["depth"] == 1 and body["truncated"] is False
+    assert [n["name"] for n in body["nodes"]] == ['Zoë "Z" Ünal', "Ørsted"]
+    assert body["nodes"][0]["properties"] == {"tags": ["a", 1, None], "n": 1.5}
+    knows = next(e for e in body["edges"] if e["type"] == "knows")
+    assert knows["source"] == 'Zoë "Z" Ünal' and knows["target"] == "Ørsted"
+    assert knows["weight"] == 0.25 and knows["properties"] == {"since": {"year": 2024}}
+    assert knows["valid_from"] == "2024-03-30T23:30:00Z"
+    assert knows["valid_to"] == "2031-01-01T00:00:00Z"
+    cites = next(e for e in body["edges"] if e["type"] == "cites")
+    assert cites["valid_from"] is None and cites["weight"] == 1.0
 
 
 def test_a_neighbourhood_export_streams_json_lines(
