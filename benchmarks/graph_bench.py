@@ -8,7 +8,8 @@ busy nodes, many quiet ones) and uniform targets. Both directions. Compared:
               hold the far end's name, and stops at the first level over the cap), as the app
               role with row-level security;
 * ours        ``KnowledgeGraphRepository.neighbourhood``: the statement in its own transaction
-              and the rows built in Python; and through the service;
+              and the rows built in Python; through the service; and over HTTP (the API's
+              ``GET /graph/entities/{id}/neighbourhood``, in process, with an API key);
 * ours, uncapped  the export's JSON lines (``COPY``, in chunks of whole lines), read through
               the service and through the HTTP API; and ``stream_neighbourhood`` (server-side
               cursor, a Python object per row), every row consumed;
@@ -357,6 +358,23 @@ def main() -> None:
             with uow.for_user_id(uid) as w:
                 return int(fn(w.session, *a))
 
+        # The API, in process (no network): what an HTTP client of Jarvis waits for.
+        services = build_services(settings)
+        api = create_api(settings)
+        api.state.services = services
+        key = services.api_keys.create(principal, f"graph benchmark {uuid.uuid4().hex[:8]}")
+        client = TestClient(api)
+        bearer = {"Authorization": f"Bearer {key.secret}"}
+
+        def http_get(root: uuid.UUID, depth: int, cap: int) -> int:
+            response = client.get(
+                f"/graph/entities/{root}/neighbourhood",
+                params={"depth": depth, "limit": cap},
+                headers=bearer,
+            )
+            response.raise_for_status()
+            return len(response.content)
+
         log("")
         results: list[str] = []
         for name, root, depth, cap in (
@@ -375,6 +393,8 @@ def main() -> None:
                 ),
                 args.repeat,
             )
+            http_get(root, depth, cap)  # warm
+            t_http, _ = timed_ms(lambda r=root, d=depth, c=cap: http_get(r, d, c), args.repeat)
             t_before, _ = timed_ms(
                 lambda r=root, d=depth, c=cap: in_session(before, r, d, c), args.repeat
             )
@@ -388,7 +408,7 @@ def main() -> None:
             log(
                 f"{label}: statement {p50(t_sql):.2f} ms, "
                 f"ours {p50(t_ours):.2f} ms (p95 {percentile(t_ours, 95):.2f}), "
-                f"service {p50(t_service):.2f} ms, before {p50(t_before):.2f} ms, per-node BFS "
+                f"service {p50(t_service):.2f} ms, over HTTP {p50(t_http):.2f} ms, before {p50(t_before):.2f} ms, per-node BFS "
                 f"{p50(t_node):.2f} ms, per-level BFS {p50(t_level):.2f} ms; {n_ours} nodes, "
                 f"{len(hood.edges)} relations, truncated={hood.truncated}"
             )
@@ -436,19 +456,13 @@ def main() -> None:
             return lines, nbytes
 
         # The same export as an HTTP client receives it (the API's streaming response).
-        services = build_services(settings)
-        api = create_api(settings)
-        api.state.services = services
-        key = services.api_keys.create(principal, f"graph benchmark {uuid.uuid4().hex[:8]}")
-        client = TestClient(api)
-
         def http_export() -> int:
             nbytes = 0
             with client.stream(
                 "GET",
                 f"/graph/entities/{hub}/neighbourhood/export",
                 params={"depth": 2},
-                headers={"Authorization": f"Bearer {key.secret}"},
+                headers=bearer,
             ) as response:
                 response.raise_for_status()
                 for data in response.iter_bytes():
