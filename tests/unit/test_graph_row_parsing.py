@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import pickle
+import random
 import uuid
 
 import pytest
@@ -16,7 +17,8 @@ CASES = [
     uuid.UUID(int=(1 << 128) - 1),
     uuid.UUID("00000000-0000-0000-0000-000000000001"),
     uuid.UUID("a7e411cf-a51b-4ee6-b214-095d95b5ce2c"),
-    *(uuid.uuid4() for _ in range(50)),
+    # the same ids in every pytest-xdist worker (each collects the tests itself)
+    *(uuid.UUID(int=random.Random(7).getrandbits(128) ^ i, version=4) for i in range(50)),
 ]
 
 
