@@ -585,9 +585,11 @@ if graph is None and not st.session_state.get(ROOT):
     empty_state()
 graph_area = st.container()
 options = {**choices, **_labels()}
-# Keyed: the open tab stays open when the graph above appears or changes (after an import).
+# The open tab is kept in the session (a tab click reruns the page), so it stays open when the
+# graph above appears or changes (after an import): browser-local, it was sometimes reset to
+# the first one when the page was redrawn around it, hiding an import's summary.
 path_pane, table_pane, edit_pane, import_pane = st.tabs(
-    ["Path finder", "Table", "Add & edit", "Import"], key="graph_tabs"
+    ["Path finder", "Table", "Add & edit", "Import"], key="graph_tabs", on_change="rerun"
 )
 with path_pane:
     if graph is not None:
