@@ -224,6 +224,20 @@ def wait_for_app(page: Any) -> None:
     )
 
 
+def open_tab(page: Any, name: str) -> None:
+    """Click a tab whose selection the page keeps (``on_change="rerun"``) and wait for the
+    rerun it starts: a file set or an option typed meanwhile could land in the old run."""
+    tab = page.get_by_role("tab", name=name)
+    tab.click()
+    page.wait_for_function(
+        "(name) => [...document.querySelectorAll('[role=tab]')].some("
+        "t => t.innerText.trim() === name && t.getAttribute('aria-selected') === 'true')",
+        arg=name,
+    )
+    page.wait_for_timeout(300)  # the rerun's request leaves after the click's handler
+    wait_for_app(page)
+
+
 def fill(page: Any, label: str, value: str) -> None:
     page.get_by_label(label, exact=True).fill(value)
     page.get_by_label(label, exact=True).press("Tab")

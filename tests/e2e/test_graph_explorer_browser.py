@@ -19,7 +19,7 @@ from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 from jarvis.bootstrap import Services
 from jarvis.ui.graph_view import DIM_OPACITY, PATH_COLOUR, type_colour
 from tests import factories
-from tests.e2e.conftest import go_to, sign_in, wait_for_app
+from tests.e2e.conftest import go_to, open_tab, sign_in, wait_for_app
 
 pytestmark = pytest.mark.e2e
 
@@ -275,5 +275,5 @@ def test_a_new_user_is_told_where_to_start(
     assert page.get_by_text("Add & edit tab below").count() == 1
     assert page.get_by_text("Import tab").count() == 1
     # and those tabs are there, with the form it names
-    page.get_by_role("tab", name="Add & edit").click()
+    open_tab(page, "Add & edit")
     page.get_by_role("button", name="Add entity").wait_for()

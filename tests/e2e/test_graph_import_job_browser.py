@@ -10,7 +10,7 @@ import pytest
 
 from jarvis.bootstrap import Services
 from tests import factories
-from tests.e2e.conftest import go_to, sign_in, wait_for_app
+from tests.e2e.conftest import go_to, open_tab, sign_in, wait_for_app
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -32,7 +32,7 @@ def test_a_graph_import_shows_progress_then_its_summary(
     go_to(page, "Knowledge graph")
     page.get_by_role("heading", name="Knowledge graph").wait_for()
     wait_for_app(page)
-    page.get_by_role("tab", name="Import").click()
+    open_tab(page, "Import")
     page.locator("[data-testid='stFileUploaderDropzoneInput']").set_input_files(str(csv))
     page.get_by_text("gadgets.csv").wait_for()
     page.get_by_role("button", name="Import", exact=True).click()
