@@ -112,18 +112,23 @@ class Relation(BaseModel):
 
     @classmethod
     def of(cls, r: RelationView) -> Relation:
-        return cls(
-            id=r.id,
-            source_id=r.source_id,
-            source=r.source_name,
-            type=r.type,
-            target_id=r.target_id,
-            target=r.target_name,
-            weight=r.weight,
-            valid_from=r.valid_from,
-            valid_to=r.valid_to,
-            properties=dict(r.properties),
-        )
+        return cls(**cls.fields_of(r))
+
+    @staticmethod
+    def fields_of(r: RelationView) -> dict[str, Any]:
+        """This model's fields from a relation (also written as JSON without the model)."""
+        return {
+            "id": r.id,
+            "source_id": r.source_id,
+            "source": r.source_name,
+            "type": r.type,
+            "target_id": r.target_id,
+            "target": r.target_name,
+            "weight": r.weight,
+            "valid_from": r.valid_from,
+            "valid_to": r.valid_to,
+            "properties": r.properties,
+        }
 
 
 class EntityWithRelations(Entity):
@@ -183,21 +188,7 @@ class NeighbourhoodOut(BaseModel):
                     }
                     for x in n.nodes
                 ],
-                "edges": [
-                    {
-                        "id": r.id,
-                        "source_id": r.source_id,
-                        "source": r.source_name,
-                        "type": r.type,
-                        "target_id": r.target_id,
-                        "target": r.target_name,
-                        "weight": r.weight,
-                        "valid_from": r.valid_from,
-                        "valid_to": r.valid_to,
-                        "properties": r.properties,
-                    }
-                    for r in n.edges
-                ],
+                "edges": [Relation.fields_of(r) for r in n.edges],
             },
             inf_nan_mode="null",
         )
