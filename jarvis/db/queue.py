@@ -60,7 +60,7 @@ class JobQueue:
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._task: asyncio.Task[None] | None = None
-        self._started = threading.Event()
+        self._stopping = False
 
     # -- the procrastinate app ------------------------------------------------------------
 
@@ -108,10 +108,15 @@ class JobQueue:
 
     # -- working --------------------------------------------------------------------------
 
-    async def work(self, *, wait: bool = True, signals: bool = False) -> None:
-        """Run a worker until cancelled (``wait``) or until the queue is empty."""
+    async def work(
+        self, *, wait: bool = True, signals: bool = False, opened: Callable[[], None] | None = None
+    ) -> None:
+        """Run a worker until cancelled (``wait``) or until the queue is empty; ``opened`` is
+        called once its connection pool is open."""
         app = self._app(max_size=self._concurrency + 3)
         async with app.open_async():
+            if opened is not None:
+                opened()
             await app.run_worker_async(
                 concurrency=self._concurrency,
                 wait=wait,
@@ -129,16 +134,22 @@ class JobQueue:
         """Work in a daemon thread of this process (stopped by :meth:`stop`)."""
         if self._thread is not None:
             return
+        self._stopping = False
         self._thread = threading.Thread(target=self._thread_main, name="jarvis-jobs", daemon=True)
         self._thread.start()
-        self._started.wait(10)
 
     def _thread_main(self) -> None:
+        # The worker is cancelled only once its pool is open: a cancel that lands while the pool
+        # opens leaves the pool's own tasks running, and the thread would never end.
         async def main() -> None:
-            self._loop = asyncio.get_running_loop()
-            self._task = asyncio.current_task()
-            self._started.set()
-            await self.work()
+            def opened() -> None:
+                with self._lock:
+                    if self._stopping:
+                        raise asyncio.CancelledError
+                    self._loop = asyncio.get_running_loop()
+                    self._task = asyncio.current_task()
+
+            await self.work(opened=opened)
 
         try:
             asyncio.run(main())
@@ -146,13 +157,14 @@ class JobQueue:
             pass
         except Exception:
             log.exception("the job worker stopped")
-        finally:
-            self._started.set()
 
     def stop(self, timeout: float = 15.0) -> None:
         """Stop this process's worker (running jobs get ``timeout`` to finish) and the
         deferring pool."""
-        loop, task, thread = self._loop, self._task, self._thread
+        with self._lock:
+            self._stopping = True
+            loop, task, thread = self._loop, self._task, self._thread
+            self._loop = self._task = None
         if loop is not None and task is not None and not loop.is_closed():
             loop.call_soon_threadsafe(task.cancel)
         if thread is not None:

@@ -209,6 +209,32 @@ def test_the_purge_is_scheduled_daily() -> None:
     assert [(p.task.name, p.cron) for p in periodic] == [(PURGE_SIGN_IN_STATE, PURGE_CRON)]
 
 
+def test_a_worker_stopped_as_it_starts_ends_and_a_later_one_still_works(
+    settings: Settings,
+    app_engine: Engine,
+    fast_hasher: PasswordHasher,
+    committed_user: Callable[[str], Principal],
+) -> None:
+    # A server stopped right after it starts (a deploy, Ctrl-C) used to leave the in-process
+    # worker's thread running, and each stop waited out the whole timeout.
+    for _ in range(3):
+        services = build_services(settings, engine=app_engine, hasher=fast_hasher)
+        assert services.queue is not None
+        thread = services.queue._thread  # noqa: SLF001 - the worker thread itself
+        assert thread is not None and thread.is_alive()
+        services.shutdown()
+        assert not thread.is_alive()
+    services = build_services(settings, engine=app_engine, hasher=fast_hasher)
+    try:
+        who = committed_user("jobs-restart")
+        done, _ = wait_until_finished(
+            services, who, services.jobs.import_graph(who, entities_csv(5), "csv")
+        )
+        assert done.state == "succeeded", done.error
+    finally:
+        services.shutdown()
+
+
 def _session_rows(owner_engine: Engine, user_id: uuid.UUID, *, live: bool) -> uuid.UUID:
     """A session (refresh-token family) with a browser credential; live or ended."""
     now = datetime.now(UTC)
