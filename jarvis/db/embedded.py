@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 import tempfile
@@ -81,4 +82,7 @@ class EmbeddedPostgres:
         """Stop the server (and delete its data when created with ``delete_on_stop``)."""
         if self._server is not None:
             self._server.cleanup()
+            # The wheel registers its cleanup at exit and keeps it in "stop" mode; run once here,
+            # it would only log "exiting ..." at exit, to a stream that may be closed by then.
+            atexit.unregister(self._server._cleanup)
             self._server = None
