@@ -24,19 +24,22 @@ PASSWORD = "a long enough passphrase"
 
 
 class SlowModel(BaseHTTPRequestHandler):
-    """Chat Completions streaming one word every 0.3 s, ``words`` words."""
+    """Chat Completions streaming one word every 0.3 s, ``words_for(request body)`` words."""
 
     protocol_version = "HTTP/1.1"
     words = 100
 
+    def words_for(self, body: bytes) -> int:  # noqa: ARG002 - a subclass reads it
+        return self.words
+
     def do_POST(self) -> None:  # noqa: N802 - http.server's name
-        self.rfile.read(int(self.headers.get("content-length", 0)))
+        words = self.words_for(self.rfile.read(int(self.headers.get("content-length", 0))))
         self.send_response(200)
         self.send_header("content-type", "text/event-stream")
         self.send_header("connection", "close")
         self.end_headers()
         try:
-            for i in range(self.words):
+            for i in range(words):
                 chunk = {
                     "id": "x",
                     "object": "chat.completion.chunk",

@@ -94,19 +94,18 @@ def pick(page: Any, key: str, typed: str, option: str) -> None:
     """Type into the search box with widget key ``key`` and pick ``option`` from its list."""
     box = page.locator(f".st-key-{key} input")
     wanted = page.get_by_role("option", name=option)
-    for attempt in range(3):
-        # A rerun that lands while typing redraws the box and drops what was typed (seen on a
-        # loaded machine): type again until the option is offered.
+    for attempt in range(4):
+        # A rerun that lands while typing (or just after) redraws the box, drops what was typed
+        # and closes its list (seen on a loaded machine): type again until the option is picked.
         wait_for_app(page)
         box.click()
         box.fill(typed)
         try:
-            wanted.wait_for(timeout=8000)
+            wanted.click(timeout=8000)
             break
         except PlaywrightTimeoutError:
-            if attempt == 2:
+            if attempt == 3:
                 raise
-    wanted.click()
     wait_for_app(page)
 
 
