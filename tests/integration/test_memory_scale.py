@@ -9,6 +9,7 @@ one.
 
 from __future__ import annotations
 
+import json
 import random
 import uuid
 from collections.abc import Callable, Iterator
@@ -80,17 +81,29 @@ def _query_vector(rng: random.Random) -> list[float]:
     return [rng.random() - 0.5 for _ in range(DIM)]
 
 
+_STORED: dict[tuple[str, uuid.UUID], tuple[list[uuid.UUID], Any]] = {}
+
+
+def _stored(owner: Engine, uid: uuid.UUID) -> tuple[list[uuid.UUID], Any]:
+    """A user's stored vectors (read once: the module's data does not change)."""
+    key = (owner.url.render_as_string(), uid)
+    if key not in _STORED:
+        with owner.connect() as conn:
+            rows = conn.execute(
+                text(
+                    "SELECT id, embedding::text FROM memories "
+                    "WHERE user_id = :u AND embedding_model = :m"
+                ),
+                {"u": uid, "m": MODEL},
+            ).all()
+        # "[0.1,...]" is a JSON array
+        _STORED[key] = ([r[0] for r in rows], np.array([json.loads(r[1]) for r in rows]))
+    return _STORED[key]
+
+
 def _oracle(owner: Engine, uid: uuid.UUID, q: list[float], k: int) -> list[uuid.UUID]:
     """numpy's exact top k over the stored (half precision) vectors, ties by id."""
-    with owner.connect() as conn:
-        rows = conn.execute(
-            text(
-                "SELECT id, embedding::text FROM memories WHERE user_id = :u AND embedding_model = :m"
-            ),
-            {"u": uid, "m": MODEL},
-        ).all()
-    ids = [r[0] for r in rows]
-    vectors = np.array([[float(x) for x in r[1].strip("[]").split(",")] for r in rows])
+    ids, vectors = _stored(owner, uid)
     query = np.array(q, dtype=np.float16).astype(np.float64)  # the query is sent as halfvec
     sims = vectors @ query / (np.linalg.norm(vectors, axis=1) * np.linalg.norm(query))
     order = sorted(range(len(ids)), key=lambda i: (-sims[i], str(ids[i])))
