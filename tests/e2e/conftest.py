@@ -10,7 +10,7 @@ Fixtures:
 * ``live_services`` services on that database, to prepare data with ``tests/factories.py``
 
 Helpers: :func:`sign_in` (the one way a browser test signs in), :func:`wait_for_app`,
-:func:`fill`.
+:func:`fill`, :func:`ask` (send a chat question).
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 from jarvis.bootstrap import Services, build_services
 from jarvis.config import Settings
@@ -251,6 +252,25 @@ def sign_in(page: Any, url: str, email: str, password: str = factories.PASSWORD)
     fill(page, "Password", password)
     page.get_by_role("button", name="Sign in").click()
     page.get_by_text("Welcome,").wait_for()
+
+
+def ask(page: Any, question: str) -> None:
+    """Send ``question`` from the chat box and wait until the chat shows it. A rerun landing
+    as the box is typed into (a click's, on a loaded machine) redraws the box and drops what
+    was typed: it is typed again, only while the question is not on the page."""
+    box = page.get_by_placeholder("Ask Jarvis…")
+    sent = page.get_by_test_id("stChatMessage").filter(has_text=question)
+    for attempt in range(3):
+        wait_for_app(page)
+        if sent.count() == 0 and box.count() > 0 and box.is_enabled():
+            box.fill(question)
+            box.press("Enter")
+        try:
+            sent.first.wait_for(timeout=15_000)
+            return
+        except PlaywrightTimeoutError:
+            if attempt == 2:
+                raise
 
 
 def go_to(page: Any, title: str) -> None:

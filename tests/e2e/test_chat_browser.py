@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.e2e.conftest import fill, wait_for_app
+from tests.e2e.conftest import ask, fill, wait_for_app
 
 pytestmark = pytest.mark.e2e
 
@@ -46,8 +46,7 @@ def chat_and_reload(live_app: str, page) -> None:  # type: ignore[no-untyped-def
     )
     assert "offline" in shown and "deterministic" in shown, shown
 
-    box.fill(QUESTION)
-    box.press("Enter")
+    ask(page, QUESTION)
     page.get_by_text("memory_store · ok", exact=False).first.wait_for()
     page.get_by_text("tokens · $", exact=False).first.wait_for()
     page.get_by_text("Tom", exact=False).first.wait_for()

@@ -10,7 +10,7 @@ import pytest
 
 from jarvis.bootstrap import Services
 from tests import factories
-from tests.e2e.conftest import sign_in, wait_for_app
+from tests.e2e.conftest import ask, sign_in, wait_for_app
 
 pytestmark = pytest.mark.e2e
 
@@ -73,8 +73,7 @@ def chat_on_a_phone(page, shots) -> None:  # type: ignore[no-untyped-def]
     box = page.get_by_placeholder("Ask Jarvis…")
     box.wait_for()
     no_sideways_scroll(page)
-    box.fill("what is 12 * (3 + 4)")
-    box.press("Enter")
+    ask(page, "what is 12 * (3 + 4)")
     page.get_by_text("calculator · ok", exact=False).first.wait_for()
     page.get_by_test_id("stChatMessage").locator("strong", has_text="84").first.wait_for()
     box = page.get_by_placeholder("Ask Jarvis…")

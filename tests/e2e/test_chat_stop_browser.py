@@ -15,7 +15,7 @@ from argon2 import PasswordHasher
 from jarvis.bootstrap import build_services
 from jarvis.config import Settings
 from jarvis.ui.composer import ANSWERING
-from tests.e2e.conftest import fill, wait_for_app
+from tests.e2e.conftest import ask, fill, wait_for_app
 
 pytestmark = pytest.mark.e2e
 
@@ -93,9 +93,7 @@ def test_stop_ends_the_answer_and_the_page_says_stopped(
     page.get_by_role("button", name="New chat").wait_for()
     page.get_by_role("button", name=conv.title).click()
     wait_for_app(page)
-    box = page.get_by_placeholder("Ask Jarvis…")
-    box.fill("tell me a long story")
-    box.press("Enter")
+    ask(page, "tell me a long story")
     page.get_by_text("word2", exact=False).first.wait_for()
     # while it answers, the composer says so and takes no second message; the sidebar marks it
     busy = page.get_by_placeholder(ANSWERING)

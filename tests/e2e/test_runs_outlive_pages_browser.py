@@ -14,7 +14,7 @@ from argon2 import PasswordHasher
 
 from jarvis.bootstrap import build_services
 from jarvis.config import Settings
-from tests.e2e.conftest import fill, go_to, wait_for_app
+from tests.e2e.conftest import ask, fill, go_to, wait_for_app
 from tests.e2e.test_chat_stop_browser import SlowModel
 
 pytestmark = pytest.mark.e2e
@@ -78,9 +78,7 @@ def test_an_answer_outlives_navigation_reloads_and_is_stopped_from_another_tab(
     # 1. Ask, then visit Usage while the answer streams, and come back: it kept growing.
     page.goto(chat_url)
     wait_for_app(page)
-    box = page.get_by_placeholder("Ask Jarvis…")
-    box.fill("tell me a long story")
-    box.press("Enter")
+    ask(page, "tell me a long story")
     wait_for_word(page, 2)
     go_to(page, "Usage")
     page.get_by_text("Usage", exact=True).first.wait_for()
@@ -94,10 +92,7 @@ def test_an_answer_outlives_navigation_reloads_and_is_stopped_from_another_tab(
     assert page.get_by_text("Stopped.").count() == 0
 
     # 2. Reload mid-answer: the same answer comes back, growing, then complete.
-    box = page.get_by_placeholder("Ask Jarvis…")
-    box.fill("another story please")
-    box.press("Enter")
-    page.get_by_text("another story please").first.wait_for()
+    ask(page, "another story please")
     page.wait_for_timeout(1_500)
     page.reload()
     page.get_by_text("another story please").first.wait_for()
@@ -106,9 +101,7 @@ def test_an_answer_outlives_navigation_reloads_and_is_stopped_from_another_tab(
     page.get_by_role("button", name="Stop").wait_for(state="detached", timeout=15_000)
 
     # 3. A third answer is stopped from a second tab; the first tab sees it stop.
-    box = page.get_by_placeholder("Ask Jarvis…")
-    box.fill("one more story")
-    box.press("Enter")
+    ask(page, "one more story")
     wait_for_word(page, 2)
     other = page.context.new_page()
     other.goto(chat_url)

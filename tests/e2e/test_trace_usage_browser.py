@@ -10,7 +10,7 @@ import re
 import pytest
 
 from tests import factories
-from tests.e2e.conftest import sign_in, wait_for_app
+from tests.e2e.conftest import ask, sign_in, wait_for_app
 
 pytestmark = pytest.mark.e2e
 
@@ -47,9 +47,7 @@ def chat_and_open_the_trace(live_app: str, page) -> str:  # type: ignore[no-unty
     sign_in(page, live_app, "trace.user@example.com")
     page.goto(live_app + "/chat")
     wait_for_app(page)
-    box = page.get_by_placeholder("Ask Jarvis…")
-    box.fill(QUESTION)
-    box.press("Enter")
+    ask(page, QUESTION)
     page.get_by_text("calculator · ok", exact=False).first.wait_for()
     trace = page.get_by_role("link", name=re.compile("Trace")).last
     trace.wait_for()
