@@ -244,7 +244,7 @@ async def test_a_chat_waiting_for_the_database_does_not_hold_up_other_requests(
     """``POST /chat`` is a coroutine: its admission must not run on the event loop that every
     other request (and, in the server, every page) shares."""
     me = register_and_login(api)
-    locked = threading.Event()
+    locked, health_answered, released = threading.Event(), threading.Event(), threading.Event()
 
     def hold_the_users_admission_lock() -> None:  # as a concurrent turn does (migration 0011)
         with owner_engine.connect() as conn:
@@ -252,30 +252,48 @@ async def test_a_chat_waiting_for_the_database_does_not_hold_up_other_requests(
                 text("select pg_advisory_xact_lock(7261007, hashtext(:u))"), {"u": str(me.user_id)}
             )
             locked.set()
-            time.sleep(1.5)
+            health_answered.wait(30)  # held until /health answers (30 s if it never can)
+            released.set()
             conn.rollback()
+
+    def chat_waits_for_the_lock() -> bool:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            with owner_engine.connect() as conn:
+                waiting = conn.scalar(
+                    text(
+                        "select count(*) from pg_locks where locktype = 'advisory' and not granted"
+                    )
+                )
+            if waiting:
+                return True
+            time.sleep(0.05)
+        return False
 
     holder = threading.Thread(target=hold_the_users_admission_lock)
     holder.start()
-    assert locked.wait(5)
+    assert locked.wait(10)
     answers: dict[str, httpx.Response] = {}
     transport = httpx.ASGITransport(app=api.app)
-    async with httpx.AsyncClient(transport=transport, base_url=BASE_URL) as client:
+    try:
+        async with httpx.AsyncClient(transport=transport, base_url=BASE_URL) as client:
 
-        async def chat() -> None:
-            answers["chat"] = await client.post(
-                "/chat", json={"message": ARITHMETIC}, headers=me.headers, timeout=30
-            )
+            async def chat() -> None:
+                answers["chat"] = await client.post(
+                    "/chat", json={"message": ARITHMETIC}, headers=me.headers, timeout=60
+                )
 
-        began = time.monotonic()
-        async with anyio.create_task_group() as tasks:
-            tasks.start_soon(chat)
-            await anyio.sleep(0.3)  # the chat is waiting for the lock now
-            health = await client.get("/health")
-            answered = time.monotonic() - began
-    holder.join()
+            async with anyio.create_task_group() as tasks:
+                tasks.start_soon(chat)
+                assert await anyio.to_thread.run_sync(chat_waits_for_the_lock)
+                health = await client.get("/health")
+                answered_while_locked = not released.is_set()
+                health_answered.set()
+    finally:
+        health_answered.set()
+        holder.join()
     assert health.status_code == 200
-    assert answered < 1.2, answered  # not after the lock (1.5 s)
+    assert answered_while_locked  # not only once the chat's admission got the lock
     assert answers["chat"].json()["status"] == "completed"
 
 
