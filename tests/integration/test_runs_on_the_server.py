@@ -77,13 +77,23 @@ def chat_factory(committed_services: Services) -> Iterator:  # type: ignore[type
 def test_start_returns_at_once_and_every_follower_sees_the_same_log(
     chat_factory, owner_engine
 ) -> None:  # type: ignore[no-untyped-def]
-    chat = chat_factory(fake(words(20, 0.02)))
+    go = threading.Event()
+    answer = words(20, 0.02)
+
+    def after_start(
+        messages: list[ChatMessage], tools: list[ToolDefinition]
+    ) -> Iterator[StreamEvent]:
+        go.wait(60)  # the answer begins only once start has returned (or after 60 s)
+        yield from answer(messages, tools)
+
+    chat = chat_factory(fake(after_start))
     user = committed_user(owner_engine)
     conv = chat.conversations.create(user, provider="offline", model="m")
-    began = time.monotonic()
     started = chat.runs.start(user, conv.id, "count slowly")
-    assert time.monotonic() - began < 0.3  # the answer takes ~0.4 s: start did not wait
+    # start did not wait for the answer: it has not begun (had start waited, it would have
+    # run to its end after the minute)
     assert chat.runs.status(user, started.run_id) == "running"
+    go.set()
 
     live = list(chat.runs.follow(user, started.run_id))
     replay = list(chat.runs.follow(user, started.run_id))  # a reload, another tab, later
