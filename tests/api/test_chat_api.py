@@ -10,7 +10,6 @@ import uuid
 
 import anyio
 import httpx
-import pytest
 from sqlalchemy import Engine, text
 
 from jarvis.services.chat import events as ev
@@ -24,6 +23,7 @@ from tests.api.conftest import (
     register_and_login,
     sse_frames,
 )
+from tests.async_support import run_async
 from tests.llm_wire_server import Reply, WireServer, openai_text_stream, openai_usage
 
 ARITHMETIC = "what is 2*(3+4)"
@@ -237,8 +237,7 @@ def test_a_turn_over_the_budget_is_refused_before_it_starts(api: ApiClient) -> N
     assert api.get("/conversations", headers=me.headers).json() == []  # no empty "New chat"
 
 
-@pytest.mark.anyio
-async def test_a_chat_waiting_for_the_database_does_not_hold_up_other_requests(
+def test_a_chat_waiting_for_the_database_does_not_hold_up_other_requests(
     api: ApiClient, owner_engine: Engine
 ) -> None:
     """``POST /chat`` is a coroutine: its admission must not run on the event loop that every
@@ -274,8 +273,10 @@ async def test_a_chat_waiting_for_the_database_does_not_hold_up_other_requests(
     holder.start()
     assert locked.wait(10)
     answers: dict[str, httpx.Response] = {}
-    transport = httpx.ASGITransport(app=api.app)
-    try:
+
+    async def main() -> bool:
+        """The chat and then /health on one event loop, as the server serves them."""
+        transport = httpx.ASGITransport(app=api.app)
         async with httpx.AsyncClient(transport=transport, base_url=BASE_URL) as client:
 
             async def chat() -> None:
@@ -286,13 +287,17 @@ async def test_a_chat_waiting_for_the_database_does_not_hold_up_other_requests(
             async with anyio.create_task_group() as tasks:
                 tasks.start_soon(chat)
                 assert await anyio.to_thread.run_sync(chat_waits_for_the_lock)
-                health = await client.get("/health")
+                answers["health"] = await client.get("/health")
                 answered_while_locked = not released.is_set()
                 health_answered.set()
+        return answered_while_locked
+
+    try:
+        answered_while_locked = run_async(main)
     finally:
         health_answered.set()
         holder.join()
-    assert health.status_code == 200
+    assert answers["health"].status_code == 200
     assert answered_while_locked  # not only once the chat's admission got the lock
     assert answers["chat"].json()["status"] == "completed"
 
