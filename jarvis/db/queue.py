@@ -55,7 +55,8 @@ class JobQueue:
         self._purge = purge
         self._concurrency = max(1, concurrency)
         self._poll_seconds = poll_seconds
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # the deferring pool
+        self._worker_lock = threading.Lock()  # the worker's loop, task and stop request
         self._deferrer: procrastinate.App | None = None
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -143,7 +144,7 @@ class JobQueue:
         # opens leaves the pool's own tasks running, and the thread would never end.
         async def main() -> None:
             def opened() -> None:
-                with self._lock:
+                with self._worker_lock:
                     if self._stopping:
                         raise asyncio.CancelledError
                     self._loop = asyncio.get_running_loop()
@@ -161,7 +162,7 @@ class JobQueue:
     def stop(self, timeout: float = 15.0) -> None:
         """Stop this process's worker (running jobs get ``timeout`` to finish) and the
         deferring pool."""
-        with self._lock:
+        with self._worker_lock:
             self._stopping = True
             loop, task, thread = self._loop, self._task, self._thread
             self._loop = self._task = None
