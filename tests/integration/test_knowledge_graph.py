@@ -400,6 +400,13 @@ def test_export_lines_are_json_with_every_field(services: Services) -> None:
         }
     }
 
+    # The capped neighbourhood (rows built by PostgreSQL as arrays of fields, unpacked by
+    # position) says the same, field for field.
+    hood = kg.neighbourhood(p, a.id, depth=1)
+    assert [n.to_dict() for n in hood.nodes] == [rows[0]["node"], rows[1]["node"]]
+    assert [e.to_dict() for e in hood.edges] == [rows[2]["relation"]]
+    assert hood.edges[0].valid_from == since and hood.nodes[0].id == a.id
+
     def export(**filters: object) -> list[str]:
         chunks = kg.export_neighbourhood(p, a.id, depth=1, **filters)
         rows = [json.loads(line) for line in "".join(chunks).split("\n")[:-1]]
