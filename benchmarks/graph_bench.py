@@ -3,10 +3,11 @@
 Hubs: 10 entities with ~7,700 out-edges each; the other relations have skewed sources (some
 busy nodes, many quiet ones) and uniform targets. Both directions. Compared:
 
-* statement   the capped neighbourhood's one statement alone, planned as on every request (the
-              walk function reads each level's first names from the relation indexes, which
-              hold the far end's name, and stops at the first level over the cap), as the app
-              role with row-level security;
+* statement   the capped neighbourhood's one statement alone: ``jarvis_kg_neighbourhood``
+              (migration 0023), a SQL function whose plan the connection keeps (the walk
+              function reads each level's first names from the relation indexes, which hold
+              the far end's name, and stops at the first level over the cap), as the app role
+              with row-level security;
 * ours        ``KnowledgeGraphRepository.neighbourhood``: the statement in its own transaction
               and the rows built in Python; through the service; and over HTTP (the API's
               ``GET /graph/entities/{id}/neighbourhood``, in process, with an API key);
@@ -335,10 +336,10 @@ def main() -> None:
 
         def statement_ms(root: uuid.UUID, depth: int, cap: int) -> list[float]:
             """The statement alone (sent, run, its two JSON texts received), each time in a
-            transaction already begun, parsed and planned as the app does on every request
-            (psycopg would prepare it on a fifth run in one transaction, and PostgreSQL then
-            settles on a generic plan, up to 6x slower for other parameters): what the
-            issue's "in SQL" figures measure."""
+            transaction already begun, as the app sends it on every request: the function's
+            call is parsed and planned each time (a read-only request ends in a rollback,
+            which clears psycopg's prepared statements), the function's own statement is
+            planned once per connection. What the issue's "in SQL" figures measure."""
             params = {
                 **_walk_params(root, "both", [], None),
                 "depth": depth,

@@ -32,9 +32,13 @@ def _graph(services: Services, owner: Principal, seed: int) -> tuple[nx.MultiDiG
     g.add_nodes_from(ids)
     edges = []
     hubs = ids[:3]
+    # popular targets: ~70 relations each, more than the neighbourhood reads from a node's
+    # incoming side (0023's _CROWDED): theirs are found from the sources
+    popular = ids[3:6]
     for _ in range(600):
         s = rng.choice(hubs) if rng.random() < 0.3 else rng.choice(ids)
-        t = rng.choice(ids)  # self-loops and parallel edges happen
+        t = rng.choice(popular) if rng.random() < 0.35 else rng.choice(ids)
+        # self-loops and parallel edges happen
         edges.append((s, t, rng.choice(TYPES)))
     with services.uow(owner) as w:
         w.graph.add_entities(
@@ -71,7 +75,11 @@ def test_neighbourhoods_match_networkx(services: Services, seed: int) -> None:
     owner = factories.user(services.uow, "graph")
     g, names = _graph(services, owner, seed)
     rng = random.Random(seed)
-    roots = [*list(g.nodes)[:2], *rng.sample(list(g.nodes), 2)]  # hubs and others
+    roots = [
+        *list(g.nodes)[:2],
+        list(g.nodes)[3],
+        *rng.sample(list(g.nodes), 2),
+    ]  # hubs, popular, others
     kg = services.knowledge_graph
     cases = 0
     for root in roots:
@@ -241,5 +249,9 @@ def test_a_renamed_entity_takes_its_new_place_among_the_nearest(services: Servic
         (e.source_name, e.target_name) == (names[e.source_id], names[e.target_id])
         for e in hood.edges
     )
+    for direction in ("in", "out"):  # the loop is found once whichever way the walk goes
+        one_way = kg.neighbourhood(owner, hub.id, depth=1, node_limit=50, direction=direction)
+        assert [e.type for e in one_way.edges].count("self") == 1
+        assert len(one_way.edges) == len(one_way.nodes)  # each leaf's relation, and the loop
     # the service's duplicate check finds the relation under the target's new name
     assert not kg.add_fact(owner, "hub", "has", "z leaf").created

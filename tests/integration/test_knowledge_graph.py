@@ -7,7 +7,7 @@ import uuid
 from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import Connection, event
+from sqlalchemy import Connection, event, text
 
 from jarvis.bootstrap import Services
 from jarvis.errors import NotFoundError, ValidationError
@@ -249,6 +249,34 @@ def test_row_level_security_isolates_graphs(services: Services) -> None:
         assert uow.graph.count_entities(bob.user_id) == 1
         assert uow.graph.count_relations(bob.user_id) == 0
     assert kg.stats(ann)["relations"] == 2
+
+
+def test_one_connection_serves_two_users_their_own_neighbourhoods(
+    services: Services, db_connection: Connection
+) -> None:
+    """The capped neighbourhood's plan is kept by the connection (migration 0023) and reused
+    for whoever the pool serves next: row-level security is evaluated when it runs, so the
+    same plan shows each user only their own graph."""
+    ann, bob = factories.user(services.uow, "ann"), factories.user(services.uow, "bob")
+    ids = chain(services, ann, "PQR")
+    call = text(
+        "SELECT seen, nodes, edges FROM jarvis_kg_neighbourhood("
+        "CAST(:root AS uuid), 3, true, true, '{}', NULL, 10, 10)"
+    )
+    for user, nodes, relations in [(ann, 3, 2), (bob, 0, 0)] * 6:  # past the 5th call
+        db_connection.execute(
+            text(
+                "SELECT set_config('app.user_id', :u, true), "
+                "set_config('app.user_role', 'user', true)"
+            ),
+            {"u": str(user.user_id)},
+        )
+        row = db_connection.execute(call, {"root": ids["P"]}).one()
+        assert (row.seen, len(json.loads(row.nodes)), len(json.loads(row.edges))) == (
+            nodes,
+            nodes,
+            relations,
+        )
 
 
 def test_graph_sql_is_scoped_by_row_level_security(services: Services) -> None:

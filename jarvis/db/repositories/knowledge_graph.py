@@ -64,101 +64,25 @@ _REL_FILTER = """
 """
 
 
-# The walk itself (migrations 0017, 0022): ``jarvis_kg_walk`` returns the kept nodes with
-# their depth, and ``seen`` (on every row): how many nodes were reached, or ``cap + 1`` when the
-# cap cut a level (it then reads only that level's first names).
-_WALK = """
-    walk AS MATERIALIZED (
-        SELECT node, depth, seen FROM jarvis_kg_walk(
-            :root, :depth, :follow_out, :follow_in, :types, CAST(:as_of AS timestamptz),
-            :node_limit)
-    )"""
-
-
-def _neighbourhood_sql() -> Any:
-    """One row: ``seen`` (how many nodes were reached before the walk stopped), the kept nodes
-    as one JSON array (nearest first) and at most :edge_limit relations among them as another
-    (with both end names), each node or relation an array of its fields (see
-    :func:`_flat_array`). JSON text made by PostgreSQL from each value's own text is parsed in
-    one call: a neighbourhood of 500 nodes and 500 relations
-    as 1,000 rows of typed columns cost more to decode than the query took."""
-    # At most a few thousand nodes: each looked up by key and each one's relations read
-    # from the index (OFFSET 0 keeps the planner from turning these into scans of the
-    # whole tables), relation rows fetched only for the ones among the kept nodes.
-    named = """
-    SELECT e.id, e.name, e.type, e.description, e.properties, k.depth FROM walk k
-    CROSS JOIN LATERAL (SELECT * FROM kg_entities e WHERE e.id = k.node OFFSET 0) e"""
-    ends = "named WHERE depth = 1 OR (NOT :follow_out AND depth > 0)"
-    # The other kept nodes' relations among the kept nodes (index only; the few that are
-    # get fetched by key), and the root's relation to itself. The deepest level is most of
-    # the nodes and, when the cap cut it, its first names only: a narrow range [lo, hi]. So
-    # a kept node's relations to the nodes named within that range are one short range of
-    # its index (a busy node's other relations are never read), and the relations to the
-    # few kept nodes named outside it are read from those nodes' incoming index. Every kept
-    # target is in exactly one of the two (names within the range are read from the source
-    # whatever the target's depth); one hash of the kept nodes checks the other end.
-    edges = f"""
-    deepest AS MATERIALIZED (
-        SELECT min(name) AS lo, max(name) AS hi FROM named
-        WHERE depth = (SELECT max(depth) FROM named)),
-    pairs AS MATERIALIZED (SELECT id FROM (
-        SELECT c.id FROM (
-            SELECT x.id, x.target_id AS other FROM named s
-            CROSS JOIN LATERAL (
-                SELECT r.id, r.target_id FROM kg_relations r
-                WHERE r.source_id = s.id
-                  AND r.target_name BETWEEN (SELECT lo FROM deepest) AND (SELECT hi FROM deepest)
-                  AND {_REL_FILTER} OFFSET 0) x
-            WHERE s.id <> :root
-            UNION ALL
-            SELECT x.id, x.source_id FROM named t
-            CROSS JOIN LATERAL (
-                SELECT r.id, r.source_id FROM kg_relations r
-                WHERE r.target_id = t.id AND r.source_id <> :root AND {_REL_FILTER} OFFSET 0) x
-            WHERE t.name NOT BETWEEN (SELECT lo FROM deepest) AND (SELECT hi FROM deepest)
-        ) c JOIN named o ON o.id = c.other
-        UNION ALL
-        SELECT r.id FROM named t JOIN kg_relations r
-          ON r.source_id = t.id AND r.target_name = t.name AND r.target_id = t.id
-        WHERE t.id = :root AND {_REL_FILTER}
-    ) u LIMIT :edge_limit)"""
-    # When the walk follows them, the root's relations go to depth 1 (or to itself). The
-    # root is often a hub whose kept neighbours are its first names (the level was cut): its
-    # relations within their names' range are the first of its index, read in order and
-    # fetched as they come, not probed one by one and fetched again by key.
-    root_rows = f"""
-    root_rows AS MATERIALIZED (
-        SELECT r.* FROM kg_relations r
-        WHERE r.source_id = :root
-          AND r.target_name BETWEEN (SELECT min(name) FROM {ends}) AND (SELECT max(name) FROM {ends})
-          AND {_REL_FILTER} AND r.target_id <> :root AND r.target_id IN (SELECT id FROM named)
-        LIMIT :edge_limit),
-    edge_rows AS (
-        SELECT * FROM root_rows
-        UNION ALL
-        SELECT r.* FROM pairs p
-        CROSS JOIN LATERAL (SELECT * FROM kg_relations r WHERE r.id = p.id OFFSET 0) r
-        LIMIT :edge_limit)"""
-    edge_rows = "edge_rows r"
-    sql = f"""WITH {_WALK},
-    named AS MATERIALIZED ({named}
-    ),{edges},{root_rows}
-    SELECT coalesce((SELECT max(seen) FROM walk), 0) AS seen,
-           (SELECT '[' || coalesce(string_agg({_HOOD_NODE_FLAT}, ',' ORDER BY n.depth, n.name, n.id), '')
-                   || ']' FROM named n) AS nodes,
-           (SELECT '[' || coalesce(string_agg({_HOOD_EDGE_FLAT}, ','), '') || ']'
-              FROM {edge_rows}) AS edges
-    """
-    return text(sql).bindparams(
-        bindparam("root", type_=UUID(as_uuid=True)),
-        bindparam("depth", type_=Integer()),
-        bindparam("follow_out", type_=Boolean()),
-        bindparam("follow_in", type_=Boolean()),
-        bindparam("types", type_=ARRAY(String())),
-        bindparam("as_of", type_=DateTime(timezone=True)),
-        bindparam("node_limit", type_=Integer()),
-        bindparam("edge_limit", type_=Integer()),
-    )
+# The capped neighbourhood, one row (migration 0023: a SQL function, so its plan is made once
+# per connection, not on every request): ``seen`` (how many nodes the walk reached; ``cap + 1``
+# when the cap cut a level), the kept nodes as one JSON array (nearest first, each an array of
+# its fields) and at most :edge_limit relations among them as another (with both end names).
+# Parsed in one call each: 500 nodes and 500 relations as 1,000 rows of typed columns cost more
+# to decode than the query took.
+_NEIGHBOURHOOD = text(
+    "SELECT seen, nodes, edges FROM jarvis_kg_neighbourhood("
+    ":root, :depth, :follow_out, :follow_in, :types, :as_of, :node_limit, :edge_limit)"
+).bindparams(
+    bindparam("root", type_=UUID(as_uuid=True)),
+    bindparam("depth", type_=Integer()),
+    bindparam("follow_out", type_=Boolean()),
+    bindparam("follow_in", type_=Boolean()),
+    bindparam("types", type_=ARRAY(String())),
+    bindparam("as_of", type_=DateTime(timezone=True)),
+    bindparam("node_limit", type_=Integer()),
+    bindparam("edge_limit", type_=Integer()),
+)
 
 
 # The uncapped walk (stream_neighbourhood): the same function, no cap, into a temporary table per
@@ -207,15 +131,6 @@ def _json_text(key: str, fields: Sequence[tuple[str, str]]) -> str:
     ``jsonb_build_object`` 5x), and ``'...' || ... ||`` copies the growing text once per piece
     (20% slower than ``format``)."""
     return _format("{" + f'"{key}": ' + "{%s}}", fields)
-
-
-def _flat_array(fields: Sequence[tuple[str, str]]) -> str:
-    """SQL for the JSON array ``[<values>]`` as text (the fields' values in order, made as
-    :func:`_json_text` makes an object's): the capped neighbourhood's rows, unpacked by
-    position. Without the keys the text is half as long, and a list parses and unpacks in
-    60-70% of a dict's time."""
-    body = ", ".join('"%s"' if isinstance(value, _Quoted) else "%s" for _, value in fields)
-    return f"format('[{body}]', {', '.join(value for _, value in fields)})"
 
 
 def _format(outer: str, fields: Sequence[tuple[str, str]]) -> str:
@@ -270,10 +185,6 @@ _RELATION_FIELDS = [
 ]
 _NODE_JSON = _json_text("node", _node_fields("e", "h.depth"))
 _RELATION_JSON = _json_text("relation", _RELATION_FIELDS)
-#: The capped neighbourhood's rows: each field of a node, then of a relation, in this order.
-_HOOD_NODE_FLAT = _flat_array(_node_fields("n", "n.depth"))
-_HOOD_EDGE_FLAT = _flat_array(_RELATION_FIELDS)
-_NEIGHBOURHOOD = _neighbourhood_sql()
 
 _HOOD_JSON = text(
     f"""
