@@ -18,7 +18,7 @@ from jarvis.db.tables import ApiKey
 from jarvis.db.uow import UnitOfWorkFactory
 from jarvis.errors import NotFoundError, TokenError, ValidationError
 from jarvis.identity import Principal
-from jarvis.services.auth.views import principal_of
+from jarvis.services.auth.views import principal_from
 
 PREFIX = "jrv_"
 MAX_KEYS_PER_USER = 50
@@ -145,15 +145,9 @@ class ApiKeyService:
         """The user a request's key acts as (:class:`TokenError` for anything else)."""
         if not secret.startswith(PREFIX) or len(secret) > 200:
             raise TokenError("That API key is not valid.")
-        now = self._clock.now()
         with self._uow() as uow:
-            found = uow.api_keys.owner_of(hash_key(secret), now)
+            found = uow.api_keys.key_user(hash_key(secret), self._clock.now())
             uow.commit()
         if found is None:
             raise TokenError("That API key is not valid, expired or revoked.")
-        _key_id, user_id = found
-        with self._uow.for_user_id(user_id) as uow:
-            user = uow.users.get(user_id)
-            if user is None or not user.is_active:
-                raise TokenError("That API key is not valid, expired or revoked.")
-            return principal_of(user)
+        return principal_from(found.user_id, found.email, found.role, found.display_name)

@@ -69,9 +69,14 @@ class SessionView:
 
 def principal_of(user: User) -> Principal:
     """The user as services see it (never the password hash)."""
+    return principal_from(user.id, user.email, user.role, user.display_name)
+
+
+def principal_from(user_id: uuid.UUID, email: str, role: str, display_name: str) -> Principal:
+    """A principal from a user's fields (read by an authentication function, not as a row)."""
     return Principal(
-        user_id=user.id,
-        email=user.email,
-        role="admin" if user.role == "admin" else "user",
-        display_name=user.display_name,
+        user_id=user_id,
+        email=email,
+        role="admin" if role == "admin" else "user",
+        display_name=display_name,
     )
