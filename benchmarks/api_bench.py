@@ -7,6 +7,7 @@ runs ``uvicorn --factory jarvis.asgi:create_app`` (the UI and the API in one pro
 1. 20 concurrent clients for ``--seconds`` each on
    * ``GET /api/v1/health``          (no auth, no database: the floor of the stack),
    * ``GET /api/v1/auth/me``         (a cheap authenticated GET: token check + rate limit),
+     with an access token and with a personal API key,
    * ``GET /api/v1/usage/current-month`` (the usage service on the user's rollups),
    printing requests/s and p50/p95 latency, and the ratio of each to the floor.
 2. ``POST /api/v1/orchestrator/run`` (offline model): time from sending the request to the
@@ -226,6 +227,12 @@ def main(argv: list[str] | None = None) -> int:
                     continue
                 rps, lat, errs = load(f"{base}{path}", auth, args.clients, args.seconds)
                 print(line(f"GET {path}", rps, lat, errs, floor))
+            # The same cheap GET with a personal API key (the key and its user in one read).
+            made = httpx.post(f"{base}/api-keys", json={"name": "bench"}, headers=auth, timeout=30)
+            made.raise_for_status()
+            by_key = {"Authorization": f"Bearer {made.json()['key']}"}
+            rps, lat, errs = load(f"{base}/auth/me", by_key, args.clients, args.seconds)
+            print(line("GET /auth/me with an API key", rps, lat, errs, floor))
             first, total = first_frames(base, auth, args.runs)
             print(
                 f"POST /orchestrator/run (offline), {args.runs} runs: first SSE frame "
