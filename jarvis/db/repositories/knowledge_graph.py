@@ -70,16 +70,21 @@ _REL_FILTER = """
 # its fields) and at most :edge_limit relations among them as another (with both end names).
 # Parsed in one call each: 500 nodes and 500 relations as 1,000 rows of typed columns cost more
 # to decode than the query took.
-_NEIGHBOURHOOD = text(
-    "SELECT seen, nodes, edges FROM jarvis_kg_neighbourhood("
-    ":root, :depth, :follow_out, :follow_in, :types, :as_of, :node_limit, :edge_limit)"
-).bindparams(
+#: A walk's arguments (``_walk_params`` and the depth), typed.
+_WALK_PARAMS = (
     bindparam("root", type_=UUID(as_uuid=True)),
     bindparam("depth", type_=Integer()),
     bindparam("follow_out", type_=Boolean()),
     bindparam("follow_in", type_=Boolean()),
     bindparam("types", type_=ARRAY(String())),
     bindparam("as_of", type_=DateTime(timezone=True)),
+)
+
+_NEIGHBOURHOOD = text(
+    "SELECT seen, nodes, edges FROM jarvis_kg_neighbourhood("
+    ":root, :depth, :follow_out, :follow_in, :types, :as_of, :node_limit, :edge_limit)"
+).bindparams(
+    *_WALK_PARAMS,
     bindparam("node_limit", type_=Integer()),
     bindparam("edge_limit", type_=Integer()),
 )
@@ -103,14 +108,7 @@ _HOOD_START = (
             :root, :depth, :follow_out, :follow_in, :types, CAST(:as_of AS timestamptz),
             NULL)
         """
-    ).bindparams(
-        bindparam("root", type_=UUID(as_uuid=True)),
-        bindparam("depth", type_=Integer()),
-        bindparam("follow_out", type_=Boolean()),
-        bindparam("follow_in", type_=Boolean()),
-        bindparam("types", type_=ARRAY(String())),
-        bindparam("as_of", type_=DateTime(timezone=True)),
-    ),
+    ).bindparams(*_WALK_PARAMS),
     text("ANALYZE jarvis_hood_walk"),
 )
 # Relations among the nodes (each relation carries its ends' names).
