@@ -59,20 +59,20 @@ def principal_for(services: Services, token: str, ip: str | None) -> Principal:
         principal = services.api_keys.authenticate(token)
     else:
         principal = services.sessions.authenticate(token)
-    # Per user, whatever the credential: more keys or sessions do not buy more requests.
-    _limit(services, f"api:user:{principal.user_id}", services.settings.api_requests_per_minute)
+    # Per user, whatever the credential: more keys or sessions do not buy more requests; and
+    # per address. Both counted in one statement (the user's first: see ``hit_all``).
+    limits = [(f"api:user:{principal.user_id}", services.settings.api_requests_per_minute)]
     if ip:
-        _limit(services, f"api:ip:{ip}", services.settings.api_requests_per_minute_per_ip)
+        limits.append((f"api:ip:{ip}", services.settings.api_requests_per_minute_per_ip))
+    for decision, (_, per_minute) in zip(
+        services.rate_limiter.hit_all(limits, 60), limits, strict=True
+    ):
+        if not decision.allowed:
+            raise RateLimitError(
+                f"Too many requests (limit {per_minute} per minute).",
+                retry_after=decision.retry_after,
+            )
     return principal
-
-
-def _limit(services: Services, key: str, per_minute: int) -> None:
-    decision = services.rate_limiter.hit(key, per_minute, 60)
-    if not decision.allowed:
-        raise RateLimitError(
-            f"Too many requests (limit {per_minute} per minute).",
-            retry_after=decision.retry_after,
-        )
 
 
 CurrentUser = Annotated[Principal, Depends(current_principal)]

@@ -10,7 +10,7 @@ touches the database, through the unit of work's ``rate_limits`` repository.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -70,15 +70,25 @@ class RateLimiter:
 
     def hit(self, key: str, limit: int, window_seconds: int) -> RateDecision:
         """Count one event; ``allowed`` is False once more than ``limit`` fell in this window."""
-        if limit < 1 or window_seconds < 1:
+        return self.hit_all([(key, limit)], window_seconds)[0]
+
+    def hit_all(self, limits: Sequence[tuple[str, int]], window_seconds: int) -> list[RateDecision]:
+        """Count one event against each ``(key, limit)``, all in one statement, and decide
+        each (an event refused by one limit still counts against the others). List the keys
+        in one fixed order of kinds wherever they are counted together (see
+        ``RateLimitRepository.hit_many``)."""
+        if window_seconds < 1 or any(limit < 1 for _, limit in limits):
             raise ValueError("limit and window_seconds must be positive")
         now = self._clock.now()
         start = window_start(now, window_seconds)
-        key = key[:MAX_KEY_LENGTH]
+        keys = [key[:MAX_KEY_LENGTH] for key, _ in limits]
         with self._uow.statements() as uow:  # one statement, no transaction around it
-            count = uow.rate_limits.hit(key, start)  # a new window also drops older ones
+            counts = uow.rate_limits.hit_many(keys, start)  # a new window drops older ones
             uow.commit()
-        return decide(count, limit, start=start, window_seconds=window_seconds, now=now)
+        return [
+            decide(count, limit, start=start, window_seconds=window_seconds, now=now)
+            for count, (_, limit) in zip(counts, limits, strict=True)
+        ]
 
     def peek(self, key: str, window_seconds: int) -> int:
         """How many events ``key`` has in the current window (no counting)."""

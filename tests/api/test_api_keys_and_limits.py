@@ -1,12 +1,12 @@
 """Personal API keys (shown once, authenticate, revoked = 401, never listed), the shape of
-every error (RFC 9457 problem+json), the body size limit (413) and the per-user request rate
-(429 with Retry-After)."""
+every error (RFC 9457 problem+json), the body size limit (413) and the per-user and per-address
+request rates (429 with Retry-After)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 
-from tests.api.conftest import ApiClient, auth, principal, problem, register_and_login
+from tests.api.conftest import BASE_URL, ApiClient, auth, principal, problem, register_and_login
 
 
 def test_an_api_key_is_shown_once_authenticates_and_stops_when_revoked(api: ApiClient) -> None:
@@ -133,6 +133,37 @@ def test_over_the_per_user_rate_a_429_says_when_to_retry(
     # Someone else is not affected.
     other = register_and_login(api)
     assert api.get("/auth/me", headers=other.headers).status_code == 200
+
+
+def test_over_the_per_address_rate_everyone_there_is_refused_and_others_are_not(
+    make_api: Callable[..., ApiClient],
+) -> None:
+    limit = 3
+    api = make_api(api_requests_per_minute=100, api_requests_per_minute_per_ip=limit)
+    alice, bob, carol = (register_and_login(api) for _ in range(3))
+
+    def client_at(address: str) -> ApiClient:
+        client = ApiClient(api.app, base_url=BASE_URL, client=(address, 50000))
+        client.app_services = api.app_services
+        return client
+
+    with client_at("203.0.113.7") as office, client_at("198.51.100.9") as home:
+        statuses: list[int] = []
+        refused = None
+        # Two people at one address share its limit; fixed minutes: at most one reset.
+        for who in [alice, bob] * (limit + 1):
+            response = office.get("/auth/me", headers=who.headers)
+            statuses.append(response.status_code)
+            if response.status_code == 429:
+                refused = response
+                break
+        assert refused is not None, statuses
+        assert statuses[:limit] == [200] * limit
+        body = problem(refused, 429, "rate_limit_error")
+        assert str(limit) in body["detail"] and 1 <= body["retry_after"] <= 60
+        # Another address is not affected, and neither are alice's and bob's own limits.
+        assert home.get("/auth/me", headers=carol.headers).status_code == 200
+        assert home.get("/auth/me", headers=alice.headers).status_code == 200
 
 
 def test_the_openapi_document_lists_every_endpoint_and_keeps_values_write_only(

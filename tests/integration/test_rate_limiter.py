@@ -5,6 +5,8 @@ from __future__ import annotations
 import threading
 import uuid
 
+import pytest
+
 from jarvis.bootstrap import Services
 from jarvis.clock import FixedClock
 from jarvis.services.rate_limits import RateLimiter, window_start
@@ -71,3 +73,27 @@ def test_old_windows_of_a_key_are_cleaned_up(services: Services, clock: FixedClo
         current = uow.rate_limits.count(key, window_start(clock.now(), 60))
     assert old == [0, 0, 0]
     assert current == 1
+
+
+def test_several_limits_are_counted_together_and_decided_each(
+    services: Services, clock: FixedClock
+) -> None:
+    limiter = services.rate_limiter
+    user, address = f"test:user:{uuid.uuid4()}", f"test:ip:{uuid.uuid4()}"
+    clock.set(clock.now().replace(second=0, microsecond=0))
+    first = limiter.hit_all([(user, 1), (address, 3)], 60)
+    assert [d.allowed for d in first] == [True, True]
+    assert [d.count for d in first] == [1, 1]
+    # Refused by the first limit, the event still counts against the second.
+    second = limiter.hit_all([(user, 1), (address, 3)], 60)
+    assert [(d.allowed, d.retry_after) for d in second] == [(False, 60), (True, 0.0)]
+    assert limiter.peek(address, 60) == 2
+    clock.advance(seconds=20)
+    third = limiter.hit_all([(f"test:user:{uuid.uuid4()}", 5), (address, 3)], 60)
+    assert [d.allowed for d in third] == [True, True]
+    fourth = limiter.hit_all([(f"test:user:{uuid.uuid4()}", 5), (address, 3)], 60)
+    assert [(d.allowed, d.retry_after) for d in fourth] == [(True, 0.0), (False, 40)]
+    assert limiter.hit_all([], 60) == []
+    with pytest.raises(ValueError):
+        limiter.hit_all([(user, 0), (address, 3)], 60)
+    assert limiter.peek(address, 60) == 4  # nothing counted for a refused call
