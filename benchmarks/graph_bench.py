@@ -13,7 +13,9 @@ busy nodes, many quiet ones) and uniform targets. Both directions. Compared:
               ``GET /graph/entities/{id}/neighbourhood``, in process, with an API key);
 * ours, uncapped  the export's JSON lines (``COPY``, in chunks of whole lines), read through
               the service and through the HTTP API; and ``stream_neighbourhood`` (server-side
-              cursor, a Python object per row), every row consumed;
+              cursor, a Python object per row), every row consumed; and the same
+              neighbourhood found in PostgreSQL and counted, not sent (the walk, its nodes
+              sorted, the relations among them), and the walk alone;
 * before      the recursive CTE this replaces (``UNION`` over (node, depth), visited nodes as an
               array) — the uncapped hub case runs once: it takes about half a minute;
 * per-node BFS  the seed's approach: one query per visited node, same cap;
@@ -38,7 +40,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from fastapi.testclient import TestClient  # noqa: E402
-from sqlalchemy import create_engine, text  # noqa: E402
+from sqlalchemy import ARRAY, DateTime, String, bindparam, create_engine, text  # noqa: E402
 from sqlalchemy.orm import Session  # noqa: E402
 
 from benchmarks._db import benchmark_database, p50, percentile, ratio_line, timed_ms  # noqa: E402
@@ -47,6 +49,8 @@ from jarvis.bootstrap import build_services  # noqa: E402
 from jarvis.clock import SystemClock  # noqa: E402
 from jarvis.db.engine import create_app_engine  # noqa: E402
 from jarvis.db.repositories.knowledge_graph import (  # noqa: E402
+    _HOOD_AMONG,
+    _HOOD_START,
     _NEIGHBOURHOOD,
     KnowledgeGraphRepository,
     _walk_params,
@@ -206,7 +210,11 @@ def per_node_bfs(session: Session, root: uuid.UUID, depth: int, cap: int) -> int
     return len(seen)
 
 
-def per_level_bfs(session: Session, root: uuid.UUID, depth: int, cap: int | None) -> int:
+def per_level_bfs(
+    session: Session, root: uuid.UUID, depth: int, cap: int | None, *, finish: bool = True
+) -> int:
+    """One query per level; with ``finish``, then the nodes' names and the relations among
+    them (what a neighbourhood shows), else the walk alone."""
     seen = {root}
     frontier = [root]
     for _ in range(depth):
@@ -225,8 +233,41 @@ def per_level_bfs(session: Session, root: uuid.UUID, depth: int, cap: int | None
                 seen.add(other)
                 nxt.append(other)
         frontier = nxt
-    _finish(session, list(seen))
+    if finish:
+        _finish(session, list(seen))
     return len(seen)
+
+
+def found_in_postgres(session: Session, root: uuid.UUID, depth: int) -> tuple[int, int]:
+    """The uncapped neighbourhood found and not sent: the export's own walk (``jarvis_kg_walk``
+    into its temporary table, migration 0022: a visited set joined, not an array scanned),
+    then its nodes joined to their rows and sorted as the export sorts them, and the relations
+    among them found, each counted in PostgreSQL."""
+    params = {**_walk_params(root, "both", [], None), "depth": depth}
+    for statement in _HOOD_START:
+        session.execute(statement, params)
+    nodes = session.execute(
+        text(
+            "SELECT count(*) FROM (SELECT e.id, e.name, h.depth FROM jarvis_hood_walk h "
+            "JOIN kg_entities e ON e.id = h.node ORDER BY h.depth, e.name, e.id OFFSET 0) x"
+        )
+    ).scalar_one()
+    relations = session.execute(
+        text(f"SELECT count(*) FROM (SELECT r.id {_HOOD_AMONG} OFFSET 0) x").bindparams(
+            bindparam("types", type_=ARRAY(String())),
+            bindparam("as_of", type_=DateTime(timezone=True)),
+        ),
+        {"types": [], "as_of": None},
+    ).scalar_one()
+    return int(nodes), int(relations)
+
+
+def walk_only(session: Session, root: uuid.UUID, depth: int) -> int:
+    """The export's walk alone, into its temporary table."""
+    params = {**_walk_params(root, "both", [], None), "depth": depth}
+    for statement in _HOOD_START:
+        session.execute(statement, params)
+    return int(session.execute(text("SELECT count(*) FROM jarvis_hood_walk")).scalar_one())
 
 
 def _finish(session: Session, ids: list[uuid.UUID]) -> None:
@@ -480,6 +521,19 @@ def main() -> None:
         services.shutdown()
         t_objects, _ = timed_ms(stream, 1)
         t_level, _ = timed_ms(lambda: in_session(per_level_bfs, hub, 2, None), 3)
+
+        # The same neighbourhood found in PostgreSQL and not written out, and the walk alone
+        # (what took 32 s when issue 16 was filed: candidates tested against an array).
+        def found() -> tuple[int, int]:
+            with uow.for_user_id(uid) as w:
+                return found_in_postgres(w.session, hub, 2)
+
+        t_found, (n_found, m_found) = timed_ms(found, 5)
+        t_walk, _ = timed_ms(lambda: in_session(walk_only, hub, 2), 5)
+        t_level_walk, _ = timed_ms(
+            lambda: in_session(lambda s, r, d: per_level_bfs(s, r, d, None, finish=False), hub, 2),
+            3,
+        )
         log(
             f"hub depth 2 uncapped: exported {n_lines:,} JSON lines ({n_bytes / 1e6:,.0f} MB) in "
             f"{p50(t_stream):,.0f} ms, over HTTP {p50(t_http):,.0f} ms; as Python objects {t_objects[0]:,.0f} ms; per-level BFS "
@@ -492,6 +546,28 @@ def main() -> None:
                 p50(t_level),
                 "per-level BFS",
                 "<= 1,000 ms",
+            )
+        )
+        log(
+            f"hub depth 2 uncapped, found in PostgreSQL and not sent ({n_found:,} nodes sorted, "
+            f"{m_found:,} relations among them): {p50(t_found):,.0f} ms; the walk alone "
+            f"{p50(t_walk):,.0f} ms, per-level BFS's walk alone {p50(t_level_walk):,.0f} ms"
+        )
+        results.append(
+            ratio_line(
+                "hub depth 2 uncapped, ours found in PostgreSQL (not sent) vs per-level BFS",
+                p50(t_found),
+                p50(t_level),
+                "per-level BFS",
+                "<= 1,000 ms",
+            )
+        )
+        results.append(
+            ratio_line(
+                "hub depth 2 uncapped, the walk alone vs per-level BFS's walk alone",
+                p50(t_walk),
+                p50(t_level_walk),
+                "a query per level",
             )
         )
         results.append(
