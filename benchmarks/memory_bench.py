@@ -12,6 +12,8 @@ and recall@10 against the exact answer:
 * ours, exact    the exact plan for the 100k user too (what it gets without its index);
 * previous exact the exact statement this one replaced (0012's: every distance through the top-k
                  sort, the query vector sent as text), same session, same queries, interleaved;
+* planned        today's bounded statement sent as text, as before migration 0025 made it a SQL
+                 function whose plan the connection keeps: planned on every search;
 * plain          ``ORDER BY embedding <=> :query LIMIT k`` over the user's rows (``NAIVE_SQL``:
                  the floor the issue measured, 4.7 ms), for reference;
 * before         the plan this replaces: 384-d ``vector`` rows in the covering index, read in
@@ -49,9 +51,10 @@ from sqlalchemy.dialects.postgresql import UUID  # noqa: E402
 from benchmarks._db import benchmark_database, p50, percentile, ratio_line  # noqa: E402
 from benchmarks.paraphrases import synthetic_memories  # noqa: E402
 from jarvis.db.engine import create_app_engine  # noqa: E402
-from jarvis.db.repositories.memory import NAIVE_SQL, MemoryRepository  # noqa: E402
+from jarvis.db.repositories.memory import EXACT_SAMPLE, NAIVE_SQL, MemoryRepository  # noqa: E402
 from jarvis.db.repositories.memory_indexes import MemoryIndexRepository  # noqa: E402
 from jarvis.db.uow import UnitOfWorkFactory  # noqa: E402
+from jarvis.db.vector_params import HalfvecParam  # noqa: E402
 from jarvis.llm.embedders import WORDLLAMA_MODEL, WordLlamaEmbedder  # noqa: E402
 from jarvis.services.memory import MemoryIndexes  # noqa: E402
 
@@ -90,6 +93,42 @@ PREVIOUS_EXACT_SQL = text(
     """
 ).bindparams(
     bindparam("query", type_=HALFVEC()),
+    bindparam("user_id", type_=UUID(as_uuid=True)),
+    bindparam("model", type_=String()),
+    bindparam("k", type_=Integer()),
+    bindparam("min_score", type_=Float()),
+)
+
+# The bounded statement of ``jarvis_memory_nearest`` (migration 0025) sent as text, as the
+# repository sent it before: planned on every search (psycopg forgets its prepared statements
+# at every ROLLBACK, and a search's unit of work ends with one).
+PLANNED_SQL = text(
+    f"""
+    WITH sample AS (
+        SELECT embedding <=> :query AS distance
+        FROM memories
+        WHERE user_id = :user_id AND embedding_model = :model
+        LIMIT {EXACT_SAMPLE}
+    ),
+    bound AS (
+        SELECT distance FROM sample ORDER BY distance LIMIT 1 OFFSET CAST(:k AS integer) - 1
+    ),
+    top AS (
+        SELECT id, embedding <=> :query AS distance
+        FROM memories
+        WHERE user_id = :user_id AND embedding_model = :model
+              AND (embedding <=> :query) <= coalesce((SELECT distance FROM bound), 'Infinity')
+        ORDER BY 2, id
+        LIMIT :k
+    )
+    SELECT m.id, m.content, m.embedding_model, m.metadata, m.source, m.created_at,
+           1 - top.distance AS score
+    FROM top JOIN memories m ON m.id = top.id
+    WHERE top.distance <> 'NaN'::float8 AND 1 - top.distance >= :min_score
+    ORDER BY top.distance, m.id
+    """
+).bindparams(
+    bindparam("query", type_=HalfvecParam()),
     bindparam("user_id", type_=UUID(as_uuid=True)),
     bindparam("model", type_=String()),
     bindparam("k", type_=Integer()),
@@ -286,7 +325,7 @@ def main() -> None:
                 with uow.for_user_id(uid) as w:
                     pid = w.session.execute(text("SELECT pg_backend_pid()")).scalar_one()
                     params = {"query": q, "user_id": uid, "model": model, "k": K}
-                    if sql is PREVIOUS_EXACT_SQL:
+                    if sql is PREVIOUS_EXACT_SQL or sql is PLANNED_SQL:
                         params["min_score"] = -1.0
                     c0 = server_cpu_ns(pid)
                     t0 = time.perf_counter()
@@ -298,15 +337,17 @@ def main() -> None:
                     return ms, ids
 
             rows = args.mid if name == "mid" else args.big
-            exact_ms, truth, previous_ms, plain_ms = [], [], [], []
+            exact_ms, truth, previous_ms, plain_ms, planned_ms = [], [], [], [], []
             exact_cpu: list[float] = []
             previous_cpu: list[float] = []
             plain_cpu: list[float] = []
+            planned_cpu: list[float] = []
             for q in qs:
                 run(q, False)
                 statement(PREVIOUS_EXACT_SQL, q)
                 statement(NAIVE_SQL, q)
-            same = 0
+                statement(PLANNED_SQL, q)
+            same = same_planned = 0
             for q in qs:  # interleaved: the same load for each
                 ms, got = run(q, False, cpu=exact_cpu)
                 exact_ms.append(ms)
@@ -314,11 +355,25 @@ def main() -> None:
                 ms, previous_ids = statement(PREVIOUS_EXACT_SQL, q, cpu=previous_cpu)
                 previous_ms.append(ms)
                 same += previous_ids == got
+                ms, planned_ids = statement(PLANNED_SQL, q, cpu=planned_cpu)
+                planned_ms.append(ms)
+                same_planned += planned_ids == got
                 plain_ms.append(statement(NAIVE_SQL, q, cpu=plain_cpu)[0])
             log(
                 f"user with {rows:,} memories: exact {p50(exact_ms):.2f} ms, previous exact "
                 f"statement {p50(previous_ms):.2f} ms (same top {K} for {same}/{len(qs)} "
-                f"queries), plain ORDER BY ... LIMIT {p50(plain_ms):.2f} ms"
+                f"queries), the same statement planned per search {p50(planned_ms):.2f} ms "
+                f"(same top {K} for {same_planned}/{len(qs)}), plain ORDER BY ... LIMIT "
+                f"{p50(plain_ms):.2f} ms"
+            )
+            results.append(
+                ratio_line(
+                    f"{rows:,}-memory user, exact, this statement",
+                    p50(exact_ms),
+                    p50(planned_ms),
+                    "the same statement sent as text, planned per search (before 0025)",
+                )
+                + cpu_note(exact_cpu, planned_cpu)
             )
             results.append(
                 ratio_line(

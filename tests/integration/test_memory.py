@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import Connection, text
 
 from jarvis.bootstrap import Services
 from jarvis.errors import NotFoundError, ValidationError
@@ -177,6 +178,37 @@ def test_exact_search_keeps_ties_beyond_its_sample(services: Services) -> None:
         # more than the user has: every row with a vector, never the one without
         hits = uow.memories.semantic(alice.user_id, "tie-3", [3.0, 2.0, 1.0], k=n + 5)
         assert sorted(h.id for h in hits) == ids
+
+
+def test_one_connection_searches_for_two_users_each_in_their_own_memories(
+    services: Services, db_connection: Connection
+) -> None:
+    """The exact search's plan is kept by the connection (migration 0025) and reused for
+    whoever the pool serves next: row-level security is evaluated when it runs, so asking
+    for someone else's memories finds none, however often the plan was reused."""
+    from jarvis.db.repositories.memory import _SEMANTIC_SQL
+
+    ann, bob = factories.user(services.uow, "ann"), factories.user(services.uow, "bob")
+    with services.uow(ann) as uow:
+        for i, vector in enumerate(([1.0, 0.0, 0.0], [0.0, 1.0, 0.0])):
+            uow.memories.add(
+                user_id=ann.user_id,
+                content=f"ann {i}",
+                embedding=vector,
+                embedding_model="rls-3",
+            )
+        uow.commit()
+    asked = {"model": "rls-3", "query": [1.0, 0.5, 0.0], "k": 5, "min_score": -1.0}
+    for user, whose, found in [(ann, ann, ["ann 0", "ann 1"]), (bob, ann, []), (bob, bob, [])] * 4:
+        db_connection.execute(
+            text(
+                "SELECT set_config('app.user_id', :u, true), "
+                "set_config('app.user_role', 'user', true)"
+            ),
+            {"u": str(user.user_id)},
+        )
+        rows = db_connection.execute(_SEMANTIC_SQL, {**asked, "user_id": whose.user_id})
+        assert [r.content for r in rows] == found
 
 
 def test_hybrid_is_never_worse_than_meaning_alone_on_paraphrases(services: Services) -> None:

@@ -38,7 +38,8 @@ TEXT_WEIGHT = 0.1
 #: Candidates an HNSW scan considers (on random 256-d vectors, the worst case: 120 gave
 #: recall@10 0.965, 200 gave 0.975-0.99 depending on the build; 300 keeps it >= 0.98).
 ANN_EF_SEARCH = 300
-#: Rows of the user whose k-th best distance bounds the exact scan (see ``_SEMANTIC_SQL``):
+#: Rows of the user whose k-th best distance bounds the exact scan (see ``_SEMANTIC_SQL``; the
+#: exact search's own copy is in migration 0025) and hybrid search's vector candidates:
 #: 100, 300 and 1,000 all cut the sort; 300 measured best at 10,000 rows.
 EXACT_SAMPLE = 300
 
@@ -71,37 +72,19 @@ _COLUMNS = "m.id, m.content, m.embedding_model, m.metadata, m.source, m.created_
 # no shared vector index for the planner to misuse; a heavy user's own HNSW index is on a cast
 # expression (``embedding::halfvec(n)``) that this ORDER BY does not use.
 #
-# The bound: the k-th best distance among the first EXACT_SAMPLE of the user's rows is at least
-# the true k-th best distance (those rows are k candidates), so every row of the true top k
-# (ties included) passes ``distance <= bound`` and the result is still exact. The scan still
-# computes every distance once; what it saves is the top-k sort's per-row work (a tuple copy
-# and compare for each of the user's rows): ~3 % of them reach it instead of all. A NULL
-# embedding's distance is NULL and a zero vector's NaN: neither passes the outer filter, and a
-# NaN bound (fewer than k comparable rows) lets every row through.
+# The statement is ``jarvis_memory_nearest`` (migration 0025), a SQL function whose plan each
+# connection makes once (sent as text, it was planned on every search: ~0.5 of 5.6-7 ms for a
+# 10,000-memory user on a loaded 2-core machine). It bounds itself: the k-th best distance among
+# the first EXACT_SAMPLE of the user's rows is at least the true k-th best distance (those rows
+# are k candidates), so every row of the true top k (ties included) passes ``distance <= bound``
+# and the result is still exact. The scan still computes every distance once; what it saves is
+# the top-k sort's per-row work (a tuple copy and compare for each of the user's rows): ~3 % of
+# them reach it instead of all. A NULL embedding's distance is NULL and a zero vector's NaN:
+# neither passes the outer filter, and a NaN bound (fewer than k comparable rows) lets every
+# row through.
 _SEMANTIC_SQL = text(
-    f"""
-    WITH sample AS (
-        SELECT embedding <=> :query AS distance
-        FROM memories
-        WHERE user_id = :user_id AND embedding_model = :model
-        LIMIT {EXACT_SAMPLE}
-    ),
-    bound AS (
-        SELECT distance FROM sample ORDER BY distance LIMIT 1 OFFSET CAST(:k AS integer) - 1
-    ),
-    top AS (
-        SELECT id, embedding <=> :query AS distance
-        FROM memories
-        WHERE user_id = :user_id AND embedding_model = :model
-              AND (embedding <=> :query) <= coalesce((SELECT distance FROM bound), 'Infinity')
-        ORDER BY 2, id
-        LIMIT :k
-    )
-    SELECT {_COLUMNS}, 1 - top.distance AS score
-    FROM top JOIN memories m ON m.id = top.id
-    WHERE top.distance <> 'NaN'::float8 AND 1 - top.distance >= :min_score
-    ORDER BY top.distance, m.id
-    """
+    "SELECT id, content, embedding_model, metadata, source, created_at, score"
+    " FROM jarvis_memory_nearest(:user_id, :model, :query, :k, :min_score)"
 ).bindparams(
     bindparam("query", type_=HalfvecParam()),
     bindparam("user_id", type_=UUID(as_uuid=True)),
