@@ -19,7 +19,10 @@ busy nodes, many quiet ones) and uniform targets. Both directions. Compared:
 * before      the recursive CTE this replaces (``UNION`` over (node, depth), visited nodes as an
               array) — the uncapped hub case runs once: it takes about half a minute;
 * per-node BFS  the seed's approach: one query per visited node, same cap;
-* per-level BFS one ``= ANY(:frontier)`` query per level.
+* per-level BFS one ``= ANY(:frontier)`` query per level;
+* entity search by name (the explorer's search box) through ``jarvis_kg_name_matches``
+              (migration 0026: the trigram index) against the statement it replaced, whose
+              ``ILIKE`` and ``%`` could not use the index under row-level security.
 
     .venv/bin/python benchmarks/graph_bench.py [--entities 100000 --relations 500000]
     .venv/bin/python benchmarks/graph_bench.py --keep /tmp/jarvis-graph-bench   # reuse data
@@ -40,7 +43,17 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from fastapi.testclient import TestClient  # noqa: E402
-from sqlalchemy import ARRAY, DateTime, String, bindparam, create_engine, text  # noqa: E402
+from sqlalchemy import (  # noqa: E402
+    ARRAY,
+    DateTime,
+    String,
+    bindparam,
+    create_engine,
+    func,
+    or_,
+    select,
+    text,
+)
 from sqlalchemy.orm import Session  # noqa: E402
 
 from benchmarks._db import benchmark_database, p50, percentile, ratio_line, timed_ms  # noqa: E402
@@ -53,8 +66,10 @@ from jarvis.db.repositories.knowledge_graph import (  # noqa: E402
     _HOOD_START,
     _NEIGHBOURHOOD,
     KnowledgeGraphRepository,
+    _like_escape,
     _walk_params,
 )
+from jarvis.db.tables import KgEntity  # noqa: E402
 from jarvis.db.uow import UnitOfWorkFactory  # noqa: E402
 from jarvis.identity import Principal  # noqa: E402
 from jarvis.llm.embedders import EmbedderRegistry, LexicalEmbedder  # noqa: E402
@@ -302,6 +317,29 @@ def _finish(session: Session, ids: list[uuid.UUID]) -> None:
     ).all()
 
 
+def search_before(session: Session, user_id: uuid.UUID, query: str, limit: int) -> int:
+    """The entity name search before migration 0026: one statement as the app role, whose
+    ``ILIKE`` and ``%`` (not leakproof) cannot use the trigram index under row-level security."""
+    q = query.strip()
+    pattern = f"%{_like_escape(q)}%"
+    prefix = f"{_like_escape(q.lower())}%"
+    stmt = (
+        select(KgEntity.id)
+        .where(
+            KgEntity.user_id == user_id,
+            or_(KgEntity.name.ilike(pattern, escape="\\"), KgEntity.name.op("%")(q)),
+        )
+        .order_by(
+            (func.lower(KgEntity.name) == q.lower()).desc(),
+            func.lower(KgEntity.name).like(prefix, escape="\\").desc(),
+            func.similarity(KgEntity.name, q).desc(),
+            KgEntity.name,
+        )
+        .limit(limit)
+    )
+    return len(session.scalars(stmt).all())
+
+
 def before(session: Session, root: uuid.UUID, depth: int, cap: int) -> int:
     row = session.execute(
         text(BEFORE_SQL),
@@ -486,6 +524,32 @@ def main() -> None:
                     p50(t_before),
                     "recursive CTE",
                     "<= 30 ms" if cap == 2000 else "",
+                )
+            )
+
+        # Entity search by name (the explorer's search box): the user's 100k entities.
+        with owner.connect() as conn:
+            some_name = conn.scalar(
+                text("SELECT name FROM kg_entities ORDER BY name OFFSET 777 LIMIT 1")
+            )
+        for query in (some_name, some_name[-6:], "zzqx", some_name[:4]):
+
+            def ours(q: str = query) -> int:
+                with uow.for_user_id(uid) as w:
+                    return len(KnowledgeGraphRepository(w.session).search_by_name(uid, q, 20))
+
+            def previous(q: str = query) -> int:
+                return in_session(search_before, uid, q, 20)
+
+            t_ours, n_ours = timed_ms(ours, 5)
+            t_prev, n_prev = timed_ms(previous, 3)
+            assert n_ours == n_prev, (query, n_ours, n_prev)
+            results.append(
+                ratio_line(
+                    f"entity search by name {query!r} ({n_ours} found)",
+                    p50(t_ours),
+                    p50(t_prev),
+                    "before 0026: ILIKE and % under row-level security, no index",
                 )
             )
 

@@ -279,6 +279,27 @@ def test_one_connection_serves_two_users_their_own_neighbourhoods(
         )
 
 
+def test_the_name_search_function_answers_for_the_acting_user_only(
+    services: Services, db_connection: Connection
+) -> None:
+    """``jarvis_kg_name_matches`` (migration 0026) runs as the owner so that it can use the
+    trigram index; it must still show each user only their own entities, and nobody's to a
+    transaction that names no user."""
+    ann, bob = factories.user(services.uow, "ann"), factories.user(services.uow, "bob")
+    for name in ("Lisbon harbour", "Lisbon", "Porto"):
+        services.knowledge_graph.create_entity(ann, name, "place")
+    call = text("SELECT * FROM jarvis_kg_name_matches('lisbon', '%lisbon%', 'lisbon%', 10) m(id)")
+    for user, found in [(ann, 2), (bob, 0), (None, 0)] * 2:
+        db_connection.execute(
+            text("SELECT set_config('app.user_id', :u, true)"),
+            {"u": str(user.user_id) if user else ""},
+        )
+        assert len(db_connection.execute(call).all()) == found
+    hits = services.knowledge_graph.search_entities(ann, "lisbon", mode="name")
+    names = [h.entity.name for h in hits]
+    assert names == ["Lisbon", "Lisbon harbour"]  # the exact name first, then the prefix
+
+
 def test_graph_sql_is_scoped_by_row_level_security(services: Services) -> None:
     """The raw neighbourhood / path SQL runs under RLS: another user's ids lead nowhere."""
 

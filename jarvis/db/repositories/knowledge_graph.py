@@ -217,6 +217,17 @@ _HOOD_ROWS = text(
     bindparam("as_of", type_=DateTime(timezone=True)),
 )
 
+# A user's entities by name, best first (migration 0026 finds the ids; read here as the app role).
+_NAME_MATCHES = text(
+    """
+    SELECT e.* FROM jarvis_kg_name_matches(:query, :pattern, :prefix, :limit)
+         WITH ORDINALITY AS m(id, n)
+    JOIN kg_entities e ON e.id = m.id
+    WHERE e.user_id = :user_id
+    ORDER BY m.n
+    """
+).bindparams(bindparam("user_id", type_=UUID(as_uuid=True)), bindparam("limit", type_=Integer()))
+
 _STEP_SQL = text(
     f"""
     SELECT r.source_id AS from_id, r.target_id AS to_id, r.id, r.type, true AS forward
@@ -490,24 +501,21 @@ class KnowledgeGraphRepository:
         return {name.lower(): entity_id for entity_id, name in rows}
 
     def search_by_name(self, user_id: uuid.UUID, query: str, limit: int) -> list[KgEntity]:
-        """Exact, prefix, substring and trigram matches (``ix_kg_entities_name_trgm``)."""
+        """Exact, prefix, substring and trigram matches, best first: ``jarvis_kg_name_matches``
+        (migration 0026) finds them through ``ix_kg_entities_name_trgm``, which a statement of
+        the app role's cannot use under row-level security (``ILIKE`` and ``%`` are not
+        leakproof), and the entities are read by id under row-level security."""
         q = query.strip()
-        pattern = f"%{_like_escape(q)}%"
-        prefix = f"{_like_escape(q.lower())}%"
-        sim = func.similarity(KgEntity.name, q)
         stmt = (
             select(KgEntity)
-            .where(
-                KgEntity.user_id == user_id,
-                or_(KgEntity.name.ilike(pattern, escape="\\"), KgEntity.name.op("%")(q)),
+            .from_statement(_NAME_MATCHES)
+            .params(
+                query=q,
+                pattern=f"%{_like_escape(q)}%",
+                prefix=f"{_like_escape(q.lower())}%",
+                limit=limit,
+                user_id=user_id,
             )
-            .order_by(
-                (func.lower(KgEntity.name) == q.lower()).desc(),
-                func.lower(KgEntity.name).like(prefix, escape="\\").desc(),
-                sim.desc(),
-                KgEntity.name,
-            )
-            .limit(limit)
         )
         return list(self.session.scalars(stmt))
 
