@@ -211,6 +211,34 @@ def test_one_connection_searches_for_two_users_each_in_their_own_memories(
         assert [r.content for r in rows] == found
 
 
+def test_the_text_search_function_answers_for_the_acting_user_only(
+    services: Services, db_connection: Connection
+) -> None:
+    """``jarvis_memory_text_matches`` (migration 0027) runs as the owner so that it can use the
+    full-text index; it must still show each user only their own memories, and nobody's to a
+    transaction that names no user."""
+    ann, bob = factories.user(services.uow, "ann"), factories.user(services.uow, "bob")
+    services.memory.store(ann, "I am allergic to peanuts")
+    services.memory.store(ann, "Peanuts are a legume, not a nut")
+    services.memory.store(bob, "Bob likes cashews")
+    call = text("SELECT id, text_score FROM jarvis_memory_text_matches('peanuts', 10)")
+    for user, found in [(ann, 2), (bob, 0), (None, 0)] * 2:
+        db_connection.execute(
+            text("SELECT set_config('app.user_id', :u, true)"),
+            {"u": str(user.user_id) if user else ""},
+        )
+        rows = db_connection.execute(call).all()
+        assert len(rows) == found and all(0 < r.text_score < 1 for r in rows)
+    hits = services.memory.search(ann, "peanuts", k=3, mode="hybrid")
+    assert {h.content for h in hits} >= {
+        "I am allergic to peanuts",
+        "Peanuts are a legume, not a nut",
+    }
+    bobs = services.memory.search(bob, "peanuts", k=3, mode="hybrid")
+    assert [h.content for h in bobs] == ["Bob likes cashews"]  # his own, by meaning only
+    assert bobs[0].text_rank is None
+
+
 def test_hybrid_is_never_worse_than_meaning_alone_on_paraphrases(services: Services) -> None:
     """Issue 16's paraphrase set (benchmarks/paraphrases.py): 40 queries that share no content
     word with their memory, among distractors and "traps" that share a word with a query.

@@ -138,6 +138,9 @@ def _ann_sql(user_id: uuid.UUID, model: str, dims: int) -> Any:
 # to [0, 1)). Text can reorder close calls and add exact-word hits, but a word shared with an
 # unrelated memory cannot outvote meaning: reciprocal rank fusion ranked such a full-text hit
 # first and made hybrid worse than vector-only on paraphrases (benchmarks/embedding_bench.py).
+# The full-text candidates come from ``jarvis_memory_text_matches`` (migration 0027): the acting
+# user's best matches through the GIN index, which a statement of the app role's cannot use under
+# row-level security (``@@`` is not leakproof); the rows are then read here under it.
 _HYBRID_SQL = text(
     f"""
     WITH sample AS (
@@ -155,13 +158,8 @@ _HYBRID_SQL = text(
         ORDER BY embedding <=> :query, id
         LIMIT :pool
     ),
-    q AS (SELECT websearch_to_tsquery('english', :text) AS tsq),
     fts AS (
-        SELECT m.id, ts_rank_cd(m.content_tsv, q.tsq, 32) AS text_score
-        FROM memories m, q
-        WHERE m.user_id = :user_id AND m.content_tsv @@ q.tsq
-        ORDER BY text_score DESC, m.id
-        LIMIT :pool
+        SELECT id, text_score FROM jarvis_memory_text_matches(:text, :pool)
     ),
     scored AS (
         SELECT m.id, fts.text_score,
@@ -169,7 +167,7 @@ _HYBRID_SQL = text(
                          AND m.embedding IS NOT NULL
                     THEN 1 - (m.embedding <=> :query) END AS sim
         FROM (SELECT id FROM vec UNION SELECT id FROM fts) c
-        JOIN memories m ON m.id = c.id
+        JOIN memories m ON m.id = c.id AND m.user_id = :user_id
         LEFT JOIN fts ON fts.id = c.id
     ),
     fused AS (
