@@ -225,7 +225,8 @@ class MemoryService:
         ``semantic``: cosine similarity over the user's rows of their embedding model (exact,
         the true top k; approximate, recall@10 >= 0.98, through the user's own HNSW index when
         they have very many memories); ``min_score`` drops weaker hits. ``hybrid``: vector and
-        PostgreSQL full-text relevance fused: cosine similarity + 0.1 x text relevance.
+        PostgreSQL full-text relevance fused: cosine similarity + 0.1 x text relevance (its
+        vector candidates through the same HNSW index when the user has one).
         """
         query = clean_line(
             query, field="query", label="search", max_chars=MAX_QUERY, required=False
@@ -243,14 +244,19 @@ class MemoryService:
             vector: list[float] | None = embedder.embed([query])[0]
             if vector is not None and is_zero(vector):
                 vector = None  # nothing to compare by meaning
+            ann = plan.ann_index and embedder.model_name == (plan.chosen_model or default)
             if mode == "hybrid":
                 rows = uow.memories.hybrid(
-                    principal.user_id, embedder.model_name, vector, query, k=k
+                    principal.user_id,
+                    embedder.model_name,
+                    vector,
+                    query,
+                    k=k,
+                    ann_dims=embedder.dim if ann else None,
                 )
             elif vector is None:
                 rows = []
             else:
-                ann = plan.ann_index and embedder.model_name == (plan.chosen_model or default)
                 rows = uow.memories.semantic(
                     principal.user_id,
                     embedder.model_name,
