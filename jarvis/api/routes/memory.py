@@ -50,7 +50,10 @@ class Memory(BaseModel):
 
 class Hit(Memory):
     score: float = Field(
-        description="Cosine similarity (semantic) or the fused reciprocal-rank score (hybrid)."
+        description=(
+            "Cosine similarity (semantic); in hybrid mode, cosine similarity plus 0.1 x the "
+            "full-text relevance (0-1)."
+        )
     )
     vector_rank: int | None = None
     text_rank: int | None = Field(None, description="Full-text rank (hybrid only).")
