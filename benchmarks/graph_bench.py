@@ -64,7 +64,6 @@ from jarvis.clock import SystemClock  # noqa: E402
 from jarvis.db.engine import create_app_engine  # noqa: E402
 from jarvis.db.repositories.knowledge_graph import (  # noqa: E402
     _HOOD_AMONG,
-    _HOOD_START,
     _NEIGHBOURHOOD,
     KnowledgeGraphRepository,
     _like_escape,
@@ -259,9 +258,7 @@ def found_in_postgres(session: Session, root: uuid.UUID, depth: int) -> tuple[in
     into its temporary table, migration 0022: a visited set joined, not an array scanned),
     then its nodes joined to their rows and sorted as the export sorts them, and the relations
     among them found, each counted in PostgreSQL."""
-    params = {**_walk_params(root, "both", [], None), "depth": depth}
-    for statement in _HOOD_START:
-        session.execute(statement, params)
+    KnowledgeGraphRepository(session)._walk_into_hood(root, depth, "both", [], None)
     nodes = session.execute(
         text(
             "SELECT count(*) FROM (SELECT e.id, e.name, h.depth FROM jarvis_hood_walk h "
@@ -280,9 +277,7 @@ def found_in_postgres(session: Session, root: uuid.UUID, depth: int) -> tuple[in
 
 def walk_only(session: Session, root: uuid.UUID, depth: int) -> int:
     """The export's walk alone, into its temporary table."""
-    params = {**_walk_params(root, "both", [], None), "depth": depth}
-    for statement in _HOOD_START:
-        session.execute(statement, params)
+    KnowledgeGraphRepository(session)._walk_into_hood(root, depth, "both", [], None)
     return int(session.execute(text("SELECT count(*) FROM jarvis_hood_walk")).scalar_one())
 
 
