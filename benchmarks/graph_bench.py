@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import importlib.util
 import sys
 import time
 import uuid
@@ -336,6 +337,47 @@ def search_before(session: Session, user_id: uuid.UUID, query: str, limit: int) 
     return len(session.scalars(stmt).all())
 
 
+# Migration 0026's function (every match ranked at once), made beside 0028's under another name
+# as the baseline of the tiers; its text is read from that migration.
+RANK_ALL_FUNCTION = "bench_kg_name_matches_0026"
+
+
+def create_rank_all_function(owner: Any, app_role: str) -> None:
+    path = Path(__file__).resolve().parents[1] / "migrations/versions"
+    spec = importlib.util.spec_from_file_location(
+        "jarvis_migration_0026", path / "0026_entity_name_search_function.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    sql = str(module.MATCHES).replace(
+        "CREATE FUNCTION jarvis_kg_name_matches(",
+        f"CREATE OR REPLACE FUNCTION {RANK_ALL_FUNCTION}(",
+    )
+    with owner.begin() as conn:
+        conn.connection.driver_connection.execute(sql)  # as written: no parameters to fill
+        role = '"' + app_role.replace('"', '""') + '"'
+        conn.exec_driver_sql(
+            f"GRANT EXECUTE ON FUNCTION {RANK_ALL_FUNCTION}(text, text, text, integer) TO {role}"
+        )
+
+
+def search_rank_all(session: Session, query: str, limit: int) -> int:
+    """0026's search: the same matches, every one of them ranked before the first ``limit``."""
+    q = query.strip()
+    return len(
+        session.execute(
+            text(f"SELECT * FROM {RANK_ALL_FUNCTION}(:q, :pattern, :prefix, :limit)"),
+            {
+                "q": q,
+                "pattern": f"%{_like_escape(q)}%",
+                "prefix": f"{_like_escape(q.lower())}%",
+                "limit": limit,
+            },
+        ).all()
+    )
+
+
 def before(session: Session, root: uuid.UUID, depth: int, cap: int) -> int:
     row = session.execute(
         text(BEFORE_SQL),
@@ -534,7 +576,9 @@ def main() -> None:
             some_name = conn.scalar(
                 text("SELECT name FROM kg_entities ORDER BY name OFFSET 777 LIMIT 1")
             )
-        for query in (some_name, some_name[-6:], "zzqx", some_name[:4]):
+        create_rank_all_function(owner, settings.db_app_role)
+        # a full name, a fragment, a miss, a prefix every name shares, one ~6 % of them share
+        for query in (some_name, some_name[-6:], "zzqx", some_name[:4], some_name[:8].upper()):
 
             def ours(q: str = query) -> int:
                 with uow.for_user_id(uid) as w:
@@ -543,9 +587,21 @@ def main() -> None:
             def previous(q: str = query) -> int:
                 return in_session(search_before, uid, q, 20)
 
+            def rank_all(q: str = query) -> int:
+                return in_session(search_rank_all, q, 20)
+
             t_ours, n_ours = timed_ms(ours, 5)
+            t_all, n_all = timed_ms(rank_all, 5)
             t_prev, n_prev = timed_ms(previous, 3)
-            assert n_ours == n_prev, (query, n_ours, n_prev)
+            assert n_ours == n_prev == n_all, (query, n_ours, n_prev, n_all)
+            results.append(
+                ratio_line(
+                    f"entity search by name {query!r} ({n_ours} found)",
+                    p50(t_ours),
+                    p50(t_all),
+                    "0026: every match ranked (0028 ranks tier by tier)",
+                )
+            )
             results.append(
                 ratio_line(
                     f"entity search by name {query!r} ({n_ours} found)",

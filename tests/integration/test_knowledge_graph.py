@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 import uuid
 from datetime import UTC, datetime
 
@@ -10,6 +11,7 @@ import pytest
 from sqlalchemy import Connection, event, text
 
 from jarvis.bootstrap import Services
+from jarvis.db.repositories.knowledge_graph import _like_escape
 from jarvis.errors import NotFoundError, ValidationError
 from jarvis.identity import Principal
 from tests import factories
@@ -298,6 +300,103 @@ def test_the_name_search_function_answers_for_the_acting_user_only(
     hits = services.knowledge_graph.search_entities(ann, "lisbon", mode="name")
     names = [h.entity.name for h in hits]
     assert names == ["Lisbon", "Lisbon harbour"]  # the exact name first, then the prefix
+
+
+# 0026's single ranking, the oracle for 0028's tiers: every match ranked at once.
+_RANK_ALL = text(
+    r"""
+    SELECT e.id FROM kg_entities e
+    WHERE e.name ILIKE :pattern ESCAPE '\' OR e.name % :query
+    ORDER BY lower(e.name) = lower(:query) DESC, lower(e.name) LIKE :prefix ESCAPE '\' DESC,
+             similarity(e.name, :query) DESC, e.name
+    LIMIT :limit
+    """
+)
+
+
+def test_the_name_search_tiers_rank_as_one_ordering_would(
+    services: Services, db_connection: Connection
+) -> None:
+    """Migration 0028 takes the exact names, then the prefixes, then the other matches, each
+    tier ranked by similarity and name, and stops once it has enough: the same ids in the
+    same order as ranking every match at once (0026), for names that differ in case, share
+    prefixes, contain LIKE's special characters, and for limits the first tiers fill or not."""
+    rng = random.Random(16)
+    ann = factories.user(services.uow, "ann")
+    pieces = [
+        "Ada",
+        "ada",
+        "ADA",
+        "Adam",
+        "Nevada",
+        "Lisbon",
+        "lisbon harbour",
+        "Lisbn",
+        "a%b",
+        "a_b",
+        "back\\slash",
+        "Porto",
+        "port wine",
+        "Ad",
+        "da",
+    ]
+    names = (
+        pieces
+        + [
+            "".join(rng.choice("aAdDbn _%\\o") for _ in range(rng.randint(1, 10))).strip() or "x"
+            for _ in range(140)
+        ]
+        + [f"{rng.choice(pieces)} {rng.choice(pieces)}" for _ in range(60)]
+    )
+    name_of = {services.knowledge_graph.create_entity(ann, n, "thing").id: n for n in names}
+    queries = [
+        "ada",
+        "Ada",
+        "ADA",
+        "a",
+        "ad",
+        "d",
+        "%",
+        "_",
+        "a_",
+        "a%",
+        "\\",
+        "lisbon",
+        "lisb",
+        "Lisbn",
+        "nev",
+        "port",
+        "zzz",
+        " ",
+        "a b",
+    ] + [
+        name[i : i + rng.randint(1, 4)]
+        for name in rng.sample(names, 25)
+        for i in [rng.randrange(len(name))]
+    ]
+    db_connection.execute(
+        text("SELECT set_config('app.user_id', :u, true)"), {"u": str(ann.user_id)}
+    )
+    tiers = text("SELECT * FROM jarvis_kg_name_matches(:query, :pattern, :prefix, :limit) m(id)")
+    compared = 0
+    for query in queries:
+        if not query.strip():
+            continue
+        params = {
+            "query": query,
+            "pattern": f"%{_like_escape(query)}%",
+            "prefix": f"{_like_escape(query.lower())}%",
+        }
+        for limit in (1, 3, 10, 60, 500):
+            expected = db_connection.execute(_RANK_ALL, {**params, "limit": limit}).scalars().all()
+            got = db_connection.execute(tiers, {**params, "limit": limit}).scalars().all()
+            # names alike rank alike, in any order: the same names in the same order
+            assert [name_of[i] for i in got] == [name_of[i] for i in expected], (query, limit)
+            assert len(set(got)) == len(got)
+            compared += bool(expected)
+    assert compared > 100  # most cases found something to rank
+    hits = services.knowledge_graph.search_entities(ann, "ada", mode="name")
+    assert [h.entity.name for h in hits[:3]] == ["ADA", "Ada", "ada"]  # exact names first
 
 
 def test_graph_sql_is_scoped_by_row_level_security(services: Services) -> None:

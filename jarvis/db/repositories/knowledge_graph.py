@@ -502,9 +502,10 @@ class KnowledgeGraphRepository:
 
     def search_by_name(self, user_id: uuid.UUID, query: str, limit: int) -> list[KgEntity]:
         """Exact, prefix, substring and trigram matches, best first: ``jarvis_kg_name_matches``
-        (migration 0026) finds them through ``ix_kg_entities_name_trgm``, which a statement of
-        the app role's cannot use under row-level security (``ILIKE`` and ``%`` are not
-        leakproof), and the entities are read by id under row-level security."""
+        (migrations 0026, 0028) finds them through ``ix_kg_entities_name_trgm``, which a
+        statement of the app role's cannot use under row-level security (``ILIKE`` and ``%``
+        are not leakproof), ranking the other matches only when the names that start with the
+        text do not fill the page; the entities are read by id under row-level security."""
         q = query.strip()
         stmt = (
             select(KgEntity)
