@@ -759,40 +759,47 @@ class KnowledgeGraphRepository:
             },
         )
         row = rows.one()
-        # Every relation's ends are kept nodes: their ids are parsed once.
-        ids: dict[str, uuid.UUID] = {}
+        # Every relation's ends are kept nodes (migration 0029 sends their names once, with the
+        # nodes): their ids are parsed once, and their names taken from there.
+        ends: dict[str, NodeRow] = {}
         nodes = []
         for node_id, name, type_, description, node_depth, properties in from_json(row.nodes):
-            ids[node_id] = parsed = _parsed_uuid(node_id)
-            nodes.append(
-                NodeRow(parsed, name, type_, description, node_depth, _json_object(properties))
-            )
-        edges = [
-            EdgeRow(
-                _parsed_uuid(edge_id),
-                ids[source_id],
-                ids[target_id],
+            node = NodeRow(
+                _parsed_uuid(node_id),
+                name,
                 type_,
-                float(weight),
-                valid_from and _from_iso(valid_from),
-                valid_to and _from_iso(valid_to),
+                description,
+                node_depth,
                 _json_object(properties),
-                source,
-                target,
             )
-            for (
-                edge_id,
-                source_id,
-                source,
-                type_,
-                target_id,
-                target,
-                weight,
-                valid_from,
-                valid_to,
-                properties,
-            ) in from_json(row.edges)
-        ]
+            ends[node_id] = node
+            nodes.append(node)
+        edges = []
+        for (
+            edge_id,
+            source_id,
+            type_,
+            target_id,
+            weight,
+            valid_from,
+            valid_to,
+            properties,
+        ) in from_json(row.edges):
+            source, target = ends[source_id], ends[target_id]
+            edges.append(
+                EdgeRow(
+                    _parsed_uuid(edge_id),
+                    source.id,
+                    target.id,
+                    type_,
+                    float(weight),
+                    valid_from and _from_iso(valid_from),
+                    valid_to and _from_iso(valid_to),
+                    _json_object(properties),
+                    source.name,
+                    target.name,
+                )
+            )
         return NeighbourhoodRows(
             nodes=nodes,
             edges=edges[:edge_limit],
