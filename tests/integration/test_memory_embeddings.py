@@ -135,6 +135,44 @@ def test_a_move_takes_memories_and_graph_along_and_can_be_resumed(services: Serv
         assert uow.memories.chosen_model(alice.user_id) is None
 
 
+def test_a_move_also_takes_rows_written_in_the_old_model_behind_it(services: Services) -> None:
+    """A move reads its batches by id, each from where the last ended; a row written in the old
+    model meanwhile with an id it has passed (a write that chose the model before the move
+    did) is found by a last pass from the start: nothing is left behind."""
+
+    class Other(LexicalEmbedder):
+        model_name = "lexical-behind-test"
+
+    alice = factories.user(services.uow, "alice")
+    for i in range(6):
+        services.memory.store(alice, f"memory number {i}")
+    services.memory.embedders.registry.register(Other())
+    behind = uuid.UUID(int=1)  # before every other id
+
+    def write_behind(done: int, total: int) -> None:
+        if done == 2:  # the first batch is moved: the cursor is past the start
+            with services.uow(alice) as w:
+                row = w.memories.add(
+                    user_id=alice.user_id,
+                    content="written meanwhile",
+                    embedding=None,
+                    embedding_model=WORDLLAMA_MODEL,
+                )
+                w.session.execute(
+                    text("UPDATE memories SET id = :new WHERE id = :old"),
+                    {"new": behind, "old": row.id},
+                )
+                w.commit()
+
+    report = services.memory.reembed(
+        alice, "lexical-behind-test", progress=write_behind, batch_size=2
+    )
+    assert (report.memories, report.moved) == (7, 7)
+    assert services.memory.embedding_info(alice).counts == {"lexical-behind-test": 7}
+    found = services.memory.search(alice, "written meanwhile", k=1)
+    assert found[0].id == behind
+
+
 def test_catch_up_moves_the_users_who_follow_the_default(
     fresh_database: Callable[[], Settings],
 ) -> None:

@@ -43,12 +43,12 @@ from sqlalchemy import (
     select,
     text,
     union,
-    update,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, UUID
 from sqlalchemy.orm import Session, aliased
 
 from jarvis.db.tables import KgEntity, KgRelation
+from jarvis.db.vector_params import HalfvecParam
 
 #: The type of a list-of-names parameter (``= ANY(:names)``).
 _NAMES = ARRAY(String())
@@ -215,6 +215,16 @@ _HOOD_ROWS = text(
 ).bindparams(
     bindparam("types", type_=ARRAY(String())),
     bindparam("as_of", type_=DateTime(timezone=True)),
+)
+
+# A re-embedded entity (a move between embedders; the vector in binary, see memory.py's
+# ``_SET_EMBEDDING``).
+_SET_ENTITY_EMBEDDING = text(
+    "UPDATE kg_entities SET embedding = :embedding, embedding_model = :model WHERE id = :id"
+).bindparams(
+    bindparam("id", type_=UUID(as_uuid=True)),
+    bindparam("embedding", type_=HalfvecParam()),
+    bindparam("model", type_=String()),
 )
 
 # A user's entities by name, best first (migration 0026 finds the ids; read here as the app role).
@@ -530,19 +540,17 @@ class KnowledgeGraphRepository:
         return [(r.id, float(r.score)) for r in rows]
 
     def entities_not_in_model(
-        self, user_id: uuid.UUID, model: str, batch_size: int
+        self, user_id: uuid.UUID, model: str, batch_size: int, *, after: uuid.UUID | None = None
     ) -> list[tuple[uuid.UUID, str, str]]:
         """(id, name, description) of up to ``batch_size`` of the user's entities embedded
-        with another model (or never): the next batch to re-embed."""
-        rows = self.session.execute(
-            select(KgEntity.id, KgEntity.name, KgEntity.description)
-            .where(
-                KgEntity.user_id == user_id,
-                KgEntity.embedding_model.is_distinct_from(model),
-            )
-            .order_by(KgEntity.id)
-            .limit(batch_size)
-        ).all()
+        with another model (or never), by id from past ``after``: the next batch to re-embed."""
+        stmt = select(KgEntity.id, KgEntity.name, KgEntity.description).where(
+            KgEntity.user_id == user_id,
+            KgEntity.embedding_model.is_distinct_from(model),
+        )
+        if after is not None:
+            stmt = stmt.where(KgEntity.id > after)
+        rows = self.session.execute(stmt.order_by(KgEntity.id).limit(batch_size)).all()
         return [(r.id, r.name, r.description or "") for r in rows]
 
     def count_entities_not_in_model(self, user_id: uuid.UUID, model: str) -> int:
@@ -561,16 +569,13 @@ class KnowledgeGraphRepository:
     def set_entity_embeddings(
         self, vectors: Sequence[tuple[uuid.UUID, Sequence[float] | None]], model: str
     ) -> None:
-        """Store new entity embeddings of one model (None: nothing to embed), one batch."""
+        """Store new entity embeddings of one model (None: nothing to embed), one batch: one
+        UPDATE by primary key sent for the whole batch, each vector in binary (as memories')."""
         if vectors:
             self.session.execute(
-                update(KgEntity),
+                _SET_ENTITY_EMBEDDING,
                 [
-                    {
-                        "id": entity_id,
-                        "embedding": None if vector is None else list(vector),
-                        "embedding_model": model,
-                    }
+                    {"id": entity_id, "embedding": vector, "model": model}
                     for entity_id, vector in vectors
                 ],
             )

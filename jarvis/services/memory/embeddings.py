@@ -14,8 +14,9 @@ background job will do. Rows whose text gives no vector store NULL (never a zero
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Callable, Sequence
-from typing import Protocol
+from typing import Any, Protocol, TypeVar
 
 from jarvis.db.uow import UnitOfWork, UnitOfWorkFactory
 from jarvis.errors import ConfigError, JarvisError, NotFoundError
@@ -24,6 +25,9 @@ from jarvis.llm.embedders import Embedder, EmbedderRegistry, is_zero
 from jarvis.services.memory.views import CatchUpReport, Progress, ReembedReport
 
 log = logging.getLogger(__name__)
+
+# A row to move: its id first.
+_Row = TypeVar("_Row", bound=tuple[Any, ...])
 
 
 class OpenAIKeyLookup(Protocol):
@@ -106,35 +110,76 @@ def move_user(
     moved_memories = moved_entities = 0
     if progress:
         progress(0, total)
-    while True:
-        with uow(principal) as w:
-            batch = w.memories.batch_not_in_model(user_id, model, batch_size)
-            if not batch:
-                break
-            vectors = vectors_or_none(embedder, [content for _, content in batch])
-            w.memories.set_embeddings(
-                [(memory_id, v) for (memory_id, _), v in zip(batch, vectors, strict=True)], model
-            )
-            w.commit()
-        moved_memories += len(batch)
+
+    def store_memories(w: UnitOfWork, batch: list[tuple[uuid.UUID, str]]) -> None:
+        vectors = vectors_or_none(embedder, [content for _, content in batch])
+        w.memories.set_embeddings(
+            [(memory_id, v) for (memory_id, _), v in zip(batch, vectors, strict=True)], model
+        )
+
+    def store_entities(w: UnitOfWork, rows: list[tuple[uuid.UUID, str, str]]) -> None:
+        vectors = vectors_or_none(embedder, [entity_text(n, d) for _, n, d in rows])
+        w.graph.set_entity_embeddings(
+            [(entity_id, v) for (entity_id, _, _), v in zip(rows, vectors, strict=True)], model
+        )
+
+    def memories_moved(n: int) -> None:
+        nonlocal moved_memories
+        moved_memories += n
         if progress:
             progress(min(moved_memories, total), total)
-    while True:
-        with uow(principal) as w:
-            rows = w.graph.entities_not_in_model(user_id, model, batch_size)
-            if not rows:
-                break
-            vectors = vectors_or_none(embedder, [entity_text(n, d) for _, n, d in rows])
-            w.graph.set_entity_embeddings(
-                [(entity_id, v) for (entity_id, _, _), v in zip(rows, vectors, strict=True)],
-                model,
-            )
-            w.commit()
-        moved_entities += len(rows)
+
+    def entities_moved(n: int) -> None:
+        nonlocal moved_entities
+        moved_entities += n
         if progress:
             progress(min(moved_memories + moved_entities, total), total)
+
+    _in_batches(
+        uow,
+        principal,
+        lambda w, after: w.memories.batch_not_in_model(user_id, model, batch_size, after=after),
+        store_memories,
+        memories_moved,
+    )
+    _in_batches(
+        uow,
+        principal,
+        lambda w, after: w.graph.entities_not_in_model(user_id, model, batch_size, after=after),
+        store_entities,
+        entities_moved,
+    )
     moved = moved_memories + moved_entities
     return ReembedReport(model, moved, max(total, moved), moved_memories, moved_entities)
+
+
+def _in_batches(
+    uow: UnitOfWorkFactory,
+    principal: Principal,
+    fetch: Callable[[UnitOfWork, uuid.UUID | None], list[_Row]],
+    store: Callable[[UnitOfWork, list[_Row]], None],
+    moved: Callable[[int], None],
+) -> None:
+    """Fetch the next batch of rows (by id, from past the last batch's last id) and store it,
+    one transaction each, until none is left. Each batch starts where the last one ended:
+    reading past every row already moved made a move quadratic (69 ms a batch with 90 % of
+    100,000 entities done). A row written in the old model behind the cursor meanwhile (a
+    write that chose the model before the move did) is found by one more pass from the start;
+    the move ends on a pass from the start that finds nothing."""
+    after: uuid.UUID | None = None
+    while True:
+        with uow(principal) as w:
+            batch = fetch(w, after)
+            if batch:
+                store(w, batch)
+                w.commit()
+        if not batch:
+            if after is None:
+                return
+            after = None
+            continue
+        after = batch[-1][0]
+        moved(len(batch))
 
 
 class EmbeddingMaintenance:
