@@ -1,6 +1,6 @@
 """The capped neighbourhood's plan kept by the connection vs planned for every call (not a test).
 
-``jarvis_kg_neighbourhood`` (migration 0023) is a SQL function with
+``jarvis_kg_neighbourhood`` (migrations 0023, 0029) is a SQL function with
 ``plan_cache_mode = force_generic_plan``: one plan, made on a connection's first call, for every
 root, depth, direction, filter and cap. This runs a mix of neighbourhoods on the graph benchmark's
 data (100k entities / 500k relations; random roots, the busiest sources, a leaf; depth 1-3; every
@@ -19,7 +19,6 @@ neighbourhoods where the kept plan did worst.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import random
 import re
@@ -40,19 +39,16 @@ from jarvis.db.engine import create_app_engine  # noqa: E402
 from jarvis.db.repositories.knowledge_graph import _NEIGHBOURHOOD, _walk_params  # noqa: E402
 from jarvis.db.uow import UnitOfWorkFactory  # noqa: E402
 
-MIGRATION = (
-    Path(__file__).resolve().parents[1] / "migrations/versions/0023_graph_neighbourhood_function.py"
-)
 CAPS = [50, 200, 500, 1000, 2000]
 
 
-def planned_statement() -> Any:
-    """The function's statement with its arguments as bind parameters."""
-    spec = importlib.util.spec_from_file_location("migration_0023", MIGRATION)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    body = str(module.NEIGHBOURHOOD).split("$fn$")[1]
+def planned_statement(owner: Any) -> Any:
+    """The function's statement, as the database holds it (its latest migration's text), with
+    its arguments as bind parameters."""
+    with owner.connect() as conn:
+        body = conn.scalar(
+            text("SELECT prosrc FROM pg_proc WHERE proname = 'jarvis_kg_neighbourhood'")
+        )
     names = {
         "p_root": "CAST(:root AS uuid)",
         "p_depth": ":depth",
@@ -97,10 +93,11 @@ def main() -> None:
                     "WHERE r.source_id = e.id) ORDER BY e.name LIMIT 1"
                 )
             )
+        planned = planned_statement(owner)
         owner.dispose()
         roots: list[uuid.UUID] = [*rng.sample(ids, args.roots), *busy[0:30:3], leaf]
         uow = UnitOfWorkFactory(create_app_engine(settings))
-        kept, planned = _NEIGHBOURHOOD, planned_statement()
+        kept = _NEIGHBOURHOOD
         totals = {"kept": 0.0, "planned": 0.0}
         rows: list[tuple[float, float, float, str]] = []
         for root in roots:
