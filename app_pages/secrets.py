@@ -1,7 +1,9 @@
 """Secrets: add, replace and delete provider API keys. Values are write-only.
 
 Saving happens in the submit buttons' callbacks so the typed value is wiped from the session
-state in the same step (``clear_on_submit`` alone leaves it on the server until the next run).
+state in the same step (``clear_on_submit`` alone leaves it on the server until the next run),
+and the value fields are new widgets after each submit (:func:`fresh_key`), so the browser does
+not keep showing what was typed.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from jarvis.services.secrets import (
     KeyCheck,
     SecretView,
 )
-from jarvis.ui.components import flash, show_errors, show_flash
+from jarvis.ui.components import flash, fresh_key, renew, show_errors, show_flash
 from jarvis.ui.guard import require_user
 from jarvis.ui.markdown import plain_markdown
 
@@ -41,7 +43,7 @@ def _save_new() -> None:
                 principal,
                 state.get("secrets_provider", ""),
                 state.get("secrets_name", ""),
-                state.get("secrets_value", ""),
+                state.get(fresh_key("secrets_value"), ""),
                 base_url=state.get("secrets_base_url") or None,
             )
             flash(
@@ -52,21 +54,24 @@ def _save_new() -> None:
             state["secrets_name"] = ""
             state["secrets_base_url"] = ""
     finally:
-        state["secrets_value"] = ""
+        renew("secrets_value")
 
 
 def _replace(secret_id: uuid.UUID) -> None:
     state = st.session_state
-    value_key, url_key = f"secrets_new_value_{secret_id}", f"secrets_new_base_url_{secret_id}"
+    value_name, url_key = f"secrets_new_value_{secret_id}", f"secrets_new_base_url_{secret_id}"
     try:
         with show_errors(in_callback=True):
             updated = services.secrets.update(
-                principal, secret_id, state.get(value_key, ""), base_url=state.get(url_key) or None
+                principal,
+                secret_id,
+                state.get(fresh_key(value_name), ""),
+                base_url=state.get(url_key) or None,
             )
             flash(f"Replaced the value of “{updated.name}” ({updated.masked}).", rerun=False)
             state.pop(f"secrets_test_result_{secret_id}", None)  # said of the old value
     finally:
-        state[value_key] = ""
+        renew(value_name)
 
 
 st.title("Secrets")
@@ -86,7 +91,7 @@ with st.form("secrets_add_form"):
         key="secrets_name",
         help="Tell several keys of one provider apart (e.g. work, personal).",
     )
-    st.text_input("Secret value", type="password", key="secrets_value")
+    st.text_input("Secret value", type="password", key=fresh_key("secrets_value"))
     st.text_input(
         "Base URL (OpenAI-compatible and custom only)",
         key="secrets_base_url",
@@ -149,7 +154,9 @@ for s in secrets:
                 st.error(checked.message, icon=":material/error:")
         with st.expander("Replace or delete"):
             with st.form(f"secrets_replace_form_{s.id}"):
-                st.text_input("New value", type="password", key=f"secrets_new_value_{s.id}")
+                st.text_input(
+                    "New value", type="password", key=fresh_key(f"secrets_new_value_{s.id}")
+                )
                 if s.provider in BASE_URL_ALLOWED:
                     st.text_input(
                         "Base URL",

@@ -67,7 +67,7 @@ class WireServer:
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-        self._models: tuple[list[str], str] | None = None
+        self._models: tuple[list[str], str, float] | None = None
 
     @property
     def url(self) -> str:
@@ -79,22 +79,23 @@ class WireServer:
             self._script = list(replies)
             self.requests.clear()
 
-    def models(self, ids: list[str], *, key: str) -> None:
-        """Serve ``GET .../models`` with ``ids`` to callers presenting ``key``, 401 to others."""
+    def models(self, ids: list[str], *, key: str, delay: float = 0.0) -> None:
+        """Serve ``GET .../models`` with ``ids`` to callers presenting ``key``, 401 to others,
+        after ``delay`` seconds."""
         with self._lock:
-            self._models = (list(ids), key)
+            self._models = (list(ids), key, delay)
 
     def _model_list(self, headers: dict[str, str]) -> Reply | None:
         with self._lock:
             models = self._models
         if models is None:
             return None
-        ids, key = models
+        ids, key, delay = models
         if headers.get("authorization") != f"Bearer {key}" and headers.get("x-api-key") != key:
             body = {
                 "error": {"message": "Incorrect API key provided", "type": "invalid_request_error"}
             }
-            return Reply(status=401, body=body)
+            return Reply(status=401, body=body, delay=delay)
         data = [
             {
                 "id": model,
@@ -114,7 +115,8 @@ class WireServer:
                 "has_more": False,
                 "first_id": ids[0] if ids else None,
                 "last_id": ids[-1] if ids else None,
-            }
+            },
+            delay=delay,
         )
 
     def _next(self) -> Reply:

@@ -69,10 +69,30 @@ def flash(message: str | JarvisError, *, rerun: bool = True) -> None:
         st.rerun()
 
 
+def fresh_key(name: str) -> str:
+    """The key of a widget that must come back empty after each use (a secret typed into a
+    form): ``name`` with a generation that :func:`renew` moves on. Setting such a widget's
+    state to "" in a callback is not enough: the browser can keep showing what was typed."""
+    return f"{name}#{st.session_state.get(f'{name}#generation', 0)}"
+
+
+def renew(name: str) -> None:
+    """Forget what the :func:`fresh_key` widget ``name`` holds and give it a new, empty one."""
+    state = st.session_state
+    state.pop(fresh_key(name), None)
+    state[f"{name}#generation"] = state.get(f"{name}#generation", 0) + 1
+
+
 def show_flash() -> None:
-    """Show the message :func:`flash` left, once (call it where the message belongs)."""
+    """Show the message :func:`flash` left, once (call it where the message belongs).
+
+    The message has one slot whether or not there is a message: the elements below keep their
+    places from run to run, so the run after a message does not draw a second copy of them
+    beside the old ones (stale until the run ends) while it is under way."""
+    slot = st.empty()
     message = st.session_state.pop(FLASH_KEY, None)
     if isinstance(message, BaseException):
-        show_error(message)
+        with slot.container():
+            show_error(message)
     elif message:
-        st.success(str(message))
+        slot.success(str(message))

@@ -225,6 +225,18 @@ def wait_for_app(page: Any) -> None:
     )
 
 
+def wait_for_empty_field(page: Any, label: str) -> None:
+    """Wait until the page shows one field labelled ``label`` and it is empty: a field renewed
+    after a submit (a secret's value) replaces the old one when the run that follows ends."""
+    page.wait_for_function(
+        "(label) => { const f = [...document.querySelectorAll('input')]"
+        ".filter(i => i.getAttribute('aria-label') === label);"
+        " return f.length === 1 && f[0].value === ''; }",
+        arg=label,
+        timeout=15_000,
+    )
+
+
 def open_tab(page: Any, name: str) -> None:
     """Click a tab whose selection the page keeps (``on_change="rerun"``) and wait for the
     rerun it starts: a file set or an option typed meanwhile could land in the old run."""

@@ -7,7 +7,7 @@ import pytest
 
 from jarvis.bootstrap import Services
 from tests import factories
-from tests.e2e.conftest import fill, sign_in, wait_for_app
+from tests.e2e.conftest import fill, sign_in, wait_for_app, wait_for_empty_field
 
 pytestmark = pytest.mark.e2e
 
@@ -29,7 +29,7 @@ def test_add_a_secret_and_deny_a_tool(live_app: str, live_services: Services, pa
     page.get_by_role("button", name="Save secret").click()
     page.get_by_text("Saved the OpenAI secret “work” (••••Lm4X).").wait_for()
     wait_for_app(page)
-    assert page.get_by_label("Secret value", exact=True).input_value() == ""
+    wait_for_empty_field(page, "Secret value")
     assert KEY not in page.content() and KEY[:-4] not in page.content()
     page.get_by_text("OpenAI · work · ••••Lm4X").wait_for()
 

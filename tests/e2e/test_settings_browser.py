@@ -11,7 +11,7 @@ import pytest
 
 from jarvis.bootstrap import Services
 from tests import factories
-from tests.e2e.conftest import fill, go_to, sign_in, wait_for_app
+from tests.e2e.conftest import fill, go_to, sign_in, wait_for_app, wait_for_empty_field
 from tests.llm_wire_server import WireServer
 
 pytestmark = pytest.mark.e2e
@@ -58,9 +58,19 @@ def test_secrets_test_button_says_whether_a_key_works(
     page.get_by_role("button", name="Save secret").click()
     page.get_by_text("Saved the OpenAI-compatible (Ollama, vLLM, ...) secret “local”").wait_for()
     wait_for_app(page)
+    # The form is ready for the next key: what was typed is gone from the page.
+    wait_for_empty_field(page, "Secret value")
+    assert page.get_by_label("Name", exact=True).input_value() == ""
 
+    # The provider takes its time: while the page waits, the run after the "Saved" message
+    # shows each element once (no stale copy of the secret's card beside the new one).
+    wire.models([f"llama-{i}" for i in range(37)], key="local-key-1234", delay=3.0)
     page.get_by_role("button", name="Test").click()
+    page.get_by_text("Asking the provider…").wait_for()
+    assert page.get_by_role("button", name="Test").count() == 1
+    assert page.get_by_role("button", name="Save secret").count() == 1
     page.get_by_text("Works — 37 models available.").wait_for()
+    wait_for_app(page)
     assert wire.requests[-1].headers["authorization"] == "Bearer local-key-1234"
 
     # The server stops accepting that key: the same button says so, without the key.
@@ -69,6 +79,7 @@ def test_secrets_test_button_says_whether_a_key_works(
     page.get_by_text(
         f"Rejected by the OpenAI-compatible server at 127.0.0.1:{port}: the key is not valid (401)."
     ).wait_for()
+    wait_for_app(page)
     assert page.get_by_text("Works — 37 models available.").count() == 0
     assert "local-key-1234" not in page.content()
 

@@ -38,6 +38,12 @@ def _everything_shown(at: AppTest) -> str:
     return "\n".join(parts)
 
 
+def _field(at: AppTest, label: str) -> Any:
+    """A text input by its label (the secret value fields get a new key after each submit)."""
+    [field] = [t for t in at.text_input if t.label == label]
+    return field
+
+
 def _run(at: AppTest) -> AppTest:
     at = at.run()
     assert not at.exception, at.exception
@@ -48,14 +54,11 @@ def test_add_a_secret_see_only_the_last_four_then_replace_and_delete(app_setting
     at, principal = _open(new_app, "app_pages/secrets.py")
     assert [t.value for t in at.title] == ["Secrets"]
     assert any("No secrets yet" in i.value for i in at.info)
-    assert (
-        at.text_input(key="secrets_value").proto.type
-        == at.text_input(key="secrets_value").proto.PASSWORD
-    )
+    assert _field(at, "Secret value").proto.type == _field(at, "Secret value").proto.PASSWORD
 
     at.selectbox(key="secrets_provider").set_value("openai")
     at.text_input(key="secrets_name").input("work")
-    at.text_input(key="secrets_value").input(OPENAI_KEY)
+    _field(at, "Secret value").input(OPENAI_KEY)
     at.button(key="secrets_save").click()
     at = _run(at)
 
@@ -63,14 +66,14 @@ def test_add_a_secret_see_only_the_last_four_then_replace_and_delete(app_setting
     table = at.dataframe[0].value
     assert list(table["Key"]) == ["••••Qw9Z"] and list(table["Name"]) == ["work"]
     assert list(table["Last used"]) == ["never"]
-    assert at.text_input(key="secrets_value").value == ""  # never shown again
+    assert _field(at, "Secret value").value == ""  # never shown again
     shown = _everything_shown(at)
     assert "Qw9Z" in shown and OPENAI_KEY not in shown and OPENAI_KEY[:-4] not in shown
     assert OPENAI_KEY not in repr(at.session_state.to_dict())
     assert get_services().secrets.reveal(principal, "openai", "work").value == OPENAI_KEY
 
     [secret] = get_services().secrets.list(principal)
-    at.text_input(key=f"secrets_new_value_{secret.id}").input(NEW_KEY)
+    _field(at, "New value").input(NEW_KEY)
     at.button(key=f"secrets_replace_{secret.id}").click()
     at = _run(at)
     assert any("••••Rt5L" in s.value for s in at.success)
@@ -92,7 +95,7 @@ def test_add_a_secret_see_only_the_last_four_then_replace_and_delete(app_setting
 def test_a_malformed_key_shows_a_clear_error_and_saves_nothing(app_settings, new_app) -> None:  # type: ignore[no-untyped-def]
     at, principal = _open(new_app, "app_pages/secrets.py")
     at.selectbox(key="secrets_provider").set_value("anthropic")
-    at.text_input(key="secrets_value").input("sk-not-anthropic-0123456789abcdef")
+    _field(at, "Secret value").input("sk-not-anthropic-0123456789abcdef")
     at.button(key="secrets_save").click()
     at = _run(at)
     assert [e.value for e in at.error] == [
@@ -103,7 +106,7 @@ def test_a_malformed_key_shows_a_clear_error_and_saves_nothing(app_settings, new
     assert get_services().secrets.list(principal) == []
 
     at.selectbox(key="secrets_provider").set_value("openai_compatible")
-    at.text_input(key="secrets_value").input("ollama")
+    _field(at, "Secret value").input("ollama")
     at.button(key="secrets_save").click()
     at = _run(at)
     assert any("base URL" in e.value for e in at.error)
