@@ -4,7 +4,9 @@ Users: one with 100,000 memories, one with 10,000, and 890 with 1,000 each (rows
 random order: a user's memories are scattered over the heap, as when they accrue over time).
 Vectors: the 100k user's are wordllama embeddings of generated sentences (structured like real
 memories), the others random 256-d; all ``halfvec``. Compared, per user, p50 over random queries
-and recall@10 against the exact answer:
+and recall@10 against the exact answer, by id and by similarity (as ann-benchmarks counts it: a
+result as similar as the exact 10th is right; the generated memories repeat some sentences, and
+of two equal rows at the 10th place either one is a right answer):
 
 * ours           ``MemoryRepository.semantic`` as the app role with row-level security: exact
                  over the covering index for the 10k user, the user's own HNSW index (built by
@@ -290,7 +292,7 @@ def main() -> None:
                 uid: uuid.UUID = uid,
                 model: str = model,
                 cpu: list[float] | None = None,
-            ) -> tuple[float, list[uuid.UUID]]:
+            ) -> tuple[float, list[uuid.UUID], list[float]]:
                 with uow.for_user_id(uid) as w:
                     # begin + RLS user outside the timing
                     pid = w.session.execute(text("SELECT pg_backend_pid()")).scalar_one()
@@ -302,7 +304,7 @@ def main() -> None:
                     c1 = server_cpu_ns(pid)
                     if cpu is not None and c0 is not None and c1 is not None:
                         cpu.append((c1 - c0) / 1e6)
-                    return ms, [r.id for r in rows]
+                    return ms, [r.id for r in rows], [r.score for r in rows]
 
             def before(q: list[float], uid: uuid.UUID = uid, model: str = model) -> float:
                 with uow.for_user_id(uid) as w:
@@ -338,6 +340,7 @@ def main() -> None:
 
             rows = args.mid if name == "mid" else args.big
             exact_ms, truth, previous_ms, plain_ms, planned_ms = [], [], [], [], []
+            kth_scores: list[float] = []  # the exact answer's k-th similarity, per query
             exact_cpu: list[float] = []
             previous_cpu: list[float] = []
             plain_cpu: list[float] = []
@@ -349,9 +352,10 @@ def main() -> None:
                 statement(PLANNED_SQL, q)
             same = same_planned = 0
             for q in qs:  # interleaved: the same load for each
-                ms, got = run(q, False, cpu=exact_cpu)
+                ms, got, scores = run(q, False, cpu=exact_cpu)
                 exact_ms.append(ms)
                 truth.append(got)
+                kth_scores.append(scores[-1])
                 ms, previous_ids = statement(PREVIOUS_EXACT_SQL, q, cpu=previous_cpu)
                 previous_ms.append(ms)
                 same += previous_ids == got
@@ -395,22 +399,28 @@ def main() -> None:
             )
             before_ms = [before(q) for q in qs]
             if name == "big":
-                ann_ms, recall = [], []
+                ann_ms, recall, tie_recall = [], [], []
                 for q in qs:
                     run(q, True)
-                for q, t in zip(qs, truth, strict=True):
-                    ms, got = run(q, True)
+                for q, t, kth in zip(qs, truth, kth_scores, strict=True):
+                    ms, got, scores = run(q, True)
                     ann_ms.append(ms)
                     recall.append(len(set(got) & set(t)) / K)
+                    # ann-benchmarks' measure: a result as similar as the exact k-th counts
+                    # (a memory stored twice is two rows with one score: either one is right)
+                    tie_recall.append(sum(score >= kth - 1e-6 for score in scores) / K)
                 r10 = sum(recall) / len(recall)
                 log(
                     f"user with {rows:,} memories: own HNSW {p50(ann_ms):.2f} ms "
-                    f"(p95 {percentile(ann_ms, 95):.2f}) recall@10 {r10:.3f}; exact "
-                    f"{p50(exact_ms):.2f} ms; before {p50(before_ms):.2f} ms"
+                    f"(p95 {percentile(ann_ms, 95):.2f}) recall@10 {r10:.3f} by id, "
+                    f"{sum(tie_recall) / len(tie_recall):.3f} by similarity (a tie with the "
+                    f"exact 10th counts); exact {p50(exact_ms):.2f} ms; before "
+                    f"{p50(before_ms):.2f} ms"
                 )
                 results.append(
                     ratio_line(
-                        f"{rows:,}-memory user, own HNSW (recall@10 {r10:.3f})",
+                        f"{rows:,}-memory user, own HNSW (recall@10 {r10:.3f} by id, "
+                        f"{sum(tie_recall) / len(tie_recall):.3f} by similarity)",
                         p50(ann_ms),
                         p50(before_ms),
                         "before: exact 384-d vector",
