@@ -114,7 +114,17 @@ def click_node(page: Any, from_left_edge: bool = False) -> None:
     (a node is where ECharts sets the pointer cursor)."""
     canvas = page.locator(".st-key-graph_chart canvas").first
     canvas.wait_for()
-    page.wait_for_timeout(800)  # the chart's first paint / animation
+    # Wait for the chart's first paint and its animation to end (the canvas stops changing):
+    # on a loaded machine the animation outlasts any fixed pause, and a node met while it
+    # still moves is not where the click lands.
+    page.wait_for_timeout(300)
+    shot = canvas.screenshot()
+    for _ in range(40):
+        page.wait_for_timeout(250)
+        again = canvas.screenshot()
+        if again == shot:
+            break
+        shot = again
     box = canvas.bounding_box()
     assert box and box["width"] > 200 and box["height"] > 200
     cy = box["y"] + box["height"] / 2
