@@ -11,6 +11,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from argon2 import PasswordHasher
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 from jarvis.bootstrap import build_services
 from jarvis.config import Settings
@@ -92,9 +93,16 @@ def test_stop_ends_the_answer_and_the_page_says_stopped(
     wait_for_app(page)
     page.get_by_role("button", name="New chat").wait_for()
     page.get_by_role("button", name=conv.title).click()
+    # The conversation is open once it is in the URL: asked sooner (a loaded machine, the
+    # click's run not yet under way), the question went to a new chat with the offline model.
+    page.wait_for_url(f"**c={conv.id}*")
     wait_for_app(page)
     ask(page, "tell me a long story")
-    page.get_by_text("word2", exact=False).first.wait_for()
+    try:
+        page.get_by_text("word2", exact=False).first.wait_for()
+    except PlaywrightTimeoutError as exc:  # say what the page showed instead
+        main = page.locator("body").inner_text(timeout=5_000)
+        raise AssertionError(f"the answer did not stream; the page showed:\n{main}") from exc
     # while it answers, the composer says so and takes no second message; the sidebar marks it
     busy = page.get_by_placeholder(ANSWERING)
     busy.wait_for()
