@@ -83,6 +83,12 @@ from jarvis.services.memory import UserEmbedders  # noqa: E402
 HUBS = 10
 HUB_EDGES = 7_700
 LEAVES = 5  # leaves measured at depth 3
+# Leaves: entities with relations in and none out, the first ``n`` by name.
+LEAVES_SQL = text(
+    "SELECT e.id FROM kg_entities e WHERE NOT EXISTS (SELECT 1 FROM kg_relations r "
+    "WHERE r.source_id = e.id) AND EXISTS (SELECT 1 FROM kg_relations r "
+    "WHERE r.target_id = e.id) ORDER BY e.name LIMIT :n"
+)
 TYPES = ["knows", "works_at", "located_in", "part_of", "mentions", "owns", "likes", "related_to"]
 
 _REL_FILTER = """
@@ -435,16 +441,7 @@ def main() -> None:
             # at depths 2 and 3, the others at depth 3 too: how fast a leaf's neighbourhood is
             # against per-node BFS depends on the leaf (BFS stops where the cap fills, early
             # when a busy node comes first; ours reads every node of the last level).
-            leaves = list(
-                conn.scalars(
-                    text(
-                        "SELECT e.id FROM kg_entities e WHERE NOT EXISTS (SELECT 1 FROM "
-                        "kg_relations r WHERE r.source_id = e.id) AND EXISTS (SELECT 1 FROM "
-                        "kg_relations r WHERE r.target_id = e.id) ORDER BY e.name LIMIT :n"
-                    ),
-                    {"n": LEAVES},
-                )
-            )
+            leaves = list(conn.scalars(LEAVES_SQL, {"n": LEAVES}))
             leaf = leaves[0]
             # A leaf whose walk reaches depth 3 with room left (its first two levels hold
             # fewer than 480 nodes): the third level is read in full, every node of it for its
@@ -452,13 +449,7 @@ def main() -> None:
             # case to improve next (benchmarks/MEMORY_AND_GRAPH.md, "a leaf at depth 3").
             deep_leaf = next(
                 candidate
-                for candidate in conn.scalars(
-                    text(
-                        "SELECT e.id FROM kg_entities e WHERE NOT EXISTS (SELECT 1 FROM "
-                        "kg_relations r WHERE r.source_id = e.id) AND EXISTS (SELECT 1 FROM "
-                        "kg_relations r WHERE r.target_id = e.id) ORDER BY e.name LIMIT 2000"
-                    )
-                )
+                for candidate in conn.scalars(LEAVES_SQL, {"n": 2000})
                 if 150
                 < conn.scalar(
                     text("SELECT count(*) FROM jarvis_kg_walk(:r, 2, true, true, '{}', NULL, 500)"),
