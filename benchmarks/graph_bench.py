@@ -11,6 +11,10 @@ busy nodes, many quiet ones) and uniform targets. Both directions. Compared:
 * ours        ``KnowledgeGraphRepository.neighbourhood``: the statement in its own transaction
               and the rows built in Python; through the service; and over HTTP (the API's
               ``GET /graph/entities/{id}/neighbourhood``, in process, with an API key);
+* held in memory  the same neighbourhood through the service and over HTTP of an app that holds
+              this user's graph in memory (jarvis/services/knowledge_graph/in_memory.py; current
+              while the user's graph version is unchanged, read in the request's unit of work);
+              its answer is checked against the statement's; the load's time and size printed;
 * ours, uncapped  the export's JSON lines (``COPY``, in chunks of whole lines), read through
               the service and through the HTTP API; and ``stream_neighbourhood`` (server-side
               cursor, a Python object per row), every row consumed; and the same
@@ -139,6 +143,14 @@ BEFORE_SQL = f"""
             'properties', x.properties)), '[]'::json)
          FROM edges x) AS edges
 """
+
+
+def _rss_mb() -> float:
+    """This process's resident memory (Linux)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
 
 
 def log(msg: str) -> None:
@@ -510,15 +522,29 @@ def main() -> None:
                 return int(fn(w.session, *a))
 
         # The API, in process (no network): what an HTTP client of Jarvis waits for.
-        services = build_services(settings)
-        api = create_api(settings)
-        api.state.services = services
+        # Two apps: one whose process holds no graph in memory (the statement answers), and one
+        # that holds this user's graph (JARVIS_GRAPH_MEMORY_*'s defaults; loaded up front here,
+        # on a background thread after the first request in the app).
+        services = build_services(settings.model_copy(update={"graph_memory_relations": 0}))
+        held = build_services(settings)
+        rss_before = _rss_mb()
+        t_load, _ = timed_ms(lambda: held.graph_memory.load(principal), 1)
+        loaded = (
+            f"the user's graph loaded into memory in {t_load[0] / 1000:.2f} s (as the app role); "
+            f"the process grew by {_rss_mb() - rss_before:,.0f} MB"
+        )
+        log(loaded)
         key = services.api_keys.create(principal, f"graph benchmark {uuid.uuid4().hex[:8]}")
-        client = TestClient(api)
         bearer = {"Authorization": f"Bearer {key.secret}"}
+        clients = []
+        for app_services in (services, held):
+            api = create_api(settings)
+            api.state.services = app_services
+            clients.append(TestClient(api))
+        client, held_client = clients
 
-        def http_get(root: uuid.UUID, depth: int, cap: int) -> int:
-            response = client.get(
+        def http_get(root: uuid.UUID, depth: int, cap: int, via: TestClient = client) -> int:
+            response = via.get(
                 f"/graph/entities/{root}/neighbourhood",
                 params={"depth": depth, "limit": cap},
                 headers=bearer,
@@ -535,6 +561,8 @@ def main() -> None:
         log("")
         results: list[str] = []
         leaf_ratios: list[float] = []
+        held_leaf_ratios: list[float] = []
+        results.append(loaded)
         for name, root, depth, cap in (
             ("hub", hub, 2, 500),
             ("hub", hub, 3, 500),
@@ -564,7 +592,27 @@ def main() -> None:
             t_level, _ = timed_ms(
                 lambda r=root, d=depth, c=cap: in_session(per_level_bfs, r, d, c), args.repeat
             )
+            # The same neighbourhood from the graph held in memory: the same answer, checked.
+            t_held, from_memory = timed_ms(
+                lambda r=root, d=depth, c=cap: held.knowledge_graph.neighbourhood(
+                    principal, r, depth=d, node_limit=c
+                ),
+                args.repeat,
+            )
+            assert [n.id for n in from_memory.nodes] == [n.id for n in hood.nodes]
+            assert from_memory.truncated == hood.truncated
+            assert hood.edges_truncated or sorted(e.id for e in from_memory.edges) == sorted(
+                e.id for e in hood.edges
+            )
+            http_get(root, depth, cap, held_client)  # warm
+            t_held_http, _ = timed_ms(
+                lambda r=root, d=depth, c=cap: http_get(r, d, c, held_client), args.repeat
+            )
             label = f"{name} depth {depth}, cap {cap:,}"
+            log(
+                f"{label}: held in memory, through the service {p50(t_held):.2f} ms "
+                f"(p95 {percentile(t_held, 95):.2f}), over HTTP {p50(t_held_http):.2f} ms"
+            )
             log(
                 f"{label}: statement {p50(t_sql):.2f} ms, "
                 f"ours {p50(t_ours):.2f} ms (p95 {percentile(t_ours, 95):.2f}), "
@@ -610,6 +658,32 @@ def main() -> None:
                     "<= 30 ms" if cap == 2000 else "",
                 )
             )
+            results.append(
+                ratio_line(
+                    f"{label}, held in memory, through the service",
+                    p50(t_held),
+                    p50(t_service),
+                    "the statement, through the service",
+                    target,
+                )
+            )
+            results.append(
+                ratio_line(
+                    f"{label}, held in memory, over HTTP",
+                    p50(t_held_http),
+                    p50(t_http),
+                    "the statement, over HTTP",
+                )
+            )
+            if name.startswith("leaf") and depth == 3:
+                held_leaf_ratios.append(p50(t_node) / p50(t_held))
+                if len(held_leaf_ratios) == len(leaves):
+                    results.append(
+                        f"leaf depth 3, cap 500, held in memory (service) vs per-node BFS over "
+                        f"{len(leaves)} leaves: median {statistics.median(held_leaf_ratios):.1f}x "
+                        f"faster (from {min(held_leaf_ratios):.1f}x to "
+                        f"{max(held_leaf_ratios):.1f}x)   target >= 2x"
+                    )
 
         # Entity search by name (the explorer's search box): the user's 100k entities.
         with owner.connect() as conn:
@@ -679,6 +753,8 @@ def main() -> None:
         t_stream, (n_lines, n_bytes) = timed_ms(export, 3)
         t_http, _ = timed_ms(http_export, 3)
         services.api_keys.revoke(principal, key.key.id)
+        for app_services in (services, held):
+            app_services.shutdown()
         client.close()
         services.shutdown()
         t_objects, _ = timed_ms(stream, 1)

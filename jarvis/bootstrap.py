@@ -61,6 +61,7 @@ from jarvis.services.jobs import (
 )
 from jarvis.services.key_rotation import KeyRotation
 from jarvis.services.knowledge_graph import KnowledgeGraphService
+from jarvis.services.knowledge_graph.in_memory import GraphMemory
 from jarvis.services.mcp import McpCatalog, McpService
 from jarvis.services.memory import (
     EmbeddingMaintenance,
@@ -106,6 +107,8 @@ class Services:
     embedder: Embedder
     memory: MemoryService
     knowledge_graph: KnowledgeGraphService
+    #: large users' graphs held in this process (the knowledge graph's capped neighbourhoods)
+    graph_memory: GraphMemory
     providers: ProviderSource
     conversations: ConversationService
     runs: RunService
@@ -264,7 +267,12 @@ def build_services(
 
     embedders = UserEmbedders(EmbedderRegistry(embedder), openai_key=_openai_key)
     memory = MemoryService(uow, embedders, clock)
-    knowledge_graph = KnowledgeGraphService(uow, embedders, clock)
+    graph_memory = GraphMemory(
+        uow,
+        max_relations=settings.graph_memory_relations,
+        min_relations=settings.graph_memory_min_relations,
+    )
+    knowledge_graph = KnowledgeGraphService(uow, embedders, clock, graph_memory)
     # Chat providers (keys from the vault, per run) and tracing from settings.otel_exporter
     providers = providers or ProviderFactory(secrets, outbound=outbound)
     if configure_tracing(settings) is not None:
@@ -369,6 +377,7 @@ def build_services(
         embedder=embedder,
         memory=memory,
         knowledge_graph=knowledge_graph,
+        graph_memory=graph_memory,
         providers=providers,
         conversations=conversations,
         runs=runs,

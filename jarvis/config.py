@@ -219,6 +219,25 @@ class Settings(BaseSettings):
         "wordllama", validation_alias=AliasChoices("JARVIS_EMBEDDER", "embedder")
     )
 
+    # Large knowledge graphs held in memory per app process for capped neighbourhoods
+    # (jarvis/services/knowledge_graph/in_memory.py): ~100 MB per 500k relations.
+    graph_memory_relations: int = Field(
+        1_000_000,
+        validation_alias=AliasChoices("JARVIS_GRAPH_MEMORY_RELATIONS", "graph_memory_relations"),
+        ge=0,
+        le=1_000_000_000,
+        description="relations an app process may hold in memory across users (0: none)",
+    )
+    graph_memory_min_relations: int = Field(
+        20_000,
+        validation_alias=AliasChoices(
+            "JARVIS_GRAPH_MEMORY_MIN_RELATIONS", "graph_memory_min_relations"
+        ),
+        ge=0,
+        le=1_000_000_000,
+        description="the smallest graph (in relations) worth holding in memory",
+    )
+
     host: str = Field("127.0.0.1", validation_alias=AliasChoices("JARVIS_HOST", "host"))
     port: int = Field(8501, validation_alias=AliasChoices("JARVIS_PORT", "port"), ge=1, le=65535)
 

@@ -50,6 +50,7 @@ USER_OWNED_TABLES: tuple[str, ...] = (
     "memories",
     "kg_entities",
     "kg_relations",
+    "kg_graph_versions",
     "audit_events",
     "usage_daily",
     "tool_usage_daily",
@@ -431,6 +432,19 @@ class KgRelation(Base):
     valid_from: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     valid_to: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = _now()
+
+
+class KgGraphVersion(Base):
+    """A number per user raised by every statement that writes their entities or relations
+    (triggers, migration 0030): a process's in-memory copy of the graph is current while it
+    matches. No row: version 0."""
+
+    __tablename__ = "kg_graph_versions"
+
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    version: Mapped[int] = mapped_column(BigInteger, nullable=False)
 
 
 class ModelPrice(Base):

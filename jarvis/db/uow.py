@@ -54,8 +54,11 @@ from jarvis.db.repositories.users import AppSettingsRepository, UserRepository
 from jarvis.errors import DatabaseUnavailableError
 from jarvis.identity import Principal
 
+# The acting user for row-level security; and no graph version raised yet in this unit of work
+# (migration 0030 raises it once per transaction: a test's units of work are savepoints of one).
 _SET_CONTEXT = text(
-    "select set_config('app.user_id', :user_id, true), set_config('app.user_role', :role, true)"
+    "select set_config('app.user_id', :user_id, true), set_config('app.user_role', :role, true), "
+    "set_config('jarvis.graph_written', '', true)"
 )
 
 #: The repositories a unit of work carries (attribute name -> built lazily on first use).

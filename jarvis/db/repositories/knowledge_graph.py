@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
+import numpy as np
 from pgvector.sqlalchemy import HALFVEC
 from pydantic_core import from_json
 from sqlalchemy import (
@@ -448,6 +449,69 @@ def _relation_values(r: NewRelation) -> dict[str, object]:
         "properties": dict(r.properties),
         "created_at": r.created_at,
     }
+
+
+# -- the whole graph of one user, for a process to hold in memory (services/knowledge_graph/
+# in_memory.py): entities by (name, id), so a node's number is its rank in the order the walk
+# keeps names; relations as fixed-width binary COPY rows read straight into numpy arrays.
+_GRAPH_VERSION = text("SELECT jarvis_kg_graph_version(:user_id)").bindparams(
+    bindparam("user_id", type_=UUID(as_uuid=True))
+)
+_RELATION_COUNT = text("SELECT count(*) FROM kg_relations WHERE user_id = :user_id").bindparams(
+    bindparam("user_id", type_=UUID(as_uuid=True))
+)
+_GRAPH_ENTITIES = (
+    "SELECT id, name, type, description, properties::text FROM kg_entities "
+    "WHERE user_id = %s ORDER BY name, id"
+)
+_GRAPH_RELATION_TYPES = (
+    "SELECT coalesce(array_agg(DISTINCT type ORDER BY type), '{}') FROM kg_relations "
+    "WHERE user_id = %s"
+)
+_GRAPH_RELATIONS_COPY = """
+    COPY (SELECT id, source_id, target_id, array_position(%s::text[], type)::int4, weight,
+                 coalesce(valid_from, '-infinity'), coalesce(valid_to, 'infinity')
+          FROM kg_relations WHERE user_id = %s) TO STDOUT (FORMAT binary)"""
+_GRAPH_RELATION_PROPERTIES = (
+    "SELECT id, properties::text FROM kg_relations WHERE user_id = %s AND properties <> '{}'"
+)
+# One row of that COPY: a field count, then each field's length and its bytes (big-endian).
+_COPY_ROW = np.dtype(
+    [
+        ("fields", ">i2"),
+        ("l0", ">i4"), ("id", "V16"),
+        ("l1", ">i4"), ("source", "S16"),
+        ("l2", ">i4"), ("target", "S16"),
+        ("l3", ">i4"), ("type", ">i4"),
+        ("l4", ">i4"), ("weight", ">f8"),
+        ("l5", ">i4"), ("valid_from", ">i8"),
+        ("l6", ">i4"), ("valid_to", ">i8"),
+    ]
+)  # fmt: skip
+_COPY_HEADER, _COPY_TRAILER = 19, 2  # signature, flags, extension length; the -1 at the end
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class GraphArrays:
+    """One user's whole graph. Entities in (name, id) order: an entity's number is its index.
+    Relations: ends as those numbers, the type as an index into ``relation_types``, validity as
+    PostgreSQL's microseconds since 2000-01-01 UTC (open ends as int64's min and max), the
+    properties text of those that have any, by id bytes."""
+
+    ids: list[uuid.UUID]
+    names: list[str]
+    types: list[str]
+    descriptions: list[str]
+    properties: list[str]
+    relation_types: list[str]
+    relation_ids: np.ndarray
+    relation_sources: np.ndarray
+    relation_targets: np.ndarray
+    relation_type_codes: np.ndarray
+    relation_weights: np.ndarray
+    relation_valid_from: np.ndarray
+    relation_valid_to: np.ndarray
+    relation_properties: dict[bytes, str]
 
 
 class KnowledgeGraphRepository:
@@ -903,3 +967,63 @@ class KnowledgeGraphRepository:
             },
         )
         return [Step(r.from_id, r.to_id, r.id, r.type, bool(r.forward)) for r in rows]
+
+    # -- the whole graph (one user's, for a process to hold in memory) ---------------------
+
+    def graph_version(self, user_id: uuid.UUID) -> int:
+        """The number every transaction that writes the user's entities or relations raises
+        (migration 0030); 0 before the first write. One statement, in autocommit mode too (it
+        names the user for its own read and leaves the acting user as it was)."""
+        return int(self.session.scalar(_GRAPH_VERSION, {"user_id": user_id}) or 0)
+
+    def relation_count(self, user_id: uuid.UUID) -> int:
+        return int(self.session.scalar(_RELATION_COUNT, {"user_id": user_id}) or 0)
+
+    def graph_arrays(self, user_id: uuid.UUID) -> GraphArrays:
+        """The user's every entity and relation (named, not only scoped by row-level security)."""
+        driver: Any = self.session.connection().connection.driver_connection
+        cursor = driver.cursor()
+        cursor.execute(_GRAPH_ENTITIES, (user_id,))
+        rows = cursor.fetchall()
+        ids = [r[0] for r in rows]
+        names = [r[1] for r in rows]
+        types = [r[2] for r in rows]
+        descriptions = [r[3] for r in rows]
+        properties = [r[4] for r in rows]
+        del rows
+        cursor.execute(_GRAPH_RELATION_TYPES, (user_id,))
+        relation_types: list[str] = cursor.fetchone()[0]
+        buffer = bytearray()
+        with cursor.copy(_GRAPH_RELATIONS_COPY, (relation_types, user_id)) as copy:
+            for block in copy:
+                buffer += block
+        count = (len(buffer) - _COPY_HEADER - _COPY_TRAILER) // _COPY_ROW.itemsize
+        body = np.frombuffer(buffer, dtype=_COPY_ROW, offset=_COPY_HEADER, count=count)
+        if not (body["fields"] == 7).all():  # a NULL would shift every field after it
+            raise RuntimeError("unexpected relation row layout")
+        cursor.execute(_GRAPH_RELATION_PROPERTIES, (user_id,))
+        relation_properties = {r[0].bytes: r[1] for r in cursor.fetchall()}
+        # each end's number: its entity's index in (name, id) order, found by a sorted search
+        keys = np.frombuffer(b"".join(u.bytes for u in ids), dtype="S16")
+        by_key = np.argsort(keys, kind="stable")
+        sorted_keys = keys[by_key]
+        ends = [by_key[np.searchsorted(sorted_keys, body[end])] for end in ("source", "target")]
+        for end, found in zip(("source", "target"), ends, strict=True):
+            if found.size and (keys[found] != body[end]).any():  # an end outside the user's graph
+                raise RuntimeError("a relation's end is not among the user's entities")
+        return GraphArrays(
+            ids=ids,
+            names=names,
+            types=types,
+            descriptions=descriptions,
+            properties=properties,
+            relation_types=relation_types,
+            relation_ids=np.ascontiguousarray(body["id"]),
+            relation_sources=ends[0].astype(np.int32),
+            relation_targets=ends[1].astype(np.int32),
+            relation_type_codes=body["type"].astype(np.int32) - 1,
+            relation_weights=body["weight"].astype(np.float64),
+            relation_valid_from=body["valid_from"].astype(np.int64),
+            relation_valid_to=body["valid_to"].astype(np.int64),
+            relation_properties=relation_properties,
+        )

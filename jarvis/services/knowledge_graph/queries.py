@@ -15,13 +15,23 @@ from collections.abc import Iterator, Sequence
 from datetime import datetime
 
 from jarvis.clock import Clock
-from jarvis.db.repositories.knowledge_graph import EdgeRow, NodeRow, RelationWithEnds, Step
+from jarvis.db.repositories.knowledge_graph import (
+    EdgeRow,
+    NodeRow,
+    RelationWithEnds,
+    Step,
+)
 from jarvis.db.tables import KgEntity, KgRelation
-from jarvis.db.uow import UnitOfWorkFactory
+from jarvis.db.uow import UnitOfWork, UnitOfWorkFactory
 from jarvis.errors import NotFoundError, ValidationError
 from jarvis.identity import Principal
 from jarvis.llm.embedders import is_zero
 from jarvis.services.knowledge_graph import paths
+from jarvis.services.knowledge_graph.in_memory import (
+    GraphMemory,
+    InMemoryGraph,
+    NeighbourhoodParts,
+)
 from jarvis.services.knowledge_graph.validation import MAX_NAME, MAX_TYPE, clean_type
 from jarvis.services.knowledge_graph.views import (
     Direction,
@@ -94,6 +104,57 @@ def _edge_view(e: EdgeRow) -> RelationView:
     )
 
 
+def _from_memory(
+    held: InMemoryGraph | None,
+    root: uuid.UUID,
+    depth: int,
+    direction: Direction,
+    types: Sequence[str],
+    as_of: datetime | None,
+    node_limit: int,
+) -> NeighbourhoodParts | None:
+    """A capped neighbourhood from the graph held in memory (current: checked by the caller);
+    None when none is held or the root is not in it."""
+    if held is None:
+        return None
+    return held.neighbourhood(
+        root,
+        depth=depth,
+        direction=direction,
+        types=types,
+        as_of=as_of,
+        node_limit=node_limit,
+        edge_limit=node_limit * 5,
+    )
+
+
+def _from_statement(
+    uow: UnitOfWork,
+    root: uuid.UUID,
+    depth: int,
+    direction: Direction,
+    types: Sequence[str],
+    as_of: datetime | None,
+    node_limit: int,
+) -> NeighbourhoodParts:
+    """A capped neighbourhood from the statement (one round trip)."""
+    rows = uow.graph.neighbourhood(
+        root,
+        depth=depth,
+        direction=direction,
+        types=types,
+        as_of=as_of,
+        node_limit=node_limit,
+        edge_limit=node_limit * 5,
+    )
+    return NeighbourhoodParts(
+        [_graph_node(n) for n in rows.nodes],
+        [_edge_view(e) for e in rows.edges],
+        rows.seen,
+        rows.edges_truncated,
+    )
+
+
 def _relation_types(values: Sequence[str]) -> list[str]:
     """Relation-type filters as stored (``works_at``); a type that is not clean text is a
     field error, not a driver error."""
@@ -106,10 +167,31 @@ def _relation_types(values: Sequence[str]) -> list[str]:
 class KnowledgeGraphQueries:
     """Reading the signed-in user's knowledge graph (row-level security scopes every query)."""
 
-    def __init__(self, uow: UnitOfWorkFactory, embedders: UserEmbedders, clock: Clock) -> None:
+    def __init__(
+        self,
+        uow: UnitOfWorkFactory,
+        embedders: UserEmbedders,
+        clock: Clock,
+        memory: GraphMemory | None = None,
+    ) -> None:
         self._uow = uow
         self._embedders = embedders
         self._clock = clock
+        self._memory = memory
+
+    def _held(self, principal: Principal) -> tuple[InMemoryGraph | None, int]:
+        """The user's graph held in memory if it is current, and the version it must be at
+        (-1: not read, the user's graph is not one to hold). One autocommit statement."""
+        memory = self._memory
+        if memory is None or not memory.worth_checking(principal.user_id):
+            return None, -1
+        with self._uow.statements(principal) as uow:
+            version = uow.graph.graph_version(principal.user_id)
+        return memory.current(principal.user_id, version), version
+
+    def _missed(self, principal: Principal, held: InMemoryGraph | None, version: int) -> None:
+        if self._memory is not None and held is None and version >= 0:
+            self._memory.missed(principal, version)
 
     # -- entities -------------------------------------------------------------------------
 
@@ -212,22 +294,19 @@ class KnowledgeGraphQueries:
             raise ValidationError("Direction must be out, in or both.", field="direction")
         node_limit = clamp_int(node_limit, 1, MAX_NODE_LIMIT, field="node_limit")
         types = _relation_types(relation_types)
-        with self._uow(principal) as uow:
-            rows = uow.graph.neighbourhood(
-                entity_id,
-                depth=depth,
-                direction=direction,
-                types=types,
-                as_of=as_of,
-                node_limit=node_limit,
-                edge_limit=node_limit * 5,
-            )
+        held, version = self._held(principal)
+        walk = (entity_id, depth, direction, types, as_of, node_limit)
+        rows = _from_memory(held, *walk)
+        if rows is None:
+            with self._uow(principal) as uow:
+                rows = _from_statement(uow, *walk)
+        self._missed(principal, held, version)
         if not rows.nodes:
             raise NotFoundError("That entity does not exist.")
         return Neighbourhood(
             root_id=entity_id,
-            nodes=[_graph_node(n) for n in rows.nodes],
-            edges=[_edge_view(e) for e in rows.edges],
+            nodes=rows.nodes,
+            edges=rows.edges,
             truncated=rows.seen > node_limit,
             node_limit=node_limit,
             depth=depth,
@@ -262,17 +341,11 @@ class KnowledgeGraphQueries:
             if entity_id != root_id and len(walks) <= MAX_EXPANDED:
                 walks.append((entity_id, 1))
         hoods: list[Neighbourhood] = []
-        with self._uow(principal) as uow:
+        held, version = self._held(principal)
+        with self._uow(principal) as uow:  # begins a transaction only if a statement runs
             for entity_id, walk_depth in walks:
-                rows = uow.graph.neighbourhood(
-                    entity_id,
-                    depth=walk_depth,
-                    direction=direction,
-                    types=types,
-                    as_of=as_of,
-                    node_limit=node_limit,
-                    edge_limit=node_limit * 5,
-                )
+                walk = (entity_id, walk_depth, direction, types, as_of, node_limit)
+                rows = _from_memory(held, *walk) or _from_statement(uow, *walk)
                 if not rows.nodes:
                     if entity_id == root_id:
                         raise NotFoundError("That entity does not exist.")
@@ -280,14 +353,15 @@ class KnowledgeGraphQueries:
                 hoods.append(
                     Neighbourhood(
                         root_id=entity_id,
-                        nodes=[_graph_node(n) for n in rows.nodes],
-                        edges=[_edge_view(e) for e in rows.edges],
+                        nodes=rows.nodes,
+                        edges=rows.edges,
                         truncated=rows.seen > node_limit,
                         node_limit=node_limit,
                         depth=walk_depth,
                         edges_truncated=rows.edges_truncated,
                     )
                 )
+        self._missed(principal, held, version)
         return hoods
 
     def stream_neighbourhood(
