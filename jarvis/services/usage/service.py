@@ -54,6 +54,19 @@ MAX_PAGE = 1_000_000
 MAX_MODEL_FILTERS = 100
 #: The range of the API's usage reads when none is given: the last 30 local days.
 DEFAULT_RANGE_DAYS = 30
+#: The days a usage query may name: a day's local midnight, a day before the first and after
+#: the last must still be dates (``to=0001-01-01`` was an unhandled overflow, found by the API
+#: fuzz test).
+EARLIEST_DAY, LATEST_DAY = date(1970, 1, 1), date(9999, 12, 30)
+
+
+def _day(value: date | None, field: str) -> date | None:
+    if value is not None and not EARLIEST_DAY <= value <= LATEST_DAY:
+        raise ValidationError(
+            f"Choose a date between {EARLIEST_DAY.isoformat()} and {LATEST_DAY.isoformat()}.",
+            field=field,
+        )
+    return value
 
 
 class UsageService:
@@ -118,6 +131,8 @@ class UsageService:
 
     @staticmethod
     def _check(query: UsageQuery) -> None:
+        _day(query.start, "start")
+        _day(query.end, "end")
         if query.end < query.start:
             raise ValidationError("The end date is before the start date.", field="end")
         if (query.end - query.start).days >= MAX_RANGE_DAYS:
@@ -239,8 +254,9 @@ class UsageService:
         in the viewed user's time zone), whose usage it reads, and that zone."""
         target = self._target(principal, UsageQuery(date.min, date.min, (), user_id, everyone))
         tz = self._tz(uow, principal, target)
-        end = end or self._clock.now().astimezone(tz).date()
-        start = start or end - timedelta(days=DEFAULT_RANGE_DAYS - 1)
+        start = _day(start, "start")
+        end = _day(end, "end") or self._clock.now().astimezone(tz).date()
+        start = start or max(EARLIEST_DAY, end - timedelta(days=DEFAULT_RANGE_DAYS - 1))
         query = UsageQuery(start, end, tuple(models), user_id, everyone, page, page_size)
         self._check(query)
         return query, target, tz
