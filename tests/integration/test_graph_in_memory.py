@@ -5,16 +5,18 @@ and a copy read at another version is never used."""
 from __future__ import annotations
 
 import random
+import time
 import uuid
 from dataclasses import astuple
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import Engine, text
 
 from jarvis.bootstrap import Services
 from jarvis.clock import SystemClock
 from jarvis.db.repositories.knowledge_graph import NeighbourhoodRows, NewEntity, NewRelation
+from jarvis.db.uow import UnitOfWorkFactory
 from jarvis.errors import NotFoundError
 from jarvis.identity import Principal
 from jarvis.llm.embedders import EmbedderRegistry, LexicalEmbedder
@@ -44,6 +46,10 @@ def _queries(services: Services, memory: GraphMemory) -> KnowledgeGraphQueries:
 
 
 def _graph(services: Services, owner: Principal, seed: int, n: int = 160) -> list[uuid.UUID]:
+    return _graph_in(services.uow, owner, seed, n)
+
+
+def _graph_in(uow: UnitOfWorkFactory, owner: Principal, seed: int, n: int = 160) -> list[uuid.UUID]:
     """Hubs, popular targets, self-loops, parallel relations, repeated names, properties,
     descriptions, weights and validity periods (open at either end or both)."""
     rng = random.Random(seed)
@@ -83,7 +89,7 @@ def _graph(services: Services, owner: Principal, seed: int, n: int = 160) -> lis
                 valid_to=end,
             )
         )
-    with services.uow(owner) as w:
+    with uow(owner) as w:
         w.graph.add_entities(entities)
         w.graph.add_relations(relations)
         w.commit()
@@ -295,3 +301,31 @@ def test_deleting_a_user_with_a_graph_deletes_their_version(services: Services) 
         left = w.session.scalar(text("select count(*) from kg_graph_versions"))
         entities = w.session.scalar(text("select count(*) from kg_entities"))
     assert (left, entities) == (0, 0)
+
+
+def test_the_app_loads_the_graph_on_a_background_thread(
+    app_engine: Engine, owner_engine: Engine
+) -> None:
+    """As in the app (its own connections, committed data): the first request is answered by
+    the statement and starts a load on a thread; the next ones are answered from memory."""
+    uow = UnitOfWorkFactory(app_engine)
+    owner = factories.user(uow, "background")
+    try:
+        ids = _graph_in(uow, owner, 9, n=40)
+        memory = GraphMemory(uow, max_relations=10_000, min_relations=0, reload_seconds=0)
+        queries = KnowledgeGraphQueries(
+            uow, UserEmbedders(EmbedderRegistry(LexicalEmbedder())), SystemClock(), memory
+        )
+        with uow.statements(owner) as w:
+            version = w.graph.graph_version(owner.user_id)
+        first = queries.neighbourhood(owner, ids[0], depth=2, node_limit=30)
+        deadline = time.monotonic() + 30
+        while memory.current(owner.user_id, version) is None:
+            assert time.monotonic() < deadline, "the graph was not loaded in 30 s"
+            time.sleep(0.05)
+        again = queries.neighbourhood(owner, ids[0], depth=2, node_limit=30)
+        assert [astuple(n) for n in again.nodes] == [astuple(n) for n in first.nodes]
+        assert again.truncated == first.truncated
+    finally:
+        with owner_engine.begin() as conn:
+            conn.execute(text("delete from users where id = :u"), {"u": owner.user_id})
