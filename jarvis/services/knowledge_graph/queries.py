@@ -1,8 +1,9 @@
 """The read side of the knowledge graph: search, details, stats, neighbourhoods, paths, lookup.
 
-Neighbourhoods come from one SQL round trip (a recursive CTE, see the repository) and are
-capped at ``node_limit`` nodes with a ``truncated`` flag, so a hub with thousands of
-neighbours stays responsive. Shortest paths use a bidirectional breadth-first search
+Capped neighbourhoods come from one SQL round trip (``jarvis_kg_neighbourhood``, see the
+repository), or, for a large user whose graph this process holds and whose graph version has not
+moved, from memory (:mod:`.in_memory`; the same answer); capped at ``node_limit`` nodes with a
+``truncated`` flag, so a hub with thousands of neighbours stays responsive. Shortest paths use a bidirectional breadth-first search
 (:mod:`.paths`) that issues one query per level (never one per node), bounded by ``max_depth``.
 :class:`~.service.KnowledgeGraphService` adds the writes on top of this class.
 """
@@ -15,12 +16,7 @@ from collections.abc import Iterator, Sequence
 from datetime import datetime
 
 from jarvis.clock import Clock
-from jarvis.db.repositories.knowledge_graph import (
-    EdgeRow,
-    NodeRow,
-    RelationWithEnds,
-    Step,
-)
+from jarvis.db.repositories.knowledge_graph import EdgeRow, NodeRow, RelationWithEnds, Step
 from jarvis.db.tables import KgEntity, KgRelation
 from jarvis.db.uow import UnitOfWork, UnitOfWorkFactory
 from jarvis.errors import NotFoundError, ValidationError
