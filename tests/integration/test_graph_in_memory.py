@@ -27,6 +27,7 @@ from tests import factories
 
 TYPES = ["knows", "works_at", "likes", "part_of"]
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
+DAYS = (-30, 0, 30, 60)  # validity bounds and the dates asked for, in days from NOW
 
 
 def _memory(services: Services, **kw: int) -> GraphMemory:
@@ -72,8 +73,9 @@ def _graph_in(uow: UnitOfWorkFactory, owner: Principal, seed: int, n: int = 160)
     for _ in range(n * 5):
         s = rng.choice(ids[:4]) if rng.random() < 0.3 else rng.choice(ids)
         t = rng.choice(ids[4:8]) if rng.random() < 0.3 else rng.choice(ids)
-        start = NOW + timedelta(days=rng.randrange(-400, 400)) if rng.random() < 0.4 else None
-        end = NOW + timedelta(days=rng.randrange(0, 400)) if rng.random() < 0.3 else None
+        # few distinct days, so a date asked for is often exactly a start or an end
+        start = NOW + timedelta(days=rng.choice(DAYS[:3])) if rng.random() < 0.4 else None
+        end = NOW + timedelta(days=rng.choice(DAYS[1:])) if rng.random() < 0.3 else None
         if start and end and end <= start:
             end = start + timedelta(days=1)
         relations.append(
@@ -117,16 +119,14 @@ def test_held_graph_answers_exactly_as_the_statement(services: Services, seed: i
     assert held is not None and held.relations == len(ids) * 5
     rng = random.Random(seed)
     cases = 0
-    for root in [*ids[:8], *rng.sample(ids, 14)]:
+    for root in [*ids[:6], *rng.sample(ids, 6)]:  # hubs, popular targets, any
         for depth in (1, 2, 3):
             for cap in (1, 7, 40, 2000):
                 direction = rng.choice(["out", "in", "both"])
                 types = rng.sample(TYPES, rng.randint(1, 2)) if rng.random() < 0.3 else []
                 if rng.random() < 0.1:
                     types = ["no_such_type"]
-                as_of = (
-                    NOW + timedelta(days=rng.randrange(-500, 500)) if rng.random() < 0.3 else None
-                )
+                as_of = NOW + timedelta(days=rng.choice(DAYS)) if rng.random() < 0.3 else None
                 walk = {
                     "depth": depth,
                     "direction": direction,
@@ -141,7 +141,7 @@ def test_held_graph_answers_exactly_as_the_statement(services: Services, seed: i
                 assert from_memory is not None
                 _same(from_memory, from_sql, cap)
                 cases += 1
-    assert cases == 22 * 3 * 4
+    assert cases == 12 * 3 * 4
 
 
 def test_a_write_makes_the_held_graph_stale_until_it_is_read_again(services: Services) -> None:
