@@ -5,17 +5,19 @@ Revises: 0029
 Create Date: 2026-12-04 14:00:00
 
 An app process may keep a large user's graph in memory and answer capped neighbourhoods from it
-(``jarvis.services.knowledge_graph.in_memory``): 3-4x faster than the statement around a hub,
-but only correct while nothing changed. ``kg_graph_versions`` holds one number per user, raised
-by the first statement of every transaction that inserts, updates or deletes their entities or
-relations (a statement-level trigger on each table; a batched import raises it once). A process
-reads it in the request's own unit of work (one indexed row) and uses its copy only when the
-numbers match; otherwise it answers from SQL.
+(``jarvis.services.knowledge_graph.in_memory``): 3-8x faster through the service than the
+statement around a hub, but only correct while nothing changed. ``kg_graph_versions`` holds one
+number per user, raised by the first statement of every transaction that inserts, updates or
+deletes their entities or relations (a statement-level trigger on each table; a batched import
+raises it once). A request reads it first, in one autocommit statement
+(``jarvis_kg_graph_version``), and the process uses its copy only when the numbers match;
+otherwise it answers from SQL.
 
 The trigger function is SECURITY INVOKER: row-level security applies, so a user can only raise
 their own number. It joins ``users``, so a cascade that deletes a user's graph with the user
-writes no number for them: theirs goes with them (``ON DELETE CASCADE``). A user without a row is at version 0 (no process held a graph
-before this migration, so existing graphs need no row until their next write).
+writes no number for them: theirs goes with them (``ON DELETE CASCADE``). A user without a row
+is at version 0 (no process held a graph before this migration, so existing graphs need no row
+until their next write).
 """
 
 from __future__ import annotations
