@@ -380,14 +380,20 @@ _set_safety = uuid.UUID.__dict__["is_safe"].__set__
 _UNKNOWN_SAFETY = uuid.SafeUUID.unknown
 
 
+def uuid_of_int(value: int) -> uuid.UUID:
+    """``uuid.UUID(int=value)`` with its two slots set directly: ``UUID.__init__`` re-checks a
+    form that cannot be wrong here and costs twice as much (a capped neighbourhood makes ~1,000;
+    the in-memory graph uses it too)."""
+    made = _new_object(uuid.UUID)
+    _set_int(made, value)
+    _set_safety(made, _UNKNOWN_SAFETY)
+    return made
+
+
 def _parsed_uuid(text_form: str) -> uuid.UUID:
     """``uuid.UUID(text_form)`` for the canonical form PostgreSQL writes (``to_json`` of a
-    ``uuid``), with the two slots set directly: ``UUID.__init__`` re-checks a form that
-    cannot be wrong here and costs twice as much (a capped neighbourhood parses ~1,000)."""
-    value = _new_object(uuid.UUID)
-    _set_int(value, int(text_form.replace("-", ""), 16))
-    _set_safety(value, _UNKNOWN_SAFETY)
-    return value
+    ``uuid``), through :func:`uuid_of_int`."""
+    return uuid_of_int(int(text_form.replace("-", ""), 16))
 
 
 def _walk_params(
