@@ -3,7 +3,8 @@ and ``/api/v1``, as ``jarvis up`` does) on a fresh database, driven by Playwrigh
 Chromium (``/usr/bin/chromium``; ``.ci/run`` installs it).
 
 Fixtures:
-* ``live_app``  base URL of a running app on a new empty migrated database (per test)
+* ``live_app``  base URL of a running app on an empty migrated database (per test: the test
+  worker's one app, its database emptied before each test; ``own_live`` starts a new one)
 * ``shared_live`` / ``shared_services`` one such app for a whole module, and services on it
 * ``page``      a Playwright page in a fresh browser context
 * ``live_settings`` the settings of that database
@@ -26,8 +27,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
+from psycopg import sql
 
 from jarvis.bootstrap import Services, build_services
 from jarvis.config import Settings
@@ -36,6 +39,7 @@ from tests import factories
 from tests.conftest import (
     TEST_OUTBOUND_ALLOWLIST,
     app_environment,
+    plain_url,
 )
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -144,9 +148,77 @@ def live_app_factory(
         stop_app(app)
 
 
+# What a migrated database holds before anyone uses it (migrations' own rows), and the
+# heartbeat the running app keeps in ``run_workers`` (its runs refer to it).
+_KEPT_TABLES = ("alembic_version", "model_prices", "run_workers")
+
+
+class _WorkerApp:
+    """The test worker's one running app, started at first use (and again if it exited)."""
+
+    def __init__(self, fresh_database: Callable[[], Settings], folder: Path) -> None:
+        self._fresh_database = fresh_database
+        self._folder = folder
+        self._app: LiveApp | None = None
+        self._seeded_prices = 0
+        self._started = 0
+
+    def emptied(self) -> LiveApp:
+        """The app, with every row a test could have written removed: as a new database."""
+        if self._app is None or self._app.process.poll() is not None:
+            self._started += 1
+            settings = self._fresh_database()
+            self._app = start_app(settings, self._folder / f"app-{self._started}.log")
+            with psycopg.connect(_owner_url(settings)) as conn:
+                self._seeded_prices = conn.execute("SELECT max(id) FROM model_prices").fetchone()[0]
+            return self._app
+        with psycopg.connect(_owner_url(self._app.settings), autocommit=True) as conn:
+            conn.execute("SET lock_timeout = '20s'")
+            tables = [
+                r[0]
+                for r in conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
+                if r[0] not in _KEPT_TABLES
+            ]
+            conn.execute(
+                sql.SQL("TRUNCATE {} RESTART IDENTITY CASCADE").format(
+                    sql.SQL(", ").join(map(sql.Identifier, tables))
+                )
+            )
+            conn.execute("DELETE FROM model_prices WHERE id > %s", (self._seeded_prices,))
+        return self._app
+
+    def stop(self) -> None:
+        if self._app is not None:
+            stop_app(self._app)
+
+
+def _owner_url(settings: Settings) -> str:
+    assert settings.database_url is not None
+    return plain_url(settings.database_url)
+
+
+@pytest.fixture(scope="session")
+def worker_app(
+    fresh_database: Callable[[], Settings], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[_WorkerApp]:
+    holder = _WorkerApp(fresh_database, tmp_path_factory.mktemp("worker-app"))
+    yield holder
+    holder.stop()
+
+
 @pytest.fixture
-def live(live_app_factory: Callable[..., LiveApp]) -> LiveApp:
-    """The running app (URL, settings, log)."""
+def live(worker_app: _WorkerApp) -> LiveApp:
+    """The running app (URL, settings, log) on an empty migrated database. One app process
+    serves a test worker's tests (its start is ~7 s of imports): each test finds its database
+    emptied of every row the tests before it wrote. A module whose tests need a process of
+    their own (in-process caches of what an admin registered) overrides ``live`` with
+    ``own_live``."""
+    return worker_app.emptied()
+
+
+@pytest.fixture
+def own_live(live_app_factory: Callable[..., LiveApp]) -> LiveApp:
+    """A new app process on a new database, for this test alone."""
     return live_app_factory()
 
 

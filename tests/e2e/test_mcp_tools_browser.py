@@ -10,7 +10,7 @@ import pytest
 
 from jarvis.bootstrap import Services
 from tests import factories
-from tests.e2e.conftest import fill, go_to, sign_in, wait_for_app
+from tests.e2e.conftest import LiveApp, fill, go_to, sign_in, wait_for_app
 
 pytestmark = pytest.mark.e2e
 
@@ -19,6 +19,13 @@ USER = "mcp.user@example.com"
 SERVER = Path(__file__).resolve().parents[1] / "mcp_test_server.py"
 #: Discovery starts the test server (a Python process): slow on a busy machine.
 DISCOVERY_MS = 180_000
+
+
+@pytest.fixture
+def live(own_live: LiveApp) -> LiveApp:
+    """An app process of its own: the server's tools stay in a process's catalog for seconds
+    (and its client in the process), which the worker's next test must not find."""
+    return own_live
 
 
 def test_admin_registers_an_mcp_server_and_a_user_allows_its_tool(  # type: ignore[no-untyped-def]

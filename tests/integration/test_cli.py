@@ -6,7 +6,7 @@ import io
 import os
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import pytest
 
@@ -70,17 +70,44 @@ def test_users_add_reads_the_password_from_stdin_and_list_shows_roles(run_cli) -
     assert rows == [["Root@Example.com", "admin", "Root"], ["bob@example.com", "user", "Bob"]]
 
 
-def test_errors_are_one_clear_line_and_a_nonzero_exit(run_cli) -> None:  # type: ignore[no-untyped-def]
-    bad_email = run_cli("users", "add", "not-an-email", stdin="whatever-long\n")
-    assert bad_email.returncode == 1
-    assert bad_email.stderr.strip() == "jarvis: Enter a valid email address."
-    short = run_cli("users", "add", "x@example.com", stdin="short\n")
-    assert short.returncode == 1
-    assert short.stderr.strip() == "jarvis: Password must be at least 8 characters."
-    run_cli("users", "add", "dup@example.com", stdin="long-enough-1\n")
-    dup = run_cli("users", "add", "DUP@example.com", stdin="long-enough-1\n")
-    assert dup.returncode == 1
-    assert "already exists" in dup.stderr and "Traceback" not in dup.stderr
+@pytest.fixture
+def cli(
+    fresh_database: Callable[[], Settings],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> Iterator[Callable[..., tuple[int, list[str]]]]:
+    """``main()`` (what the console script runs) in this process, on a new database: the exit
+    code and the lines written to stderr. For the answers; the subprocess tests above cover
+    what only a real process shows (stdin, the console script, its exit)."""
+    from jarvis.cli import main
+    from jarvis.config import get_settings
+
+    s = fresh_database()
+    for var, value in app_environment(s).items():
+        monkeypatch.setenv(var, value)
+    get_settings.cache_clear()
+
+    def run(args: list[str], stdin: str = "") -> tuple[int, list[str]]:
+        monkeypatch.setattr("sys.stdin", io.StringIO(stdin))
+        code = main(args)
+        return code, capsys.readouterr().err.strip().splitlines()
+
+    yield run
+    get_settings.cache_clear()
+
+
+def test_errors_are_one_clear_line_and_a_nonzero_exit(cli, capsys) -> None:  # type: ignore[no-untyped-def]
+    assert cli(["users", "add", "not-an-email"], "whatever-long\n") == (
+        1,
+        ["jarvis: Enter a valid email address."],
+    )
+    assert cli(["users", "add", "x@example.com"], "short\n") == (
+        1,
+        ["jarvis: Password must be at least 8 characters."],
+    )
+    assert cli(["users", "add", "dup@example.com"], "long-enough-1\n")[0] == 0
+    code, lines = cli(["users", "add", "DUP@example.com"], "long-enough-1\n")
+    assert code == 1 and len(lines) == 1 and "already exists" in lines[0]
 
 
 _SDKS_LOADED = """
@@ -108,59 +135,41 @@ def test_a_command_does_not_wait_for_the_provider_sdks(run_cli) -> None:  # type
     assert done.stdout.strip() == "none"
 
 
-def test_bad_arguments_are_one_clear_line_each(
-    fresh_database: Callable[[], Settings],
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
-) -> None:
+def test_bad_arguments_are_one_clear_line_each(cli, capsys) -> None:  # type: ignore[no-untyped-def]
     """Invalid UTF-8 in argv (Python decodes it to lone surrogates), control characters,
     100 KB, negative and huge numbers: each command answers with one line, exit 1, and writes
-    nothing. (In-process: ``main()`` is what the console script runs.)"""
+    nothing."""
     from jarvis.cli import main
-    from jarvis.config import get_settings
 
-    s = fresh_database()
-    for var, value in app_environment(s).items():
-        monkeypatch.setenv(var, value)
-    get_settings.cache_clear()
     password = "long-enough-1\n"
-
-    def cli(args: list[str], stdin: str = "") -> tuple[int, list[str]]:
-        monkeypatch.setattr("sys.stdin", io.StringIO(stdin))
-        code = main(args)
-        return code, capsys.readouterr().err.strip().splitlines()
-
-    try:
-        assert cli(["users", "add", "root@example.com", "--admin"], password)[0] == 0
-        cases: list[tuple[list[str], str, str]] = [
-            (["users", "add", "r\udcffot@example.com"], password, "email address contains"),
-            (["users", "add", "e@example.com", "--name", "bad\x1bname"], password, "escape"),
-            (["users", "add", "x" * 100_000 + "@example.com"], password, "email address is too"),
-            (["demo", "seed", "--users", "-1"], "", "--users must be 1 to 10,000"),
-            (["demo", "seed", "--users", "1" + "0" * 12], "", "--users must be 1 to 10,000"),
-            (["demo", "seed", "--runs", "-7"], "", "--runs must be 0 to"),
-            (["demo", "seed", "--prefix", "a b"], "", "--prefix may hold"),
-            (
-                ["embeddings", "reembed", "--user", "root@example.com", "--model", "lexical"]
-                + ["--batch-size", "-5"],
-                "",
-                "batch size must be between 1 and 10,000",
-            ),
-            (
-                ["secrets", "rotate-master-key", "--new-version", str(2**40)],
-                "ab" * 32 + "\n",
-                "key version must be 1 to 2,147,483,647",
-            ),
-        ]
-        for args, stdin, expected in cases:
-            code, lines = cli(args, stdin)
-            assert code == 1, (args[:3], lines)
-            assert len(lines) == 1 and lines[0].startswith("jarvis: "), (args[:3], lines)
-            assert expected in lines[0], (args[:3], lines[0])
-        assert main(["users", "list"]) == 0  # nothing was written by the refused commands
-        assert capsys.readouterr().out.splitlines() == ["root@example.com\tadmin\troot"]
-    finally:
-        get_settings.cache_clear()
+    assert cli(["users", "add", "root@example.com", "--admin"], password)[0] == 0
+    cases: list[tuple[list[str], str, str]] = [
+        (["users", "add", "r\udcffot@example.com"], password, "email address contains"),
+        (["users", "add", "e@example.com", "--name", "bad\x1bname"], password, "escape"),
+        (["users", "add", "x" * 100_000 + "@example.com"], password, "email address is too"),
+        (["demo", "seed", "--users", "-1"], "", "--users must be 1 to 10,000"),
+        (["demo", "seed", "--users", "1" + "0" * 12], "", "--users must be 1 to 10,000"),
+        (["demo", "seed", "--runs", "-7"], "", "--runs must be 0 to"),
+        (["demo", "seed", "--prefix", "a b"], "", "--prefix may hold"),
+        (
+            ["embeddings", "reembed", "--user", "root@example.com", "--model", "lexical"]
+            + ["--batch-size", "-5"],
+            "",
+            "batch size must be between 1 and 10,000",
+        ),
+        (
+            ["secrets", "rotate-master-key", "--new-version", str(2**40)],
+            "ab" * 32 + "\n",
+            "key version must be 1 to 2,147,483,647",
+        ),
+    ]
+    for args, stdin, expected in cases:
+        code, lines = cli(args, stdin)
+        assert code == 1, (args[:3], lines)
+        assert len(lines) == 1 and lines[0].startswith("jarvis: "), (args[:3], lines)
+        assert expected in lines[0], (args[:3], lines[0])
+    assert main(["users", "list"]) == 0  # nothing was written by the refused commands
+    assert capsys.readouterr().out.splitlines() == ["root@example.com\tadmin\troot"]
 
 
 def test_a_password_piped_as_invalid_utf8_is_refused(run_cli_bytes) -> None:  # type: ignore[no-untyped-def]
