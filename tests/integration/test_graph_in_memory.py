@@ -5,10 +5,12 @@ and a copy read at another version is never used."""
 from __future__ import annotations
 
 import random
+import re
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import astuple
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from sqlalchemy import Engine, text
@@ -142,6 +144,107 @@ def test_held_graph_answers_exactly_as_the_statement(services: Services, seed: i
                 _same(from_memory, from_sql, cap)
                 cases += 1
     assert cases == 12 * 3 * 4
+
+
+# Values whose JSON text is easy to get wrong: escapes, non-ASCII, floats around the points where
+# PostgreSQL and Python switch notation, fractions of a second, a year before 1000.
+ODD_NAMES = ['say "hi"\\', "tab\tnew\nline\x01\x1f\x7f", "é ü 東京 🙂 \u2028", ""]
+ODD_WEIGHTS = [
+    0.0, -0.0, 1.0, -2.5, 0.1, 1 / 3, 1e14, 123456789012345.6, 1e15, 1.5e15, 9.999999e15,
+    -1e15, 1e16, 1.25e17, 1e-4, 1.2e-4, 1e-5, 1e300, 5e-324, float("nan"), float("inf"),
+    float("-inf"),
+]  # fmt: skip
+ODD_TIMES = [
+    datetime(2026, 1, 1, 12, 0, 0, 500000, tzinfo=UTC),
+    datetime(2026, 1, 1, 12, 0, 0, 123456, tzinfo=UTC),
+    datetime(2026, 1, 1, 12, 0, 0, 100, tzinfo=UTC),
+    datetime(999, 3, 4, 5, 6, 7, tzinfo=UTC),
+    datetime(2026, 6, 30, 23, 59, 59, tzinfo=timezone(timedelta(hours=5, minutes=30))),
+]
+_TIME = re.compile(r'"(-?\d{4,}-\d\d-\d\dT[^"]+)"')
+
+
+def _lines(chunks: Iterator[str]) -> list[str]:
+    """Every line, times as UTC instants (the database writes them in its session's zone)."""
+    text = "".join(chunks)
+    assert text.endswith("\n")
+    return [
+        _TIME.sub(
+            lambda m: '"' + datetime.fromisoformat(m[1]).astimezone(UTC).isoformat() + '"', ln
+        )
+        for ln in text[:-1].split("\n")  # (not splitlines(): U+2028 is in a name, unescaped)
+    ]
+
+
+def _same_export(mine: list[str], sql: list[str]) -> None:
+    """The same node lines in the same order, then the same relation lines in any order."""
+    nodes = sum(ln.startswith('{"node"') for ln in sql)
+    assert nodes >= 1
+    assert mine[:nodes] == sql[:nodes]
+    assert sorted(mine[nodes:]) == sorted(sql[nodes:])
+
+
+def test_the_export_from_memory_writes_what_the_statement_writes(
+    services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The uncapped export's JSON lines, character for character: the nodes in the same order,
+    the relations as the same set (times compared as instants)."""
+    owner = factories.user(services.uow, "export")
+    ids = _graph(services, owner, 23, n=120)
+    odd = [uuid.uuid4() for _ in ODD_NAMES]
+    rng = random.Random(23)
+    with services.uow(owner) as w:
+        w.graph.add_entities(
+            [
+                NewEntity(owner.user_id, name, "thing", name, {"n": name, "x": [1.5, None]},
+                          None, "none", NOW, id=i)
+                for name, i in zip(ODD_NAMES, odd, strict=True)
+            ]
+        )  # fmt: skip
+        w.graph.add_relations(
+            [
+                NewRelation(owner.user_id, ids[0], rng.choice(odd), "odd", weight, {"w": name},
+                            NOW, valid_from=rng.choice([None, *ODD_TIMES]),
+                            valid_to=rng.choice([None, *ODD_TIMES[:3]]))
+                for weight in ODD_WEIGHTS
+                for name in ODD_NAMES[:2]
+            ]
+        )  # fmt: skip
+        w.commit()
+    held = _memory(services).load(owner)
+    assert held is not None
+    cases = 0
+    for root in [ids[0], *odd[:2], *ids[1:4], *rng.sample(ids, 4)]:
+        for depth in (1, 2, 3):
+            direction = rng.choice(["out", "in", "both"])
+            types = rng.sample([*TYPES, "odd"], rng.randint(1, 2)) if rng.random() < 0.3 else []
+            as_of = NOW + timedelta(days=rng.choice(DAYS)) if rng.random() < 0.3 else None
+            walk = {"depth": depth, "direction": direction, "types": types, "as_of": as_of}
+            chunks = held.json_lines(root, chunk_bytes=2_000, **walk)  # type: ignore[arg-type]
+            assert chunks is not None
+            from_memory = list(chunks)
+            assert all(len(c) < 4_000 and c.endswith("\n") for c in from_memory)
+            with services.uow(owner) as w:
+                from_sql = _lines(w.graph.stream_neighbourhood_json(root, **walk))  # type: ignore[arg-type]
+            _same_export(_lines(iter(from_memory)), from_sql)
+            cases += 1
+    assert cases == 10 * 3
+    assert held.json_lines(uuid.uuid4(), depth=1, direction="both", types=[], as_of=None) is None
+
+    # Through the service: the held copy and the statement give the same export.
+    memory = _memory(services)
+    held_queries = _queries(services, memory)
+    assert memory.load(owner) is not None
+    walk = {"depth": 2, "relation_types": [], "as_of": None}
+    _same_export(
+        _lines(held_queries.export_neighbourhood(owner, ids[0], **walk)),  # type: ignore[arg-type]
+        _lines(services.knowledge_graph.export_neighbourhood(owner, ids[0], **walk)),  # type: ignore[arg-type]
+    )
+    with pytest.raises(NotFoundError):  # not in the held copy: the statement says so
+        held_queries.export_neighbourhood(owner, uuid.uuid4())
+    # ...and the held copy answered the first one: without the statement it still answers
+    monkeypatch.setattr(held_queries, "_json_lines", None)
+    assert next(held_queries.export_neighbourhood(owner, ids[0], **walk)).startswith('{"node"')  # type: ignore[arg-type]
 
 
 def test_a_write_makes_the_held_graph_stale_until_it_is_read_again(services: Services) -> None:

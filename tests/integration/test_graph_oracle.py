@@ -183,8 +183,8 @@ def test_over_the_cap_the_nearest_are_kept_by_name(services: Services) -> None:
 
 def test_a_large_export_arrives_in_chunks_of_whole_lines(services: Services) -> None:
     """The API's export writes each piece the service yields: one line at a time, a hub's
-    export (330k lines) took over two minutes over HTTP. The lines come whole and in order, a
-    few hundred to a chunk."""
+    export (330k lines) took over two minutes over HTTP. The lines come whole and in order, at
+    least a hundred to a chunk (about 1 MB each: a thread hop per chunk over HTTP)."""
     owner = factories.user(services.uow, "exporter")
     hub = uuid.uuid4()
     leaves = [uuid.uuid4() for _ in range(2000)]

@@ -31,14 +31,15 @@ import threading
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from json.encoder import encode_basestring
 
 import numpy as np
 from pydantic_core import from_json
 
-from jarvis.db.repositories.knowledge_graph import GraphArrays, uuid_of_int
+from jarvis.db.repositories.knowledge_graph import EXPORT_CHUNK_BYTES, GraphArrays, uuid_of_int
 from jarvis.db.uow import UnitOfWorkFactory
 from jarvis.identity import Principal
 from jarvis.services.knowledge_graph.views import Direction, GraphNode, RelationView
@@ -53,8 +54,56 @@ _MICROSECOND = timedelta(microseconds=1)
 RELOAD_SECONDS = 30.0
 
 
+#: The ticks Python's datetime can hold (years 1 to 9999); PostgreSQL's reach further.
+_FIRST_TICK = (datetime(1, 1, 1, tzinfo=UTC) - _EPOCH) // _MICROSECOND
+_LAST_TICK = (datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC) - _EPOCH) // _MICROSECOND
+_HEX = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
+_DASHES = (8, 12, 16, 20)  # where a UUID's text has a dash, counted in hex digits
+
+
 def _time(ticks: int) -> datetime | None:
     return None if ticks in (_OPEN_START, _OPEN_END) else _EPOCH + ticks * _MICROSECOND
+
+
+def _json_time(ticks: int) -> str:
+    """A timestamp as PostgreSQL's ``to_json`` writes it in UTC (fraction without trailing
+    zeros), or ``null`` for an open end."""
+    if ticks in (_OPEN_START, _OPEN_END):
+        return "null"
+    moment = _EPOCH + ticks * _MICROSECOND
+    text = moment.isoformat()
+    if moment.microsecond:
+        text = text[:-6].rstrip("0") + text[-6:]
+    return f'"{text}"'
+
+
+def _json_float(x: float) -> str:
+    """A float8 as PostgreSQL writes it (``float8out``: the shortest text that reads back the
+    same, no ``.0``, an exponent from 1e15 and below 1e-4; NaN and infinities as strings)."""
+    if x != x:
+        return '"NaN"'
+    if x in (float("inf"), float("-inf")):
+        return '"Infinity"' if x > 0 else '"-Infinity"'
+    text = repr(x)
+    if "e" in text:
+        return text
+    if text.endswith(".0"):
+        text = text[:-2]
+    if abs(x) >= 1e15:  # Python writes up to 1e16 without an exponent
+        sign, digits = ("-", text[1:]) if text[0] == "-" else ("", text)
+        rest = digits[1:].rstrip("0")
+        return f"{sign}{digits[0]}{'.' + rest if rest else ''}e+{len(digits) - 1:02d}"
+    return text
+
+
+def _uuid_texts(raw: bytes) -> str:
+    """UUIDs (16 bytes each) as their 36-character texts, one after another."""
+    hexed = np.empty((len(raw) // 16, 32), dtype=np.uint8)
+    octets = np.frombuffer(raw, dtype=np.uint8).reshape(-1, 16)
+    hexed[:, 0::2] = _HEX[octets >> 4]
+    hexed[:, 1::2] = _HEX[octets & 15]
+    texts = np.insert(hexed, _DASHES, ord("-"), axis=1)
+    return texts.tobytes().decode("ascii")
 
 
 def _slices(ptr: np.ndarray, nodes: np.ndarray) -> np.ndarray:
@@ -113,33 +162,34 @@ class InMemoryGraph:
             )
         return keep
 
-    def neighbourhood(
-        self,
-        root_id: uuid.UUID,
-        *,
-        depth: int,
-        direction: Direction,
-        types: Sequence[str],
-        as_of: datetime | None,
-        node_limit: int,
-        edge_limit: int,
-    ) -> NeighbourhoodParts | None:
-        """What ``KnowledgeGraphRepository.neighbourhood`` finds (the relations in another
-        order), as the service's views, or None when the root is not in this graph."""
-        a = self._a
-        root = self._rank.get(root_id)
-        if root is None:
-            return None
+    def _filters(
+        self, types: Sequence[str], as_of: datetime | None
+    ) -> tuple[np.ndarray | None, int | None]:
+        """The relation-type codes asked for (None: any) and the date as ticks (None: any)."""
         codes: np.ndarray | None = None
         if types:
             wanted = set(types)
             codes = np.array(
-                [i for i, t in enumerate(a.relation_types) if t in wanted] or [-1], dtype=np.int32
+                [i for i, t in enumerate(self._a.relation_types) if t in wanted] or [-1],
+                dtype=np.int32,
             )
         if as_of is not None and as_of.tzinfo is None:  # as the database reads it (UTC)
             as_of = as_of.replace(tzinfo=UTC)
         when = None if as_of is None else (as_of - _EPOCH) // _MICROSECOND
-        seen = np.zeros(len(a.ids), dtype=bool)
+        return codes, when
+
+    def _walk(
+        self,
+        root: int,
+        depth: int,
+        direction: Direction,
+        codes: np.ndarray | None,
+        when: int | None,
+        node_limit: int,
+    ) -> tuple[list[np.ndarray], int]:
+        """The nodes level by level (each sorted: by name, then id) and how many were seen
+        (``node_limit + 1`` when the cap cut a level)."""
+        seen = np.zeros(len(self._a.ids), dtype=bool)
         seen[root] = True
         levels = [np.array([root])]
         frontier = levels[0]
@@ -174,6 +224,134 @@ class InMemoryGraph:
             levels.append(level)
             count += int(level.size)
             frontier = level
+        return levels, count
+
+    def _among(self, members: np.ndarray, codes: np.ndarray | None, when: int | None) -> np.ndarray:
+        """Every relation between two of the members that passes the filters (by source, then
+        target)."""
+        kept = np.zeros(len(self._a.ids), dtype=bool)
+        kept[members] = True
+        pos = _slices(self._out_ptr, members)
+        rels: np.ndarray = self._out_rel[pos[kept[self._out_node[pos]]]]
+        keep = self._passes(rels, codes, when)
+        return rels if keep is None else rels[keep]
+
+    def json_lines(
+        self,
+        root_id: uuid.UUID,
+        *,
+        depth: int,
+        direction: Direction,
+        types: Sequence[str],
+        as_of: datetime | None,
+        chunk_bytes: int = EXPORT_CHUNK_BYTES,
+    ) -> Iterator[str] | None:
+        """The uncapped neighbourhood as the export's JSON lines (what
+        ``KnowledgeGraphRepository.stream_neighbourhood_json`` writes, times in UTC, the
+        relations in another order), in chunks of whole lines of about ``chunk_bytes``; None
+        when the root is not in this graph, or a time in it is beyond what Python's dates hold
+        (the statement answers those)."""
+        root = self._rank.get(root_id)
+        if root is None:
+            return None
+        codes, when = self._filters(types, as_of)
+        levels, _ = self._walk(root, depth, direction, codes, when, len(self._a.ids))
+        members = np.concatenate(levels)
+        rels = self._among(members, codes, when)
+        for column, open_end in (
+            (self._a.relation_valid_from[rels], _OPEN_START),
+            (self._a.relation_valid_to[rels], _OPEN_END),
+        ):
+            timed = column[column != open_end]
+            if timed.size and (timed.min() < _FIRST_TICK or timed.max() > _LAST_TICK):
+                return None
+        return self._lines(levels, members, rels, chunk_bytes)
+
+    def _lines(
+        self, levels: list[np.ndarray], members: np.ndarray, rels: np.ndarray, chunk_bytes: int
+    ) -> Iterator[str]:
+        a = self._a
+        # Each member's id and name as JSON text, made once: a hub's relations name them ~4x.
+        id_texts = _uuid_texts(b"".join(a.ids[n].bytes for n in members.tolist()))
+        sources: dict[int, str] = {}
+        targets: dict[int, str] = {}
+        chunk: list[str] = []
+        size = 0
+        i = 0
+        for depth, level in enumerate(levels):
+            for n in level.tolist():
+                id_text = id_texts[36 * i : 36 * i + 36]
+                name = encode_basestring(a.names[n])
+                i += 1
+                sources[n] = f'"source_id": "{id_text}", "source": {name}'
+                targets[n] = f'"target_id": "{id_text}", "target": {name}'
+                line = (
+                    f'{{"node": {{"id": "{id_text}", "name": {name}, '
+                    f'"type": {encode_basestring(a.types[n])}, '
+                    f'"description": {encode_basestring(a.descriptions[n])}, '
+                    f'"depth": {depth}, "properties": {a.properties[n]}}}}}\n'
+                )
+                chunk.append(line)
+                size += len(line)
+                if size >= chunk_bytes:
+                    yield "".join(chunk)
+                    chunk.clear()
+                    size = 0
+        if chunk:
+            yield "".join(chunk)
+        # The relations, a batch of lines at a time (a chunk of about chunk_bytes each). Ids
+        # and weights as text for all of them first (each distinct weight written once: by
+        # its bits, so 0.0 and -0.0 stay apart).
+        type_texts = [encode_basestring(t) for t in a.relation_types]
+        relation_ids = _uuid_texts(a.relation_ids[rels].tobytes())
+        distinct, which = np.unique(a.relation_weights[rels].view(np.int64), return_inverse=True)
+        weight_texts = [_json_float(w) for w in distinct.view(np.float64).tolist()]
+        with_properties = a.relation_properties
+        batch = max(1, chunk_bytes // 330)  # a relation's line is ~330 characters
+        for start in range(0, rels.size, batch):
+            part = rels[start : start + batch]
+            raw = a.relation_ids[part].tobytes() if with_properties else b""
+            yield "".join(
+                [
+                    f'{{"relation": {{"id": "{relation_ids[36 * (start + k) : 36 * (start + k) + 36]}", '
+                    f'{sources[s]}, "type": {type_texts[code]}, {targets[t]}, '
+                    f'"weight": {weight_texts[w]}, '
+                    f'"valid_from": {"null" if valid_from == _OPEN_START else _json_time(valid_from)}, '
+                    f'"valid_to": {"null" if valid_to == _OPEN_END else _json_time(valid_to)}, '
+                    f'"properties": {with_properties.get(raw[16 * k : 16 * k + 16], "{}") if with_properties else "{}"}}}}}\n'
+                    for k, (s, t, code, w, valid_from, valid_to) in enumerate(
+                        zip(
+                            a.relation_sources[part].tolist(),
+                            a.relation_targets[part].tolist(),
+                            a.relation_type_codes[part].tolist(),
+                            which[start : start + batch].tolist(),
+                            a.relation_valid_from[part].tolist(),
+                            a.relation_valid_to[part].tolist(),
+                            strict=True,
+                        )
+                    )
+                ]
+            )
+
+    def neighbourhood(
+        self,
+        root_id: uuid.UUID,
+        *,
+        depth: int,
+        direction: Direction,
+        types: Sequence[str],
+        as_of: datetime | None,
+        node_limit: int,
+        edge_limit: int,
+    ) -> NeighbourhoodParts | None:
+        """What ``KnowledgeGraphRepository.neighbourhood`` finds (the relations in another
+        order), as the service's views, or None when the root is not in this graph."""
+        root = self._rank.get(root_id)
+        if root is None:
+            return None
+        a = self._a
+        codes, when = self._filters(types, as_of)
+        levels, count = self._walk(root, depth, direction, codes, when, node_limit)
         ids, names = a.ids, a.names
         nodes_out: list[GraphNode] = []
         for d, level in enumerate(levels):
@@ -189,14 +367,7 @@ class InMemoryGraph:
                         from_json(properties) if properties != "{}" else {},
                     )
                 )
-        members = np.concatenate(levels)
-        kept = np.zeros(len(ids), dtype=bool)
-        kept[members] = True
-        pos = _slices(self._out_ptr, members)
-        rels = self._out_rel[pos[kept[self._out_node[pos]]]]
-        keep = self._passes(rels, codes, when)
-        if keep is not None:
-            rels = rels[keep]
+        rels = self._among(np.concatenate(levels), codes, when)
         chosen = rels[:edge_limit]
         # Each column read once for the chosen relations (a numpy scalar per field costs ~1 us);
         # a relation's id object is made once and kept (ids are immutable; most are never asked).
