@@ -58,7 +58,9 @@ RELOAD_SECONDS = 30.0
 _FIRST_TICK = (datetime(1, 1, 1, tzinfo=UTC) - _EPOCH) // _MICROSECOND
 _LAST_TICK = (datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC) - _EPOCH) // _MICROSECOND
 _HEX = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
-_DASHES = (8, 12, 16, 20)  # where a UUID's text has a dash, counted in hex digits
+# A UUID's text: its hex digits in groups of 8-4-4-4-12, and where each group starts.
+_GROUPS = ((0, 8), (8, 12), (12, 16), (16, 20), (20, 32))
+_AT = (0, 9, 14, 19, 24)
 
 
 def _time(ticks: int) -> datetime | None:
@@ -98,11 +100,13 @@ def _json_float(x: float) -> str:
 
 def _uuid_texts(raw: bytes) -> str:
     """UUIDs (16 bytes each) as their 36-character texts, one after another."""
-    hexed = np.empty((len(raw) // 16, 32), dtype=np.uint8)
     octets = np.frombuffer(raw, dtype=np.uint8).reshape(-1, 16)
+    hexed = np.empty((len(octets), 32), dtype=np.uint8)
     hexed[:, 0::2] = _HEX[octets >> 4]
     hexed[:, 1::2] = _HEX[octets & 15]
-    texts = np.insert(hexed, _DASHES, ord("-"), axis=1)
+    texts = np.full((len(octets), 36), ord("-"), dtype=np.uint8)
+    for (start, end), at in zip(_GROUPS, _AT, strict=True):
+        texts[:, at : at + end - start] = hexed[:, start:end]
     return texts.tobytes().decode("ascii")
 
 
@@ -272,33 +276,33 @@ class InMemoryGraph:
     ) -> Iterator[str]:
         a = self._a
         # Each member's id and name as JSON text, made once: a hub's relations name them ~4x.
-        id_texts = _uuid_texts(b"".join(a.ids[n].bytes for n in members.tolist()))
-        sources: dict[int, str] = {}
-        targets: dict[int, str] = {}
-        chunk: list[str] = []
-        size = 0
-        i = 0
-        for depth, level in enumerate(levels):
-            for n in level.tolist():
-                id_text = id_texts[36 * i : 36 * i + 36]
-                name = encode_basestring(a.names[n])
-                i += 1
-                sources[n] = f'"source_id": "{id_text}", "source": {name}'
-                targets[n] = f'"target_id": "{id_text}", "target": {name}'
-                line = (
-                    f'{{"node": {{"id": "{id_text}", "name": {name}, '
-                    f'"type": {encode_basestring(a.types[n])}, '
-                    f'"description": {encode_basestring(a.descriptions[n])}, '
-                    f'"depth": {depth}, "properties": {a.properties[n]}}}}}\n'
-                )
-                chunk.append(line)
-                size += len(line)
-                if size >= chunk_bytes:
-                    yield "".join(chunk)
-                    chunk.clear()
-                    size = 0
-        if chunk:
-            yield "".join(chunk)
+        order = members.tolist()
+        id_texts = _uuid_texts(b"".join(a.ids[n].bytes for n in order))
+        ids = [id_texts[i : i + 36] for i in range(0, len(id_texts), 36)]
+        names = [encode_basestring(a.names[n]) for n in order]
+        depths = np.repeat(np.arange(len(levels)), [level.size for level in levels]).tolist()
+        named = list(zip(order, ids, names, strict=True))
+        sources = {n: f'"source_id": "{i}", "source": {name}' for n, i, name in named}
+        targets = {n: f'"target_id": "{i}", "target": {name}' for n, i, name in named}
+        types, descriptions, properties = a.types, a.descriptions, a.properties
+        batch = max(1, chunk_bytes // 150)  # a node's line is ~150 characters
+        for start in range(0, len(order), batch):
+            end = start + batch
+            yield "".join(
+                [
+                    f'{{"node": {{"id": "{i}", "name": {name}, '
+                    f'"type": {encode_basestring(types[n])}, '
+                    f'"description": {encode_basestring(descriptions[n])}, '
+                    f'"depth": {depth}, "properties": {properties[n]}}}}}\n'
+                    for n, i, name, depth in zip(
+                        order[start:end],
+                        ids[start:end],
+                        names[start:end],
+                        depths[start:end],
+                        strict=True,
+                    )
+                ]
+            )
         # The relations, a batch of lines at a time (a chunk of about chunk_bytes each). Ids
         # and weights as text for all of them first (each distinct weight written once: by
         # its bits, so 0.0 and -0.0 stay apart).
