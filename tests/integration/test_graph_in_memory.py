@@ -1,6 +1,7 @@
 """A user's graph held in memory answers capped neighbourhoods exactly as the statement does
-(and writes the same uncapped export, character for character), and only while it is current: every write raises the user's graph version (migration 0030),
-and a copy read at another version is never used."""
+(and writes the same uncapped export, character for character), and only while it is
+current: every write raises the user's graph version (migration 0030), and a copy read at
+another version is never used."""
 
 from __future__ import annotations
 
