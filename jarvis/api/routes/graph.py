@@ -408,8 +408,8 @@ def export_neighbourhood(
     depth: Annotated[int, Query(ge=1, le=MAX_DEPTH, description="Hops from the entity.")] = 1,
     direction: Annotated[Direction, Query(description="Which relations to follow.")] = "both",
 ) -> StreamingResponse:
-    """The whole neighbourhood, uncapped, streamed (a hub's tens of thousands of nodes never
-    sit in memory); an unknown entity is a 404 before anything is sent."""
+    """The whole neighbourhood, uncapped, streamed (sent as it is written, never built whole
+    first); an unknown entity is a 404 before anything is sent."""
     with fields_named(relation_types="relation_type"):
         lines = services.knowledge_graph.export_neighbourhood(
             user,
