@@ -72,9 +72,9 @@ def _time(ticks: int) -> datetime | None:
 def _json_time(ticks: int) -> str:
     """A timestamp as PostgreSQL's ``to_json`` writes it in UTC (fraction without trailing
     zeros), or ``null`` for an open end."""
-    if ticks in (_OPEN_START, _OPEN_END):
+    moment = _time(ticks)
+    if moment is None:
         return "null"
-    moment = _EPOCH + ticks * _MICROSECOND
     text = moment.isoformat()
     if moment.microsecond:
         text = text[:-6].rstrip("0") + text[-6:]
