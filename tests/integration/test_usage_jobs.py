@@ -165,6 +165,39 @@ def test_reprice_progress_counts_the_runs_slice_by_slice(
     assert {t for _, t in steps} == {300}
 
 
+def test_after_a_seed_the_usage_pages_read_the_rollups_without_visiting_the_heap(
+    instance: tuple[Services, Principal, Engine],
+) -> None:
+    """The seed leaves every table it wrote vacuumed: its visibility map set, so the usage
+    pages' index-only scans read no table pages (the all-users rollups are compacted with
+    VACUUM FULL, which does not set the map: they used to wait for autovacuum)."""
+    services, _admin, owner = instance
+    _seed_runs(services.settings, days=6, runs=300)
+    with owner.connect() as conn:
+        pages = conn.execute(
+            text(
+                "select relname, relpages, relallvisible from pg_class where relname in"
+                " ('usage_daily', 'tool_usage_daily', 'usage_daily_all',"
+                " 'tool_usage_daily_all', 'usage_user_daily') order by relname"
+            )
+        ).all()
+        assert len(pages) == 5
+        for name, total, visible in pages:
+            assert total > 0 and visible == total, name
+        conn.execute(text("set enable_seqscan = off"))
+        conn.execute(text("set enable_bitmapscan = off"))
+        plan = "\n".join(
+            conn.scalars(
+                text(
+                    "explain (analyze, costs off, timing off, summary off)"
+                    " select day from usage_user_daily where day >= :d"
+                ),
+                {"d": (NOW - timedelta(days=30)).date()},
+            )
+        )
+    assert "Index Only Scan" in plan and "Heap Fetches: 0" in plan, plan
+
+
 def test_only_administrators_may_reprice_or_seed_and_nothing_is_queued(
     services: Services, unique_email: Callable[[str], str]
 ) -> None:

@@ -208,4 +208,8 @@ class DemoDataRepository:
             for table in DEMO_TABLES:
                 conn.execute(text(f"VACUUM ANALYZE {table}"))
             for table in DERIVED_TABLES:
-                conn.execute(text(f"VACUUM (FULL, ANALYZE) {table}"))
+                # FULL compacts what the load's upserts left behind but does not set the
+                # visibility map; the plain VACUUM after it does (else the admin's rollup
+                # reads visit the heap until autovacuum comes by: 17-27 ms vs 12-15 ms).
+                conn.execute(text(f"VACUUM (FULL) {table}"))
+                conn.execute(text(f"VACUUM (ANALYZE) {table}"))
