@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import expect
 
 from jarvis.bootstrap import Services
 from tests import factories
@@ -42,7 +43,7 @@ def test_a_graph_import_shows_progress_then_its_summary(
     page.get_by_text(f"Imported {N:,} new entities (0 already existed) and 0 relations.").wait_for(
         timeout=180_000
     )
-    assert page.locator("[data-testid='stProgress']").count() == 0
+    expect(page.locator("[data-testid='stProgress']")).to_have_count(0)  # once the page redraws
     # the page's counts were refreshed when the job finished
     page.get_by_text(f"{N:,} entities · 0 relations").wait_for()
     assert live_services.knowledge_graph.stats(who)["entities"] == N
