@@ -117,4 +117,4 @@ def test_stop_ends_the_answer_and_the_page_says_stopped(
     expect(page.get_by_text("word99", exact=False)).to_have_count(0)
     # the stopped turn can be sent again, and the composer takes messages again
     page.get_by_role("button", name="Retry").wait_for()
-    assert page.get_by_placeholder("Ask Jarvis…").is_enabled()
+    expect(page.get_by_placeholder("Ask Jarvis…")).to_be_enabled()
