@@ -15,6 +15,7 @@ import pytest
 from jarvis.bootstrap import Services
 from jarvis.llm.offline import OFFLINE_MODEL
 from tests import factories
+from tests.e2e.conftest import LiveApp
 
 pytestmark = pytest.mark.slow  # a live server in a subprocess (no browser)
 
@@ -99,3 +100,13 @@ def test_the_live_api_streams_resumes_and_keeps_users_apart(
         stream=True,
     )
     assert "42" in "".join(c.choices[0].delta.content or "" for c in streamed if c.choices)
+
+
+def test_the_server_answers_once_the_pages_modules_are_in(live: LiveApp) -> None:
+    """Startup waits for the warm-up (pandas, plotly, the SDKs, the pages' helpers), so the
+    first visitor's page does not share the CPU with it: the app says it is serving (and
+    answers its health checks) only after the modules are in, and none failed."""
+    log = live.log()
+    assert "page modules warmed" in log and "jarvis is serving" in log, log
+    assert log.index("page modules warmed") < log.index("jarvis is serving")
+    assert "could not pre-import" not in log and "could not warm" not in log, log
