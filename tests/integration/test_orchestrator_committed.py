@@ -7,15 +7,17 @@ import threading
 import uuid
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from sqlalchemy import Engine, select, text
 from sqlalchemy.orm import Session
 
-from jarvis.bootstrap import build_services
+from jarvis.bootstrap import Services, build_services
 from jarvis.db.tables import AgentRun, Conversation, Message, User
 from jarvis.errors import LimitExceededError
 from jarvis.identity import Principal
 from jarvis.llm.base import ChatMessage, ToolDefinition
 from jarvis.services.chat.recovery import STALE_RUN_REASON
+from jarvis.services.chat.workers import RunWorkers
 from tests.integration.chat_helpers import fake, make_chat
 
 
@@ -36,6 +38,14 @@ def test_two_racing_runs_respect_the_concurrent_run_limit(committed_services, ow
         return "done"
 
     chat = make_chat(committed_services, fake(slow), max_concurrent_runs=1)
+    try:
+        _race(chat, owner_engine, release)
+    finally:
+        release.set()
+        chat.shutdown()  # its workers and job worker must not outlive the test
+
+
+def _race(chat: Services, owner_engine: Engine, release: threading.Event) -> None:
     user = committed_user(owner_engine)
     convs = [chat.conversations.create(user, provider="offline", model="m") for _ in range(2)]
     barrier = threading.Barrier(2)
@@ -73,7 +83,43 @@ def test_two_racing_runs_respect_the_concurrent_run_limit(committed_services, ow
     assert [e.type for e in stream][-1] == "run_completed"
     # once it finished, the next run may start
     assert [e.type for e in chat.runs.run(user, convs[0].id, "again")][-1] == "run_completed"
-    chat.shutdown()
+
+
+def test_a_process_is_known_before_its_first_run_so_no_sweep_takes_it_for_dead(
+    committed_services: Services, owner_engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The process's heartbeat row is written when it starts, not by the supervisor's first
+    beat a moment later: a run admitted at once must not look like a dead process's to a
+    concurrent admission or another process's sweep (two racing runs both got in that way).
+    The supervisor is kept from ever beating here: the moment before its first beat, held."""
+    monkeypatch.setattr(RunWorkers, "_start_supervisor", lambda self: None)
+    release = threading.Event()
+
+    def slow(messages: list[ChatMessage], tools: list[ToolDefinition]) -> str:
+        release.wait(10)
+        return "done"
+
+    chat = make_chat(committed_services, fake(slow))
+    try:
+        with Session(owner_engine) as s:
+            known = s.scalar(
+                text("select count(*) from run_workers where id = :w"),
+                {"w": chat.runs.worker_id},
+            )
+        assert known == 1
+        user = committed_user(owner_engine)
+        conv = chat.conversations.create(user, provider="offline", model="m")
+        started = chat.runs.start(user, conv.id, "hello")
+        with owner_engine.begin() as conn:  # another process's sweep, right now
+            conn.execute(
+                text("select jarvis_fail_stale_runs(now() - interval '30 seconds', 'dead')")
+            )
+        with Session(owner_engine) as s:
+            status = s.scalar(select(AgentRun.status).where(AgentRun.id == started.run_id))
+        assert status == "running"
+    finally:
+        release.set()
+        chat.shutdown()
 
 
 def test_start_up_fails_runs_a_dead_process_left_running(

@@ -117,6 +117,7 @@ class RunService:
         settings = self._settings
         run_id, message_id = uuid.uuid4(), uuid.uuid4()
         now = self._clock.now()
+        self._workers.ensure_registered()  # the run names this process: known before it runs
         with self._uow.statements(principal) as uow:
             admission = uow.run_log.start(
                 user_id=principal.user_id,

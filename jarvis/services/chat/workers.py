@@ -81,6 +81,7 @@ class RunWorkers:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._supervisor: threading.Thread | None = None
+        self._registered = threading.Event()
         if notifier is not None:
             notifier.on(RUN_CANCEL_CHANNEL, self._on_cancel_notice)
 
@@ -141,9 +142,30 @@ class RunWorkers:
             self._supervisor.start()
 
     def start(self) -> None:
-        """Begin beating now (an app process: its existence is known before its first run)."""
+        """Register this process now and begin beating (an app process: its existence is
+        known before its first run)."""
         if self._pool is not None:
+            self.ensure_registered()
             self._start_supervisor()
+
+    def ensure_registered(self) -> None:
+        """Write this process's heartbeat row now unless it was written already. A run
+        admitted before the supervisor's first beat would otherwise name a process with no
+        row, which a concurrent admission or another process's sweep takes for a dead one
+        (and fails the run)."""
+        if self.worker_id is None or self._registered.is_set() or self._stop.is_set():
+            return
+        try:
+            self._beat()
+        except JarvisError:
+            log.warning("run supervisor could not reach the database")
+
+    def _beat(self) -> None:
+        assert self.worker_id is not None
+        with self._uow.statements() as uow:
+            uow.run_log.beat(self.worker_id, socket.gethostname(), os.getpid())
+            uow.commit()
+        self._registered.set()
 
     def _supervise(self) -> None:
         next_beat = 0.0
@@ -156,11 +178,8 @@ class RunWorkers:
             self._stop.wait(min(CANCEL_POLL_SECONDS, self._beat_seconds))
 
     def _beat_and_sweep(self) -> None:
-        assert self.worker_id is not None
         try:
-            with self._uow.statements() as uow:
-                uow.run_log.beat(self.worker_id, socket.gethostname(), os.getpid())
-                uow.commit()
+            self._beat()
             with self._uow() as uow:
                 failed = uow.runs.fail_stale(datetime.now(UTC) - STALE_AFTER, DEAD_PROCESS_REASON)
                 uow.commit()
